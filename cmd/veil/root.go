@@ -1,6 +1,10 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
 
 // exitError carries a process exit code through cobra; err may be nil when
 // the command already printed what the user needs.
@@ -11,7 +15,7 @@ type exitError struct {
 
 func (e *exitError) Error() string {
 	if e.err == nil {
-		return "exit status " + string(rune('0'+e.code))
+		return fmt.Sprintf("exit status %d", e.code)
 	}
 	return e.err.Error()
 }
