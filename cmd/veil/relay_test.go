@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// writeSelfSigned writes a certificate for 127.0.0.1 and its key as PEM.
+func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "veil relay test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestRunRelayTLS(t *testing.T) {
+	dir := t.TempDir()
+	// The gateway: TLS with a test CA the relay learns from --gateway-ca.
+	gw := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Header.Get("User-Agent") != "" || r.Header.Get("X-Forwarded-For") != "" {
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
+		w.Header().Set("Content-Type", "message/ohttp-res")
+		w.Write(append([]byte("ok:"), b...))
+	}))
+	defer gw.Close()
+	caFile := filepath.Join(dir, "gw-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: gw.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, pool := writeSelfSigned(t, dir)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() {
+		done <- runRelay(ctx, relayOptions{
+			Listen:          "127.0.0.1:0",
+			GatewayURL:      gw.URL + "/gateway",
+			TLSCert:         certFile,
+			TLSKey:          keyFile,
+			GatewayCA:       caFile,
+			MaxBodyBytes:    1 << 10,
+			Rate:            100,
+			Burst:           100,
+			UpstreamTimeout: 5 * time.Second,
+			ShutdownTimeout: 5 * time.Second,
+		}, slog.New(slog.NewJSONHandler(&logs, nil)), func(a net.Addr) { addrc <- a })
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatal(err)
+	}
+
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("POST", "https://"+addr.String()+"/", bytes.NewReader([]byte("sealed")))
+	req.Header.Set("Content-Type", "message/ohttp-req")
+	req.Header.Set("X-Forwarded-For", "198.51.100.1")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok:sealed" {
+		t.Fatalf("status %d body %q", resp.StatusCode, body)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runRelay: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay did not shut down")
+	}
+	if bytes.Contains(logs.Bytes(), []byte("198.51.100.1")) {
+		t.Errorf("logs name a client address:\n%s", logs.String())
+	}
+}
+
+func TestRunRelayUntrustedGateway(t *testing.T) {
+	// Without --gateway-ca a self-signed gateway is refused: 502.
+	gw := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer gw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan net.Addr, 1)
+	go runRelay(ctx, relayOptions{
+		Listen: "127.0.0.1:0", GatewayURL: gw.URL + "/gateway", MaxBodyBytes: 1024,
+		Rate: 10, Burst: 10, UpstreamTimeout: 5 * time.Second, ShutdownTimeout: time.Second,
+	}, slog.New(slog.DiscardHandler), func(a net.Addr) { addrc <- a })
+	addr := <-addrc
+	resp, err := http.Post("http://"+addr.String()+"/", "message/ohttp-req", bytes.NewReader([]byte("x")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+func TestRunRelayFlags(t *testing.T) {
+	base := relayOptions{Listen: "127.0.0.1:0", GatewayURL: "http://127.0.0.1:1/gateway", MaxBodyBytes: 1, Rate: 1, Burst: 1, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second}
+	for name, mod := range map[string]func(*relayOptions){
+		"no gateway":      func(o *relayOptions) { o.GatewayURL = "" },
+		"bad gateway":     func(o *relayOptions) { o.GatewayURL = "gopher://x" },
+		"half tls":        func(o *relayOptions) { o.TLSCert = "cert.pem" },
+		"zero rate":       func(o *relayOptions) { o.Rate = 0 },
+		"missing ca file": func(o *relayOptions) { o.GatewayCA = filepath.Join(t.TempDir(), "none.pem") },
+	} {
+		o := base
+		mod(&o)
+		err := runRelay(context.Background(), o, slog.New(slog.DiscardHandler), nil)
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	err := runRelay(context.Background(), relayOptions{}, slog.New(slog.DiscardHandler), nil)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 {
+		t.Errorf("missing --gateway: %v", err)
+	}
+}
+
+func TestRelayCmdRequiresGateway(t *testing.T) {
+	cmd := newRelayCmd()
+	cmd.SetArgs([]string{"--listen", "127.0.0.1:0"})
+	cmd.SetErr(io.Discard)
+	if err := cmd.ExecuteContext(context.Background()); err == nil {
+		t.Fatal("no error without --gateway")
+	}
+}

@@ -1,0 +1,191 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// keysCache holds the gateway's last key configuration document. Serving
+// every client the same bytes is what makes the relay useful for key
+// consistency (RFC 9458 §7, RFC 9540 §4): the gateway cannot hand a
+// targeted key to one client without handing it to everyone behind the
+// relay.
+type keysCache struct {
+	fetch sync.Mutex // one upstream fetch at a time
+
+	mu  sync.Mutex
+	doc *keysDoc
+}
+
+type keysDoc struct {
+	body    []byte
+	etag    string
+	fetched time.Time
+	expires time.Time
+}
+
+// errKeysUpstream is any failure to get a usable document from the gateway.
+var errKeysUpstream = errors.New("relay: gateway key configurations unavailable")
+
+func (c *keysCache) get() *keysDoc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.doc
+}
+
+func (c *keysCache) set(d *keysDoc) {
+	c.mu.Lock()
+	c.doc = d
+	c.mu.Unlock()
+}
+
+func (rl *Relay) serveKeys(w *countingWriter, r *http.Request) {
+	now := rl.cfg.Now()
+	doc := rl.keys.get()
+	if doc == nil || !now.Before(doc.expires) {
+		rl.keys.fetch.Lock()
+		// Another request may have refreshed it while this one waited.
+		if d := rl.keys.get(); d != nil && now.Before(d.expires) {
+			doc = d
+		} else if d, err := rl.fetchKeys(r.Context()); err == nil {
+			rl.keys.set(d)
+			doc = d
+		} else if r.Context().Err() != nil {
+			rl.keys.fetch.Unlock()
+			w.status = statusClientClosed
+			return
+		} else if doc == nil || now.Sub(doc.fetched) > rl.cfg.KeysMaxTTL {
+			// Nothing cached, or too old to stand in for the gateway.
+			rl.keys.fetch.Unlock()
+			rl.upstreamError(w, r, err)
+			return
+		}
+		// Otherwise keep serving the stale document while the gateway is
+		// unreachable; clients are told to come back soon.
+		rl.keys.fetch.Unlock()
+	}
+
+	h := w.Header()
+	maxAge := int64(doc.expires.Sub(now) / time.Second)
+	if maxAge < 0 {
+		maxAge = 0
+	}
+	h.Set("Cache-Control", "public, max-age="+strconv.FormatInt(maxAge, 10))
+	h.Set("ETag", doc.etag)
+	if etagMatch(r.Header.Get("If-None-Match"), doc.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", keysMediaType)
+	h.Set("Content-Length", strconv.Itoa(len(doc.body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(doc.body)
+	}
+}
+
+func (rl *Relay) fetchKeys(ctx context.Context) (*keysDoc, error) {
+	ctx, cancel := context.WithTimeout(ctx, rl.cfg.UpstreamTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rl.keysURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = http.Header{"Accept": {keysMediaType}, "User-Agent": nil}
+	resp, err := rl.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w: status %d", errKeysUpstream, resp.StatusCode)
+	}
+	if !hasMediaType(resp.Header.Get("Content-Type"), keysMediaType) {
+		return nil, fmt.Errorf("%w: wrong media type", errKeysUpstream)
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxKeysBytes+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxKeysBytes || buf.Len() == 0 {
+		return nil, fmt.Errorf("%w: bad size", errKeysUpstream)
+	}
+	now := rl.cfg.Now()
+	ttl := rl.keysTTL(resp.Header)
+	body := buf.Bytes()
+	sum := sha256.Sum256(body)
+	return &keysDoc{
+		body: body,
+		// Our own strong validator: the bytes are what clients compare.
+		etag:    `"` + hex.EncodeToString(sum[:16]) + `"`,
+		fetched: now,
+		expires: now.Add(ttl),
+	}, nil
+}
+
+// keysTTL reads how long the gateway lets shared caches keep its keys
+// (RFC 9111 §5.2.2): s-maxage over max-age, less the Age already spent;
+// no-store, no-cache and private mean not at all; none means KeysTTL.
+func (rl *Relay) keysTTL(h http.Header) time.Duration {
+	var maxAge, sMaxAge int64 = -1, -1
+	for _, v := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
+			name = strings.ToLower(name)
+			val = strings.Trim(val, `"`)
+			switch name {
+			case "no-store", "no-cache", "private":
+				return 0
+			case "max-age":
+				if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
+					maxAge = n
+				}
+			case "s-maxage":
+				if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
+					sMaxAge = n
+				}
+			}
+		}
+	}
+	if sMaxAge >= 0 {
+		maxAge = sMaxAge
+	}
+	if maxAge < 0 {
+		return rl.cfg.KeysTTL
+	}
+	if age, err := strconv.ParseInt(h.Get("Age"), 10, 64); err == nil && age > 0 {
+		maxAge -= age
+	}
+	if maxAge <= 0 {
+		return 0
+	}
+	if maxAge > int64(rl.cfg.KeysMaxTTL/time.Second) {
+		return rl.cfg.KeysMaxTTL
+	}
+	return time.Duration(maxAge) * time.Second
+}
+
+// etagMatch implements the weak comparison of If-None-Match (RFC 9110
+// §13.1.2).
+func etagMatch(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for t := range strings.SplitSeq(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,508 @@
+// Package relay is veil's Oblivious HTTP relay resource (RFC 9458 §2): it
+// sees who sends but never what. It accepts encapsulated requests
+// (message/ohttp-req) from clients, forwards only their bytes and content
+// type to its one configured gateway over its own connections, and passes
+// the gateway's answer back. It also serves the gateway's key configurations
+// through a small shared cache, so every client sees the same keys (RFC 9458
+// §7, key consistency).
+//
+// The relay links no key material and imports nothing that can decrypt; a
+// test enforces that its dependencies are the standard library and
+// golang.org/x/time/rate only. It forwards no client header, never passes on
+// or logs a client address, and limits requests per client address.
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Media types the relay deals in (RFC 9458 §9, RFC 9457 §6.1). They are
+// spelled out here rather than imported so the relay never links ohttp.
+const (
+	requestMediaType  = "message/ohttp-req"
+	responseMediaType = "message/ohttp-res"
+	keysMediaType     = "application/ohttp-keys"
+	problemMediaType  = "application/problem+json"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultMaxBodyBytes     = 1 << 20
+	DefaultMaxResponseBytes = 4 << 20
+	DefaultPerClientRate    = rate.Limit(10)
+	DefaultPerClientBurst   = 20
+	DefaultMaxClients       = 1 << 16
+	DefaultUpstreamTimeout  = 30 * time.Second
+	DefaultKeysTTL          = time.Minute
+	DefaultKeysMaxTTL       = 24 * time.Hour
+	// maxKeysBytes bounds a key configuration document; a handful of
+	// configs with post-quantum public keys is a few kilobytes.
+	maxKeysBytes = 64 << 10
+	// preflightMaxAge is how long browsers may cache a CORS preflight.
+	preflightMaxAge = "86400"
+)
+
+// Config configures a Relay. Its zero value, with GatewayURL set, works.
+type Config struct {
+	// GatewayURL is the gateway's POST resource, e.g.
+	// https://collector.example/gateway. The relay forwards to it only.
+	GatewayURL string
+	// KeysURL is where the gateway publishes its key configurations. Empty
+	// means /ohttp-keys on GatewayURL's origin.
+	KeysURL string
+	// Client talks to the gateway. Nil means NewClient(nil). The relay uses
+	// a shallow copy that never follows redirects, so it cannot be steered
+	// to another host.
+	Client *http.Client
+	// MaxBodyBytes bounds an encapsulated request (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxResponseBytes bounds the gateway's answer (default 4 MiB).
+	MaxResponseBytes int64
+	// UpstreamTimeout bounds one exchange with the gateway (default 30 s);
+	// exceeding it answers 504.
+	UpstreamTimeout time.Duration
+	// PerClientRate and PerClientBurst shape a token bucket per client
+	// address (an IPv4 address or an IPv6 /64). Defaults 10/s, burst 20;
+	// rate.Inf disables the limit.
+	PerClientRate  rate.Limit
+	PerClientBurst int
+	// MaxClients bounds how many client buckets are remembered (default
+	// 65536); the least recently seen are forgotten first.
+	MaxClients int
+	// KeysTTL is how long a key document without a max-age is cached
+	// (default 1 min); KeysMaxTTL caps any max-age (default 24 h).
+	KeysTTL    time.Duration
+	KeysMaxTTL time.Duration
+	// Logger receives one line per request (method, route, status,
+	// duration, sizes). Nil discards.
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Relay is an http.Handler serving:
+//
+//	POST /, POST /gateway                          forward to the gateway
+//	GET  /ohttp-keys, /.well-known/ohttp-gateway   the gateway's keys, cached
+//	GET  /healthz                                  liveness
+//	OPTIONS *                                      CORS preflight
+type Relay struct {
+	cfg        Config
+	gatewayURL string
+	keysURL    string
+	client     *http.Client
+	log        *slog.Logger
+	limits     *limiterSet
+	keys       keysCache
+	bufs       sync.Pool
+}
+
+// New validates cfg and returns a Relay.
+func New(cfg Config) (*Relay, error) {
+	gw, err := parseUpstream(cfg.GatewayURL)
+	if err != nil {
+		return nil, fmt.Errorf("relay: gateway URL: %w", err)
+	}
+	keysURL := cfg.KeysURL
+	if keysURL == "" {
+		keysURL = (&url.URL{Scheme: gw.Scheme, Host: gw.Host, Path: "/ohttp-keys"}).String()
+	} else if _, err := parseUpstream(keysURL); err != nil {
+		return nil, fmt.Errorf("relay: keys URL: %w", err)
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxResponseBytes == 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if cfg.UpstreamTimeout == 0 {
+		cfg.UpstreamTimeout = DefaultUpstreamTimeout
+	}
+	if cfg.PerClientRate == 0 {
+		cfg.PerClientRate = DefaultPerClientRate
+	}
+	if cfg.PerClientBurst == 0 {
+		cfg.PerClientBurst = DefaultPerClientBurst
+	}
+	if cfg.MaxClients == 0 {
+		cfg.MaxClients = DefaultMaxClients
+	}
+	if cfg.KeysTTL == 0 {
+		cfg.KeysTTL = DefaultKeysTTL
+	}
+	if cfg.KeysMaxTTL == 0 {
+		cfg.KeysMaxTTL = DefaultKeysMaxTTL
+	}
+	switch {
+	case cfg.MaxBodyBytes < 0, cfg.MaxResponseBytes < 0:
+		return nil, errors.New("relay: negative size limit")
+	case cfg.UpstreamTimeout < 0, cfg.KeysTTL < 0, cfg.KeysMaxTTL < 0:
+		return nil, errors.New("relay: negative duration")
+	case cfg.PerClientRate < 0, cfg.PerClientBurst < 0:
+		return nil, errors.New("relay: negative rate limit")
+	case cfg.MaxClients < 2:
+		return nil, errors.New("relay: MaxClients must be at least 2")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	client := cfg.Client
+	if client == nil {
+		client = NewClient(nil)
+	}
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.Jar = nil
+	return &Relay{
+		cfg:        cfg,
+		gatewayURL: gw.String(),
+		keysURL:    keysURL,
+		client:     &c,
+		log:        log,
+		limits:     newLimiterSet(cfg.PerClientRate, cfg.PerClientBurst, cfg.MaxClients),
+	}, nil
+}
+
+func parseUpstream(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%q: scheme must be http or https", s)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%q: no host", s)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%q: must not carry credentials", s)
+	}
+	return u, nil
+}
+
+// NewClient returns the pooled keep-alive client the relay uses by default,
+// with bounded dial, TLS and header waits. It ignores proxy environment
+// variables (the relay talks to its gateway directly) and asks for no
+// content coding, so bodies pass through untouched. tlsConfig may be nil.
+func NewClient(tlsConfig *tls.Config) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            d.DialContext,
+		TLSClientConfig:        tlsConfig,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           256,
+		MaxIdleConnsPerHost:    128,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  30 * time.Second,
+		ExpectContinueTimeout:  0,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	return &http.Client{Transport: t}
+}
+
+// route names a known path for logs; client-chosen paths are never logged.
+type route string
+
+const (
+	routeForward route = "forward"
+	routeKeys    route = "keys"
+	routeHealth  route = "healthz"
+	routeOther   route = "other"
+)
+
+func classify(path string) (route, string) {
+	switch path {
+	case "/", "/gateway":
+		return routeForward, "POST, OPTIONS"
+	case "/ohttp-keys", "/.well-known/ohttp-gateway":
+		return routeKeys, "GET, HEAD, OPTIONS"
+	case "/healthz":
+		return routeHealth, "GET, HEAD"
+	}
+	return routeOther, ""
+}
+
+// ServeHTTP implements http.Handler.
+func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := rl.cfg.Now()
+	rw := &countingWriter{ResponseWriter: w}
+	rt, allow := classify(r.URL.Path)
+	var in int64
+	defer func() {
+		// Allow-listed fields only: never the client address, a header,
+		// a query string or an unrecognised path.
+		rl.log.LogAttrs(r.Context(), slog.LevelInfo, "relay request",
+			slog.String("method", methodForLog(r.Method)),
+			slog.String("route", string(rt)),
+			slog.Int("status", rw.statusOrOK()),
+			slog.Duration("duration", rl.cfg.Now().Sub(start)),
+			slog.Int64("bytes_in", in),
+			slog.Int64("bytes_out", rw.n),
+		)
+	}()
+
+	h := rw.Header()
+	// Browsers read the answer of a cross-origin POST only with this
+	// header, on errors too; otherwise a stored batch looks failed and is
+	// resent. No credentials are ever asked for or accepted.
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "Retry-After")
+
+	if rt == routeOther {
+		rl.problem(rw, http.StatusNotFound, "no such resource")
+		return
+	}
+	if r.Method == http.MethodOptions && rt != routeHealth {
+		h.Set("Access-Control-Allow-Methods", "POST, GET")
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Max-Age", preflightMaxAge)
+		h.Set("Allow", allow)
+		rw.WriteHeader(http.StatusNoContent)
+		return
+	}
+	switch {
+	case rt == routeForward && r.Method == http.MethodPost,
+		rt == routeKeys && (r.Method == http.MethodGet || r.Method == http.MethodHead),
+		rt == routeHealth && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+	default:
+		h.Set("Allow", allow)
+		rl.problem(rw, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if rt == routeHealth {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		rw.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			io.WriteString(rw, "ok\n")
+		}
+		return
+	}
+	if wait, ok := rl.limits.allow(clientKey(r.RemoteAddr), rl.cfg.Now()); !ok {
+		h.Set("Retry-After", retryAfterSeconds(wait))
+		rl.problem(rw, http.StatusTooManyRequests, "too many requests")
+		return
+	}
+	if rt == routeKeys {
+		rl.serveKeys(rw, r)
+		return
+	}
+	in = rl.forward(rw, r)
+}
+
+func methodForLog(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodOptions,
+		http.MethodPut, http.MethodDelete, http.MethodPatch:
+		return m
+	}
+	return "other"
+}
+
+// forward relays one encapsulated request and returns its size.
+func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
+	if !hasMediaType(r.Header.Get("Content-Type"), requestMediaType) {
+		rl.problem(w, http.StatusUnsupportedMediaType, "content type must be "+requestMediaType)
+		return 0
+	}
+	if r.ContentLength > rl.cfg.MaxBodyBytes {
+		rl.problem(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return 0
+	}
+	body := rl.getBuf()
+	defer rl.putBuf(body)
+	n, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, rl.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			rl.problem(w, http.StatusRequestEntityTooLarge, "request body too large")
+		} else {
+			rl.problem(w, http.StatusBadRequest, "could not read request body")
+		}
+		return n
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), rl.cfg.UpstreamTimeout)
+	defer cancel()
+	up, err := http.NewRequestWithContext(ctx, http.MethodPost, rl.gatewayURL, bytes.NewReader(body.Bytes()))
+	if err != nil {
+		rl.problem(w, http.StatusInternalServerError, "internal error")
+		return n
+	}
+	// A fresh header: nothing the client sent is copied. A nil User-Agent
+	// keeps net/http from adding its own.
+	up.Header = http.Header{
+		"Content-Type": {requestMediaType},
+		"User-Agent":   nil,
+	}
+	resp, err := rl.client.Do(up)
+	if err != nil {
+		rl.upstreamError(w, r, err)
+		return n
+	}
+	defer resp.Body.Close()
+
+	out := rl.getBuf()
+	defer rl.putBuf(out)
+	if _, err := out.ReadFrom(io.LimitReader(resp.Body, rl.cfg.MaxResponseBytes+1)); err != nil {
+		rl.upstreamError(w, r, err)
+		return n
+	}
+	// 1xx and 3xx from a gateway are a misconfiguration; a redirect in
+	// particular is never followed nor passed on.
+	if int64(out.Len()) > rl.cfg.MaxResponseBytes || resp.StatusCode < 200 || resp.StatusCode > 599 ||
+		(resp.StatusCode >= 300 && resp.StatusCode < 400) {
+		rl.problem(w, http.StatusBadGateway, "bad gateway")
+		return n
+	}
+	h := w.Header()
+	// Only the status, the body, its media type and Retry-After come
+	// back; the gateway's other headers (cookies, server names) do not.
+	switch ct := resp.Header.Get("Content-Type"); {
+	case hasMediaType(ct, responseMediaType):
+		h.Set("Content-Type", responseMediaType)
+	case hasMediaType(ct, problemMediaType):
+		h.Set("Content-Type", problemMediaType)
+	default:
+		out.Reset()
+	}
+	if ra := resp.Header.Get("Retry-After"); validRetryAfter(ra) {
+		h.Set("Retry-After", ra)
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(out.Len()))
+	w.WriteHeader(resp.StatusCode)
+	w.Write(out.Bytes())
+	return n
+}
+
+func (rl *Relay) upstreamError(w *countingWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client left; there is nobody to answer.
+		w.status = statusClientClosed
+		return
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		rl.problem(w, http.StatusGatewayTimeout, "gateway timeout")
+		return
+	}
+	rl.problem(w, http.StatusBadGateway, "bad gateway")
+}
+
+// statusClientClosed is logged when the client went away before an answer.
+const statusClientClosed = 499
+
+func hasMediaType(header, want string) bool {
+	if header == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(header)
+	return err == nil && mt == want
+}
+
+// validRetryAfter accepts the two forms of RFC 9110 §10.2.3.
+func validRetryAfter(v string) bool {
+	if v == "" || len(v) > 64 {
+		return false
+	}
+	if _, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return true
+	}
+	_, err := http.ParseTime(v)
+	return err == nil
+}
+
+func retryAfterSeconds(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return strconv.FormatInt(s, 10)
+}
+
+// problem writes an RFC 9457 problem document. Details never name the
+// client, the gateway's internals or which check failed.
+func (rl *Relay) problem(w *countingWriter, status int, detail string) {
+	h := w.Header()
+	h.Set("Content-Type", problemMediaType)
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"type":"about:blank","title":%q,"status":%d,"detail":%q}`,
+		http.StatusText(status), status, detail)
+}
+
+func (rl *Relay) getBuf() *bytes.Buffer {
+	if b, ok := rl.bufs.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (rl *Relay) putBuf(b *bytes.Buffer) {
+	// Drop outsized buffers instead of pinning their memory, and zero what
+	// was held so no request bytes linger in the pool.
+	if int64(b.Cap()) > 2*rl.cfg.MaxBodyBytes {
+		return
+	}
+	clear(b.Bytes())
+	b.Reset()
+	rl.bufs.Put(b)
+}
+
+// countingWriter records the status and body size for the log line.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *countingWriter) statusOrOK() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
