@@ -1,0 +1,937 @@
+package schema
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Detect reports whether value contains something that identifies a person
+// or a device, and which kind (one of the Kind constants). It looks for the
+// structure of each identifier — separators, group lengths, value ranges — and
+// confirms with the identifier's checksum where one exists (Luhn for card
+// numbers and IMEIs, mod-97 for IBANs), so it generalises beyond any list of
+// known values. Matches are found anywhere inside the string, not only when
+// the whole value is an identifier.
+//
+// Detect is built to run over every string of every event: a single pass
+// counts character classes and only the detectors that could possibly match
+// run afterwards, so typical short benign values (enum words, versions,
+// locales) cost a few tens of nanoseconds and allocate nothing.
+//
+// Deliberate limits, to keep benign telemetry out: bare digit strings are
+// not phone numbers (a count cannot be told apart from a subscriber number
+// without separators or a "+"), and four-part versions whose parts are all
+// single digits ("1.2.3.4") are not IPv4 addresses.
+func Detect(value string) (kind string, ok bool) {
+	if len(value) < 6 {
+		return "", false
+	}
+	st := prescan(value)
+	s := value
+	if st.colon > 0 && st.slash >= 2 && hasSensitiveURL(s) {
+		return KindURL, true
+	}
+	if st.at > 0 && hasEmail(s) {
+		return KindEmail, true
+	}
+	if st.dot >= 2 && st.letters >= 4 && hasJWT(s) {
+		return KindJWT, true
+	}
+	if st.space > 0 && st.letters >= 10 && hasAuthScheme(s) {
+		return KindToken, true
+	}
+	if st.colon >= 5 || st.dash >= 5 || st.dot == 2 {
+		if hasMAC(s) {
+			return KindMAC, true
+		}
+	}
+	if st.colon >= 2 && hasIPv6(s) {
+		return KindIPv6, true
+	}
+	if st.dot >= 3 && st.digits >= 4 && hasIPv4(s) {
+		return KindIPv4, true
+	}
+	if st.dash >= 4 && st.hex+st.digits >= 32 && hasUUID(s) {
+		return KindDeviceID, true
+	}
+	if st.digits >= 10 && st.letters >= 2 && hasIBAN(s) {
+		return KindIBAN, true
+	}
+	if st.digits >= 13 {
+		if k, ok := findCardOrIMEI(s); ok {
+			return k, true
+		}
+	}
+	if st.digits >= 9 && st.dash+st.space >= 2 && hasSSN(s) {
+		return KindSSN, true
+	}
+	if st.digits >= 8 && hasPhone(s) {
+		return KindPhone, true
+	}
+	if st.digits >= 6 && st.dot >= 2 && hasCoordinates(s) {
+		return KindGeo, true
+	}
+	if len(s) >= 16 && st.digits >= 4 {
+		if k, ok := findSecretRun(s); ok {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// Character classes for the pre-scan and the detectors.
+const (
+	cDigit = 1 << iota
+	cHexLetter
+	cLetter
+	cLocal  // allowed in an email local part besides letters and digits
+	cB64URL // base64url alphabet besides letters and digits: - _
+)
+
+// classes is an immutable lookup table indexed by byte.
+var classes = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = cDigit
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = cLetter
+		t[c-'a'+'A'] = cLetter
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] |= cHexLetter
+		t[c-'a'+'A'] |= cHexLetter
+	}
+	for _, c := range "._%+-'" {
+		t[c] |= cLocal
+	}
+	t['-'] |= cB64URL
+	t['_'] |= cB64URL | cLocal
+	return t
+}()
+
+func isDigit(c byte) bool  { return classes[c]&cDigit != 0 }
+func isLetter(c byte) bool { return classes[c]&cLetter != 0 }
+func isAlnum(c byte) bool  { return classes[c]&(cDigit|cLetter) != 0 }
+func isHex(c byte) bool    { return classes[c]&(cDigit|cHexLetter) != 0 }
+func isB64URL(c byte) bool { return classes[c]&(cDigit|cLetter|cB64URL) != 0 }
+
+type stats struct {
+	digits, letters, hex                      int
+	at, colon, dot, dash, space, slash, other int
+}
+
+func prescan(s string) stats {
+	var st stats
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch k := classes[c]; {
+		case k&cDigit != 0:
+			st.digits++
+		case k&cLetter != 0:
+			st.letters++
+			if k&cHexLetter != 0 {
+				st.hex++
+			}
+		default:
+			switch c {
+			case '@':
+				st.at++
+			case ':':
+				st.colon++
+			case '.':
+				st.dot++
+			case '-':
+				st.dash++
+			case ' ', '\t':
+				st.space++
+			case '/':
+				st.slash++
+			default:
+				st.other++
+			}
+		}
+	}
+	return st
+}
+
+// at returns s[i], or 0 outside the string, so boundary checks need no
+// length tests.
+func at(s string, i int) byte {
+	if i < 0 || i >= len(s) {
+		return 0
+	}
+	return s[i]
+}
+
+// ---- email (RFC 5322 addr-spec, the dot-atom form people actually use)
+
+func hasEmail(s string) bool {
+	for i := strings.IndexByte(s, '@'); i >= 0; {
+		j := i
+		for j > 0 && (isAlnum(s[j-1]) || classes[s[j-1]]&cLocal != 0) {
+			j--
+		}
+		if j < i && s[j] != '.' {
+			if domainEnd(s, i+1) > 0 {
+				return true
+			}
+		}
+		n := strings.IndexByte(s[i+1:], '@')
+		if n < 0 {
+			break
+		}
+		i += 1 + n
+	}
+	return false
+}
+
+// domainEnd returns the end of a DNS name with at least two labels and an
+// alphabetic top-level label of two or more letters starting at s[i], or -1.
+func domainEnd(s string, i int) int {
+	labels, labelStart, lastLabelAlpha, end := 0, i, true, -1
+	for k := i; k <= len(s); k++ {
+		c := at(s, k)
+		if isAlnum(c) || c == '-' {
+			if !isLetter(c) {
+				lastLabelAlpha = false
+			}
+			continue
+		}
+		n := k - labelStart
+		if n == 0 || n > 63 {
+			break
+		}
+		labels++
+		if labels >= 2 && lastLabelAlpha && n >= 2 {
+			end = k
+		}
+		if c != '.' {
+			break
+		}
+		labelStart, lastLabelAlpha = k+1, true
+	}
+	return end
+}
+
+// ---- URL with userinfo or query (RFC 3986 §3.2.1, §3.4)
+
+func hasSensitiveURL(s string) bool {
+	for off := 0; ; {
+		i := strings.Index(s[off:], "://")
+		if i < 0 {
+			return false
+		}
+		i += off
+		off = i + 3
+		if i == 0 || !isLetter(s[i-1]) {
+			continue
+		}
+		end := off
+		for end < len(s) && s[end] > ' ' {
+			end++
+		}
+		rest := s[off:end]
+		auth := rest
+		if k := strings.IndexAny(rest, "/?#"); k >= 0 {
+			auth = rest[:k]
+		}
+		if strings.IndexByte(auth, '@') > 0 {
+			return true
+		}
+		if k := strings.IndexAny(rest, "?#"); k >= 0 && k+1 < len(rest) {
+			q := rest[k+1:]
+			if rest[k] == '?' || strings.IndexByte(q, '=') >= 0 {
+				return true
+			}
+		}
+	}
+}
+
+// ---- JWT (RFC 7519 §7.2: compact JWS or JWE, header starts {" → eyJ)
+
+func hasJWT(s string) bool {
+	for off := 0; ; {
+		i := strings.Index(s[off:], "eyJ")
+		if i < 0 {
+			return false
+		}
+		i += off
+		off = i + 3
+		if isB64URL(at(s, i-1)) {
+			continue
+		}
+		k, segs, segLen := i, 1, 0
+		for ; k < len(s); k++ {
+			c := s[k]
+			if c == '.' {
+				if segLen < 2 && segs < 2 {
+					break
+				}
+				segs++
+				segLen = 0
+				continue
+			}
+			if !isB64URL(c) {
+				break
+			}
+			segLen++
+		}
+		if segs >= 3 && k-i >= 16 {
+			return true
+		}
+	}
+}
+
+// ---- Authorization credentials (RFC 6750 §2.1 Bearer, RFC 7617 Basic)
+
+func hasAuthScheme(s string) bool {
+	for _, scheme := range [...]string{"bearer ", "basic ", "token "} {
+		i := indexFold(s, scheme)
+		if i < 0 || isAlnum(at(s, i-1)) {
+			continue
+		}
+		k := i + len(scheme)
+		for k < len(s) && s[k] == ' ' {
+			k++
+		}
+		n, digits := 0, 0
+		for ; k < len(s); k++ {
+			c := s[k]
+			if !isB64URL(c) && c != '.' && c != '~' && c != '+' && c != '/' && c != '=' {
+				break
+			}
+			if isDigit(c) {
+				digits++
+			}
+			n++
+		}
+		if n >= 16 && digits > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// indexFold is strings.Index with ASCII case folding; needle is lower case.
+func indexFold(s, needle string) int {
+	for i := 0; i+len(needle) <= len(s); i++ {
+		k := 0
+		for ; k < len(needle); k++ {
+			c := s[i+k]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[k] {
+				break
+			}
+		}
+		if k == len(needle) {
+			return i
+		}
+	}
+	return -1
+}
+
+// ---- MAC address (EUI-48: 01:23:45:67:89:ab, 01-23-…, 0123.4567.89ab)
+
+func hasMAC(s string) bool {
+	for i := 0; i+14 <= len(s); i++ {
+		if !isHex(s[i]) || isAlnum(at(s, i-1)) {
+			continue
+		}
+		if m, ok := macAt(s, i); ok && m {
+			return true
+		}
+	}
+	return false
+}
+
+// macAt matches a MAC starting at i; ok reports a structural match, and the
+// bool reports whether it identifies (not all-zero, not broadcast).
+func macAt(s string, i int) (identifying, ok bool) {
+	var end int
+	switch sep := at(s, i+2); {
+	case sep == ':' || sep == '-':
+		for g := 0; g < 6; g++ {
+			p := i + 3*g
+			if !isHex(at(s, p)) || !isHex(at(s, p+1)) {
+				return false, false
+			}
+			if g < 5 && at(s, p+2) != sep {
+				return false, false
+			}
+		}
+		end = i + 17
+	case at(s, i+4) == '.':
+		for g := 0; g < 3; g++ {
+			p := i + 5*g
+			for k := 0; k < 4; k++ {
+				if !isHex(at(s, p+k)) {
+					return false, false
+				}
+			}
+			if g < 2 && at(s, p+4) != '.' {
+				return false, false
+			}
+		}
+		end = i + 14
+	default:
+		return false, false
+	}
+	if c := at(s, end); isAlnum(c) || c == ':' || c == '-' || (c == '.' && isAlnum(at(s, end+1))) {
+		return false, false
+	}
+	zero, bcast := true, true
+	for k := i; k < end; k++ {
+		c := s[k]
+		if isHex(c) {
+			zero = zero && c == '0'
+			bcast = bcast && (c == 'f' || c == 'F')
+		}
+	}
+	return !zero && !bcast, true
+}
+
+// ---- IPv6 (RFC 4291 §2.2 text forms, RFC 4007 §11 zones, RFC 3986 brackets)
+
+func hasIPv6(s string) bool {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if !isHex(c) && c != ':' {
+			i++
+			continue
+		}
+		j, colons := i, 0
+		for j < len(s) && (isHex(s[j]) || s[j] == ':' || s[j] == '.') {
+			if s[j] == ':' {
+				colons++
+			}
+			j++
+		}
+		start := i
+		i = j
+		if colons < 2 {
+			continue
+		}
+		if b := at(s, start-1); isLetter(b) || b == '_' {
+			continue
+		}
+		if b := at(s, j); isLetter(b) || b == '_' {
+			continue
+		}
+		cand := strings.TrimRight(s[start:j], ".")
+		if ipv6Identifying(cand) {
+			return true
+		}
+		// "addr:port" without brackets: drop the last group and retry.
+		if k := strings.LastIndexByte(cand, ':'); k > 0 && !strings.HasSuffix(cand[:k], ":") && ipv6Identifying(cand[:k]) {
+			return true
+		}
+	}
+	return false
+}
+
+func ipv6Identifying(cand string) bool {
+	if len(cand) < 3 || (!strings.Contains(cand, "::") && strings.Count(cand, ":") < 7) {
+		return false
+	}
+	a, err := netip.ParseAddr(cand)
+	if err != nil || !a.Is6() {
+		return false
+	}
+	return !a.IsUnspecified() && !a.IsLoopback()
+}
+
+// ---- IPv4 (dotted quad, RFC 791 notation), optionally with a port
+
+func hasIPv4(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			continue
+		}
+		if b := at(s, i-1); isDigit(b) || b == '.' || b == 'v' || b == 'V' {
+			continue
+		}
+		var oct [4]int
+		k, ok := i, true
+		for g := 0; g < 4 && ok; g++ {
+			n, v := 0, 0
+			for k < len(s) && isDigit(s[k]) && n < 4 {
+				v = v*10 + int(s[k]-'0')
+				k++
+				n++
+			}
+			if n == 0 || n > 3 || v > 255 {
+				ok = false
+				break
+			}
+			oct[g] = v
+			if g < 3 {
+				if at(s, k) != '.' {
+					ok = false
+					break
+				}
+				k++
+			}
+		}
+		if !ok {
+			continue
+		}
+		if c := at(s, k); isAlnum(c) || (c == '.' && isDigit(at(s, k+1))) {
+			continue
+		}
+		if oct[0] == 0 || oct[0] == 127 || (oct[0] <= 9 && oct[1] <= 9 && oct[2] <= 9 && oct[3] <= 9) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// ---- UUID (RFC 9562 §4 text form): IDFA, GAID, install ids
+
+func hasUUID(s string) bool {
+	groups := [5]int{8, 4, 4, 4, 12}
+	for i := 0; i+36 <= len(s); i++ {
+		if !isHex(s[i]) || isAlnum(at(s, i-1)) {
+			continue
+		}
+		k, ok, nonzero := i, true, false
+		for g, n := range groups {
+			for range n {
+				c := at(s, k)
+				if !isHex(c) {
+					ok = false
+					break
+				}
+				nonzero = nonzero || c != '0'
+				k++
+			}
+			if !ok {
+				break
+			}
+			if g < 4 {
+				if at(s, k) != '-' {
+					ok = false
+					break
+				}
+				k++
+			}
+		}
+		if ok && !isAlnum(at(s, k)) && nonzero {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- payment cards (ISO/IEC 7812) and IMEI (3GPP TS 23.003 §6.2): Luhn
+
+// findCardOrIMEI looks for 13–19 digits written together or in groups
+// separated by single spaces or hyphens, passing the Luhn check. A 15-digit
+// number is an IMEI unless it carries an American Express prefix (34, 37);
+// other lengths must start with a card network's major industry digit (2–6).
+func findCardOrIMEI(s string) (string, bool) {
+	var digits [19]byte
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			continue
+		}
+		if b := at(s, i-1); isAlnum(b) || b == '.' || b == '+' || ((b == '-' || b == ' ') && isDigit(at(s, i-2))) {
+			continue
+		}
+		n, k, too := 0, i, false
+		for k < len(s) {
+			c := s[k]
+			if isDigit(c) {
+				if n == len(digits) {
+					too = true
+					break
+				}
+				digits[n] = c - '0'
+				n++
+				k++
+				continue
+			}
+			if (c == ' ' || c == '-') && isDigit(at(s, k+1)) && isDigit(s[k-1]) {
+				k++
+				continue
+			}
+			break
+		}
+		if too || n < 13 || isAlnum(at(s, k)) || (at(s, k) == '.' && isDigit(at(s, k+1))) {
+			i = k
+			continue
+		}
+		d := digits[:n]
+		if luhn(d) {
+			amex := d[0] == 3 && (d[1] == 4 || d[1] == 7)
+			switch {
+			case n == 15 && !amex:
+				return KindIMEI, true
+			case d[0] >= 2 && d[0] <= 6:
+				return KindCreditCard, true
+			}
+		}
+		i = k
+	}
+	return "", false
+}
+
+func luhn(d []byte) bool {
+	sum := 0
+	for i := len(d) - 1; i >= 0; i-- {
+		v := int(d[i])
+		if (len(d)-1-i)%2 == 1 {
+			v *= 2
+			if v > 9 {
+				v -= 9
+			}
+		}
+		sum += v
+	}
+	return sum%10 == 0
+}
+
+// ---- IBAN (ISO 13616-1; check digits per ISO 7064 MOD 97-10)
+
+func hasIBAN(s string) bool {
+	for i := 0; i+15 <= len(s); i++ {
+		if !isLetter(s[i]) || !isLetter(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) || isAlnum(at(s, i-1)) {
+			continue
+		}
+		if upper(s[i]) != s[i] || upper(s[i+1]) != s[i+1] {
+			if upper(s[i]) == s[i] || upper(s[i+1]) == s[i+1] {
+				continue // mixed-case country code: a word, not an IBAN
+			}
+		}
+		// Remainder of the BBAN so far, computed as digits are appended.
+		rem, n := 0, 4
+		head := [4]byte{upper(s[i]), upper(s[i+1]), s[i+2], s[i+3]}
+		k := i + 4
+		for k < len(s) && n < 34 {
+			c := s[k]
+			if c == ' ' && isAlnum(at(s, k+1)) && isAlnum(s[k-1]) {
+				k++
+				continue
+			}
+			if !isAlnum(c) {
+				break
+			}
+			rem = mod97Append(rem, upper(c))
+			n++
+			k++
+			if n >= 15 && !isAlnum(at(s, k)) {
+				r := rem
+				for _, h := range head {
+					r = mod97Append(r, h)
+				}
+				if r == 1 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+// mod97Append returns the remainder after appending c (a digit, or a letter
+// standing for 10..35) to a number whose remainder mod 97 was rem.
+func mod97Append(rem int, c byte) int {
+	if isDigit(c) {
+		return (rem*10 + int(c-'0')) % 97
+	}
+	return (rem*100 + int(c-'A') + 10) % 97
+}
+
+// ---- US Social Security number (AAA-GG-SSSS, SSA validity rules)
+
+func hasSSN(s string) bool {
+	for i := 0; i+11 <= len(s); i++ {
+		if !isDigit(s[i]) {
+			continue
+		}
+		if b := at(s, i-1); isAlnum(b) || b == '-' || b == '.' || b == '+' || b == '(' {
+			continue
+		}
+		sep := at(s, i+3)
+		if sep != '-' && sep != ' ' {
+			continue
+		}
+		if !allDigits(s[i:i+3]) || !allDigits(s[i+4:i+6]) || at(s, i+6) != sep || !allDigits(s[i+7:i+11]) {
+			continue
+		}
+		if c := at(s, i+11); isAlnum(c) || c == '-' || (c == '.' && isDigit(at(s, i+12))) {
+			continue
+		}
+		area := s[i : i+3]
+		if area == "000" || area == "666" || area[0] == '9' || s[i+4:i+6] == "00" || s[i+7:i+11] == "0000" {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+// ---- phone numbers (ITU-T E.164 and E.123 written forms)
+
+// hasPhone accepts a run of digit groups separated by single spaces, hyphens,
+// dots or parentheses when it is written as:
+//   - international: "+" or "00", then 8–15 digits (E.164 maximum);
+//   - NANP: optional country code 1, then 3-3-4 groups with an area code
+//     starting 2–9;
+//   - national with trunk prefix: a first group of 2–5 digits starting with
+//     0 (optionally in parentheses), then groups of 3+ digits (or the
+//     French five pairs), 9–12 digits in all.
+func hasPhone(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isDigit(c) && c != '+' && c != '(' {
+			continue
+		}
+		if b := at(s, i-1); isAlnum(b) || b == '.' || b == '-' || b == '/' || b == '+' || b == '(' || b == ':' {
+			continue
+		}
+		end, ok := phoneAt(s, i)
+		if ok {
+			return true
+		}
+		if end > i {
+			i = end - 1
+		}
+	}
+	return false
+}
+
+func phoneAt(s string, i int) (end int, ok bool) {
+	var groups, starts [8]int
+	ng, digits, plus, parens, dotSep, otherSep := 0, 0, false, 0, false, false
+	k := i
+	if s[k] == '+' {
+		plus = true
+		k++
+		if !isDigit(at(s, k)) {
+			return k, false
+		}
+	}
+	for k < len(s) {
+		c := s[k]
+		switch {
+		case isDigit(c):
+			n, start := 0, k
+			for k < len(s) && isDigit(s[k]) {
+				n++
+				k++
+			}
+			if ng == len(groups) {
+				return k, false
+			}
+			groups[ng], starts[ng] = n, start
+			ng++
+			digits += n
+			continue
+		case c == '(':
+			if isDigit(at(s, k+1)) && (k == i || !isDigit(s[k-1])) {
+				parens++
+				k++
+				continue
+			}
+		case c == ')':
+			if isDigit(at(s, k-1)) && parens > 0 {
+				k++
+				if at(s, k) == ' ' && (isDigit(at(s, k+1))) {
+					k++
+				}
+				continue
+			}
+		case c == ' ' || c == '-' || c == '.':
+			if isDigit(at(s, k-1)) && (isDigit(at(s, k+1)) || (c == ' ' && at(s, k+1) == '(')) {
+				if c == '.' {
+					dotSep = true
+				} else {
+					otherSep = true
+				}
+				k++
+				continue
+			}
+		}
+		break
+	}
+	if c := at(s, k); isLetter(c) || c == '@' || c == ':' || (c == '.' && isDigit(at(s, k+1))) || c == '%' {
+		return k, false
+	}
+	g := groups[:ng]
+	if ng == 0 {
+		return k, false
+	}
+	first := s[i]
+	if first == '(' {
+		first = s[i+1]
+	}
+	switch {
+	case plus:
+		return k, digits >= 8 && digits <= 15 && !(dotSep && ng >= 3 && !otherSep && parens == 0 && digits < 10)
+	case first == '0' && at(s, i+1) == '0' && ng >= 2 && g[0] >= 4:
+		return k, digits >= 10 && digits <= 17
+	}
+	// NANP 3-3-4, optionally after a leading 1.
+	if ng >= 3 {
+		h, area := g, starts[0]
+		if ng == 4 && g[0] == 1 && s[starts[0]] == '1' {
+			h, area = g[1:], starts[1]
+		}
+		if len(h) == 3 && h[0] == 3 && h[1] == 3 && h[2] == 4 && s[area] >= '2' {
+			return k, true
+		}
+	}
+	if dotSep || first != '0' || ng < 2 || digits < 9 || digits > 12 {
+		return k, false
+	}
+	if g[0] < 2 || g[0] > 5 {
+		return k, false
+	}
+	pairs := true
+	for _, n := range g {
+		pairs = pairs && n == 2
+	}
+	if pairs && ng == 5 {
+		return k, true
+	}
+	for _, n := range g[1:] {
+		if n < 3 {
+			return k, false
+		}
+	}
+	return k, true
+}
+
+// ---- precise coordinates: a latitude/longitude pair, ≥ 3 decimals each
+
+func hasCoordinates(s string) bool {
+	prevEnd, prevVal, prevOK := -1, 0.0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isDigit(c) && c != '-' && c != '+' {
+			continue
+		}
+		b := at(s, i-1)
+		if isAlnum(b) || b == '.' || ((c == '-' || c == '+') && !isDigit(at(s, i+1))) {
+			continue
+		}
+		k := i
+		if c == '-' || c == '+' {
+			k++
+		}
+		intStart := k
+		for k < len(s) && isDigit(s[k]) {
+			k++
+		}
+		intDigits := k - intStart
+		if intDigits == 0 || intDigits > 3 || at(s, k) != '.' || !isDigit(at(s, k+1)) {
+			prevOK = false
+			i = k
+			continue
+		}
+		k++
+		fracStart := k
+		for k < len(s) && isDigit(s[k]) {
+			k++
+		}
+		if c := at(s, k); isAlnum(c) && c != 'N' && c != 'S' && c != 'E' && c != 'W' || (c == '.' && isDigit(at(s, k+1))) {
+			prevOK = false
+			i = k
+			continue
+		}
+		v, err := strconv.ParseFloat(s[i:k], 64)
+		precise := err == nil && k-fracStart >= 3 && v >= -180 && v <= 180
+		if precise && prevOK && prevVal >= -90 && prevVal <= 90 && coordGap(s[prevEnd:i]) {
+			return true
+		}
+		prevEnd, prevVal, prevOK = k, v, precise
+		i = k - 1
+	}
+	return false
+}
+
+// coordGap reports whether the text between two numbers can separate a
+// latitude from a longitude: punctuation, hemisphere letters and degree
+// signs, or a label naming the longitude ("lon", "lng").
+func coordGap(g string) bool {
+	if len(g) == 0 || len(g) > 16 {
+		return false
+	}
+	if indexFold(g, "lon") >= 0 || indexFold(g, "lng") >= 0 {
+		return strings.IndexFunc(g, func(r rune) bool { return r >= '0' && r <= '9' }) < 0
+	}
+	for _, r := range g {
+		switch r {
+		case ' ', ',', ';', '/', '|', '\t', '°', 'N', 'S', 'E', 'W':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ---- long secret-looking strings: API keys, hashes, 16-hex Android ids
+
+// findSecretRun looks at each run of token characters. A run of exactly 16
+// or 32 hexadecimal characters mixing digits and letters is a device
+// identifier (Android ID, IDFA without hyphens); a run of 24 or more that
+// alternates letters and digits like random text is a token.
+func findSecretRun(s string) (string, bool) {
+	for i := 0; i < len(s); {
+		if !isB64URL(s[i]) {
+			i++
+			continue
+		}
+		j, digits, letters, hexOnly, switches := i, 0, 0, true, 0
+		var prev uint8
+		for j < len(s) && (isB64URL(s[j]) || s[j] == '+' || s[j] == '/' || s[j] == '=') {
+			c := s[j]
+			cls := classes[c] & (cDigit | cLetter)
+			if cls&cDigit != 0 {
+				digits++
+			} else if cls&cLetter != 0 {
+				letters++
+			}
+			if !isHex(c) {
+				hexOnly = false
+			}
+			if cls != 0 && prev != 0 && cls != prev {
+				switches++
+			}
+			if cls != 0 {
+				prev = cls
+			}
+			j++
+		}
+		n := j - i
+		run := s[i:j]
+		i = j
+		if hexOnly && (n == 16 || n == 32) && digits > 0 && letters > 0 && switches >= 4 {
+			return KindDeviceID, true
+		}
+		if n >= 24 && digits >= 4 && letters >= 6 && switches >= n/4 && strings.Count(run, "_")+strings.Count(run, "-") <= n/8 {
+			return KindToken, true
+		}
+	}
+	return "", false
+}

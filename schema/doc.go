@@ -1,0 +1,2 @@
+// Package schema is veil's event schema format and its identifier firewall.
+package schema
