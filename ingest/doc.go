@@ -1,0 +1,62 @@
+// Package ingest is the pipeline behind veil's inner API, POST /v1/events:
+// it serves veilv1.IngestService and turns a batch of events into stored,
+// identifier-free records.
+//
+// For each request it checks the batch (its batch_id must be the base64url
+// form of exactly 16 random bytes; at most Config.MaxEvents events), then
+// for each event, in order: looks the schema up in the registry, validates
+// the fields against it and runs the identifier detectors over every string
+// (schema.Schema.Check), coarsens the server's receive time — clients send
+// no timestamps — to the schema's granularity (hour or day, UTC), and splits
+// the fields into dimensions and measures. The accepted records, the
+// outcome counts (accepted, and rejected per reason code) and the batch's
+// dedup keys (the decoded batch_id, and sha256 of the OHTTP enc that the
+// gateway put in the context with WithEncHash) go to the storage writer as
+// one storage.Batch, and the answer — one EventResult per event, in order —
+// is sent only once that batch has committed. A batch the writer has seen
+// before answers "duplicate" for each event that would have been accepted.
+//
+// # Privacy
+//
+// A rejected value never leaves this package except inside the answer to
+// the client that sent it: not in a log line (the one line per request
+// holds counts, a status and a duration), not in a metric label (labels are
+// outcomes and reason codes from a closed set), not in an error message and
+// not in storage (rejected events contribute only a count per reason). The
+// batch_id is not logged either: it links the retries of one batch. The
+// outcome counts of events naming an unregistered schema are stored under
+// the empty schema name and version 0, since the name a client sent may
+// itself be a value.
+//
+// # Errors for the transport
+//
+// Per-event problems are answers, not errors. Whole-request errors are gRPC
+// statuses carrying a google.rpc.ErrorInfo (domain ErrorDomain) whose reason
+// says what happened; HTTPStatus maps them for REST:
+//
+//	ErrorInfo reason     gRPC code          HTTP  metadata
+//	batch_invalid        InvalidArgument    400
+//	batch_too_large      InvalidArgument    413
+//	overloaded           Unavailable        503   retry-after (seconds)
+//	unavailable          Unavailable        503   retry-after (seconds)
+//	(none)               Canceled / DeadlineExceeded when the caller gave up
+//
+// For the two 503s the handler sets the gRPC header "retry-after" (with
+// grpc.SetHeader, which reaches grpc-gateway's ServerMetadata too) and adds
+// a google.rpc.RetryInfo detail with the same delay. grpc-gateway writes
+// header metadata as "Grpc-Metadata-Retry-After" unless the mux maps it:
+// runtime.WithOutgoingHeaderMatcher(OutgoingHeaderMatcher) emits it as
+// Retry-After. A canceled or timed-out request may still commit after the
+// handler returned; its retry then answers "duplicate", so each batch is
+// applied at most once and acknowledged only after its commit.
+//
+// # JSON
+//
+// JSONMarshaler is the grpc-gateway marshaler for the inner mux: it decodes
+// SubmitEventsRequest several times faster than protojson, with protojson's
+// results (it falls back to protojson for anything unusual), and writes
+// responses with proto field names, as DESIGN.md shows them:
+//
+//	{"results":[{"index":0,"status":"accepted"},
+//	            {"index":1,"status":"rejected","reason":"identifier_email","field":"note"}]}
+package ingest
