@@ -1,0 +1,239 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+func TestKindTableIsComplete(t *testing.T) {
+	seen := map[string]bool{}
+	for k := KindInternal; k <= KindTooLarge; k++ {
+		info := k.info()
+		if info.name == "" || info.title == "" || info.status == 0 {
+			t.Errorf("kind %d has an incomplete row", k)
+		}
+		if seen[info.name] {
+			t.Errorf("kind name %q used twice", info.name)
+		}
+		seen[info.name] = true
+	}
+	if Kind(99).String() != "internal" || Kind(-1).HTTPStatus() != 500 {
+		t.Error("out-of-range kind does not fall back to internal")
+	}
+}
+
+// TestKindSurvivesGRPC checks that a kind crosses the gRPC status boundary
+// intact, including kinds that share a code (overloaded and unavailable).
+func TestKindSurvivesGRPC(t *testing.T) {
+	for k := KindInternal; k <= KindTooLarge; k++ {
+		e := &Error{Kind: k, Message: "m"}
+		back := asError(status.Convert(e).Err())
+		if back.Kind != k {
+			t.Errorf("kind %v came back as %v", k, back.Kind)
+		}
+		if got := status.Code(e); got != k.Code() {
+			t.Errorf("kind %v: code %v, want %v", k, got, k.Code())
+		}
+	}
+	// Statuses from other packages map by code.
+	if got := asError(status.Error(codes.Unavailable, "x")).Kind; got != KindUnavailable {
+		t.Errorf("plain Unavailable mapped to %v", got)
+	}
+	if got := asError(errors.New("boom")).Kind; got != KindInternal {
+		t.Errorf("plain error mapped to %v", got)
+	}
+}
+
+func serveError(t *testing.T, ctx context.Context, err error) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/v1/schemas", nil)
+	ErrorHandler(nil)(ctx, nil, nil, rec, req, err)
+	return rec
+}
+
+func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder) problem {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); ct != ProblemMediaType {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	var p problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatalf("body %q: %v", rec.Body, err)
+	}
+	if p.Status != rec.Code {
+		t.Errorf("problem status %d, HTTP status %d", p.Status, rec.Code)
+	}
+	return p
+}
+
+func TestProblemResponses(t *testing.T) {
+	secret := "pq: relation \"key_ring\" password=hunter2"
+	tests := []struct {
+		name       string
+		err        error
+		status     int
+		retryAfter string
+		detail     string
+	}{
+		{"invalid", Errorf(KindInvalid, "bucket must be hour or day"), 400, "", "bucket must be hour or day"},
+		{"not found", Errorf(KindNotFound, "no schema a.b version 3"), 404, "", "no schema a.b version 3"},
+		{"conflict", Errorf(KindConflict, "version exists"), 409, "", "version exists"},
+		{"unauthenticated", errUnauthenticated, 401, "", "a valid bearer token is required"},
+		{"too large", Errorf(KindTooLarge, "too many events"), 413, "", "too many events"},
+		{"internal hides cause", &Error{Kind: KindInternal, Message: secret, Err: errors.New(secret)}, 500, "", ""},
+		{"plain error hides cause", errors.New(secret), 500, "", ""},
+		{"unavailable default retry", &Error{Kind: KindUnavailable, Message: secret}, 503, "1", ""},
+		{"overloaded retry", &Error{Kind: KindOverloaded, RetryAfter: 2500 * time.Millisecond}, 503, "3", ""},
+		{"grpc status", status.Error(codes.Unavailable, secret), 503, "1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := serveError(t, context.Background(), tt.err)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d", rec.Code, tt.status)
+			}
+			p := decodeProblem(t, rec)
+			if p.Detail != tt.detail {
+				t.Errorf("detail %q, want %q", p.Detail, tt.detail)
+			}
+			if strings.Contains(rec.Body.String(), "hunter2") {
+				t.Errorf("5xx body leaks internals: %s", rec.Body)
+			}
+			if got := rec.Header().Get("Retry-After"); got != tt.retryAfter {
+				t.Errorf("Retry-After %q, want %q", got, tt.retryAfter)
+			}
+		})
+	}
+}
+
+func TestProblemRetryAfterFromMetadata(t *testing.T) {
+	ctx := runtime.NewServerMetadataContext(context.Background(), runtime.ServerMetadata{
+		HeaderMD: metadata.Pairs(retryAfterMD, "7"),
+	})
+	rec := serveError(t, ctx, status.Error(codes.Unavailable, "writer queue full"))
+	if rec.Code != 503 || rec.Header().Get("Retry-After") != "7" {
+		t.Fatalf("got %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
+
+func TestProblemFindings(t *testing.T) {
+	e := &Error{Kind: KindInvalid, Message: "schema refused by lint", Findings: []Finding{
+		{Property: "email", Rule: "identifying_name", Message: "property name looks identifying"},
+		{Property: "note", Rule: "unbounded_string", Message: "string needs enum or pattern with maxLength <= 128"},
+	}}
+	// Through the gRPC status, as the in-process REST handler and a real
+	// gRPC hop both see it.
+	rec := serveError(t, context.Background(), status.Convert(e).Err())
+	p := decodeProblem(t, rec)
+	if rec.Code != 400 || len(p.Findings) != 2 || p.Findings[1] != e.Findings[1] {
+		t.Fatalf("got %d %+v", rec.Code, p)
+	}
+}
+
+func TestRoutingErrorIsProblem(t *testing.T) {
+	mux := runtime.NewServeMux(MuxOptions(nil)...)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/nothing", nil))
+	if rec.Code != 404 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	decodeProblem(t, rec)
+}
+
+func TestTokens(t *testing.T) {
+	tok, err := ParseTokens(strings.NewReader("# admin tokens\n\nfirst-token-0123456789\n  second-token-0123456789  \n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		tok  string
+		want bool
+	}{
+		{"first-token-0123456789", true},
+		{"second-token-0123456789", true},
+		{"first-token-012345678", false},
+		{"", false},
+		{"# admin tokens", false},
+	} {
+		if got := tok.Valid(c.tok); got != c.want {
+			t.Errorf("Valid(%q) = %v", c.tok, got)
+		}
+	}
+	for _, bad := range []string{"", "# only a comment\n", "short\n", "has space inside token\n"} {
+		if _, err := ParseTokens(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseTokens(%q) accepted", bad)
+		}
+	}
+	var zero *Tokens
+	if zero.Valid("anything-at-all-here") {
+		t.Error("nil Tokens accepted a token")
+	}
+}
+
+func TestEnsureTokenFile(t *testing.T) {
+	path := t.TempDir() + "/sub/admin-token"
+	tok, created, err := EnsureTokenFile(path, nil)
+	if err != nil || !created {
+		t.Fatalf("created=%v err=%v", created, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", fi.Mode().Perm())
+	}
+	raw := strings.TrimSpace(readFile(t, path))
+	if !tok.Valid(raw) {
+		t.Error("created token not valid")
+	}
+	again, created, err := EnsureTokenFile(path, nil)
+	if err != nil || created || !again.Valid(raw) {
+		t.Fatalf("second call: created=%v err=%v", created, err)
+	}
+}
+
+func TestGRPCAuthInterceptor(t *testing.T) {
+	tok, _ := ParseTokens(strings.NewReader("the-admin-token-0123456789\n"))
+	ic := tok.UnaryAuth()
+	h := func(context.Context, any) (any, error) { return "ok", nil }
+	for _, c := range []struct {
+		md   metadata.MD
+		code codes.Code
+	}{
+		{nil, codes.Unauthenticated},
+		{metadata.Pairs("authorization", "Bearer wrong-token-0123456789"), codes.Unauthenticated},
+		{metadata.Pairs("authorization", "Basic the-admin-token-0123456789"), codes.Unauthenticated},
+		{metadata.Pairs("authorization", "Bearer the-admin-token-0123456789"), codes.OK},
+		{metadata.Pairs("authorization", "bearer the-admin-token-0123456789"), codes.OK},
+	} {
+		ctx := metadata.NewIncomingContext(context.Background(), c.md)
+		_, err := ic(ctx, nil, &grpc.UnaryServerInfo{FullMethod: "/veil.v1.KeyService/ListKeys"}, h)
+		if status.Code(err) != c.code {
+			t.Errorf("md %v: %v, want %v", c.md, status.Code(err), c.code)
+		}
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
