@@ -1,0 +1,224 @@
+// Package gateway is the Oblivious Gateway Resource of veil (RFC 9458 §2):
+// the public listener's handler that publishes the key configurations,
+// decapsulates requests, dispatches them in process to the ingest API and
+// encapsulates the answers.
+//
+// The gateway sees what is sent but not who sends it. It is not a proxy:
+// whatever scheme and authority the client writes in the inner request, it
+// is handed to the one http.Handler in Config.Inner and nowhere else
+// (DESIGN.md, privacy invariant 5). The inner request carries only the
+// fields ingest needs (Content-Type, Content-Length, Content-Encoding, Date,
+// Accept), a constant RemoteAddr, and no trace of the outer request: not
+// the relay's address, not a header of the outer request.
+//
+// Errors come at two levels (RFC 9458 §5.2, §5.3). Before decapsulation
+// the answer is a plain HTTP status: 415, 413, 417, 400 for a malformed
+// message, and one indistinguishable 422 problem of type ProblemKey for an
+// unknown or retired key identifier and for any failure to decrypt. After
+// decapsulation every answer, error or not, travels inside an encapsulated
+// response with outer status 200.
+//
+// Routes:
+//
+//	POST /gateway, POST /.well-known/ohttp-gateway   OHTTP (RFC 9458, RFC 9540)
+//	GET  /ohttp-keys, GET /.well-known/ohttp-gateway the live key configurations
+//	GET  /healthz                                     liveness
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Problem types (RFC 9457) the gateway answers with.
+const (
+	// ProblemKey reports a key configuration the gateway cannot use
+	// (RFC 9458 §5.3): unknown key identifier, retired key, or a request
+	// that does not decrypt — deliberately one answer for all of them.
+	ProblemKey = "https://iana.org/assignments/http-problem-types#ohttp-key"
+	// ProblemDate reports an inner request whose Date is missing or
+	// outside the replay window (RFC 9458 §6.5.2). It travels inside the
+	// encapsulated response with the gateway's own Date.
+	ProblemDate = "https://iana.org/assignments/http-problem-types#date"
+)
+
+// StatusKeyProblem is the outer status of a ProblemKey answer.
+const StatusKeyProblem = http.StatusUnprocessableEntity
+
+// InnerRemoteAddr is the RemoteAddr of every inner request. It is a
+// constant so that nothing downstream can learn, log or key on the address
+// of the relay or the client.
+const InnerRemoteAddr = "0.0.0.0:0"
+
+// innerHost is the Host of every inner request, whatever authority the
+// client named.
+const innerHost = "ingest.invalid"
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultReplayWindow      = 5 * time.Minute
+	DefaultMaxRequestBytes   = 1 << 20
+	DefaultMaxInnerBytes     = 4 << 20
+	DefaultMaxResponseBytes  = 4 << 20
+	DefaultKeysMaxAge        = time.Hour
+	DefaultKeyRefresh        = time.Minute
+	DefaultUnknownKeyRefresh = 10 * time.Second
+	DefaultMaxConcurrent     = 1024
+)
+
+// Config configures a Gateway. Keys and Inner are required; every other
+// zero value selects the default named beside it.
+type Config struct {
+	// Keys supplies the key ring.
+	Keys KeyStore
+	// Inner is the ingest API; every decapsulated request is dispatched to
+	// it in process, and to nothing else.
+	Inner http.Handler
+	// WithEncHash, if set, derives the inner request's context from the
+	// SHA-256 of the request's encapsulated KEM share (enc), which ingest
+	// keeps for the replay window to refuse replayed requests.
+	WithEncHash func(ctx context.Context, encHash [32]byte) context.Context
+	// ReplayWindow is how far the inner Date may be from the gateway's
+	// clock, either way (default 5 min, RFC 9458 §6.5).
+	ReplayWindow time.Duration
+	// MaxRequestBytes bounds the encapsulated request (default 1 MiB).
+	MaxRequestBytes int64
+	// MaxInnerBytes bounds the inner content after gzip decoding
+	// (default 4 MiB).
+	MaxInnerBytes int64
+	// MaxResponseBytes bounds the inner handler's response (default 4 MiB);
+	// a larger one is answered 500 inside the encapsulation.
+	MaxResponseBytes int64
+	// KeysMaxAge caps the max-age of the published key configurations
+	// (default 1 h); it is shortened to the time until the next key change.
+	KeysMaxAge time.Duration
+	// KeyRefresh is how often the key ring is reread (default 1 min).
+	KeyRefresh time.Duration
+	// UnknownKeyRefresh is the least time between rereads forced by an
+	// unknown key identifier (default 10 s).
+	UnknownKeyRefresh time.Duration
+	// MaxConcurrent bounds OHTTP requests in flight (default 1024); beyond
+	// it the gateway answers 503 with Retry-After.
+	MaxConcurrent int
+	// Logger receives one line per request from allow-listed fields. Nil
+	// discards.
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Rand is the randomness for response nonces (nil: crypto/rand).
+	Rand io.Reader
+}
+
+// Gateway is the public listener's http.Handler. It is safe for concurrent
+// use.
+type Gateway struct {
+	cfg Config
+	log *slog.Logger
+	sem chan struct{}
+
+	ring        atomic.Pointer[ring]
+	refreshMu   sync.Mutex
+	lastForced  atomic.Int64 // unix nanoseconds of the last forced refresh
+	exchanges   sync.Pool
+	gzipReaders sync.Pool
+}
+
+// New validates cfg and returns a Gateway. It does not read the key store;
+// call Refresh at start to fail fast on a broken store, otherwise the first
+// request reads it.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Keys == nil {
+		return nil, errors.New("gateway: Config.Keys is required")
+	}
+	if cfg.Inner == nil {
+		return nil, errors.New("gateway: Config.Inner is required")
+	}
+	setDefault(&cfg.ReplayWindow, DefaultReplayWindow)
+	setDefault(&cfg.MaxRequestBytes, DefaultMaxRequestBytes)
+	setDefault(&cfg.MaxInnerBytes, DefaultMaxInnerBytes)
+	setDefault(&cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	setDefault(&cfg.KeysMaxAge, DefaultKeysMaxAge)
+	setDefault(&cfg.KeyRefresh, DefaultKeyRefresh)
+	setDefault(&cfg.UnknownKeyRefresh, DefaultUnknownKeyRefresh)
+	setDefault(&cfg.MaxConcurrent, DefaultMaxConcurrent)
+	switch {
+	case cfg.ReplayWindow < 0, cfg.KeysMaxAge < 0, cfg.KeyRefresh < 0, cfg.UnknownKeyRefresh < 0:
+		return nil, errors.New("gateway: negative duration")
+	case cfg.MaxRequestBytes < 0, cfg.MaxInnerBytes < 0, cfg.MaxResponseBytes < 0, cfg.MaxConcurrent < 0:
+		return nil, errors.New("gateway: negative limit")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Gateway{
+		cfg: cfg,
+		log: log,
+		sem: make(chan struct{}, cfg.MaxConcurrent),
+	}, nil
+}
+
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/gateway":
+		if r.Method != http.MethodPost {
+			g.methodNotAllowed(w, r, "POST")
+			return
+		}
+		g.serveOHTTP(w, r)
+	case "/.well-known/ohttp-gateway":
+		switch r.Method {
+		case http.MethodPost:
+			g.serveOHTTP(w, r)
+		case http.MethodGet, http.MethodHead:
+			g.serveKeys(w, r)
+		default:
+			g.methodNotAllowed(w, r, "GET, HEAD, POST")
+		}
+	case "/ohttp-keys":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			g.methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		g.serveKeys(w, r)
+	case "/healthz":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			g.methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, "ok\n")
+	default:
+		g.outerProblem(w, http.StatusNotFound, "about:blank", "Not Found")
+		g.logOther(r, "other", http.StatusNotFound)
+	}
+}
+
+func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	g.outerProblem(w, http.StatusMethodNotAllowed, "about:blank", "Method Not Allowed")
+	g.logOther(r, "method", http.StatusMethodNotAllowed)
+}
+
+func (g *Gateway) logOther(r *http.Request, route string, status int) {
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "gateway request",
+		slog.String("route", route), slog.Int("status", status))
+}

@@ -1,0 +1,212 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/veil-telemetry/veil/ohttp"
+)
+
+// KeyState is where a key is in its life (DESIGN.md, "Running it").
+type KeyState string
+
+const (
+	// StateCurrent is the key new clients should use; it is listed first.
+	StateCurrent KeyState = "current"
+	// StateActive keys are published and decrypt; a rotated-out current
+	// key stays active for a while so cached configurations keep working.
+	StateActive KeyState = "active"
+	// StateRetired keys are no longer published but keep decrypting until
+	// their RetireAfter, so requests already sealed to them still land.
+	StateRetired KeyState = "retired"
+)
+
+// Key is one key of the ring.
+type Key struct {
+	Private *ohttp.PrivateKey
+	State   KeyState
+	// RetireAfter is, for a retired key, the end of its grace period: it
+	// decrypts until then and is refused after. For a current or active key
+	// it is the planned end of its publication, if known (zero if not);
+	// the key list's max-age never reaches past it.
+	RetireAfter time.Time
+}
+
+// KeyStore supplies the key ring: every key that may still decrypt. The
+// gateway rereads it every Config.KeyRefresh and on an unknown key
+// identifier. The PostgreSQL store lives in storage and is adapted in
+// cmd/veil; tests use a slice.
+type KeyStore interface {
+	LiveKeys(ctx context.Context) ([]Key, error)
+}
+
+// ring is an immutable snapshot of the key ring. Lookup by key identifier
+// is an array index on an atomically loaded pointer: no lock, no
+// allocation on the request path.
+type ring struct {
+	keys   [256]*ringKey
+	doc    []byte // application/ohttp-keys of the published keys
+	etag   string
+	loaded time.Time
+	// nextChange is the earliest future RetireAfter of a published key,
+	// zero if none: the key list must not be cached past it.
+	nextChange time.Time
+}
+
+type ringKey struct {
+	priv        *ohttp.PrivateKey
+	state       KeyState
+	retireAfter time.Time
+}
+
+// usable reports whether k may decrypt at now.
+func (k *ringKey) usable(now time.Time) bool {
+	switch k.state {
+	case StateCurrent, StateActive:
+		return true
+	case StateRetired:
+		return now.Before(k.retireAfter)
+	}
+	return false
+}
+
+func statePriority(s KeyState) int {
+	switch s {
+	case StateCurrent:
+		return 3
+	case StateActive:
+		return 2
+	case StateRetired:
+		return 1
+	}
+	return 0
+}
+
+// errNoKeys is returned by Refresh when the store holds no published key.
+var errNoKeys = errors.New("gateway: key store has no current or active key")
+
+func buildRing(keys []Key, now time.Time) (*ring, int, error) {
+	r := &ring{loaded: now}
+	dropped := 0
+	for _, k := range keys {
+		if k.Private == nil || statePriority(k.State) == 0 {
+			dropped++
+			continue
+		}
+		id := k.Private.Config.KeyID
+		// Two keys under one identifier cannot both be reached; keep the
+		// one in the most useful state.
+		if old := r.keys[id]; old != nil {
+			dropped++
+			if statePriority(old.state) >= statePriority(k.State) {
+				continue
+			}
+		}
+		r.keys[id] = &ringKey{priv: k.Private, state: k.State, retireAfter: k.RetireAfter}
+	}
+	var published []*ohttp.KeyConfig
+	for _, st := range []KeyState{StateCurrent, StateActive} {
+		for _, k := range r.keys {
+			if k == nil || k.state != st {
+				continue
+			}
+			published = append(published, &k.priv.Config)
+			if t := k.retireAfter; t.After(now) && (r.nextChange.IsZero() || t.Before(r.nextChange)) {
+				r.nextChange = t
+			}
+		}
+	}
+	if len(published) == 0 {
+		return r, dropped, nil
+	}
+	doc, err := ohttp.MarshalKeyConfigs(published)
+	if err != nil {
+		return nil, dropped, fmt.Errorf("gateway: encoding key configurations: %w", err)
+	}
+	sum := sha256.Sum256(doc)
+	r.doc = doc
+	r.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
+	return r, dropped, nil
+}
+
+// Refresh rereads the key ring from the store. On error the previous ring
+// stays in use. serve calls it at start to fail fast.
+func (g *Gateway) Refresh(ctx context.Context) error {
+	g.refreshMu.Lock()
+	defer g.refreshMu.Unlock()
+	return g.refreshLocked(ctx)
+}
+
+func (g *Gateway) refreshLocked(ctx context.Context) error {
+	keys, err := g.cfg.Keys.LiveKeys(ctx)
+	if err != nil {
+		g.log.LogAttrs(ctx, slog.LevelError, "gateway key refresh failed", slog.String("error", err.Error()))
+		return fmt.Errorf("gateway: reading keys: %w", err)
+	}
+	r, dropped, err := buildRing(keys, g.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if dropped > 0 {
+		g.log.LogAttrs(ctx, slog.LevelWarn, "gateway key ring skipped keys", slog.Int("count", dropped))
+	}
+	g.ring.Store(r)
+	if r.doc == nil {
+		return errNoKeys
+	}
+	return nil
+}
+
+// currentRing returns the ring, rereading it when it is older than
+// KeyRefresh. One request rereads; the others go on with the old ring. Only
+// before the first successful read does a request wait.
+func (g *Gateway) currentRing(ctx context.Context) *ring {
+	r := g.ring.Load()
+	if r == nil {
+		g.refreshMu.Lock()
+		if r = g.ring.Load(); r == nil {
+			g.refreshLocked(ctx)
+			r = g.ring.Load()
+		}
+		g.refreshMu.Unlock()
+		return r
+	}
+	if g.cfg.Now().Sub(r.loaded) >= g.cfg.KeyRefresh && g.refreshMu.TryLock() {
+		if r2 := g.ring.Load(); r2 == r {
+			g.refreshLocked(ctx)
+		}
+		g.refreshMu.Unlock()
+		r = g.ring.Load()
+	}
+	return r
+}
+
+// lookupKey finds the key for id, rereading the ring once per
+// UnknownKeyRefresh if it is not there: another replica may have rotated.
+func (g *Gateway) lookupKey(ctx context.Context, r *ring, id uint8, now time.Time) *ringKey {
+	if r != nil {
+		if k := r.keys[id]; k != nil && k.usable(now) {
+			return k
+		}
+	}
+	last := g.lastForced.Load()
+	if now.UnixNano()-last < int64(g.cfg.UnknownKeyRefresh) || !g.lastForced.CompareAndSwap(last, now.UnixNano()) {
+		return nil
+	}
+	if !g.refreshMu.TryLock() {
+		return nil
+	}
+	g.refreshLocked(ctx)
+	g.refreshMu.Unlock()
+	if r = g.ring.Load(); r != nil {
+		if k := r.keys[id]; k != nil && k.usable(now) {
+			return k
+		}
+	}
+	return nil
+}
