@@ -181,7 +181,8 @@ func (t *Tokens) authorized(r *http.Request, allowCookie bool) bool {
 	}
 	if allowCookie {
 		if c, err := r.Cookie(cookieName); err == nil {
-			return t.Valid(c.Value)
+			tok, err := base64.RawURLEncoding.DecodeString(c.Value)
+			return err == nil && t.Valid(string(tok))
 		}
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -73,7 +74,9 @@ func (k Kind) HTTPStatus() int { return k.info().status }
 // packages, e.g. ingest, or by gRPC itself).
 func kindFromStatus(s *status.Status) Kind {
 	for _, d := range s.Details() {
-		if ei, ok := d.(*errdetails.ErrorInfo); ok && ei.GetDomain() == errorDomain {
+		// Reasons of other domains that name a kind (ingest's
+		// "overloaded", "unavailable") count too.
+		if ei, ok := d.(*errdetails.ErrorInfo); ok {
 			for k, info := range kinds {
 				if info.name == ei.GetReason() {
 					return Kind(k)
@@ -186,7 +189,20 @@ func asError(err error) *Error {
 		return e
 	}
 	if s, ok := status.FromError(err); ok {
-		return &Error{Kind: kindFromStatus(s), Message: s.Message(), Findings: findingsFromStatus(s), Err: err}
+		k := kindFromStatus(s)
+		// Another package's error may pin its HTTP status (ingest's 413
+		// batch_too_large travels as InvalidArgument); honour it when a
+		// kind has that status.
+		var he *runtime.HTTPStatusError
+		if errors.As(err, &he) && k.HTTPStatus() != he.HTTPStatus {
+			for i, info := range kinds {
+				if info.status == he.HTTPStatus {
+					k = Kind(i)
+					break
+				}
+			}
+		}
+		return &Error{Kind: k, Message: s.Message(), Findings: findingsFromStatus(s), Err: err}
 	}
 	return &Error{Kind: KindInternal, Err: err}
 }
