@@ -1,0 +1,315 @@
+package storage
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+const masterKeySize = 32
+
+// Key states.
+const (
+	KeyCurrent = "current" // advertised and preferred by clients
+	KeyActive  = "active"  // still accepted until RetireAfter
+	KeyRetired = "retired" // refused; its secret is wiped
+)
+
+// Key ring errors.
+var (
+	// ErrNoMasterKey reports key ring use without Config.MasterKey.
+	ErrNoMasterKey = errors.New("storage: no master key configured for the key ring")
+	// ErrKeyIDsExhausted reports that all 256 key ids are live.
+	ErrKeyIDsExhausted = errors.New("storage: no free key id (256 live keys)")
+	// ErrKeyConflict reports an AddKey that would make a second current
+	// key for a KEM.
+	ErrKeyConflict = errors.New("storage: a current key for this KEM exists")
+	// ErrUnsealKey reports a sealed key that does not open under the
+	// master key (wrong master key file, or tampering).
+	ErrUnsealKey = errors.New("storage: cannot unseal key: wrong master key or corrupted key ring")
+)
+
+// KeyRecord is one OHTTP key of the ring. Config is the RFC 9458 key
+// configuration; Secret, the serialized private key, exists in clear only
+// in memory (it is nil for retired keys).
+type KeyRecord struct {
+	ID          uint8
+	KEM         uint16
+	Config      []byte
+	Secret      []byte
+	State       string
+	CreatedAt   time.Time
+	RetireAfter time.Time // zero: none
+}
+
+// LogValue redacts the secret.
+func (k KeyRecord) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("id", int(k.ID)), slog.Int("kem", int(k.KEM)), slog.String("state", k.State))
+}
+
+// KeyGen makes a key for id: its key configuration and serialized secret.
+type KeyGen func(id uint8) (config, secret []byte, err error)
+
+// LoadOrCreateMasterKey reads the 32-byte master key at path, creating it
+// (random, mode 0600) when missing. Losing the file loses every sealed key.
+func LoadOrCreateMasterKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != masterKeySize {
+			return nil, fmt.Errorf("storage: master key file %s holds %d bytes, want %d", path, len(b), masterKeySize)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("storage: read master key: %w", err)
+	}
+	key := make([]byte, masterKeySize)
+	if _, err := io.ReadFull(rand.Reader, key); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	// O_EXCL: two processes creating at once must not end with different
+	// keys; the loser reads the winner's.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return LoadOrCreateMasterKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: create master key: %w", err)
+	}
+	_, err = f.Write(key)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("storage: write master key: %w", err)
+	}
+	return key, nil
+}
+
+// sealAAD binds a sealed secret to its key id, so rows cannot be swapped.
+func sealAAD(id uint8) []byte { return []byte{'v', 'e', 'i', 'l', '-', 'k', 'e', 'y', 0, id} }
+
+func (db *DB) aead() (cipher.AEAD, error) {
+	if db.masterKey == nil {
+		return nil, ErrNoMasterKey
+	}
+	b, err := aes.NewCipher(db.masterKey)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// seal returns nonce || AES-256-GCM(secret) with AAD = key id.
+func (db *DB) seal(id uint8, secret []byte) ([]byte, error) {
+	a, err := db.aead()
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, a.NonceSize(), a.NonceSize()+len(secret)+a.Overhead())
+	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
+		return nil, err
+	}
+	return a.Seal(nonce, nonce, secret, sealAAD(id)), nil
+}
+
+func (db *DB) unseal(id uint8, sealed []byte) ([]byte, error) {
+	a, err := db.aead()
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < a.NonceSize()+a.Overhead() {
+		return nil, ErrUnsealKey
+	}
+	out, err := a.Open(nil, sealed[:a.NonceSize()], sealed[a.NonceSize():], sealAAD(id))
+	if err != nil {
+		return nil, ErrUnsealKey
+	}
+	return out, nil
+}
+
+const keyColumns = "id, kem, config, sealed_secret, state, created_at, retire_after"
+
+func (db *DB) scanKey(row pgx.CollectableRow) (KeyRecord, error) {
+	var (
+		k           KeyRecord
+		id          int16
+		kem         int32
+		sealed      []byte
+		retireAfter *time.Time
+	)
+	if err := row.Scan(&id, &kem, &k.Config, &sealed, &k.State, &k.CreatedAt, &retireAfter); err != nil {
+		return k, err
+	}
+	k.ID, k.KEM = uint8(id), uint16(kem)
+	if retireAfter != nil {
+		k.RetireAfter = *retireAfter
+	}
+	if sealed != nil {
+		s, err := db.unseal(k.ID, sealed)
+		if err != nil {
+			return k, err
+		}
+		k.Secret = s
+	}
+	return k, nil
+}
+
+// ListKeys returns every key of the ring, secrets unsealed, by id.
+func (db *DB) ListKeys(ctx context.Context) ([]KeyRecord, error) {
+	if db.masterKey == nil {
+		return nil, ErrNoMasterKey
+	}
+	rows, err := db.pool.Query(ctx, "SELECT "+keyColumns+" FROM key_ring ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("storage: list keys: %w", err)
+	}
+	return pgx.CollectRows(rows, db.scanKey)
+}
+
+// RotateKey makes a new current key for kem and keeps the previous current
+// key of that KEM active for grace. It picks the id (the first free one after
+// the newest key's, so ids are reused as late as possible) inside the
+// transaction and calls gen with it; a retired key's id may be reused, and
+// its row is replaced.
+func (db *DB) RotateKey(ctx context.Context, kem uint16, gen KeyGen, grace time.Duration) (KeyRecord, error) {
+	var out KeyRecord
+	err := db.keyTx(ctx, func(tx pgx.Tx, now time.Time) error {
+		if _, err := tx.Exec(ctx, `UPDATE key_ring SET state = 'active', retire_after = $2
+			WHERE kem = $1 AND state = 'current'`, int32(kem), now.Add(grace)); err != nil {
+			return err
+		}
+		k, err := db.insertKey(ctx, tx, now, kem, gen, KeyCurrent)
+		out = k
+		return err
+	})
+	return out, err
+}
+
+// AddKey adds a key in state (KeyCurrent or KeyActive), e.g. the first key
+// of a ring. A second current key for a KEM is refused with ErrKeyConflict.
+func (db *DB) AddKey(ctx context.Context, kem uint16, gen KeyGen, state string) (KeyRecord, error) {
+	if state != KeyCurrent && state != KeyActive {
+		return KeyRecord{}, fmt.Errorf("storage: add key: state %q is not current or active", state)
+	}
+	var out KeyRecord
+	err := db.keyTx(ctx, func(tx pgx.Tx, now time.Time) error {
+		k, err := db.insertKey(ctx, tx, now, kem, gen, state)
+		out = k
+		return err
+	})
+	return out, err
+}
+
+// RetireKey retires key id at once and wipes its sealed secret. Retiring a
+// retired or missing key returns ErrNotFound.
+func (db *DB) RetireKey(ctx context.Context, id uint8) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE key_ring SET state = 'retired', sealed_secret = NULL
+		WHERE id = $1 AND state <> 'retired'`, int16(id))
+	if err != nil {
+		return fmt.Errorf("storage: retire key: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// keyTx runs f in a transaction that holds the key ring's write lock, so
+// concurrent rotations (several gateway replicas) serialize.
+func (db *DB) keyTx(ctx context.Context, f func(pgx.Tx, time.Time) error) error {
+	if db.masterKey == nil {
+		return ErrNoMasterKey
+	}
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "LOCK TABLE key_ring IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+			return fmt.Errorf("storage: lock key ring: %w", err)
+		}
+		var now time.Time
+		if err := tx.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+			return err
+		}
+		return f(tx, now)
+	})
+}
+
+func (db *DB) insertKey(ctx context.Context, tx pgx.Tx, now time.Time, kem uint16, gen KeyGen, state string) (KeyRecord, error) {
+	var used [256]bool
+	live := 0
+	newest := -1
+	rows, err := tx.Query(ctx, "SELECT id, state <> 'retired' FROM key_ring ORDER BY created_at, id")
+	if err != nil {
+		return KeyRecord{}, err
+	}
+	var id int16
+	var isLive bool
+	_, err = pgx.ForEachRow(rows, []any{&id, &isLive}, func() error {
+		used[id] = isLive
+		if isLive {
+			live++
+		}
+		newest = int(id)
+		return nil
+	})
+	if err != nil {
+		return KeyRecord{}, err
+	}
+	if live == 256 {
+		return KeyRecord{}, ErrKeyIDsExhausted
+	}
+	pick := 0
+	for i := 1; i <= 256; i++ {
+		if c := (newest + i) & 0xff; !used[c] {
+			pick = c
+			break
+		}
+	}
+	cfg, secret, err := gen(uint8(pick))
+	if err != nil {
+		return KeyRecord{}, fmt.Errorf("storage: generate key: %w", err)
+	}
+	sealed, err := db.seal(uint8(pick), secret)
+	if err != nil {
+		return KeyRecord{}, err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO key_ring (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, NULL)
+		ON CONFLICT (id) DO UPDATE SET kem = excluded.kem, config = excluded.config,
+			sealed_secret = excluded.sealed_secret, state = excluded.state,
+			created_at = excluded.created_at, retire_after = NULL
+		WHERE key_ring.state = 'retired'`,
+		int16(pick), int32(kem), cfg, sealed, state, now)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" {
+			return KeyRecord{}, ErrKeyConflict
+		}
+		return KeyRecord{}, fmt.Errorf("storage: store key: %w", err)
+	}
+	return KeyRecord{ID: uint8(pick), KEM: kem, Config: cfg, Secret: secret, State: state, CreatedAt: now}, nil
+}
+
+// retireExpiredKeys retires active keys past their retire-after time.
+func (db *DB) retireExpiredKeys(ctx context.Context, now time.Time) error {
+	_, err := db.pool.Exec(ctx, `UPDATE key_ring SET state = 'retired', sealed_secret = NULL
+		WHERE state = 'active' AND retire_after IS NOT NULL AND retire_after <= $1`, now)
+	return err
+}

@@ -1,0 +1,82 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	// ErrNotFound reports a missing schema version or key.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrSchemaConflict reports a registration of an existing schema
+	// version with a different document: versions are immutable.
+	ErrSchemaConflict = errors.New("storage: schema version exists with a different document")
+)
+
+// SchemaRecord is one registered schema version.
+type SchemaRecord struct {
+	Name      string
+	Version   int
+	Document  []byte
+	CreatedAt time.Time
+}
+
+// PutSchema registers a schema version. Registering the identical document
+// again returns (false, nil); a different one, ErrSchemaConflict.
+func (db *DB) PutSchema(ctx context.Context, s SchemaRecord) (created bool, err error) {
+	if s.Name == "" || s.Version <= 0 || len(s.Document) == 0 {
+		return false, errors.New("storage: schema needs a name, a positive version and a document")
+	}
+	tag, err := db.pool.Exec(ctx, `INSERT INTO schemas (name, version, document) VALUES ($1, $2, $3)
+		ON CONFLICT (name, version) DO NOTHING`, s.Name, int32(s.Version), s.Document)
+	if err != nil {
+		return false, fmt.Errorf("storage: put schema: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
+	old, err := db.GetSchema(ctx, s.Name, s.Version)
+	if err != nil {
+		return false, err
+	}
+	if !bytes.Equal(old.Document, s.Document) {
+		return false, ErrSchemaConflict
+	}
+	return false, nil
+}
+
+// GetSchema returns one schema version, or ErrNotFound.
+func (db *DB) GetSchema(ctx context.Context, name string, version int) (SchemaRecord, error) {
+	rows, err := db.pool.Query(ctx, `SELECT name, version, document, created_at FROM schemas
+		WHERE name = $1 AND version = $2`, name, int32(version))
+	if err != nil {
+		return SchemaRecord{}, fmt.Errorf("storage: get schema: %w", err)
+	}
+	s, err := pgx.CollectExactlyOneRow(rows, scanSchema)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return SchemaRecord{}, ErrNotFound
+	}
+	return s, err
+}
+
+// ListSchemas returns every schema version, by name and version.
+func (db *DB) ListSchemas(ctx context.Context) ([]SchemaRecord, error) {
+	rows, err := db.pool.Query(ctx, `SELECT name, version, document, created_at FROM schemas ORDER BY name, version`)
+	if err != nil {
+		return nil, fmt.Errorf("storage: list schemas: %w", err)
+	}
+	return pgx.CollectRows(rows, scanSchema)
+}
+
+func scanSchema(row pgx.CollectableRow) (SchemaRecord, error) {
+	var s SchemaRecord
+	var v int32
+	err := row.Scan(&s.Name, &v, &s.Document, &s.CreatedAt)
+	s.Version = int(v)
+	return s, err
+}

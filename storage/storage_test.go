@@ -1,0 +1,311 @@
+package storage_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/veil-telemetry/veil/storage"
+	"github.com/veil-telemetry/veil/storage/storagetest"
+)
+
+func TestMain(m *testing.M) { storagetest.Main(m) }
+
+func ctxT(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func randKey(t testing.TB) []byte {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return b
+}
+
+var testHour = time.Now().UTC().Truncate(time.Hour)
+
+// batchOf makes n records tagged with tag, so tests can find them.
+func batchOf(t testing.TB, tag string, n int) *storage.Batch {
+	b := &storage.Batch{BatchKey: randKey(t)}
+	for i := range n {
+		b.Records = append(b.Records, storage.Record{
+			Bucket: testHour, Schema: "app.launch", Version: 1,
+			Dimensions: map[string]any{"tag": tag, "os": []string{"ios", "android"}[i%2]},
+			Measures:   map[string]float64{"ms": float64(i)},
+		})
+	}
+	b.Outcomes = []storage.OutcomeCount{{Bucket: testHour, Schema: "app.launch", Version: 1, Outcome: "accepted", Count: int64(n)}}
+	return b
+}
+
+func countTag(t testing.TB, ctx context.Context, db *storage.DB, tag string) int {
+	t.Helper()
+	var n int
+	if err := db.Pool().QueryRow(ctx, "SELECT count(*) FROM events WHERE dims->>'tag' = $1", tag).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestMigrateEmptyAndRerun(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	url := storagetest.EmptyURL(t)
+	latest, err := storage.SchemaVersion()
+	if err != nil || latest < 1 {
+		t.Fatalf("SchemaVersion = %d, %v", latest, err)
+	}
+	from, to, err := storage.Migrate(ctx, url, nil)
+	if err != nil || from != 0 || to != latest {
+		t.Fatalf("first Migrate = %d, %d, %v; want 0, %d, nil", from, to, err, latest)
+	}
+	from, to, err = storage.Migrate(ctx, url, nil)
+	if err != nil || from != latest || to != latest {
+		t.Fatalf("second Migrate = %d, %d, %v; want a no-op at %d", from, to, err, latest)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, table := range []string{"events", "rollups", "rollup_measures", "ingest_outcomes", "batch_keys", "enc_hashes", "schemas", "key_ring"} {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil || !ok {
+			t.Errorf("table %s missing (%v)", table, err)
+		}
+	}
+	// The writer role may insert events but not read them.
+	var canInsert, canSelect bool
+	err = conn.QueryRow(ctx, `SELECT has_table_privilege('veil_writer', 'events', 'INSERT'),
+		has_table_privilege('veil_writer', 'events', 'SELECT')`).Scan(&canInsert, &canSelect)
+	if err != nil || !canInsert || canSelect {
+		t.Errorf("veil_writer on events: insert %v, select %v, err %v; want insert only", canInsert, canSelect, err)
+	}
+	var readerWrites bool
+	err = conn.QueryRow(ctx, `SELECT has_table_privilege('veil_reader', 'rollups', 'INSERT')
+		OR has_table_privilege('veil_reader', 'key_ring', 'SELECT')`).Scan(&readerWrites)
+	if err != nil || readerWrites {
+		t.Errorf("veil_reader may write rollups or read the key ring (%v)", err)
+	}
+}
+
+func TestNewerDatabaseRefused(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	url := storagetest.URL(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "UPDATE veil_schema_version SET version = version + 1"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = storage.Migrate(ctx, url, nil)
+	if !errors.Is(err, storage.ErrSchemaTooNew) || !strings.Contains(err.Error(), "newer veil") {
+		t.Fatalf("Migrate on a newer database: %v; want ErrSchemaTooNew", err)
+	}
+	_, err = storage.Open(ctx, storage.Config{URL: url}, nil)
+	if !errors.Is(err, storage.ErrSchemaTooNew) {
+		t.Fatalf("Open on a newer database: %v; want ErrSchemaTooNew", err)
+	}
+}
+
+func TestCommitBeforeAcknowledge(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	probe, err := pgx.Connect(ctx, db.Pool().Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close(ctx)
+	w := storage.NewWriter(db, storage.WriterConfig{})
+	defer w.Close(ctx)
+
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	var probeMu sync.Mutex
+	for i := range n {
+		tag := fmt.Sprintf("cba-%d", i)
+		b := batchOf(t, tag, 7)
+		wg.Add(1)
+		b.Done = func(s storage.Status, err error) {
+			defer wg.Done()
+			if err != nil || s != storage.StatusCommitted {
+				errs <- fmt.Errorf("%s: %v %v", tag, s, err)
+				return
+			}
+			// Another connection must already see the rows.
+			probeMu.Lock()
+			defer probeMu.Unlock()
+			var got int
+			if err := probe.QueryRow(ctx, "SELECT count(*) FROM events WHERE dims->>'tag' = $1", tag).Scan(&got); err != nil || got != 7 {
+				errs <- fmt.Errorf("%s acknowledged with %d rows visible (%v)", tag, got, err)
+			}
+		}
+		if err := w.Submit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var count, sum int64
+	var mn, mx float64
+	if err := db.Pool().QueryRow(ctx, `SELECT sum(count) FROM rollups`).Scan(&count); err != nil || count != n*7 {
+		t.Errorf("rollup count = %d (%v), want %d", count, err, n*7)
+	}
+	if err := db.Pool().QueryRow(ctx, `SELECT sum(n), min(min), max(max) FROM rollup_measures WHERE measure = 'ms'`).Scan(&sum, &mn, &mx); err != nil || sum != n*7 || mn != 0 || mx != 6 {
+		t.Errorf("rollup measures n=%d min=%v max=%v (%v)", sum, mn, mx, err)
+	}
+	var outcomes int64
+	if err := db.Pool().QueryRow(ctx, `SELECT sum(count) FROM ingest_outcomes WHERE outcome = 'accepted'`).Scan(&outcomes); err != nil || outcomes != n*7 {
+		t.Errorf("outcomes = %d (%v), want %d", outcomes, err, n*7)
+	}
+}
+
+func TestDuplicates(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	// A long linger so that the Submits below land in one group.
+	w := storage.NewWriter(db, storage.WriterConfig{Linger: 200 * time.Millisecond, Workers: 1})
+	defer w.Close(ctx)
+
+	type res struct {
+		s   storage.Status
+		err error
+	}
+	submitAll := func(bs ...*storage.Batch) []res {
+		out := make([]res, len(bs))
+		var wg sync.WaitGroup
+		for i, b := range bs {
+			wg.Add(1)
+			b.Done = func(s storage.Status, err error) { out[i] = res{s, err}; wg.Done() }
+			if err := w.Submit(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wg.Wait()
+		return out
+	}
+
+	// Within one group: same batch key, and same enc hash with another key.
+	a := batchOf(t, "dup-a", 3)
+	a.EncHash = randKey(t)
+	aAgain := batchOf(t, "dup-a", 3)
+	aAgain.BatchKey = a.BatchKey
+	aReplay := batchOf(t, "dup-a", 3)
+	aReplay.EncHash = a.EncHash
+	b := batchOf(t, "dup-b", 2)
+	got := submitAll(a, aAgain, aReplay, b)
+	want := []storage.Status{storage.StatusCommitted, storage.StatusDuplicate, storage.StatusDuplicate, storage.StatusCommitted}
+	for i := range got {
+		if got[i].err != nil || got[i].s != want[i] {
+			t.Errorf("group 1 request %d: %v %v; want %v", i, got[i].s, got[i].err, want[i])
+		}
+	}
+	// Across groups: a's key again; an old enc hash with a new key; and a
+	// new request.
+	c := batchOf(t, "dup-c", 4)
+	c.BatchKey = a.BatchKey
+	d := batchOf(t, "dup-d", 4)
+	d.EncHash = a.EncHash
+	e := batchOf(t, "dup-e", 1)
+	got = submitAll(c, d, e)
+	want = []storage.Status{storage.StatusDuplicate, storage.StatusDuplicate, storage.StatusCommitted}
+	for i := range got {
+		if got[i].err != nil || got[i].s != want[i] {
+			t.Errorf("group 2 request %d: %v %v; want %v", i, got[i].s, got[i].err, want[i])
+		}
+	}
+	for tag, n := range map[string]int{"dup-a": 3, "dup-b": 2, "dup-c": 0, "dup-d": 0, "dup-e": 1} {
+		if got := countTag(t, ctx, db, tag); got != n {
+			t.Errorf("%s: %d rows, want %d", tag, got, n)
+		}
+	}
+	// d's fresh batch key must not have been kept: nothing of a duplicate
+	// is written.
+	var kept bool
+	if err := db.Pool().QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM batch_keys WHERE key = $1)", d.BatchKey).Scan(&kept); err != nil || kept {
+		t.Errorf("duplicate request's batch key stored: %v %v", kept, err)
+	}
+	var outcomes int64
+	if err := db.Pool().QueryRow(ctx, "SELECT sum(count) FROM ingest_outcomes").Scan(&outcomes); err != nil || outcomes != 6 {
+		t.Errorf("outcome count %d (%v), want 6 (duplicates add none)", outcomes, err)
+	}
+}
+
+func TestOverloaded(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	w := storage.NewWriter(db, storage.WriterConfig{QueueSize: 2, Workers: 1, Linger: time.Second, MaxGroupRows: 1 << 30})
+	defer w.Close(ctx)
+	var overloaded bool
+	var wg sync.WaitGroup
+	for i := 0; i < 100 && !overloaded; i++ {
+		b := batchOf(t, "ovl", 1)
+		wg.Add(1)
+		b.Done = func(storage.Status, error) { wg.Done() }
+		start := time.Now()
+		err := w.Submit(b)
+		if d := time.Since(start); d > 50*time.Millisecond {
+			t.Errorf("Submit took %v; must not block", d)
+		}
+		if errors.Is(err, storage.ErrOverloaded) {
+			overloaded = true
+			wg.Done()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !overloaded {
+		t.Fatal("a full queue never answered ErrOverloaded")
+	}
+	wg.Wait()
+}
+
+func TestCloseDrains(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	w := storage.NewWriter(db, storage.WriterConfig{})
+	var mu sync.Mutex
+	done := 0
+	for range 20 {
+		b := batchOf(t, "drain", 5)
+		b.Done = func(s storage.Status, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				done++
+			}
+		}
+		if err := w.Submit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if done != 20 || countTag(t, ctx, db, "drain") != 100 {
+		t.Errorf("after Close: %d completed, %d rows", done, countTag(t, ctx, db, "drain"))
+	}
+	if err := w.Submit(batchOf(t, "drain", 1)); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Submit after Close: %v", err)
+	}
+}

@@ -1,0 +1,912 @@
+package storage
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	crand "crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Writer errors. Submit returns ErrOverloaded and ErrUnavailable at once, so
+// the API can answer 503 with Retry-After instead of queueing without bound.
+var (
+	// ErrOverloaded reports a full writer queue.
+	ErrOverloaded = errors.New("storage: writer queue is full")
+	// ErrUnavailable reports that the database cannot be reached.
+	ErrUnavailable = errors.New("storage: database unavailable")
+	// ErrClosed reports a Submit after Close.
+	ErrClosed = errors.New("storage: writer closed")
+	// ErrInvalidRecord reports a record the writer cannot store (a
+	// non-finite measure, a dimension of an unsupported type).
+	ErrInvalidRecord = errors.New("storage: invalid record")
+)
+
+// Record is one accepted event, already coarsened and split by ingest.
+type Record struct {
+	// Bucket is the server's receive bucket (hour or day), in UTC.
+	Bucket time.Time
+	// Schema and Version name the event's registered schema.
+	Schema  string
+	Version int
+	// Dimensions holds string, bool or int64 values.
+	Dimensions map[string]any
+	// Measures holds finite numbers.
+	Measures map[string]float64
+}
+
+// OutcomeCount is a count of ingest outcomes, stored per hour.
+type OutcomeCount struct {
+	Bucket  time.Time
+	Schema  string
+	Version int
+	Outcome string // "accepted" or "rejected"
+	Reason  string // reason code; "" for accepted
+	Count   int64
+}
+
+// Status is how a committed request was applied.
+type Status int
+
+const (
+	// StatusCommitted: the request's rows are committed.
+	StatusCommitted Status = iota + 1
+	// StatusDuplicate: the request's idempotency key or enc hash was
+	// already applied (or committed earlier in the same group); nothing of
+	// it was written.
+	StatusDuplicate
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusCommitted:
+		return "committed"
+	case StatusDuplicate:
+		return "duplicate"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Batch is one ingest request handed to the Writer. It must not be modified
+// after Submit.
+type Batch struct {
+	Records  []Record
+	Outcomes []OutcomeCount
+	// BatchKey is the request's idempotency key (the decoded batch_id),
+	// kept for the dedup horizon. Empty: no idempotency check.
+	BatchKey []byte
+	// EncHash is sha256 of the OHTTP enc, kept for the replay window; nil
+	// for requests that did not come through OHTTP.
+	EncHash []byte
+	// Done is called exactly once, after the transaction holding the
+	// request has committed (status, nil) or failed (0, err). It runs on a
+	// writer goroutine and must not block.
+	Done func(Status, error)
+}
+
+// WriterConfig configures a Writer; the zero value works.
+type WriterConfig struct {
+	// QueueSize bounds queued requests (0: 4096). A Submit beyond it fails
+	// with ErrOverloaded.
+	QueueSize int
+	// MaxGroupRows bounds the event rows of one transaction (0: 5000).
+	MaxGroupRows int
+	// Linger is how long a worker waits for more requests when a group is
+	// not full (0: 2ms; negative: no wait).
+	Linger time.Duration
+	// Workers is the number of concurrent transactions (0: 2).
+	Workers int
+	// DedupHorizon is how long idempotency keys are kept (0: 7 days).
+	DedupHorizon time.Duration
+	// EncHashTTL is how long enc hashes are kept (0: 10 minutes, twice the
+	// gateway's default 5-minute replay window, since a request's Date may
+	// be up to one window in the future when it first arrives).
+	EncHashTTL time.Duration
+	// CommitTimeout bounds one transaction (0: 30s).
+	CommitTimeout time.Duration
+	// Now is the clock for key expiry (nil: time.Now).
+	Now func() time.Time
+	// Rand seeds each group's shuffle (nil: crypto/rand).
+	Rand io.Reader
+	// Logger (nil: discard). The writer logs counts and errors, never
+	// values.
+	Logger *slog.Logger
+}
+
+// Writer is the durable batch writer: it groups many requests into one
+// transaction — COPY for event rows, pre-aggregated upserts for rollups and
+// outcomes, the dedup keys under their unique constraints —, commits, and
+// only then completes each request.
+type Writer struct {
+	db  *DB
+	cfg WriterConfig
+	log *slog.Logger
+
+	mu     sync.RWMutex // guards closed and sends on queue
+	closed bool
+	queue  chan *Batch
+
+	ctx    context.Context // canceled when Close gives up draining
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	up          atomic.Bool
+	lastOK      atomic.Int64 // unix nanos of the last successful commit or ping
+	poke        chan struct{}
+	monitorDone chan struct{}
+
+	partMu sync.Mutex
+	parts  map[int64]bool // UTC days whose event partition is known to exist
+}
+
+// NewWriter starts a writer on db; stop it with Close (or Run).
+func NewWriter(db *DB, cfg WriterConfig) *Writer {
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 4096
+	}
+	if cfg.MaxGroupRows <= 0 {
+		cfg.MaxGroupRows = 5000
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = 2 * time.Millisecond
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.DedupHorizon <= 0 {
+		cfg.DedupHorizon = 7 * 24 * time.Hour
+	}
+	if cfg.EncHashTTL <= 0 {
+		cfg.EncHashTTL = 10 * time.Minute
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = crand.Reader
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w := &Writer{
+		db: db, cfg: cfg, log: log,
+		queue:       make(chan *Batch, cfg.QueueSize),
+		poke:        make(chan struct{}, 1),
+		monitorDone: make(chan struct{}),
+		parts:       make(map[int64]bool),
+	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	w.up.Store(true)
+	w.lastOK.Store(time.Now().UnixNano())
+	for range cfg.Workers {
+		w.wg.Add(1)
+		go w.work()
+	}
+	go w.monitor()
+	return w
+}
+
+// Submit queues b. It never blocks: it fails at once with ErrOverloaded
+// when the queue is full and with ErrUnavailable while the database is
+// unreachable. On nil error, b.Done will be called exactly once.
+func (w *Writer) Submit(b *Batch) error {
+	if err := validateBatch(b); err != nil {
+		return err
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if !w.up.Load() {
+		return ErrUnavailable
+	}
+	select {
+	case w.queue <- b:
+		return nil
+	default:
+		return ErrOverloaded
+	}
+}
+
+// Write submits b and waits for its completion. It replaces b.Done with a
+// wrapper that calls the original, if any. When ctx ends first, Write
+// returns ctx.Err() and the request may still commit.
+func (w *Writer) Write(ctx context.Context, b *Batch) (Status, error) {
+	type result struct {
+		s   Status
+		err error
+	}
+	ch := make(chan result, 1)
+	orig := b.Done
+	b.Done = func(s Status, err error) {
+		if orig != nil {
+			orig(s, err)
+		}
+		ch <- result{s, err}
+	}
+	if err := w.Submit(b); err != nil {
+		return 0, err
+	}
+	select {
+	case r := <-ch:
+		return r.s, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Connected reports whether the writer believes the database is reachable.
+func (w *Writer) Connected() bool { return w.up.Load() }
+
+// Run waits for ctx to end, then drains the writer (up to 30s).
+func (w *Writer) Run(ctx context.Context) error {
+	<-ctx.Done()
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return w.Close(c)
+}
+
+// Close stops accepting requests and commits the queued ones. When ctx
+// ends first, in-flight transactions are canceled and every request not yet
+// committed completes with ErrUnavailable. Close is idempotent.
+func (w *Writer) Close(ctx context.Context) error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		w.cancel()
+		<-done
+		err = ctx.Err()
+	}
+	w.cancel()
+	<-w.monitorDone
+	return err
+}
+
+func validateBatch(b *Batch) error {
+	if b == nil {
+		return fmt.Errorf("%w: nil batch", ErrInvalidRecord)
+	}
+	for i := range b.Records {
+		r := &b.Records[i]
+		for _, v := range r.Measures {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("%w: non-finite measure", ErrInvalidRecord)
+			}
+		}
+		for _, v := range r.Dimensions {
+			switch v.(type) {
+			case string, bool, int64, int, int32:
+			default:
+				return fmt.Errorf("%w: dimension of type %T", ErrInvalidRecord, v)
+			}
+		}
+	}
+	if len(b.BatchKey) > 64 || len(b.EncHash) > 64 {
+		return fmt.Errorf("%w: dedup key longer than 64 bytes", ErrInvalidRecord)
+	}
+	return nil
+}
+
+// work collects groups from the queue and commits them.
+func (w *Writer) work() {
+	defer w.wg.Done()
+	var timer *time.Timer
+	for {
+		first, ok := <-w.queue
+		if !ok {
+			return
+		}
+		group := []*Batch{first}
+		rows := len(first.Records)
+		open := true
+	collect:
+		for rows < w.cfg.MaxGroupRows {
+			select {
+			case b, ok := <-w.queue:
+				if !ok {
+					open = false
+					break collect
+				}
+				group = append(group, b)
+				rows += len(b.Records)
+				continue
+			default:
+			}
+			if w.cfg.Linger <= 0 {
+				break
+			}
+			if timer == nil {
+				timer = time.NewTimer(w.cfg.Linger)
+			} else {
+				timer.Reset(w.cfg.Linger)
+			}
+			select {
+			case b, ok := <-w.queue:
+				timer.Stop()
+				if !ok {
+					open = false
+					break collect
+				}
+				group = append(group, b)
+				rows += len(b.Records)
+			case <-timer.C:
+				break collect
+			}
+		}
+		w.commit(group)
+		if !open {
+			return
+		}
+	}
+}
+
+// group-local working state of one request.
+type pending struct {
+	b      *Batch
+	dupOf  *pending // an earlier request of the same group with the same key
+	dup    bool     // already applied in the database
+	lo, hi int      // its rows in the group's encoded rows, before the shuffle
+	status Status
+	err    error
+}
+
+// commit writes group in one transaction and completes each request.
+func (w *Writer) commit(group []*Batch) {
+	ps := make([]*pending, len(group))
+	for i, b := range group {
+		ps[i] = &pending{b: b}
+	}
+	// Within-group duplicates follow the first request with the same key:
+	// duplicate if it commits, its error if it fails.
+	byKey := make(map[string]*pending)
+	byHash := make(map[string]*pending)
+	var live []*pending
+	for _, p := range ps {
+		if p.dupOf = byKey[string(p.b.BatchKey)]; p.dupOf == nil || len(p.b.BatchKey) == 0 {
+			p.dupOf = nil
+			if len(p.b.EncHash) > 0 {
+				p.dupOf = byHash[string(p.b.EncHash)]
+			}
+		}
+		if p.dupOf != nil {
+			continue
+		}
+		if len(p.b.BatchKey) > 0 {
+			byKey[string(p.b.BatchKey)] = p
+		}
+		if len(p.b.EncHash) > 0 {
+			byHash[string(p.b.EncHash)] = p
+		}
+		live = append(live, p)
+	}
+	w.commitLive(live)
+	for _, p := range ps {
+		if p.dupOf != nil {
+			p.status, p.err = StatusDuplicate, p.dupOf.err
+			if p.err != nil {
+				p.status = 0
+			}
+		}
+		if p.b.Done != nil {
+			p.b.Done(p.status, p.err)
+		}
+	}
+}
+
+// commitLive commits requests with distinct keys, retrying transient
+// conflicts and isolating a request that makes the transaction fail.
+func (w *Writer) commitLive(live []*pending) {
+	if len(live) == 0 {
+		return
+	}
+	fail := func(ps []*pending, err error) {
+		for _, p := range ps {
+			p.status, p.err = 0, err
+		}
+	}
+	if w.ctx.Err() != nil || !w.up.Load() {
+		fail(live, ErrUnavailable)
+		return
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		for _, p := range live {
+			p.dup = false
+		}
+		err = w.tx(live)
+		if err == nil {
+			w.lastOK.Store(time.Now().UnixNano())
+			for _, p := range live {
+				p.status, p.err = StatusCommitted, nil
+				if p.dup {
+					p.status = StatusDuplicate
+				}
+			}
+			return
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || (pe.Code != "40001" && pe.Code != "40P01") {
+			break
+		}
+	}
+	if w.ctx.Err() != nil || unavailable(err) {
+		w.markDown(err)
+		fail(live, fmt.Errorf("%w: %v", ErrUnavailable, err))
+		return
+	}
+	if len(live) > 1 {
+		// One request's data made the transaction fail: commit the others
+		// without it.
+		for _, p := range live {
+			w.commitLive([]*pending{p})
+		}
+		return
+	}
+	w.log.Error("writer transaction failed", "requests", len(live), "err", err)
+	fail(live, fmt.Errorf("storage: write: %w", err))
+}
+
+// unavailable reports an error that says the database cannot be reached,
+// as opposed to one about the request.
+func unavailable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return true // network, timeout, closed pool: not a server verdict
+	}
+	switch {
+	case len(pe.Code) == 5 && pe.Code[:2] == "08", // connection exception
+		pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, cannot connect now
+		len(pe.Code) == 5 && pe.Code[:2] == "53": // insufficient resources
+		return true
+	}
+	return false
+}
+
+func (w *Writer) markDown(err error) {
+	if w.up.Swap(false) {
+		w.log.Warn("database unavailable; writer refusing requests until it is back", "err", err)
+	}
+	select {
+	case w.poke <- struct{}{}:
+	default:
+	}
+}
+
+// monitor pings the database when the writer is idle, and while it is
+// down, retries with backoff until it answers.
+func (w *Writer) monitor() {
+	defer close(w.monitorDone)
+	backoff := 100 * time.Millisecond
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-w.poke:
+		case <-t.C:
+		}
+		if w.up.Load() && time.Since(time.Unix(0, w.lastOK.Load())) < time.Second {
+			t.Reset(time.Second)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(w.ctx, 3*time.Second)
+		err := w.db.pool.Ping(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			w.lastOK.Store(time.Now().UnixNano())
+			backoff = 100 * time.Millisecond
+			if !w.up.Swap(true) {
+				w.log.Info("database reachable again; writer accepting requests")
+			}
+			t.Reset(time.Second)
+		case w.ctx.Err() != nil:
+			return
+		default:
+			w.markDown(err)
+			// Drain the poke markDown just sent; the timer paces retries.
+			select {
+			case <-w.poke:
+			default:
+			}
+			jitter := time.Duration(rand.Int64N(int64(backoff) / 2))
+			t.Reset(backoff + jitter)
+			backoff = min(backoff*2, 3*time.Second)
+		}
+	}
+}
+
+// eventRow is one event row, JSON encoded once for COPY and rollups.
+type eventRow struct {
+	bucket   time.Time
+	schema   string
+	version  int32
+	dims     []byte
+	measures []byte
+	rec      *Record
+}
+
+type rollupKey struct {
+	hour    int64
+	schema  string
+	version int32
+	dims    string
+}
+
+type measureStat struct {
+	n             int64
+	sum, min, max float64
+}
+
+type rollupAgg struct {
+	count    int64
+	measures map[string]*measureStat
+}
+
+type outcomeKey struct {
+	hour    int64
+	schema  string
+	version int32
+	outcome string
+	reason  string
+}
+
+// tx runs one transaction for live; it marks requests found to be
+// duplicates (p.dup) and writes nothing of them.
+func (w *Writer) tx(live []*pending) error {
+	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.CommitTimeout)
+	defer cancel()
+	now := w.cfg.Now()
+
+	// Encode rows first: no connection is held for CPU work.
+	var rows []eventRow
+	for _, p := range live {
+		p.lo = len(rows)
+		for i := range p.b.Records {
+			r := &p.b.Records[i]
+			dims, err := json.Marshal(r.Dimensions)
+			if err != nil {
+				return err
+			}
+			if r.Dimensions == nil {
+				dims = []byte("{}")
+			}
+			meas, err := json.Marshal(r.Measures)
+			if err != nil {
+				return err
+			}
+			if r.Measures == nil {
+				meas = []byte("{}")
+			}
+			rows = append(rows, eventRow{bucket: r.Bucket.UTC(), schema: r.Schema, version: int32(r.Version), dims: dims, measures: meas, rec: r})
+		}
+		p.hi = len(rows)
+	}
+	if err := w.ensurePartitions(ctx, rows); err != nil {
+		return err
+	}
+
+	c, err := w.db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	tx, err := w.db.beginAs(ctx, c, "veil_writer", w.db.writerRole)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+
+	dupRows, err := w.dedup(ctx, tx, live, now)
+	if err != nil {
+		return err
+	}
+	if dupRows {
+		kept := make([]eventRow, 0, len(rows))
+		for _, p := range live {
+			if !p.dup {
+				kept = append(kept, rows[p.lo:p.hi]...)
+			}
+		}
+		rows = kept
+	}
+
+	if len(rows) > 0 {
+		// Shuffle across requests (DESIGN.md invariant 3): the physical
+		// order of a group's rows says nothing about which request sent
+		// them.
+		var seed [32]byte
+		if _, err := io.ReadFull(w.cfg.Rand, seed[:]); err != nil {
+			return fmt.Errorf("storage: shuffle seed: %w", err)
+		}
+		rng := rand.New(rand.NewChaCha8(seed))
+		rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"},
+			[]string{"bucket", "schema_name", "schema_version", "dims", "measures"},
+			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+				r := &rows[i]
+				return []any{r.bucket, r.schema, r.version, r.dims, r.measures}, nil
+			}))
+		if err != nil {
+			return err
+		}
+	}
+
+	batch := &pgx.Batch{}
+	queueRollups(batch, rows)
+	queueOutcomes(batch, live)
+	if batch.Len() > 0 {
+		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// dedup inserts the live requests' keys and marks as duplicates those whose
+// batch key or enc hash is already stored and unexpired; it removes any key
+// of a duplicate it inserted. It reports whether any request with rows was
+// a duplicate.
+func (w *Writer) dedup(ctx context.Context, tx pgx.Tx, live []*pending, now time.Time) (bool, error) {
+	var keys, hashes [][]byte
+	for _, p := range live {
+		if len(p.b.BatchKey) > 0 {
+			keys = append(keys, p.b.BatchKey)
+		}
+		if len(p.b.EncHash) > 0 {
+			hashes = append(hashes, p.b.EncHash)
+		}
+	}
+	if len(keys) == 0 && len(hashes) == 0 {
+		return false, nil
+	}
+	// Sorted, so concurrent transactions lock keys in the same order.
+	slices.SortFunc(keys, bytes.Compare)
+	slices.SortFunc(hashes, bytes.Compare)
+	// An expired key still in the table (retention not yet run) counts as
+	// absent: the upsert refreshes it and returns it.
+	const insKeys = `INSERT INTO batch_keys AS t (key, expires_at)
+		SELECT k, $2 FROM unnest($1::bytea[]) AS k
+		ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE t.expires_at <= $3
+		RETURNING key`
+	const insHashes = `INSERT INTO enc_hashes AS t (hash, expires_at)
+		SELECT h, $2 FROM unnest($1::bytea[]) AS h
+		ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at WHERE t.expires_at <= $3
+		RETURNING hash`
+	newKeys := make(map[string]bool, len(keys))
+	newHashes := make(map[string]bool, len(hashes))
+	collect := func(q string, in [][]byte, ttl time.Duration, into map[string]bool) error {
+		if len(in) == 0 {
+			return nil
+		}
+		rs, err := tx.Query(ctx, q, in, now.Add(ttl), now)
+		if err != nil {
+			return err
+		}
+		var k []byte
+		_, err = pgx.ForEachRow(rs, []any{&k}, func() error {
+			into[string(k)] = true
+			return nil
+		})
+		return err
+	}
+	if err := collect(insKeys, keys, w.cfg.DedupHorizon, newKeys); err != nil {
+		return false, err
+	}
+	if err := collect(insHashes, hashes, w.cfg.EncHashTTL, newHashes); err != nil {
+		return false, err
+	}
+	var undoKeys, undoHashes [][]byte
+	any := false
+	for _, p := range live {
+		kDup := len(p.b.BatchKey) > 0 && !newKeys[string(p.b.BatchKey)]
+		hDup := len(p.b.EncHash) > 0 && !newHashes[string(p.b.EncHash)]
+		if !kDup && !hDup {
+			continue
+		}
+		p.dup = true
+		any = true
+		if len(p.b.BatchKey) > 0 && !kDup {
+			undoKeys = append(undoKeys, p.b.BatchKey)
+		}
+		if len(p.b.EncHash) > 0 && !hDup {
+			undoHashes = append(undoHashes, p.b.EncHash)
+		}
+	}
+	if len(undoKeys) > 0 {
+		if _, err := tx.Exec(ctx, "DELETE FROM batch_keys WHERE key = ANY($1::bytea[])", undoKeys); err != nil {
+			return false, err
+		}
+	}
+	if len(undoHashes) > 0 {
+		if _, err := tx.Exec(ctx, "DELETE FROM enc_hashes WHERE hash = ANY($1::bytea[])", undoHashes); err != nil {
+			return false, err
+		}
+	}
+	return any, nil
+}
+
+// ensurePartitions makes sure every day in rows has its event partition,
+// outside the group's transaction (DDL takes strong locks).
+func (w *Writer) ensurePartitions(ctx context.Context, rows []eventRow) error {
+	var missing []int64
+	w.partMu.Lock()
+	for i := range rows {
+		d := rows[i].bucket.Unix() / 86400
+		if !w.parts[d] && !slices.Contains(missing, d) {
+			missing = append(missing, d)
+		}
+	}
+	w.partMu.Unlock()
+	for _, d := range missing {
+		if err := w.db.ensurePartition(ctx, time.Unix(d*86400, 0).UTC()); err != nil {
+			return err
+		}
+		w.partMu.Lock()
+		w.parts[d] = true
+		w.partMu.Unlock()
+	}
+	return nil
+}
+
+func (db *DB) ensurePartition(ctx context.Context, day time.Time) error {
+	_, err := db.pool.Exec(ctx, "SELECT veil_ensure_event_partition($1::date)", day.Format(time.DateOnly))
+	return err
+}
+
+// queueRollups pre-aggregates rows by hour, schema, version and dimension
+// set and queues the upserts, in key order so that concurrent transactions
+// lock rollup rows in the same order.
+func queueRollups(batch *pgx.Batch, rows []eventRow) {
+	if len(rows) == 0 {
+		return
+	}
+	aggs := make(map[rollupKey]*rollupAgg)
+	for i := range rows {
+		r := &rows[i]
+		k := rollupKey{hour: r.bucket.Truncate(time.Hour).Unix(), schema: r.schema, version: r.version, dims: string(r.dims)}
+		a := aggs[k]
+		if a == nil {
+			a = &rollupAgg{}
+			aggs[k] = a
+		}
+		a.count++
+		for m, v := range r.rec.Measures {
+			if a.measures == nil {
+				a.measures = make(map[string]*measureStat)
+			}
+			s := a.measures[m]
+			if s == nil {
+				a.measures[m] = &measureStat{n: 1, sum: v, min: v, max: v}
+				continue
+			}
+			s.n++
+			s.sum += v
+			s.min = min(s.min, v)
+			s.max = max(s.max, v)
+		}
+	}
+	keys := make([]rollupKey, 0, len(aggs))
+	for k := range aggs {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b rollupKey) int {
+		return cmp.Or(cmp.Compare(a.schema, b.schema), cmp.Compare(a.version, b.version),
+			cmp.Compare(a.hour, b.hour), cmp.Compare(a.dims, b.dims))
+	})
+	var (
+		hours            []time.Time
+		schemas, dims    []string
+		versions         []int32
+		counts           []int64
+		mHours           []time.Time
+		mSchemas, mDims  []string
+		mNames           []string
+		mVersions        []int32
+		mN               []int64
+		mSum, mMin, mMax []float64
+	)
+	for _, k := range keys {
+		a := aggs[k]
+		h := time.Unix(k.hour, 0).UTC()
+		hours, schemas, versions, dims, counts = append(hours, h), append(schemas, k.schema), append(versions, k.version), append(dims, k.dims), append(counts, a.count)
+		names := make([]string, 0, len(a.measures))
+		for m := range a.measures {
+			names = append(names, m)
+		}
+		slices.Sort(names)
+		for _, m := range names {
+			s := a.measures[m]
+			mHours, mSchemas, mVersions, mDims, mNames = append(mHours, h), append(mSchemas, k.schema), append(mVersions, k.version), append(mDims, k.dims), append(mNames, m)
+			mN, mSum, mMin, mMax = append(mN, s.n), append(mSum, s.sum), append(mMin, s.min), append(mMax, s.max)
+		}
+	}
+	batch.Queue(`INSERT INTO rollups AS t (hour, schema_name, schema_version, dims, count)
+		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::jsonb[], $5::bigint[])
+		ON CONFLICT (schema_name, schema_version, hour, dims) DO UPDATE SET count = t.count + excluded.count`,
+		hours, schemas, versions, dims, counts)
+	if len(mNames) > 0 {
+		batch.Queue(`INSERT INTO rollup_measures AS t (hour, schema_name, schema_version, dims, measure, n, sum, min, max)
+			SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::jsonb[], $5::text[], $6::bigint[],
+				$7::float8[], $8::float8[], $9::float8[])
+			ON CONFLICT (schema_name, schema_version, hour, dims, measure) DO UPDATE SET
+				n = t.n + excluded.n, sum = t.sum + excluded.sum,
+				min = least(t.min, excluded.min), max = greatest(t.max, excluded.max)`,
+			mHours, mSchemas, mVersions, mDims, mNames, mN, mSum, mMin, mMax)
+	}
+}
+
+// queueOutcomes sums the non-duplicate requests' outcome counts per hour
+// and queues one upsert.
+func queueOutcomes(batch *pgx.Batch, live []*pending) {
+	sums := make(map[outcomeKey]int64)
+	for _, p := range live {
+		if p.dup {
+			continue
+		}
+		for _, o := range p.b.Outcomes {
+			if o.Count == 0 {
+				continue
+			}
+			k := outcomeKey{hour: o.Bucket.UTC().Truncate(time.Hour).Unix(), schema: o.Schema, version: int32(o.Version), outcome: o.Outcome, reason: o.Reason}
+			sums[k] += o.Count
+		}
+	}
+	if len(sums) == 0 {
+		return
+	}
+	keys := make([]outcomeKey, 0, len(sums))
+	for k := range sums {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b outcomeKey) int {
+		return cmp.Or(cmp.Compare(a.hour, b.hour), cmp.Compare(a.schema, b.schema), cmp.Compare(a.version, b.version),
+			cmp.Compare(a.outcome, b.outcome), cmp.Compare(a.reason, b.reason))
+	})
+	var (
+		hours                     []time.Time
+		schemas, outcomes, reason []string
+		versions                  []int32
+		counts                    []int64
+	)
+	for _, k := range keys {
+		hours = append(hours, time.Unix(k.hour, 0).UTC())
+		schemas, versions, outcomes, reason = append(schemas, k.schema), append(versions, k.version), append(outcomes, k.outcome), append(reason, k.reason)
+		counts = append(counts, sums[k])
+	}
+	batch.Queue(`INSERT INTO ingest_outcomes AS t (hour, schema_name, schema_version, outcome, reason, count)
+		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::text[], $5::text[], $6::bigint[])
+		ON CONFLICT (hour, schema_name, schema_version, outcome, reason) DO UPDATE SET count = t.count + excluded.count`,
+		hours, schemas, versions, outcomes, reason, counts)
+}
