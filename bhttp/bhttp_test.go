@@ -233,7 +233,7 @@ func TestRequestRoundTrip(t *testing.T) {
 	reqs := []*Request{
 		{Method: "GET", Scheme: "https", Authority: "example.com", Path: "/"},
 		{Method: "POST", Scheme: "https", Authority: "collector.example:8443", Path: "/v1/events?x=1&y=%20",
-			Header: fields("Content-Type", "application/json", "x-a", "1", "X-A", "2"),
+			Header:  fields("Content-Type", "application/json", "x-a", "1", "X-A", "2"),
 			Content: []byte(`{"events":[]}`), Trailer: fields("digest", "sha-256=abc")},
 		{Method: "OPTIONS", Scheme: "https", Authority: "[::1]:443", Path: "*"},
 		{Method: "CONNECT", Authority: "example.com:443"},

@@ -7,9 +7,9 @@ package bhttp
 //	0  known-length request        2  indeterminate-length request
 //	1  known-length response       3  indeterminate-length response
 const (
-	framingKnownRequest         = 0
-	framingKnownResponse        = 1
-	framingIndeterminateRequest = 2
+	framingKnownRequest          = 0
+	framingKnownResponse         = 1
+	framingIndeterminateRequest  = 2
 	framingIndeterminateResponse = 3
 )
 
