@@ -8,6 +8,7 @@ package ohttp
 import (
 	"crypto/cipher"
 	"crypto/rand"
+	"fmt"
 	"io"
 
 	"github.com/cloudflare/circl/hpke"
@@ -130,18 +131,20 @@ func (s hpkeSuite) seal(rnd io.Reader, pk, info, pt []byte) (enc, ct []byte, _ e
 	}
 	sender, err := s.s.NewSender(pub, info)
 	if err != nil {
-		return nil, nil, exporter{}, err
+		return nil, nil, exporter{}, fmt.Errorf("ohttp: encapsulation failed: %w", err)
 	}
 	if rnd == nil {
 		rnd = rand.Reader
 	}
+	// Setup fails on a randomness read error or a public key that gives
+	// an invalid shared secret (a low-order X25519 point).
 	enc, sealer, err := sender.Setup(rnd)
 	if err != nil {
-		return nil, nil, exporter{}, err
+		return nil, nil, exporter{}, fmt.Errorf("ohttp: encapsulation failed: %w", err)
 	}
 	ct, err = sealer.Seal(pt, nil)
 	if err != nil {
-		return nil, nil, exporter{}, err
+		return nil, nil, exporter{}, fmt.Errorf("ohttp: encapsulation failed: %w", err)
 	}
 	return enc, ct, exporter{sealer}, nil
 }
