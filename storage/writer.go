@@ -13,6 +13,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -455,6 +456,13 @@ func (w *Writer) commitLive(live []*pending) {
 			return
 		}
 		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23514" && strings.Contains(pe.Message, "partition") {
+			// No partition for a row: retention dropped one we had cached.
+			w.partMu.Lock()
+			clear(w.parts)
+			w.partMu.Unlock()
+			continue
+		}
 		if !errors.As(err, &pe) || (pe.Code != "40001" && pe.Code != "40P01") {
 			break
 		}

@@ -1,0 +1,121 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RetentionConfig configures RunRetention; the zero value gives the
+// defaults.
+type RetentionConfig struct {
+	// RawDays keeps raw event day partitions this many days (0: 30).
+	RawDays int
+	// RollupDays keeps rollups and outcome counts this many days (0: 400).
+	RollupDays int
+	// DaysAhead creates event partitions this many days ahead (0: 3).
+	DaysAhead int
+}
+
+// RunRetention drops event partitions past the raw retention, deletes
+// rollups and outcome counts past theirs and expired dedup keys, retires
+// active keys past their retire-after time (wiping their secrets), and
+// creates the coming days' event partitions. Run it periodically (hourly).
+func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConfig) error {
+	if cfg.RawDays <= 0 {
+		cfg.RawDays = 30
+	}
+	if cfg.RollupDays <= 0 {
+		cfg.RollupDays = 400
+	}
+	if cfg.DaysAhead <= 0 {
+		cfg.DaysAhead = 3
+	}
+	today := now.UTC().Truncate(24 * time.Hour)
+	for d := -1; d <= cfg.DaysAhead; d++ {
+		if err := db.ensurePartition(ctx, today.AddDate(0, 0, d)); err != nil {
+			return fmt.Errorf("storage: retention: create partition: %w", err)
+		}
+	}
+	// A partition is dropped once its whole day is older than the cutoff.
+	cutoff := today.AddDate(0, 0, -cfg.RawDays)
+	parts, err := db.eventPartitions(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: retention: %w", err)
+	}
+	for _, p := range parts {
+		if !p.day.AddDate(0, 0, 1).After(cutoff) {
+			if _, err := db.pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{"public", p.name}.Sanitize()); err != nil {
+				return fmt.Errorf("storage: retention: drop partition: %w", err)
+			}
+			db.log.Info("dropped event partition", "day", p.day.Format(time.DateOnly))
+		}
+	}
+	rollupCutoff := today.AddDate(0, 0, -cfg.RollupDays)
+	for _, q := range []string{
+		"DELETE FROM rollups WHERE hour < $1",
+		"DELETE FROM rollup_measures WHERE hour < $1",
+		"DELETE FROM ingest_outcomes WHERE hour < $1",
+	} {
+		if _, err := db.pool.Exec(ctx, q, rollupCutoff); err != nil {
+			return fmt.Errorf("storage: retention: %w", err)
+		}
+	}
+	for _, q := range []string{
+		"DELETE FROM batch_keys WHERE expires_at <= $1",
+		"DELETE FROM enc_hashes WHERE expires_at <= $1",
+	} {
+		if _, err := db.pool.Exec(ctx, q, now); err != nil {
+			return fmt.Errorf("storage: retention: %w", err)
+		}
+	}
+	if err := db.retireExpiredKeys(ctx, now); err != nil {
+		return fmt.Errorf("storage: retention: %w", err)
+	}
+	return nil
+}
+
+type partition struct {
+	name string
+	day  time.Time
+}
+
+// eventPartitions lists the day partitions of events.
+func (db *DB) eventPartitions(ctx context.Context) ([]partition, error) {
+	rows, err := db.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'public.events'::regclass ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	var out []partition
+	for _, n := range names {
+		day, err := time.Parse("20060102", strings.TrimPrefix(n, "events_"))
+		if err != nil || !strings.HasPrefix(n, "events_") {
+			continue // not one of ours
+		}
+		out = append(out, partition{name: n, day: day})
+	}
+	return out, nil
+}
+
+// EventPartitions lists the days that have an event partition, oldest
+// first.
+func (db *DB) EventPartitions(ctx context.Context) ([]time.Time, error) {
+	parts, err := db.eventPartitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	days := make([]time.Time, len(parts))
+	for i, p := range parts {
+		days[i] = p.day
+	}
+	return days, nil
+}
