@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,33 +116,14 @@ func (g *Gateway) handleInner(ctx context.Context, ex *exchange, plain []byte, e
 	}).WithContext(innerCtx)
 
 	start := g.cfg.Now()
-	ex.rec.limit = g.cfg.MaxResponseBytes
-	g.dispatch(ctx, &ex.rec, req)
+	rec := limitedWriter{ResponseWriter: bhttp.NewResponseWriter(), limit: g.cfg.MaxResponseBytes}
+	g.dispatch(ctx, &rec, req)
 	l.inner = g.cfg.Now().Sub(start)
-	if ex.rec.overflow {
-		return g.innerProblem(ex, http.StatusInternalServerError, "about:blank", "Internal Server Error", "inner_response_too_large", now, false)
+	if rec.overflow || rec.panicked {
+		return g.innerProblem(ex, http.StatusInternalServerError, "about:blank", "Internal Server Error", "inner_failed", now, false)
 	}
-	status := ex.rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	l.innerStatus = status
-
-	ex.names = ex.names[:0]
-	for k := range ex.rec.h {
-		if hopByHop(k) {
-			continue
-		}
-		ex.names = append(ex.names, k)
-	}
-	slices.Sort(ex.names)
-	fields := make([]bhttp.Field, 0, len(ex.names)+1)
-	for _, k := range ex.names {
-		for _, v := range ex.rec.h[k] {
-			fields = append(fields, bhttp.Field{Name: k, Value: v})
-		}
-	}
-	resp := bhttp.Response{StatusCode: status, Header: fields, Content: ex.rec.body.Bytes()}
+	resp := rec.Response()
+	l.innerStatus = resp.StatusCode
 	out, err := resp.AppendMarshal(ex.out[:0])
 	if err != nil {
 		// The inner handler produced something Binary HTTP cannot carry,
@@ -157,15 +137,14 @@ func (g *Gateway) handleInner(ctx context.Context, ex *exchange, plain []byte, e
 // dispatch runs the inner handler, turning a panic into a 500 so one bad
 // request cannot take down the connection it shares with other clients'
 // requests (the relay multiplexes them).
-func (g *Gateway) dispatch(ctx context.Context, rec *recorder, req *http.Request) {
+func (g *Gateway) dispatch(ctx context.Context, rec *limitedWriter, req *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
 			g.log.LogAttrs(ctx, slog.LevelError, "gateway inner handler panicked")
-			rec.reset()
-			rec.status = http.StatusInternalServerError
+			rec.panicked = true
 		}
 	}()
 	g.cfg.Inner.ServeHTTP(rec, req)
@@ -220,14 +199,6 @@ func (g *Gateway) gunzip(b []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-func hopByHop(k string) bool {
-	switch k {
-	case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Trailer", "Te":
-		return true
-	}
-	return false
-}
-
 // cancelOnly passes on the outer request's cancellation and deadline but
 // none of its values, so nothing the server attached to the outer request
 // (its connection, addresses) is visible to the inner handler.
@@ -240,41 +211,32 @@ type innerBody struct{ bytes.Reader }
 
 func (*innerBody) Close() error { return nil }
 
-// recorder is the inner handler's http.ResponseWriter: it keeps the
-// status, header and a bounded body for Binary HTTP encoding.
-type recorder struct {
-	h           http.Header
-	status      int
-	body        bytes.Buffer
-	limit       int64
-	overflow    bool
-	wroteHeader bool
+// limitedWriter records the inner response with bhttp.ResponseWriter,
+// refusing content beyond the gateway's response limit.
+type limitedWriter struct {
+	*bhttp.ResponseWriter
+	limit    int64
+	n        int64
+	overflow bool
+	panicked bool
 }
 
-func (r *recorder) Header() http.Header { return r.h }
-
-func (r *recorder) WriteHeader(code int) {
-	if r.wroteHeader || code < 200 || code > 999 {
-		// Informational responses are not passed on.
-		return
-	}
-	r.status, r.wroteHeader = code, true
-}
-
-func (r *recorder) Write(p []byte) (int, error) {
-	if !r.wroteHeader {
-		r.WriteHeader(http.StatusOK)
-	}
-	if int64(r.body.Len()+len(p)) > r.limit {
-		r.overflow = true
+func (w *limitedWriter) Write(p []byte) (int, error) {
+	if w.n+int64(len(p)) > w.limit {
+		w.overflow = true
 		return 0, errInnerTooLarge
 	}
-	return r.body.Write(p)
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
 }
 
-func (r *recorder) reset() {
-	clear(r.h)
-	clear(r.body.Bytes())
-	r.body.Reset()
-	r.status, r.overflow, r.wroteHeader = 0, false, false
+func (w *limitedWriter) WriteString(s string) (int, error) {
+	if w.n+int64(len(s)) > w.limit {
+		w.overflow = true
+		return 0, errInnerTooLarge
+	}
+	n, err := w.ResponseWriter.WriteString(s)
+	w.n += int64(n)
+	return n, err
 }

@@ -19,19 +19,17 @@ import (
 // HPKE and Binary HTTP decoding need. Buffers are cleared before they go
 // back, so no plaintext outlives its request in the pool.
 type exchange struct {
-	in    bytes.Buffer // the encapsulated request
-	out   []byte       // the Binary HTTP response
-	rec   recorder
-	body  innerBody
-	names []string
-	line  logLine
+	in   bytes.Buffer // the encapsulated request
+	out  []byte       // the Binary HTTP response
+	body innerBody
+	line logLine
 }
 
 func (g *Gateway) getExchange() *exchange {
 	if ex, ok := g.exchanges.Get().(*exchange); ok {
 		return ex
 	}
-	return &exchange{rec: recorder{h: make(http.Header)}}
+	return new(exchange)
 }
 
 // maxPooledBytes keeps an occasional huge exchange from pinning memory.
@@ -42,12 +40,9 @@ func (g *Gateway) putExchange(ex *exchange) {
 	ex.in.Reset()
 	clear(ex.out)
 	ex.out = ex.out[:0]
-	ex.rec.reset()
 	ex.body.Reset(nil)
-	clear(ex.names)
-	ex.names = ex.names[:0]
 	ex.line = logLine{}
-	if ex.in.Cap() > maxPooledBytes || cap(ex.out) > maxPooledBytes || ex.rec.body.Cap() > maxPooledBytes {
+	if ex.in.Cap() > maxPooledBytes || cap(ex.out) > maxPooledBytes {
 		return
 	}
 	g.exchanges.Put(ex)
