@@ -1,0 +1,53 @@
+package veil
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	// backoffBase is the first backoff ceiling; it doubles per failure up
+	// to Config.MaxRetryWait.
+	backoffBase = time.Second
+	// maxRetryAfter bounds a server's Retry-After so that a bogus value
+	// cannot park a batch for longer than a day.
+	maxRetryAfter = 24 * time.Hour
+)
+
+// backoff returns how long to wait before retry number n (0 for the first
+// retry). Without a Retry-After it is "full jitter": uniform in
+// [0, min(max, base·2ⁿ)), which spreads clients that failed together. A
+// Retry-After is honoured as a minimum, plus up to one base of jitter so that
+// clients told the same time do not return in the same instant.
+func backoff(n int, retryAfter, max time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return min(retryAfter, maxRetryAfter) + rand.N(backoffBase)
+	}
+	ceiling := max
+	if n < 30 && backoffBase<<n < max {
+		ceiling = backoffBase << n
+	}
+	return rand.N(ceiling) + 1
+}
+
+// parseRetryAfter reads a Retry-After header (RFC 9110 §10.2.3): either
+// delay-seconds or an HTTP-date, which is measured against now. It returns
+// zero when the header is absent or unusable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}

@@ -1,0 +1,200 @@
+package veil
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Defaults for the optional Config fields. A zero field means its default.
+const (
+	DefaultMaxBatchEvents = 100
+	DefaultMaxBatchBytes  = 64 << 10
+	DefaultFlushInterval  = 5 * time.Second
+	DefaultMaxQueueEvents = 10000
+	DefaultMaxQueueBytes  = 64 << 20
+	// DefaultMaxAge is the gateway's default deduplication horizon: a batch
+	// older than this could be stored twice if it were sent again, so it is
+	// dropped instead.
+	DefaultMaxAge       = 7 * 24 * time.Hour
+	DefaultMaxRetryWait = 5 * time.Minute
+	// DefaultRequestTimeout bounds one HTTP exchange when Config.HTTPClient
+	// is nil.
+	DefaultRequestTimeout = 30 * time.Second
+)
+
+// Config configures a Client. RelayURL is required; the zero value of every
+// other field selects a documented default.
+type Config struct {
+	// RelayURL is where encapsulated requests are POSTed, for example
+	// "https://relay.example/gateway". Required.
+	RelayURL string
+
+	// KeysURL is where the gateway's key configurations
+	// (application/ohttp-keys) are fetched. Default: the relay's origin
+	// followed by /ohttp-keys. Fetching keys through the relay means every
+	// client sees the same key document (key consistency, RFC 9458 §7).
+	KeysURL string
+
+	// HTTPClient sends every request. Default: a client of its own with a
+	// DefaultRequestTimeout timeout. It should have no cookie jar: nothing
+	// may let the relay or the gateway link two batches.
+	HTTPClient *http.Client
+
+	// MaxBatchEvents caps the events in one request (default 100).
+	MaxBatchEvents int
+
+	// MaxBatchBytes caps the encoded size of one request before padding
+	// (default 64 KiB, which keeps full batches in the 64 KiB padding
+	// bucket). A single event larger than this is refused by Record.
+	MaxBatchBytes int
+
+	// FlushInterval is how long an event may wait for its batch to fill
+	// before the batch is sent anyway (default 5 s).
+	FlushInterval time.Duration
+
+	// MaxQueueEvents bounds the events held in memory and not yet answered
+	// (default 10,000). When it is reached, Record drops the new event
+	// (drop newest): it returns ErrQueueFull and reports the event to
+	// OnResult as dropped with ReasonQueueFull. With a QueueDir, batches
+	// already written to disk no longer count against it.
+	MaxQueueEvents int
+
+	// QueueDir, when set, makes batches survive restarts: each batch is
+	// written there (mode 0600, with its batch_id) before it is first sent
+	// and removed once answered. A new Client on the same directory sends
+	// what an earlier one left, in order and with the same batch_id, so the
+	// gateway stores each batch once. Only one Client may use a directory
+	// at a time. File names are random per batch; nothing in the directory
+	// identifies the installation.
+	QueueDir string
+
+	// MaxQueueBytes caps the bytes in QueueDir (default 64 MiB). A batch
+	// that does not fit is dropped (ReasonQueueFull).
+	MaxQueueBytes int64
+
+	// MaxAge is how long a batch may wait for delivery, in memory or on
+	// disk, before it is dropped with ReasonExpired (default 7 days, the
+	// gateway's deduplication horizon).
+	MaxAge time.Duration
+
+	// MaxAttempts caps the requests made for one batch; when they all fail
+	// the batch's events are dropped with ReasonRetriesExhausted. Zero means
+	// no cap: a batch is retried until MaxAge.
+	MaxAttempts int
+
+	// MaxRetryWait caps the exponential backoff between attempts (default
+	// 5 minutes). A longer Retry-After from the server is still honoured.
+	MaxRetryWait time.Duration
+
+	// PostQuantum prefers the gateway's X-Wing key (ML-KEM-768 + X25519)
+	// when it offers one. Otherwise an X25519 key is used.
+	PostQuantum bool
+
+	// DisableCompression turns off gzip of request contents. By default a
+	// batch is gzipped inside the encapsulation when that makes it smaller.
+	DisableCompression bool
+
+	// OnResult, when set, receives the final outcome of every recorded
+	// event: accepted, duplicate, rejected (with the reason and field the
+	// gateway gave) or dropped (with the reason). It is called from the
+	// Client's goroutines, and from Record for ReasonQueueFull, possibly
+	// concurrently; it must be safe for concurrent use, return quickly and
+	// not call Flush or Close.
+	OnResult func(Result)
+
+	// Logger receives operational messages (attempts, backoff, key fetches).
+	// Event contents are never logged. Default: discard.
+	Logger *slog.Logger
+
+	// clock is replaced by tests; nil means the system clock.
+	clock clock
+}
+
+// config is a validated Config with every default applied.
+type config struct {
+	Config
+	relayURL  *url.URL
+	keysURL   *url.URL
+	ownClient bool
+}
+
+func (c Config) resolve() (*config, error) {
+	r := &config{Config: c}
+	if c.RelayURL == "" {
+		return nil, errors.New("veil: Config.RelayURL is required")
+	}
+	u, err := parseHTTPURL("RelayURL", c.RelayURL)
+	if err != nil {
+		return nil, err
+	}
+	r.relayURL = u
+	if c.KeysURL == "" {
+		r.keysURL = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/ohttp-keys"}
+	} else if r.keysURL, err = parseHTTPURL("KeysURL", c.KeysURL); err != nil {
+		return nil, err
+	}
+	if r.HTTPClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		r.HTTPClient = &http.Client{Transport: tr, Timeout: DefaultRequestTimeout}
+		r.ownClient = true
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxBatchEvents", int64(c.MaxBatchEvents)},
+		{"MaxBatchBytes", int64(c.MaxBatchBytes)},
+		{"FlushInterval", int64(c.FlushInterval)},
+		{"MaxQueueEvents", int64(c.MaxQueueEvents)},
+		{"MaxQueueBytes", c.MaxQueueBytes},
+		{"MaxAge", int64(c.MaxAge)},
+		{"MaxAttempts", int64(c.MaxAttempts)},
+		{"MaxRetryWait", int64(c.MaxRetryWait)},
+	} {
+		if f.v < 0 {
+			return nil, fmt.Errorf("veil: Config.%s must not be negative", f.name)
+		}
+	}
+	r.MaxBatchEvents = orDefault(c.MaxBatchEvents, DefaultMaxBatchEvents)
+	r.MaxBatchBytes = orDefault(c.MaxBatchBytes, DefaultMaxBatchBytes)
+	r.FlushInterval = orDefault(c.FlushInterval, DefaultFlushInterval)
+	r.MaxQueueEvents = orDefault(c.MaxQueueEvents, DefaultMaxQueueEvents)
+	r.MaxQueueBytes = orDefault(c.MaxQueueBytes, DefaultMaxQueueBytes)
+	r.MaxAge = orDefault(c.MaxAge, DefaultMaxAge)
+	r.MaxRetryWait = orDefault(c.MaxRetryWait, DefaultMaxRetryWait)
+	if r.MaxBatchBytes < minBatchBytes {
+		return nil, fmt.Errorf("veil: Config.MaxBatchBytes must be at least %d", minBatchBytes)
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.clock == nil {
+		r.clock = systemClock{}
+	}
+	return r, nil
+}
+
+func parseHTTPURL(field, s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("veil: Config.%s: %w", field, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("veil: Config.%s must be an absolute http(s) URL", field)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("veil: Config.%s must not carry credentials", field)
+	}
+	return u, nil
+}
+
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,61 @@
+// Package veil is the Go client of veil, a telemetry service that cannot
+// tell who sent an event. It batches events, encrypts each batch to the
+// gateway's public key with Oblivious HTTP (RFC 9458) and sends it through a
+// relay run by someone else: the relay sees who sends but not what, the
+// gateway sees what but not who.
+//
+// The import path is github.com/veil-telemetry/veil/sdk; the package name is
+// veil.
+//
+// # Use
+//
+// Create one Client per process with New, call Record for each event and
+// Close before exiting:
+//
+//	c, err := veil.New(veil.Config{RelayURL: "https://relay.example/gateway"})
+//	...
+//	c.Record(ctx, "app.launch", 1, map[string]any{"os": "ios", "cold_start_ms": 420})
+//	...
+//	c.Close(ctx)
+//
+// Record never waits for the network. A background goroutine groups events
+// into batches (Config.MaxBatchEvents, Config.MaxBatchBytes,
+// Config.FlushInterval) and delivers them; Config.OnResult and
+// Client.Stats report what became of every event.
+//
+// # What is sent
+//
+// Each batch is one ingest request, POST /v1/events with
+// {"batch_id":"…","events":[…]}, encoded as Binary HTTP (RFC 9292), gzipped
+// when that makes it smaller, padded with zeros to a size bucket (1, 4, 16
+// or 64 KiB, then multiples of 64 KiB) and encapsulated to a key fetched
+// through the relay (X25519, or X-Wing with Config.PostQuantum). The
+// batch_id is 128 random bits, fresh for every batch. Nothing in a request
+// or in the queue directory identifies the sender or links two batches.
+//
+// # Delivery
+//
+// An event handed to Record ends accepted, duplicate, rejected or dropped,
+// and each of those is reported: never silently lost.
+//
+//   - Every attempt for a batch keeps its batch_id but is encapsulated afresh
+//     with the current Date, so the gateway stores it at most once however
+//     often it is sent; an answer of "duplicate" means an earlier attempt
+//     was stored, and counts as delivered.
+//   - Network errors, 429, 502, 503 and 504 are retried with exponential
+//     backoff and full jitter, never sooner than a Retry-After asks.
+//   - When the gateway refuses the key (the RFC 9458 key problem, or any
+//     other unencapsulated client error), the keys are fetched again and
+//     the batch resent at once, one time.
+//   - When the gateway refuses the request's Date, the Client corrects its
+//     clock from the gateway's Date and resends once.
+//   - A batch refused as too large (413) is split in two, each half with a
+//     new batch_id.
+//   - Events the gateway rejects (invalid, or looking identifying) are not
+//     retried; their reason code and field reach OnResult.
+//
+// Memory is bounded by Config.MaxQueueEvents: when it is reached the newest
+// event is dropped and reported. With Config.QueueDir each batch is written
+// to disk before its first attempt, so batches survive a crash or restart
+// and are sent by the next Client with the same batch_id.
+package veil

@@ -1,0 +1,459 @@
+package veil
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/veil-telemetry/veil/bhttp"
+	"github.com/veil-telemetry/veil/ohttp"
+)
+
+const (
+	// maxResponseBytes bounds an encapsulated response: one short result
+	// per event, so even a large batch needs far less.
+	maxResponseBytes = 4 << 20
+	// minGzipBytes is the smallest content worth trying to compress.
+	minGzipBytes = 256
+	// problemKey is the RFC 9458 §5.3 problem type for an unusable key.
+	problemKey = "https://iana.org/assignments/http-problem-types#ohttp-key"
+)
+
+// sender holds the sending goroutine's reusable buffers.
+type sender struct {
+	gz     *gzip.Writer
+	gzBuf  bytes.Buffer
+	reqBuf []byte
+}
+
+// httpError is a failed HTTP exchange with the relay.
+type httpError struct {
+	op         string
+	status     int // 0 for a transport error
+	retryAfter time.Duration
+	err        error
+}
+
+func (e *httpError) Error() string {
+	if e.status == 0 {
+		return "veil: " + e.op + ": " + e.err.Error()
+	}
+	return fmt.Sprintf("veil: %s: HTTP %d", e.op, e.status)
+}
+
+func (e *httpError) Unwrap() error { return e.err }
+
+// sendLoop delivers queued units in order, one at a time, until ctx ends.
+func (c *Client) sendLoop(ctx context.Context) {
+	defer c.wg.Done()
+	var s sender
+	for {
+		c.mu.Lock()
+		var u *unit
+		if len(c.units) > 0 {
+			u = c.units[0]
+		}
+		c.mu.Unlock()
+		if u == nil {
+			select {
+			case <-c.sendWake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		if !c.sendUnit(ctx, &s, u) {
+			return
+		}
+		c.mu.Lock()
+		c.units = c.units[1:]
+		c.notifyLocked()
+		c.mu.Unlock()
+	}
+}
+
+// sendUnit delivers every batch of u. It returns false if ctx ended first;
+// u then keeps what is left.
+func (c *Client) sendUnit(ctx context.Context, s *sender, u *unit) bool {
+	if u.file != nil && u.batches == nil {
+		bs, err := c.q.load(u.file)
+		if err != nil {
+			// An unreadable file would block the queue forever.
+			c.cfg.Logger.Error("veil: discarding unreadable queue file", "err", err)
+			c.q.rewrite(u.file, nil)
+			return true
+		}
+		c.mu.Lock()
+		u.batches = bs
+		u.n = 0
+		for _, b := range bs {
+			u.n += len(b.events)
+		}
+		c.mu.Unlock()
+	}
+	for len(u.batches) > 0 {
+		b := u.batches[0]
+		results, halves, ok := c.deliver(ctx, s, b)
+		if !ok {
+			return false
+		}
+		rest := u.batches[1:]
+		if halves != nil {
+			rest = append(halves, rest...)
+		}
+		if u.file != nil {
+			if err := c.q.rewrite(u.file, rest); err != nil {
+				c.cfg.Logger.Error("veil: cannot update queue file", "err", err)
+			}
+		}
+		c.mu.Lock()
+		u.batches = rest
+		u.n -= len(results)
+		if u.file == nil {
+			c.memEvents -= len(results)
+		}
+		c.mu.Unlock()
+		c.report(results...)
+	}
+	return true
+}
+
+// outcome classifies one attempt.
+type outcome int
+
+const (
+	outDone        outcome = iota // results are final
+	outSplit                      // too large: split the batch
+	outDrop                       // give up on the batch with reason
+	outRetry                      // try again after a backoff
+	outRefreshKeys                // refetch keys, retry at once (once)
+	outDate                       // correct the clock by offset, retry at once (once)
+)
+
+type attempt struct {
+	kind       outcome
+	results    []Result
+	reason     string
+	retryAfter time.Duration
+	offset     time.Duration
+	sent       bool  // a request reached the network
+	err        error // for the log
+}
+
+// deliver sends b until it is answered, split or given up. It returns the
+// final results, or the two halves of b, or ok=false when ctx ended.
+func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Result, halves []*batch, ok bool) {
+	keysRefreshed, dateCorrected := false, false
+	failures, requests := 0, 0
+	for n := 1; ; n++ {
+		if c.cfg.MaxAttempts > 0 && n > c.cfg.MaxAttempts {
+			c.cfg.Logger.Warn("veil: giving up on batch", "events", len(b.events), "attempts", n-1)
+			return appendResults(nil, b.events, StatusDropped, ReasonRetriesExhausted), nil, true
+		}
+		if c.cfg.clock.Now().Sub(b.created) > c.cfg.MaxAge {
+			c.cfg.Logger.Warn("veil: batch expired", "events", len(b.events))
+			return appendResults(nil, b.events, StatusDropped, ReasonExpired), nil, true
+		}
+		a := c.attempt(ctx, s, b)
+		if a.sent {
+			if requests > 0 {
+				c.stats.retries.Add(1)
+			}
+			requests++
+		}
+		if ctx.Err() != nil {
+			return nil, nil, false
+		}
+		switch a.kind {
+		case outDone:
+			return a.results, nil, true
+		case outSplit:
+			if len(b.events) == 1 {
+				return appendResults(nil, b.events, StatusDropped, ReasonTooLarge), nil, true
+			}
+			half := len(b.events) / 2
+			c.cfg.Logger.Info("veil: batch too large, splitting", "events", len(b.events))
+			return nil, []*batch{
+				{id: newBatchID(), created: b.created, events: b.events[:half:half]},
+				{id: newBatchID(), created: b.created, events: b.events[half:]},
+			}, true
+		case outDrop:
+			c.cfg.Logger.Warn("veil: batch refused", "events", len(b.events), "reason", a.reason, "err", a.err)
+			return appendResults(nil, b.events, StatusDropped, a.reason), nil, true
+		case outDate:
+			if !dateCorrected {
+				dateCorrected = true
+				c.clockOffset = a.offset
+				c.cfg.Logger.Info("veil: correcting clock from gateway Date", "offset", a.offset)
+				continue
+			}
+			return appendResults(nil, b.events, StatusDropped, ReasonClockSkew), nil, true
+		case outRefreshKeys:
+			c.keys.invalidate()
+			if !keysRefreshed {
+				keysRefreshed = true
+				c.cfg.Logger.Info("veil: gateway refused key, refetching", "err", a.err)
+				continue
+			}
+		}
+		if c.cfg.MaxAttempts > 0 && n >= c.cfg.MaxAttempts {
+			c.cfg.Logger.Warn("veil: giving up on batch", "events", len(b.events), "attempts", n, "err", a.err)
+			return appendResults(nil, b.events, StatusDropped, ReasonRetriesExhausted), nil, true
+		}
+		wait := backoff(failures, a.retryAfter, c.cfg.MaxRetryWait)
+		failures++
+		c.cfg.Logger.Warn("veil: delivery failed, backing off", "err", a.err, "wait", wait, "attempt", n)
+		timer, release := c.cfg.clock.Timer(wait)
+		select {
+		case <-timer:
+			release()
+		case <-ctx.Done():
+			release()
+			return nil, nil, false
+		}
+	}
+}
+
+// attempt makes one request for b.
+func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
+	cfg, suite, err := c.key(ctx)
+	if err != nil {
+		a := attempt{kind: outRetry, err: err}
+		if he, ok := errors.AsType[*httpError](err); ok {
+			a.retryAfter = he.retryAfter
+		}
+		return a
+	}
+	if b.content == nil {
+		c.encodeContent(s, b)
+	}
+	msg, err := c.encodeRequest(s, b)
+	if err != nil {
+		// Only a bug can get here; retrying would not fix it.
+		return attempt{kind: outDrop, reason: ReasonRefused, err: err}
+	}
+	enc, cctx, err := ohttp.EncapsulateRequest(nil, cfg, suite, msg)
+	if err != nil {
+		return attempt{kind: outRefreshKeys, err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.relayURL.String(), bytes.NewReader(enc))
+	if err != nil {
+		return attempt{kind: outDrop, reason: ReasonRefused, err: err}
+	}
+	req.Header.Set("Content-Type", ohttp.RequestMediaType)
+	req.Header.Set("User-Agent", "")
+	c.stats.requests.Add(1)
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return attempt{kind: outRetry, sent: true, err: &httpError{op: "send", err: err}}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	resp.Body.Close()
+	if err != nil {
+		return attempt{kind: outRetry, sent: true, err: &httpError{op: "send", err: err}}
+	}
+	now := c.cfg.clock.Now()
+	retryAfter := parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	if resp.StatusCode != http.StatusOK {
+		herr := &httpError{op: "send", status: resp.StatusCode}
+		a := attempt{kind: outRetry, sent: true, retryAfter: retryAfter, err: herr}
+		switch code := resp.StatusCode; {
+		case code == http.StatusRequestEntityTooLarge:
+			a.kind = outSplit
+		case code == http.StatusTooManyRequests || code >= 500:
+		case code >= 400:
+			// An unencapsulated client error: most likely a key the
+			// gateway no longer has (RFC 9458 §5.3 key problem), so
+			// refetch the keys.
+			if problemType(resp.Header.Get("Content-Type"), body) == problemKey {
+				herr.err = errors.New("key problem")
+			}
+			a.kind = outRefreshKeys
+		}
+		return a
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != ohttp.ResponseMediaType || len(body) > maxResponseBytes {
+		return attempt{kind: outRetry, sent: true, err: errors.New("veil: unexpected response from relay")}
+	}
+	inner, err := cctx.DecapsulateResponse(body)
+	if err != nil {
+		return attempt{kind: outRetry, sent: true, err: err}
+	}
+	ir, err := bhttp.UnmarshalResponse(inner)
+	if err != nil {
+		return attempt{kind: outRetry, sent: true, err: err}
+	}
+	return c.classifyInner(ir, b, now)
+}
+
+// classifyInner maps the gateway's decapsulated answer to an outcome.
+func (c *Client) classifyInner(r *bhttp.Response, b *batch, now time.Time) attempt {
+	a := attempt{kind: outRetry, sent: true}
+	ctype := fieldValue(r.Header, "content-type")
+	switch code := r.StatusCode; {
+	case code == http.StatusOK:
+		results, err := parseResults(r.Content, b.events)
+		if err != nil {
+			// The batch may have been stored; resending it with the
+			// same batch_id is safe and yields "duplicate".
+			a.err = err
+			return a
+		}
+		return attempt{kind: outDone, sent: true, results: results}
+	case code == http.StatusRequestEntityTooLarge:
+		a.kind = outSplit
+	case code == http.StatusTooManyRequests || code >= 500:
+		a.retryAfter = parseRetryAfter(fieldValue(r.Header, "retry-after"), now)
+		a.err = fmt.Errorf("veil: gateway answered %d", code)
+	case code == http.StatusBadRequest && strings.HasSuffix(problemType(ctype, r.Content), "#date"):
+		t, err := http.ParseTime(fieldValue(r.Header, "date"))
+		if err != nil {
+			return attempt{kind: outDrop, sent: true, reason: ReasonClockSkew, err: errors.New("veil: date problem without a Date")}
+		}
+		a.kind, a.offset = outDate, t.Sub(now)
+	case code >= 400:
+		a.kind, a.reason = outDrop, ReasonRefused
+		a.err = fmt.Errorf("veil: gateway answered %d %s", code, problemType(ctype, r.Content))
+	default:
+		a.err = fmt.Errorf("veil: gateway answered %d", code)
+	}
+	return a
+}
+
+// encodeContent sets b.content, gzipped when that is smaller.
+func (c *Client) encodeContent(s *sender, b *batch) {
+	plain := appendContent(make([]byte, 0, batchOverhead+eventsSize(b.events)), b.id, b.events)
+	b.content, b.gzipped = plain, false
+	if c.cfg.DisableCompression || len(plain) < minGzipBytes {
+		return
+	}
+	s.gzBuf.Reset()
+	if s.gz == nil {
+		s.gz, _ = gzip.NewWriterLevel(&s.gzBuf, gzip.BestSpeed)
+	} else {
+		s.gz.Reset(&s.gzBuf)
+	}
+	s.gz.Write(plain)
+	s.gz.Close()
+	if s.gzBuf.Len() < len(plain) {
+		b.content, b.gzipped = bytes.Clone(s.gzBuf.Bytes()), true
+	}
+}
+
+// encodeRequest returns the padded Binary HTTP request for one attempt.
+// The buffer is reused by the next call.
+func (c *Client) encodeRequest(s *sender, b *batch) ([]byte, error) {
+	date := c.cfg.clock.Now().Add(c.clockOffset).UTC().Format(http.TimeFormat)
+	hdr := [3]bhttp.Field{
+		{Name: "content-type", Value: "application/json"},
+		{Name: "date", Value: date},
+		{Name: "content-encoding", Value: "gzip"},
+	}
+	req := bhttp.Request{
+		Method:    http.MethodPost,
+		Scheme:    "https",
+		Authority: "veil",
+		Path:      "/v1/events",
+		Header:    hdr[:2],
+		Content:   b.content,
+	}
+	if b.gzipped {
+		req.Header = hdr[:3]
+	}
+	msg, err := req.AppendMarshal(s.reqBuf[:0])
+	if err != nil {
+		return nil, err
+	}
+	msg = pad(msg)
+	s.reqBuf = msg
+	return msg, nil
+}
+
+func fieldValue(fs []bhttp.Field, name string) string {
+	for _, f := range fs {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// problemType returns the "type" of an RFC 9457 problem document, or "".
+func problemType(contentType string, body []byte) string {
+	if mt, _, _ := mime.ParseMediaType(contentType); mt != "application/problem+json" {
+		return ""
+	}
+	var p struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return ""
+	}
+	return p.Type
+}
+
+// parseResults maps the ingest API's answer,
+// {"results":[{"index":0,"status":"accepted"},…]}, onto evs. The index is
+// omitted when zero (protojson leaves out zero values), and may arrive as a
+// string (protojson's form for 64-bit integers).
+func parseResults(body []byte, evs []event) ([]Result, error) {
+	var doc struct {
+		Results []struct {
+			Index  json.RawMessage `json:"index"`
+			Status string          `json:"status"`
+			Reason string          `json:"reason"`
+			Field  string          `json:"field"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("veil: malformed results: %w", err)
+	}
+	results := make([]Result, len(evs))
+	for i, e := range evs {
+		results[i] = Result{Seq: e.seq, Schema: e.schema, Version: e.version, Status: StatusDropped, Reason: ReasonNoResult}
+	}
+	seen := make([]bool, len(evs))
+	for _, r := range doc.Results {
+		i := 0
+		if len(r.Index) > 0 {
+			n, err := strconv.Atoi(strings.Trim(string(r.Index), `"`))
+			if err != nil {
+				return nil, fmt.Errorf("veil: malformed result index")
+			}
+			i = n
+		}
+		if i < 0 || i >= len(evs) || seen[i] {
+			continue
+		}
+		seen[i] = true
+		res := &results[i]
+		switch normalizeStatus(r.Status) {
+		case StatusAccepted:
+			res.Status, res.Reason = StatusAccepted, ""
+		case StatusDuplicate:
+			res.Status, res.Reason = StatusDuplicate, ""
+		case StatusRejected:
+			res.Status, res.Reason, res.Field = StatusRejected, r.Reason, r.Field
+		}
+	}
+	return results, nil
+}
+
+// normalizeStatus accepts "accepted" as well as enum-style spellings such
+// as "STATUS_ACCEPTED".
+func normalizeStatus(s string) Status {
+	s = strings.ToLower(s)
+	if i := strings.LastIndex(s, "status_"); i >= 0 {
+		s = s[i+len("status_"):]
+	}
+	return Status(s)
+}
