@@ -878,7 +878,9 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 			}
 		}
 		// A client stuck in backoff when Close gives up.
-		g.setScript(func(*gwRequest) gwAnswer { return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}} })
+		g.setScript(func(*gwRequest) gwAnswer {
+			return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}}
+		})
 		c, err := veil.New(veil.Config{RelayURL: g.relayURL()})
 		if err != nil {
 			t.Fatal(err)
@@ -1019,7 +1021,9 @@ func TestQueueDirRestart(t *testing.T) {
 func TestQueueDirKeepsUncutEventsAtClose(t *testing.T) {
 	dir := t.TempDir()
 	g := newFakeGateway(t)
-	g.setScript(func(*gwRequest) gwAnswer { return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}} })
+	g.setScript(func(*gwRequest) gwAnswer {
+		return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}}
+	})
 	c1, col1 := newClient(t, g, veil.Config{QueueDir: dir})
 	record(t, c1, 7)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -1039,7 +1043,9 @@ func TestQueueDirKeepsUncutEventsAtClose(t *testing.T) {
 func TestQueueDirAgeCap(t *testing.T) {
 	dir := t.TempDir()
 	g := newFakeGateway(t)
-	g.setScript(func(*gwRequest) gwAnswer { return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}} })
+	g.setScript(func(*gwRequest) gwAnswer {
+		return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}}
+	})
 	clk := veil.NewFakeClock(clockStart)
 	cfg := veil.Config{QueueDir: dir}
 	veil.SetClock(&cfg, clk)
@@ -1078,7 +1084,9 @@ func TestQueueDirAgeCap(t *testing.T) {
 func TestQueueDirSizeCap(t *testing.T) {
 	dir := t.TempDir()
 	g := newFakeGateway(t)
-	g.setScript(func(*gwRequest) gwAnswer { return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}} })
+	g.setScript(func(*gwRequest) gwAnswer {
+		return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}}
+	})
 	c, col := newClient(t, g, veil.Config{QueueDir: dir, MaxQueueBytes: 1600, MaxBatchEvents: 10})
 	record(t, c, 30) // three batch files of about 760 bytes; only two fit
 	eventually(t, "the third batch to be dropped", func() bool { return col.count(veil.StatusDropped) == 10 })

@@ -39,19 +39,19 @@ type fakeGateway struct {
 
 // gwRequest is what the fake gateway saw in one request.
 type gwRequest struct {
-	N        int // 0-based position among requests
-	KeyID    uint8
-	KEM      ohttp.KEMID
-	Suite    ohttp.SymmetricSuite
-	Enc      []byte
-	MsgLen   int // Binary HTTP request length, padding included
-	Request  *bhttp.Request
-	Gzipped  bool
-	Date     time.Time
-	BatchID  string
-	Events   []gwEvent
-	Outer    http.Header
-	Content  []byte // decoded (gunzipped) content
+	N         int // 0-based position among requests
+	KeyID     uint8
+	KEM       ohttp.KEMID
+	Suite     ohttp.SymmetricSuite
+	Enc       []byte
+	MsgLen    int // Binary HTTP request length, padding included
+	Request   *bhttp.Request
+	Gzipped   bool
+	Date      time.Time
+	BatchID   string
+	Events    []gwEvent
+	Outer     http.Header
+	Content   []byte // decoded (gunzipped) content
 	Duplicate bool
 }
 
