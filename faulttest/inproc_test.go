@@ -1,0 +1,358 @@
+package faulttest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/veil-telemetry/veil/admin"
+	"github.com/veil-telemetry/veil/bhttp"
+	"github.com/veil-telemetry/veil/gateway"
+	"github.com/veil-telemetry/veil/ingest"
+	"github.com/veil-telemetry/veil/ohttp"
+	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
+	"github.com/veil-telemetry/veil/schema"
+	"github.com/veil-telemetry/veil/storage"
+	"github.com/veil-telemetry/veil/storage/storagetest"
+)
+
+// Limits of the in-process stack: veil serve's defaults.
+const (
+	maxRequestBytes = 1 << 20
+	maxInnerBytes   = gateway.DefaultMaxInnerBytes
+	maxEvents       = ingest.DefaultMaxEvents
+	replayWindow    = 5 * time.Minute
+)
+
+// Key ids of the in-process stack's key ring.
+const (
+	keyCurrent uint8 = 1
+	keyRetired uint8 = 2 // retired, grace period over
+	keyUnknown uint8 = 9
+)
+
+// lockedBuffer collects a logger's or a process's output.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// staticKeys is a gateway.KeyStore over a fixed key ring.
+type staticKeys []gateway.Key
+
+func (k staticKeys) LiveKeys(context.Context) ([]gateway.Key, error) { return k, nil }
+
+// schemaStore adapts storage to schema.Store, as veil serve does.
+type schemaStore struct{ db *storage.DB }
+
+func (s schemaStore) GetSchema(ctx context.Context, name string, version int) ([]byte, error) {
+	rec, err := s.db.GetSchema(ctx, name, version)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, schema.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rec.Document, nil
+}
+
+// inproc is the public side of veil serve wired in process, the way
+// cmd/veil/serve.go wires it: gateway → grpc-gateway mux → ingest →
+// storage writer → a fresh PostgreSQL database.
+type inproc struct {
+	db      *storage.DB
+	writer  *storage.Writer
+	gw      *gateway.Gateway
+	handler http.Handler // the public listener's handler
+	cfg     *ohttp.KeyConfig
+	retired *ohttp.KeyConfig
+	logs    *lockedBuffer
+	metrics *prometheus.Registry
+}
+
+func newInproc(t *testing.T) *inproc {
+	t.Helper()
+	needPostgres(t)
+	ctx := context.Background()
+	db := storagetest.New(t)
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	writer := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		writer.Close(c)
+	})
+	doc := readFile(t, "testdata/fault.event.json")
+	if _, err := db.PutSchema(ctx, storage.SchemaRecord{Name: "fault.event", Version: 1, Document: doc}); err != nil {
+		t.Fatal(err)
+	}
+	registry, err := schema.NewRegistry(schema.RegistryConfig{Store: schemaStore{db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	metrics, err := ingest.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ingest.New(ingest.Config{Registry: registry, Writer: writer, Logger: logger, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := append(admin.MuxOptions(logger),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &ingest.JSONMarshaler{MaxBytes: maxRequestBytes * 4}))
+	mux := runtime.NewServeMux(opts...)
+	if err := veilv1.RegisterIngestServiceHandlerServer(ctx, mux, srv); err != nil {
+		t.Fatal(err)
+	}
+	suites := []ohttp.SymmetricSuite{ohttp.DefaultSuite}
+	cur, err := ohttp.GenerateKey(rand.Reader, keyCurrent, ohttp.KEMX25519, suites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := ohttp.GenerateKey(rand.Reader, keyRetired, ohttp.KEMX25519, suites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Config{
+		Keys: staticKeys{
+			{Private: cur, State: gateway.StateCurrent},
+			{Private: old, State: gateway.StateRetired, RetireAfter: time.Now().Add(-time.Minute)},
+		},
+		Inner:           mux,
+		WithEncHash:     ingest.WithEncHash,
+		ReplayWindow:    replayWindow,
+		MaxRequestBytes: maxRequestBytes,
+		Logger:          logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	public := http.NewServeMux()
+	public.Handle("GET /readyz", admin.ReadyHandler(nil))
+	public.Handle("/", gw)
+	return &inproc{db: db, writer: writer, gw: gw, handler: public,
+		cfg: &cur.Config, retired: &old.Config, logs: logs, metrics: reg}
+}
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// outer is an answer of the public listener.
+type outer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// post sends body to the in-process public handler as POST /gateway.
+func (s *inproc) post(body []byte, header map[string]string) outer {
+	req := httptest.NewRequest(http.MethodPost, "http://veil.test/gateway", bytes.NewReader(body))
+	req.Header.Set("Content-Type", ohttp.RequestMediaType)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	return outer{rec.Code, rec.Header(), rec.Body.Bytes()}
+}
+
+// sealed is an encapsulated request and the context to open its answer.
+type sealed struct {
+	body []byte
+	cctx *ohttp.ClientContext
+}
+
+func seal(t testing.TB, cfg *ohttp.KeyConfig, inner []byte) sealed {
+	t.Helper()
+	enc, cctx, err := ohttp.EncapsulateRequest(rand.Reader, cfg, ohttp.DefaultSuite, inner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed{enc, cctx}
+}
+
+// open decapsulates and decodes an outer 200 answer.
+func (s sealed) open(t testing.TB, o outer) *bhttp.Response {
+	t.Helper()
+	if o.status != http.StatusOK || o.header.Get("Content-Type") != ohttp.ResponseMediaType {
+		t.Fatalf("outer answer %d %q: %s", o.status, o.header.Get("Content-Type"), o.body)
+	}
+	plain, err := s.cctx.DecapsulateResponse(o.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := bhttp.UnmarshalResponse(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// innerReq builds the Binary HTTP of an inner request.
+type innerReq struct {
+	method, authority, path string
+	date                    *time.Time // nil: now; zero: no Date field
+	headers                 []bhttp.Field
+	content                 []byte
+}
+
+func (r innerReq) marshal(t testing.TB) []byte {
+	t.Helper()
+	if r.method == "" {
+		r.method = http.MethodPost
+	}
+	if r.path == "" {
+		r.path = "/v1/events"
+	}
+	if r.authority == "" {
+		r.authority = "collector.example"
+	}
+	h := []bhttp.Field{{Name: "content-type", Value: "application/json"}}
+	switch {
+	case r.date == nil:
+		h = append(h, bhttp.Field{Name: "date", Value: time.Now().UTC().Format(http.TimeFormat)})
+	case !r.date.IsZero():
+		h = append(h, bhttp.Field{Name: "date", Value: r.date.UTC().Format(http.TimeFormat)})
+	}
+	h = append(h, r.headers...)
+	b, err := (&bhttp.Request{Method: r.method, Scheme: "https", Authority: r.authority, Path: r.path, Header: h, Content: r.content}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// ev is one event of fault.event.
+type ev struct {
+	OS    string `json:"os,omitempty"`
+	Label string `json:"label,omitempty"`
+	Seq   *int64 `json:"seq,omitempty"`
+}
+
+func seqEv(os string, seq int64) ev { return ev{OS: os, Seq: &seq} }
+
+// newBatchID is a fresh random batch_id.
+func newBatchID() string {
+	var id [16]byte
+	rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+// batchJSON encodes POST /v1/events for fault.event events.
+func batchJSON(id string, evs []ev) []byte {
+	type event struct {
+		Schema  string `json:"schema"`
+		Version int    `json:"version"`
+		Fields  ev     `json:"fields"`
+	}
+	out := struct {
+		BatchID string  `json:"batch_id"`
+		Events  []event `json:"events"`
+	}{BatchID: id, Events: make([]event, len(evs))}
+	for i, e := range evs {
+		out.Events[i] = event{"fault.event", 1, e}
+	}
+	b, _ := json.Marshal(out)
+	return b
+}
+
+type eventResult struct {
+	Index  int    `json:"index"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+	Field  string `json:"field"`
+}
+
+// resultsOf parses an inner 200 answer.
+func resultsOf(t testing.TB, resp *bhttp.Response) []eventResult {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("inner status %d: %s", resp.StatusCode, resp.Content)
+	}
+	var out struct{ Results []eventResult }
+	if err := json.Unmarshal(resp.Content, &out); err != nil {
+		t.Fatalf("%v: %s", err, resp.Content)
+	}
+	return out.Results
+}
+
+func statuses(rs []eventResult) map[string]int {
+	m := map[string]int{}
+	for _, r := range rs {
+		m[r.Status]++
+	}
+	return m
+}
+
+// fieldOf returns a header field of a Binary HTTP response.
+func fieldOf(resp *bhttp.Response, name string) string {
+	for _, f := range resp.Header {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// problemType is the "type" of a problem+json body.
+func problemType(body []byte) string {
+	var p struct{ Type string }
+	_ = json.Unmarshal(body, &p)
+	return p.Type
+}
+
+// count runs a counting query on db.
+func count(t testing.TB, db *storage.DB, q string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := db.Pool().QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprint(err))
+	}
+	return string(b)
+}
