@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -31,21 +30,30 @@ func appendEvent(dst []byte, schema string, version int, fields map[string]any) 
 	dst = append(dst, `,"version":`...)
 	dst = strconv.AppendInt(dst, int64(version), 10)
 	dst = append(dst, `,"fields":{`...)
-	var stack [16]string
-	keys := stack[:0]
-	for k := range fields {
-		keys = append(keys, k)
+	// Collect the pairs and sort them by key (insertion sort: events have
+	// a handful of fields), so the encoding is deterministic and gzip finds
+	// the repetition between events of one schema.
+	type pair struct {
+		k string
+		v any
 	}
-	slices.Sort(keys)
-	for i, k := range keys {
+	var stack [16]pair
+	ps := stack[:0]
+	for k, v := range fields {
+		ps = append(ps, pair{k, v})
+		for j := len(ps) - 1; j > 0 && ps[j].k < ps[j-1].k; j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+	for i, p := range ps {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, k)
+		dst = appendJSONString(dst, p.k)
 		dst = append(dst, ':')
 		var err error
-		if dst, err = appendJSONValue(dst, fields[k]); err != nil {
-			return nil, fmt.Errorf("veil: field %q: %w", k, err)
+		if dst, err = appendJSONValue(dst, p.v); err != nil {
+			return nil, fmt.Errorf("veil: field %q: %w", p.k, err)
 		}
 	}
 	return append(dst, "}}"...), nil

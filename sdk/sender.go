@@ -10,7 +10,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +32,7 @@ type sender struct {
 	gz     *gzip.Writer
 	gzBuf  bytes.Buffer
 	reqBuf []byte
+	resp   bytes.Buffer // the last response body
 }
 
 // httpError is a failed HTTP exchange with the relay.
@@ -256,8 +256,10 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 	if err != nil {
 		return attempt{kind: outRetry, sent: true, err: &httpError{op: "send", err: err}}
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	s.resp.Reset()
+	_, err = s.resp.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes+1))
 	resp.Body.Close()
+	body := s.resp.Bytes()
 	if err != nil {
 		return attempt{kind: outRetry, sent: true, err: &httpError{op: "send", err: err}}
 	}
@@ -399,61 +401,4 @@ func problemType(contentType string, body []byte) string {
 		return ""
 	}
 	return p.Type
-}
-
-// parseResults maps the ingest API's answer,
-// {"results":[{"index":0,"status":"accepted"},…]}, onto evs. The index is
-// omitted when zero (protojson leaves out zero values), and may arrive as a
-// string (protojson's form for 64-bit integers).
-func parseResults(body []byte, evs []event) ([]Result, error) {
-	var doc struct {
-		Results []struct {
-			Index  json.RawMessage `json:"index"`
-			Status string          `json:"status"`
-			Reason string          `json:"reason"`
-			Field  string          `json:"field"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, fmt.Errorf("veil: malformed results: %w", err)
-	}
-	results := make([]Result, len(evs))
-	for i, e := range evs {
-		results[i] = Result{Seq: e.seq, Schema: e.schema, Version: e.version, Status: StatusDropped, Reason: ReasonNoResult}
-	}
-	seen := make([]bool, len(evs))
-	for _, r := range doc.Results {
-		i := 0
-		if len(r.Index) > 0 {
-			n, err := strconv.Atoi(strings.Trim(string(r.Index), `"`))
-			if err != nil {
-				return nil, fmt.Errorf("veil: malformed result index")
-			}
-			i = n
-		}
-		if i < 0 || i >= len(evs) || seen[i] {
-			continue
-		}
-		seen[i] = true
-		res := &results[i]
-		switch normalizeStatus(r.Status) {
-		case StatusAccepted:
-			res.Status, res.Reason = StatusAccepted, ""
-		case StatusDuplicate:
-			res.Status, res.Reason = StatusDuplicate, ""
-		case StatusRejected:
-			res.Status, res.Reason, res.Field = StatusRejected, r.Reason, r.Field
-		}
-	}
-	return results, nil
-}
-
-// normalizeStatus accepts "accepted" as well as enum-style spellings such
-// as "STATUS_ACCEPTED".
-func normalizeStatus(s string) Status {
-	s = strings.ToLower(s)
-	if i := strings.LastIndex(s, "status_"); i >= 0 {
-		s = s[i+len("status_"):]
-	}
-	return Status(s)
 }

@@ -1,0 +1,171 @@
+package veil_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/veil-telemetry/veil/bhttp"
+	"github.com/veil-telemetry/veil/ohttp"
+	veil "github.com/veil-telemetry/veil/sdk"
+)
+
+// stubGateway is an http.RoundTripper that plays relay and gateway without
+// a network: it serves the key document and answers every event accepted.
+// It measures the time it spends, so the benchmark can report the client's
+// share alone.
+type stubGateway struct {
+	key *ohttp.PrivateKey
+	doc []byte
+
+	mu      sync.Mutex
+	spent   time.Duration
+	answers map[int][]byte // inner response by event count
+}
+
+func newStubGateway(tb testing.TB) *stubGateway {
+	k, err := ohttp.GenerateKey(nil, 1, ohttp.KEMX25519, []ohttp.SymmetricSuite{ohttp.DefaultSuite})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	doc, err := ohttp.MarshalKeyConfigs([]*ohttp.KeyConfig{&k.Config})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &stubGateway{key: k, doc: doc, answers: map[int][]byte{}}
+}
+
+func (s *stubGateway) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	defer func() {
+		s.mu.Lock()
+		s.spent += time.Since(start)
+		s.mu.Unlock()
+	}()
+	resp := &http.Response{StatusCode: 200, Header: http.Header{}, Request: r}
+	if r.Method == http.MethodGet {
+		resp.Header.Set("Content-Type", ohttp.KeysMediaType)
+		resp.Body = io.NopCloser(bytes.NewReader(s.doc))
+		return resp, nil
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	er, err := ohttp.ParseEncapsulatedRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	msg, sctx, err := s.key.DecapsulateRequest(er)
+	if err != nil {
+		return nil, err
+	}
+	breq, err := bhttp.UnmarshalRequest(msg)
+	if err != nil {
+		return nil, err
+	}
+	content := breq.Content
+	for _, f := range breq.Header {
+		if f.Name == "content-encoding" {
+			zr, err := gzip.NewReader(bytes.NewReader(content))
+			if err != nil {
+				return nil, err
+			}
+			if content, err = io.ReadAll(zr); err != nil {
+				return nil, err
+			}
+		}
+	}
+	n := bytes.Count(content, []byte(`{"schema":`))
+	s.mu.Lock()
+	inner := s.answers[n]
+	if inner == nil {
+		inner, _ = (&bhttp.Response{
+			StatusCode: 200,
+			Header:     []bhttp.Field{{Name: "content-type", Value: "application/json"}},
+			Content:    resultsJSON(n, func(int) string { return `"status":"accepted"` }),
+		}).Marshal()
+		s.answers[n] = inner
+	}
+	s.mu.Unlock()
+	out, err := sctx.EncapsulateResponse(nil, inner)
+	if err != nil {
+		return nil, err
+	}
+	resp.Header.Set("Content-Type", ohttp.ResponseMediaType)
+	resp.Body = io.NopCloser(bytes.NewReader(out))
+	return resp, nil
+}
+
+// BenchmarkClientPerEvent measures the client's CPU per event: Record,
+// batching, JSON and Binary HTTP encoding, gzip, padding and HPKE
+// encapsulation, amortised over batches of 100 events. ns/event is the
+// process's CPU time less the stub gateway's own time (decapsulation,
+// answering), per event.
+func BenchmarkClientPerEvent(b *testing.B) {
+	stub := newStubGateway(b)
+	var accepted int
+	var mu sync.Mutex
+	c, err := veil.New(veil.Config{
+		RelayURL:       "https://relay.invalid/gateway",
+		HTTPClient:     &http.Client{Transport: stub},
+		MaxBatchEvents: 100,
+		MaxQueueEvents: 1000,
+		FlushInterval:  time.Hour,
+		OnResult: func(r veil.Result) {
+			if r.Status == veil.StatusAccepted {
+				mu.Lock()
+				accepted++
+				mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	fields := map[string]any{"os": "ios", "app_version": "4.2", "cold_start_ms": 420}
+	// Warm up: the key fetch and first buffers.
+	c.Record(ctx, "app.launch", 1, fields)
+	c.Flush(ctx)
+	stub.mu.Lock()
+	stub.spent = 0
+	stub.mu.Unlock()
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0, haveCPU := processCPU()
+	for i := range b.N {
+		if err := c.Record(ctx, "app.launch", 1, fields); err != nil {
+			b.Fatal(err)
+		}
+		if i%100 == 99 {
+			if err := c.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := c.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	cpu1, _ := processCPU()
+	stub.mu.Lock()
+	spent := stub.spent
+	stub.mu.Unlock()
+	// The client's share: the process's CPU time (wall time where that is
+	// unavailable) less the stub gateway's.
+	total := b.Elapsed()
+	if haveCPU {
+		total = cpu1 - cpu0
+	}
+	b.ReportMetric(float64(total-spent)/float64(b.N), "ns/event")
+	b.ReportMetric(float64(spent)/float64(b.N), "stub-ns/event")
+	c.Close(ctx)
+	if accepted != b.N+1 {
+		b.Fatalf("accepted %d of %d", accepted, b.N+1)
+	}
+}
