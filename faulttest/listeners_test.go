@@ -202,11 +202,11 @@ func TestAdminSecurity(t *testing.T) {
 func TestPublicRouteScan(t *testing.T) {
 	s := startServe(t, serveOpts{dbURL: storagetest.URL(t)})
 	serving := map[string][]string{
-		"/gateway":                  {"POST"},
+		"/gateway":                   {"POST"},
 		"/.well-known/ohttp-gateway": {"GET", "HEAD", "POST"},
-		"/ohttp-keys":               {"GET", "HEAD"},
-		"/healthz":                  {"GET", "HEAD"},
-		"/readyz":                   {"GET", "HEAD"},
+		"/ohttp-keys":                {"GET", "HEAD"},
+		"/healthz":                   {"GET", "HEAD"},
+		"/readyz":                    {"GET", "HEAD"},
 	}
 	paths := []string{"/", "/v1/events", "/v1/events:batch", "/metrics", "/openapi.json", "/login", "/logout",
 		"/debug/pprof/", "/debug/vars", "/dashboard", "/admin", "/v1/", "/ingest", "/gateway/", "/GATEWAY",
