@@ -50,9 +50,11 @@ const (
 // Result is the final outcome of one recorded event, as given to
 // Config.OnResult.
 type Result struct {
-	// Seq is the event's position among this Client's Record calls,
-	// counting from 1. It is 0 for events that an earlier process left in
-	// the queue directory. It exists only in memory and is never sent.
+	// Seq numbers the events of this Client in the order Record took them,
+	// from 1: every Record call that returned nil or ErrQueueFull got the
+	// next number (calls refused for other reasons get none). It is 0 for
+	// events an earlier process left in the queue directory. It exists only
+	// in memory and is never sent.
 	Seq uint64
 	// Schema and Version are those given to Record.
 	Schema  string

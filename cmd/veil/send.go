@@ -1,17 +1,386 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	veil "github.com/veil-telemetry/veil/sdk"
 )
 
+const (
+	// sendChunk is how many events `veil send` queues before waiting for
+	// them to be answered, which bounds its memory for any input size.
+	sendChunk = 5000
+	// progressThreshold is the input size from which a progress bar is
+	// shown (on a terminal only).
+	progressThreshold = 1000
+)
+
+// sendOptions is the configuration of `veil send`.
+type sendOptions struct {
+	Relay       string
+	KeysURL     string
+	Schema      string
+	Version     int
+	Fields      string
+	PostQuantum bool
+	MaxAttempts int
+	Timeout     time.Duration
+	Verbose     bool
+}
+
 func newSendCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "send",
-		Short: "(send: under construction)",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("send is not built yet")
+	o := sendOptions{MaxAttempts: 8, Timeout: 5 * time.Minute}
+	cmd := &cobra.Command{
+		Use:   "send --relay URL (--schema NAME --version N [--fields JSON] | [EVENTS.jsonl|-])",
+		Short: "Send events through an Oblivious HTTP relay",
+		Long: `send delivers events the way the Go SDK does: batched, padded, encrypted to
+the gateway's key (fetched through the relay) and POSTed to the relay.
+
+One event from flags:
+
+  veil send --relay https://relay.example/gateway --schema app.launch --version 1 \
+    --fields '{"os":"ios","cold_start_ms":420}'
+
+or JSON Lines from a file or standard input, one event per line:
+
+  {"schema": "app.launch", "version": 1, "fields": {"os": "ios"}}
+
+It prints one JSON line per event, in input order:
+
+  {"index":0,"status":"accepted"}
+  {"index":1,"status":"rejected","reason":"identifier_email","field":"note"}
+  {"index":2,"status":"dropped","reason":"retries_exhausted"}
+
+"duplicate" means an earlier attempt of the same batch was stored. A
+progress bar is drawn on standard error when it is a terminal and the input
+is large.
+
+Exit status: 0 when every event was delivered (accepted or duplicate), 1
+when any was rejected or not delivered, 2 on a usage error.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSend(cmd, o, args)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.Relay, "relay", "", "relay URL that encapsulated requests are POSTed to (required)")
+	f.StringVar(&o.KeysURL, "keys-url", "", "key configuration URL (default: the relay's origin + /ohttp-keys)")
+	f.StringVar(&o.Schema, "schema", "", "schema name of a single event")
+	f.IntVar(&o.Version, "version", 0, "schema version of a single event")
+	f.StringVar(&o.Fields, "fields", "", `fields of a single event, a JSON object (default "{}")`)
+	f.BoolVar(&o.PostQuantum, "post-quantum", false, "prefer the gateway's X-Wing key")
+	f.IntVar(&o.MaxAttempts, "max-attempts", o.MaxAttempts, "requests per batch before its events are reported dropped (0: retry until --timeout)")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "give up on what is not delivered after this long")
+	f.BoolVar(&o.Verbose, "verbose", false, "log delivery attempts on standard error")
+	return cmd
+}
+
+// sendEvent is one input line.
+type sendEvent struct {
+	Schema  string         `json:"schema"`
+	Version int            `json:"version"`
+	Fields  map[string]any `json:"fields"`
+}
+
+// sendResult is one output line, in the field order of DESIGN.md.
+type sendResult struct {
+	Index  int    `json:"index"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	Field  string `json:"field,omitempty"`
+}
+
+func sendUsageError(format string, a ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf("send: "+format, a...)}
+}
+
+func runSend(cmd *cobra.Command, o sendOptions, args []string) error {
+	if o.Relay == "" {
+		return sendUsageError("--relay is required")
+	}
+	if o.MaxAttempts < 0 || o.Timeout <= 0 {
+		return sendUsageError("--max-attempts must not be negative and --timeout must be positive")
+	}
+	single := o.Schema != ""
+	var one sendEvent
+	var in io.Reader
+	switch {
+	case single && len(args) > 0:
+		return sendUsageError("give either --schema with --version and --fields, or an events file, not both")
+	case single:
+		if o.Version < 1 {
+			return sendUsageError("--version must be at least 1")
+		}
+		one = sendEvent{Schema: o.Schema, Version: o.Version}
+		if o.Fields != "" {
+			if err := decodeJSON([]byte(o.Fields), &one.Fields); err != nil || one.Fields == nil {
+				return sendUsageError("--fields must be a JSON object")
+			}
+		}
+	case o.Version != 0 || o.Fields != "":
+		return sendUsageError("--version and --fields need --schema")
+	case len(args) == 1 && args[0] != "-":
+		fh, err := os.Open(args[0])
+		if err != nil {
+			return sendUsageError("%w", err)
+		}
+		defer fh.Close()
+		in = fh
+	default:
+		in = cmd.InOrStdin()
+		if fh, ok := in.(*os.File); ok && term.IsTerminal(int(fh.Fd())) {
+			return sendUsageError("give --schema, an events file, or JSON lines on standard input")
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.Timeout)
+	defer cancel()
+
+	p := newResultPrinter(cmd.OutOrStdout())
+	if fh, ok := cmd.ErrOrStderr().(*os.File); ok && !single && term.IsTerminal(int(fh.Fd())) {
+		p.progressTo = fh
+	}
+	logLevel := slog.LevelError
+	if o.Verbose {
+		logLevel = slog.LevelDebug
+	}
+	// index maps a result's Seq (1, 2, …: the Record calls that queued an
+	// event or dropped it for a full queue) to its input line.
+	var (
+		mu    sync.Mutex
+		index []int
+	)
+	c, err := veil.New(veil.Config{
+		RelayURL:       o.Relay,
+		KeysURL:        o.KeysURL,
+		PostQuantum:    o.PostQuantum,
+		MaxAttempts:    o.MaxAttempts,
+		MaxQueueEvents: 2 * sendChunk,
+		Logger:         slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel})),
+		OnResult: func(r veil.Result) {
+			if r.Seq == 0 {
+				return // restored from a queue directory; send uses none
+			}
+			mu.Lock()
+			i := index[r.Seq-1]
+			mu.Unlock()
+			p.set(sendResult{Index: i, Status: string(r.Status), Reason: r.Reason, Field: r.Field})
+		},
+	})
+	if err != nil {
+		return sendUsageError("%w", err)
+	}
+
+	record := func(i int, ev sendEvent) {
+		mu.Lock()
+		index = append(index, i)
+		mu.Unlock()
+		err := c.Record(ctx, ev.Schema, ev.Version, ev.Fields)
+		switch {
+		case err == nil, errors.Is(err, veil.ErrQueueFull):
+			// Queued, or already reported through OnResult.
+			return
+		case errors.Is(err, veil.ErrEventTooLarge):
+			p.set(sendResult{Index: i, Status: string(veil.StatusDropped), Reason: veil.ReasonTooLarge})
+		case errors.Is(err, veil.ErrInvalidEvent):
+			p.set(sendResult{Index: i, Status: string(veil.StatusDropped), Reason: "invalid_event"})
+		default:
+			p.set(sendResult{Index: i, Status: string(veil.StatusDropped), Reason: veil.ReasonClosed})
+		}
+		// Record gave this event no Seq.
+		mu.Lock()
+		index = index[:len(index)-1]
+		mu.Unlock()
+	}
+
+	var readErr error
+	if single {
+		p.expect(1)
+		record(0, one)
+	} else {
+		readErr = readEvents(ctx, in, p, record, func() error { return c.Flush(ctx) })
+	}
+	closeErr := c.Close(ctx)
+	p.finish()
+	if err := p.err(); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("send: %w", err)}
+	}
+	if readErr != nil {
+		return &exitError{code: 2, err: fmt.Errorf("send: %w", readErr)}
+	}
+	if p.failed > 0 {
+		if closeErr != nil && !errors.Is(closeErr, veil.ErrClosed) {
+			return &exitError{code: 1, err: fmt.Errorf("send: %d of %d events not delivered: %w", p.failed, p.total, closeErr)}
+		}
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// readEvents records every JSON line of in, waiting for answers every
+// sendChunk events. A line that is not an event is reported dropped with
+// reason invalid_event.
+func readEvents(ctx context.Context, in io.Reader, p *resultPrinter, record func(int, sendEvent), flush func() error) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64<<10), maxEventLine)
+	i := 0
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		p.expect(i + 1)
+		var ev sendEvent
+		if err := decodeJSON(line, &ev); err != nil || ev.Schema == "" || ev.Version < 1 {
+			p.set(sendResult{Index: i, Status: string(veil.StatusDropped), Reason: "invalid_event"})
+		} else {
+			record(i, ev)
+		}
+		i++
+		if i%sendChunk == 0 {
+			if err := flush(); err != nil {
+				break
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// decodeJSON decodes one JSON value, keeping numbers exact.
+func decodeJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
+}
+
+// resultPrinter writes result lines in input order as they arrive, and
+// draws the progress bar.
+type resultPrinter struct {
+	progressTo *os.File
+
+	mu      sync.Mutex
+	w       *bufio.Writer
+	enc     *json.Encoder
+	ready   map[int]sendResult
+	next    int // next index to print
+	total   int // events read so far
+	failed  int
+	bar     *progressbar.ProgressBar
+	lastOut time.Time
+	werr    error
+}
+
+func newResultPrinter(out io.Writer) *resultPrinter {
+	w := bufio.NewWriter(out)
+	return &resultPrinter{w: w, enc: json.NewEncoder(w), ready: map[int]sendResult{}}
+}
+
+// expect notes that n events have been read.
+func (p *resultPrinter) expect(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total = n
+	if p.bar == nil && p.progressTo != nil && n >= progressThreshold {
+		p.bar = progressbar.NewOptions(-1,
+			progressbar.OptionSetWriter(p.progressTo),
+			progressbar.OptionSetDescription("sending"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("events"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		p.bar.Set(p.next)
+	}
+	if p.bar != nil {
+		p.bar.ChangeMax(n)
+	}
+}
+
+func (p *resultPrinter) set(r sendResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r.Status != string(veil.StatusAccepted) && r.Status != string(veil.StatusDuplicate) {
+		p.failed++
+	}
+	p.ready[r.Index] = r
+	printed := 0
+	for {
+		res, ok := p.ready[p.next]
+		if !ok {
+			break
+		}
+		delete(p.ready, p.next)
+		if err := p.enc.Encode(res); err != nil && p.werr == nil {
+			p.werr = err
+		}
+		p.next++
+		printed++
+	}
+	if p.bar != nil && printed > 0 {
+		p.bar.Add(printed)
+	}
+	// Let results show up while a long input is still being sent.
+	if now := time.Now(); printed > 0 && now.Sub(p.lastOut) > 200*time.Millisecond {
+		p.lastOut = now
+		if err := p.w.Flush(); err != nil && p.werr == nil {
+			p.werr = err
+		}
+	}
+}
+
+// finish prints what is left, reporting any event that got no result
+// (which Close should rule out) as dropped.
+func (p *resultPrinter) finish() {
+	p.mu.Lock()
+	missing := []int{}
+	for i := p.next; i < p.total; i++ {
+		if _, ok := p.ready[i]; !ok {
+			missing = append(missing, i)
+		}
+	}
+	p.mu.Unlock()
+	for _, i := range missing {
+		p.set(sendResult{Index: i, Status: string(veil.StatusDropped), Reason: veil.ReasonClosed})
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+	if err := p.w.Flush(); err != nil && p.werr == nil {
+		p.werr = err
+	}
+}
+
+func (p *resultPrinter) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.werr
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/veil-telemetry/veil/gateway"
+	"github.com/veil-telemetry/veil/ohttp"
+)
+
+type staticKeys []gateway.Key
+
+func (k staticKeys) LiveKeys(context.Context) ([]gateway.Key, error) { return k, nil }
+
+// sendGateway runs the real gateway in front of a stand-in ingest API that
+// rejects any event with a "note" field, as the identifier detectors would
+// an e-mail address.
+func sendGateway(t *testing.T) *httptest.Server {
+	t.Helper()
+	k, err := ohttp.GenerateKey(nil, 1, ohttp.KEMX25519, []ohttp.SymmetricSuite{ohttp.DefaultSuite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Events []struct {
+				Fields map[string]any `json:"fields"`
+			} `json:"events"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(body, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var out []string
+		for i, e := range req.Events {
+			if _, ok := e.Fields["note"]; ok {
+				out = append(out, fmt.Sprintf(`{"index":%d,"status":"rejected","reason":"identifier_email","field":"note"}`, i))
+			} else {
+				out = append(out, fmt.Sprintf(`{"index":%d,"status":"accepted"}`, i))
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"results":[%s]}`, strings.Join(out, ","))
+	})
+	g, err := gateway.New(gateway.Config{Keys: staticKeys{{Private: k, State: gateway.StateCurrent}}, Inner: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func runSendCmd(t *testing.T, stdin string, args ...string) (stdout string, code int) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out, errb bytes.Buffer
+	cmd.SetArgs(args)
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	err := cmd.ExecuteContext(context.Background())
+	var ee *exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.code
+	default:
+		code = 2
+	}
+	if code != 0 {
+		t.Logf("veil %s: exit %d: %v; stderr %s", strings.Join(args, " "), code, err, errb.String())
+	}
+	return out.String(), code
+}
+
+func TestSendSingleEvent(t *testing.T) {
+	srv := sendGateway(t)
+	out, code := runSendCmd(t, "", "send", "--relay", srv.URL+"/gateway",
+		"--schema", "app.launch", "--version", "1", "--fields", `{"os":"ios","cold_start_ms":420}`)
+	if code != 0 || out != `{"index":0,"status":"accepted"}`+"\n" {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+}
+
+func TestSendJSONLines(t *testing.T) {
+	srv := sendGateway(t)
+	var in strings.Builder
+	for i := range 250 {
+		switch i {
+		case 7:
+			in.WriteString(`{"schema":"app.launch","version":1,"fields":{"note":"x@example.com"}}` + "\n")
+		case 9:
+			in.WriteString("not json\n\n")
+		default:
+			fmt.Fprintf(&in, `{"schema":"app.launch","version":1,"fields":{"os":"ios","n":%d}}`+"\n", i)
+		}
+	}
+	out, code := runSendCmd(t, in.String(), "send", "--relay", srv.URL+"/gateway")
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (one rejected, one invalid)", code)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 250 {
+		t.Fatalf("%d result lines, want 250", len(lines))
+	}
+	for i, l := range lines {
+		want := fmt.Sprintf(`{"index":%d,"status":"accepted"}`, i)
+		switch i {
+		case 7:
+			want = `{"index":7,"status":"rejected","reason":"identifier_email","field":"note"}`
+		case 9:
+			want = `{"index":9,"status":"dropped","reason":"invalid_event"}`
+		}
+		if l != want {
+			t.Errorf("line %d = %s, want %s", i, l, want)
+		}
+	}
+}
+
+func TestSendUndelivered(t *testing.T) {
+	srv := sendGateway(t)
+	url := srv.URL + "/gateway"
+	srv.Close()
+	out, code := runSendCmd(t, "", "send", "--relay", url, "--max-attempts", "1",
+		"--schema", "app.launch", "--version", "1")
+	if code != 1 || out != `{"index":0,"status":"dropped","reason":"retries_exhausted"}`+"\n" {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+}
+
+func TestSendUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"send", "--schema", "a", "--version", "1"},
+		{"send", "--relay", "https://r.example/", "--schema", "a"},
+		{"send", "--relay", "https://r.example/", "--version", "1"},
+		{"send", "--relay", "https://r.example/", "--schema", "a", "--version", "1", "--fields", "[1]"},
+		{"send", "--relay", "https://r.example/", "--schema", "a", "--version", "1", "--fields", "{"},
+		{"send", "--relay", "https://r.example/", "--schema", "a", "--version", "1", "events.jsonl"},
+		{"send", "--relay", "not a url", "--schema", "a", "--version", "1"},
+		{"send", "--relay", "https://r.example/", "missing-file.jsonl"},
+	} {
+		if _, code := runSendCmd(t, "", args...); code != 2 {
+			t.Errorf("veil %s: exit %d, want 2", strings.Join(args, " "), code)
+		}
+	}
+}
