@@ -356,3 +356,10 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+// parseResults parses the results of an inner 200 answer.
+func parseResults(b []byte) ([]eventResult, error) {
+	var out struct{ Results []eventResult }
+	err := json.Unmarshal(b, &out)
+	return out.Results, err
+}
