@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/veil-telemetry/veil/admin"
+	"github.com/veil-telemetry/veil/ingest"
+)
+
+// serveConfig is the configuration of `veil serve`. Every field is a flag;
+// each flag may also come from the environment (VEIL_ + the flag name in
+// upper case with '-' as '_') or from a config file (--config, one
+// "flag-name = value" per line). Precedence: flag, environment, file,
+// default.
+type serveConfig struct {
+	DataDir        string
+	DatabaseURL    string
+	Listen         string
+	AdminListen    string
+	AdminTokenFile string
+	MasterKeyFile  string
+	TLSCert        string
+	TLSKey         string
+	KAnonymity     int
+	KEMs           []string
+	KeyRotation    time.Duration
+	KeyGrace       time.Duration
+	ReplayWindow   time.Duration
+	MaxRequest     int64
+	MaxEvents      int
+	RetentionEvery time.Duration
+	ShutdownWait   time.Duration
+	LogLevel       string
+	BenchNoopInner bool
+}
+
+func defaultServeConfig() serveConfig {
+	return serveConfig{
+		DataDir:        "veil-data",
+		Listen:         "127.0.0.1:8080",
+		AdminListen:    "127.0.0.1:8081",
+		KAnonymity:     admin.DefaultK,
+		KEMs:           []string{"x25519", "xwing"},
+		KeyRotation:    admin.DefaultKeyRotate,
+		KeyGrace:       admin.DefaultKeyGrace,
+		ReplayWindow:   5 * time.Minute,
+		MaxRequest:     1 << 20,
+		MaxEvents:      ingest.DefaultMaxEvents,
+		RetentionEvery: time.Hour,
+		ShutdownWait:   30 * time.Second,
+		LogLevel:       "info",
+	}
+}
+
+// bindServeFlags declares the flags. Their help text is the configuration
+// reference (README.md copies it).
+func bindServeFlags(f *pflag.FlagSet, c *serveConfig) {
+	f.String("config", "", "read settings from `FILE`: one flag-name = value per line, # comments")
+	f.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory: managed PostgreSQL, master key, generated admin token")
+	f.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL; empty starts a private PostgreSQL under --data-dir")
+	f.StringVar(&c.Listen, "listen", c.Listen, "public listener: the OHTTP gateway, key configurations and health")
+	f.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin listener: gRPC, REST, metrics, dashboard")
+	f.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin bearer tokens, one per line; empty creates <data-dir>/admin-token")
+	f.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "32-byte key sealing the gateway private keys at rest (default <data-dir>/master.key, created if missing)")
+	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve both listeners over TLS with this certificate chain (PEM)")
+	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
+	f.IntVar(&c.KAnonymity, "k-anonymity", c.KAnonymity, "aggregates suppress groups counting fewer events (at least 2)")
+	f.StringSliceVar(&c.KEMs, "kems", c.KEMs, "KEMs that get a gateway key: "+strings.Join(admin.KEMNames(), ", "))
+	f.DurationVar(&c.KeyRotation, "key-rotation", c.KeyRotation, "a new current gateway key after this long")
+	f.DurationVar(&c.KeyGrace, "key-grace", c.KeyGrace, "a replaced key stays active this long")
+	f.DurationVar(&c.ReplayWindow, "replay-window", c.ReplayWindow, "accepted skew of the inner request's Date")
+	f.Int64Var(&c.MaxRequest, "max-request-bytes", c.MaxRequest, "largest encapsulated request")
+	f.IntVar(&c.MaxEvents, "max-events", c.MaxEvents, "most events in one batch")
+	f.DurationVar(&c.RetentionEvery, "retention-interval", c.RetentionEvery, "how often expired data and keys are dropped")
+	f.DurationVar(&c.ShutdownWait, "shutdown-timeout", c.ShutdownWait, "how long SIGTERM waits for in-flight requests and the writer")
+	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	f.BoolVar(&c.BenchNoopInner, "bench-noop-inner", c.BenchNoopInner, "load testing only: answer every decapsulated request 200 without ingest")
+}
+
+// envName is the environment variable of a flag.
+func envName(flag string) string {
+	return "VEIL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnvAndFile fills every flag not given on the command line from the
+// environment, then from the config file. A bad value is an error naming
+// its source.
+func applyEnvAndFile(f *pflag.FlagSet, getenv func(string) string) error {
+	file := map[string]string{}
+	path, _ := f.GetString("config")
+	if !f.Changed("config") {
+		path = getenv(envName("config"))
+	}
+	if path != "" {
+		fh, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		file, err = parseConfigFile(fh, f)
+		fh.Close()
+		if err != nil {
+			return fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	var errs []error
+	f.VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || fl.Name == "config" {
+			return
+		}
+		if v := getenv(envName(fl.Name)); v != "" {
+			if err := f.Set(fl.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", envName(fl.Name), err))
+			}
+			return
+		}
+		if v, ok := file[fl.Name]; ok {
+			if err := f.Set(fl.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("config file: %s: %w", fl.Name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// parseConfigFile reads "name = value" lines; names are flag names.
+func parseConfigFile(r io.Reader, f *pflag.FlagSet) (map[string]string, error) {
+	out := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("line %d: want name = value", n)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		v = strings.Trim(v, `"`)
+		if f.Lookup(k) == nil || k == "config" {
+			return nil, fmt.Errorf("line %d: unknown setting %q", n, k)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("line %d: %s set twice", n, k)
+		}
+		out[k] = v
+	}
+	return out, sc.Err()
+}
+
+// validate refuses bad settings and derives defaults that depend on
+// others. Every message names the flag.
+func (c *serveConfig) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.DataDir == "" {
+		bad("--data-dir must not be empty")
+	}
+	for _, l := range []struct{ name, addr string }{{"--listen", c.Listen}, {"--admin-listen", c.AdminListen}} {
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			bad("%s %q: want host:port", l.name, l.addr)
+		}
+	}
+	if c.Listen == c.AdminListen {
+		bad("--listen and --admin-listen must differ: the admin API is never public")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("--tls-cert and --tls-key go together")
+	}
+	if c.KAnonymity < admin.MinK {
+		bad("--k-anonymity %d: must be at least %d", c.KAnonymity, admin.MinK)
+	}
+	if len(c.KEMs) == 0 {
+		bad("--kems must name at least one KEM")
+	}
+	names := admin.KEMNames()
+	sort.Strings(names)
+	for _, k := range c.KEMs {
+		if i := sort.SearchStrings(names, k); i == len(names) || names[i] != k {
+			bad("--kems: unknown KEM %q (known: %s)", k, strings.Join(names, ", "))
+		}
+	}
+	if c.KeyRotation < time.Hour {
+		bad("--key-rotation %v: must be at least 1h", c.KeyRotation)
+	}
+	if c.KeyGrace < 0 {
+		bad("--key-grace must not be negative")
+	}
+	if c.ReplayWindow < time.Second || c.ReplayWindow > time.Hour {
+		bad("--replay-window %v: must be between 1s and 1h", c.ReplayWindow)
+	}
+	if c.MaxRequest < 1024 || c.MaxRequest > 64<<20 {
+		bad("--max-request-bytes %d: must be between 1024 and 64 MiB", c.MaxRequest)
+	}
+	if c.MaxEvents < 1 || c.MaxEvents > 100000 {
+		bad("--max-events %d: must be between 1 and 100000", c.MaxEvents)
+	}
+	if c.RetentionEvery < time.Minute {
+		bad("--retention-interval %v: must be at least 1m", c.RetentionEvery)
+	}
+	if c.ShutdownWait <= 0 {
+		bad("--shutdown-timeout must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.MasterKeyFile == "" && c.DataDir != "" {
+		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
+	}
+	return errors.Join(errs...)
+}

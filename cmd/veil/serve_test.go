@@ -1,0 +1,103 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// parseServe runs the serve configuration pipeline: flags, then the
+// environment, then the config file, then validation.
+func parseServe(t *testing.T, args []string, env map[string]string) (serveConfig, error) {
+	t.Helper()
+	c := defaultServeConfig()
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	bindServeFlags(fs, &c)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := applyEnvAndFile(fs, func(k string) string { return env[k] }); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func TestServeConfigDefaults(t *testing.T) {
+	c, err := parseServe(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.AdminListen != "127.0.0.1:8081" || c.DataDir != "veil-data" ||
+		c.KAnonymity != 10 || c.KeyRotation != 30*24*time.Hour || c.KeyGrace != 7*24*time.Hour ||
+		c.DatabaseURL != "" || c.MasterKeyFile != filepath.Join("veil-data", "master.key") {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestServeConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "veil.conf")
+	os.WriteFile(file, []byte("# veil\nk-anonymity = 20\nlisten = 127.0.0.1:9000\nlog-level = \"debug\"\n"), 0o600)
+	c, err := parseServe(t, []string{"--config", file, "--listen", "127.0.0.1:9100"},
+		map[string]string{"VEIL_K_ANONYMITY": "30", "VEIL_DATA_DIR": "/srv/veil"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flag beats env beats file.
+	if c.Listen != "127.0.0.1:9100" || c.KAnonymity != 30 || c.LogLevel != "debug" || c.DataDir != "/srv/veil" {
+		t.Fatalf("%+v", c)
+	}
+	// The config file may come from the environment too.
+	c, err = parseServe(t, nil, map[string]string{"VEIL_CONFIG": file})
+	if err != nil || c.KAnonymity != 20 {
+		t.Fatalf("%+v %v", c, err)
+	}
+}
+
+func TestServeConfigRefusesBadValues(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"k below 2", []string{"--k-anonymity", "1"}, nil, "--k-anonymity"},
+		{"k from env", nil, map[string]string{"VEIL_K_ANONYMITY": "ten"}, "VEIL_K_ANONYMITY"},
+		{"same listeners", []string{"--admin-listen", "127.0.0.1:8080"}, nil, "must differ"},
+		{"bad listen", []string{"--listen", "8080"}, nil, "--listen"},
+		{"tls half", []string{"--tls-cert", "c.pem"}, nil, "--tls-key"},
+		{"unknown kem", []string{"--kems", "x25519,rsa"}, nil, "rsa"},
+		{"short rotation", []string{"--key-rotation", "10m"}, nil, "--key-rotation"},
+		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"unknown file key", []string{"--config", write("a.conf", "k_anonymity = 3\n")}, nil, "unknown setting"},
+		{"file syntax", []string{"--config", write("b.conf", "k-anonymity 3\n")}, nil, "name = value"},
+		{"file value", []string{"--config", write("c.conf", "key-grace = soon\n")}, nil, "key-grace"},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.conf")}, nil, "config file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseServe(t, tc.args, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want mention of %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNewServeCmdHasFlags(t *testing.T) {
+	cmd := newServeCmd()
+	for _, name := range []string{"config", "data-dir", "database-url", "listen", "admin-listen", "admin-token-file",
+		"tls-cert", "tls-key", "k-anonymity", "key-rotation", "key-grace", "bench-noop-inner"} {
+		if cmd.Flags().Lookup(name) == nil {
+			t.Errorf("no --%s", name)
+		}
+	}
+}
