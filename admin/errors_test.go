@@ -237,3 +237,24 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// ingestStyleError is a status that also pins an HTTP status, as ingest's
+// batch_too_large does.
+type ingestStyleError struct {
+	st *status.Status
+	he *runtime.HTTPStatusError
+}
+
+func (e *ingestStyleError) Error() string              { return e.st.Message() }
+func (e *ingestStyleError) GRPCStatus() *status.Status { return e.st }
+func (e *ingestStyleError) Unwrap() error              { return e.he }
+
+func TestProblemHonoursPinnedHTTPStatus(t *testing.T) {
+	st := status.New(codes.InvalidArgument, "batch_too_large: 600 events, at most 500")
+	err := &ingestStyleError{st: st, he: &runtime.HTTPStatusError{HTTPStatus: 413, Err: st.Err()}}
+	rec := serveError(t, context.Background(), err)
+	p := decodeProblem(t, rec)
+	if rec.Code != 413 || p.Detail != st.Message() {
+		t.Fatalf("%d %+v", rec.Code, p)
+	}
+}
