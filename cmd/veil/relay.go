@@ -35,7 +35,7 @@ type relayOptions struct {
 
 func newRelayCmd() *cobra.Command {
 	o := relayOptions{
-		Listen:          ":8081",
+		Listen:          "127.0.0.1:8082",
 		MaxBodyBytes:    relay.DefaultMaxBodyBytes,
 		Rate:            float64(relay.DefaultPerClientRate),
 		Burst:           relay.DefaultPerClientBurst,
