@@ -240,17 +240,12 @@ func connectURL(ctx context.Context, url string) (*pgx.Conn, error) {
 	return pgx.ConnectConfig(ctx, cfg)
 }
 
-// beginAs starts a transaction that runs as role when the login may use it.
+// beginAs starts a transaction that runs as role when the login may use
+// it, in one round trip.
 func (db *DB) beginAs(ctx context.Context, c *pgxpool.Conn, role string, use bool) (pgx.Tx, error) {
-	tx, err := c.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
+	opts := pgx.TxOptions{}
 	if use {
-		if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+role); err != nil {
-			_ = tx.Rollback(ctx)
-			return nil, err
-		}
+		opts.BeginQuery = "BEGIN; SET LOCAL ROLE " + role
 	}
-	return tx, nil
+	return c.BeginTx(ctx, opts)
 }

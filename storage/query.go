@@ -198,16 +198,15 @@ func (db *DB) Stats(ctx context.Context, from, to time.Time) ([]StatRow, error) 
 // readTx runs f in a read-only repeatable-read transaction as veil_reader
 // (when available), so its queries see one snapshot.
 func (db *DB) readTx(ctx context.Context, f func(pgx.Tx) error) error {
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	if db.readerRole {
+		begin += "; SET LOCAL ROLE veil_reader"
+	}
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	if db.readerRole {
-		if _, err := tx.Exec(ctx, "SET LOCAL ROLE veil_reader"); err != nil {
-			return err
-		}
-	}
 	if err := f(tx); err != nil {
 		return err
 	}

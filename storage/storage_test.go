@@ -309,3 +309,54 @@ func TestCloseDrains(t *testing.T) {
 		t.Errorf("Submit after Close: %v", err)
 	}
 }
+
+// TestConcurrentDuplicates races the same idempotency keys through two
+// workers (and two writers, like two replicas): each key is applied once.
+func TestConcurrentDuplicates(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	w1 := storage.NewWriter(db, storage.WriterConfig{Workers: 2, Linger: -1})
+	defer w1.Close(ctx)
+	w2 := storage.NewWriter(db, storage.WriterConfig{Workers: 2, Linger: -1})
+	defer w2.Close(ctx)
+	const keys, copies = 20, 6
+	var mu sync.Mutex
+	committed := map[int]int{}
+	var wg sync.WaitGroup
+	for c := range copies {
+		for k := range keys {
+			b := batchOf(t, fmt.Sprintf("race-%d", k), 2)
+			b.BatchKey = []byte(fmt.Sprintf("race-key-%d", k))
+			wg.Add(1)
+			b.Done = func(s storage.Status, err error) {
+				defer wg.Done()
+				if err != nil {
+					t.Errorf("key %d: %v", k, err)
+					return
+				}
+				if s == storage.StatusCommitted {
+					mu.Lock()
+					committed[k]++
+					mu.Unlock()
+				}
+			}
+			w := w1
+			if c%2 == 1 {
+				w = w2
+			}
+			if err := w.Submit(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wg.Wait()
+	for k := range keys {
+		if committed[k] != 1 {
+			t.Errorf("key %d committed %d times", k, committed[k])
+		}
+		if n := countTag(t, ctx, db, fmt.Sprintf("race-%d", k)); n != 2 {
+			t.Errorf("key %d: %d rows, want 2", k, n)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	crand "crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -463,7 +462,10 @@ func (w *Writer) commitLive(live []*pending) {
 			w.partMu.Unlock()
 			continue
 		}
-		if !errors.As(err, &pe) || (pe.Code != "40001" && pe.Code != "40P01") {
+		// Serialization failure, deadlock, or a dedup key committed by a
+		// concurrent transaction after our check: run the group again.
+		if !errors.As(err, &pe) || (pe.Code != "40001" && pe.Code != "40P01" &&
+			!(pe.Code == "23505" && (pe.TableName == "batch_keys" || pe.TableName == "enc_hashes"))) {
 			break
 		}
 	}
@@ -560,8 +562,10 @@ type eventRow struct {
 	bucket   time.Time
 	schema   string
 	version  int32
-	dims     []byte
-	measures []byte
+	dims     [2]int // offsets into the group's JSON buffer
+	measures [2]int
+	dimsJSON []byte
+	measJSON []byte
 	rec      *Record
 }
 
@@ -597,29 +601,31 @@ func (w *Writer) tx(live []*pending) error {
 	defer cancel()
 	now := w.cfg.Now()
 
-	// Encode rows first: no connection is held for CPU work.
+	// Encode rows first: no connection is held for CPU work. One buffer
+	// holds every row's JSON.
 	var rows []eventRow
+	var buf []byte
 	for _, p := range live {
 		p.lo = len(rows)
 		for i := range p.b.Records {
 			r := &p.b.Records[i]
-			dims, err := json.Marshal(r.Dimensions)
-			if err != nil {
+			var err error
+			start := len(buf)
+			if buf, err = appendDims(buf, r.Dimensions); err != nil {
 				return err
 			}
-			if r.Dimensions == nil {
-				dims = []byte("{}")
-			}
-			meas, err := json.Marshal(r.Measures)
-			if err != nil {
+			mid := len(buf)
+			if buf, err = appendMeasures(buf, r.Measures); err != nil {
 				return err
 			}
-			if r.Measures == nil {
-				meas = []byte("{}")
-			}
-			rows = append(rows, eventRow{bucket: r.Bucket.UTC(), schema: r.Schema, version: int32(r.Version), dims: dims, measures: meas, rec: r})
+			rows = append(rows, eventRow{bucket: r.Bucket.UTC(), schema: r.Schema, version: int32(r.Version), dims: [2]int{start, mid}, measures: [2]int{mid, len(buf)}, rec: r})
 		}
 		p.hi = len(rows)
+	}
+	for i := range rows {
+		r := &rows[i]
+		r.dimsJSON = buf[r.dims[0]:r.dims[1]:r.dims[1]]
+		r.measJSON = buf[r.measures[0]:r.measures[1]:r.measures[1]]
 	}
 	if err := w.ensurePartitions(ctx, rows); err != nil {
 		return err
@@ -636,7 +642,8 @@ func (w *Writer) tx(live []*pending) error {
 	}
 	defer tx.Rollback(context.Background())
 
-	dupRows, err := w.dedup(ctx, tx, live, now)
+	batch := &pgx.Batch{}
+	dupRows, err := w.dedup(ctx, tx, live, now, batch)
 	if err != nil {
 		return err
 	}
@@ -664,14 +671,13 @@ func (w *Writer) tx(live []*pending) error {
 			[]string{"bucket", "schema_name", "schema_version", "dims", "measures"},
 			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 				r := &rows[i]
-				return []any{r.bucket, r.schema, r.version, r.dims, r.measures}, nil
+				return []any{r.bucket, r.schema, r.version, r.dimsJSON, r.measJSON}, nil
 			}))
 		if err != nil {
 			return err
 		}
 	}
 
-	batch := &pgx.Batch{}
 	queueRollups(batch, rows)
 	queueOutcomes(batch, live)
 	if batch.Len() > 0 {
@@ -682,11 +688,17 @@ func (w *Writer) tx(live []*pending) error {
 	return tx.Commit(ctx)
 }
 
-// dedup inserts the live requests' keys and marks as duplicates those whose
-// batch key or enc hash is already stored and unexpired; it removes any key
-// of a duplicate it inserted. It reports whether any request with rows was
-// a duplicate.
-func (w *Writer) dedup(ctx context.Context, tx pgx.Tx, live []*pending, now time.Time) (bool, error) {
+// dedup marks as duplicates (p.dup) the live requests whose batch key or
+// enc hash is already stored and unexpired, and queues on batch the
+// inserts of the other requests' keys. It reports whether any request was a
+// duplicate.
+//
+// The inserts are plain INSERTs (no ON CONFLICT: speculative insertion cost
+// a third of the writer's database time at 10k-row groups). A concurrent
+// transaction that commits the same key between the check and the insert
+// makes this one fail with unique_violation, and the writer retries the
+// group, whose check then finds the key.
+func (w *Writer) dedup(ctx context.Context, tx pgx.Tx, live []*pending, now time.Time, batch *pgx.Batch) (bool, error) {
 	var keys, hashes [][]byte
 	for _, p := range live {
 		if len(p.b.BatchKey) > 0 {
@@ -699,68 +711,68 @@ func (w *Writer) dedup(ctx context.Context, tx pgx.Tx, live []*pending, now time
 	if len(keys) == 0 && len(hashes) == 0 {
 		return false, nil
 	}
-	// Sorted, so concurrent transactions lock keys in the same order.
-	slices.SortFunc(keys, bytes.Compare)
-	slices.SortFunc(hashes, bytes.Compare)
-	// An expired key still in the table (retention not yet run) counts as
-	// absent: the upsert refreshes it and returns it.
-	const insKeys = `INSERT INTO batch_keys AS t (key, expires_at)
-		SELECT k, $2 FROM unnest($1::bytea[]) AS k
-		ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE t.expires_at <= $3
-		RETURNING key`
-	const insHashes = `INSERT INTO enc_hashes AS t (hash, expires_at)
-		SELECT h, $2 FROM unnest($1::bytea[]) AS h
-		ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at WHERE t.expires_at <= $3
-		RETURNING hash`
-	newKeys := make(map[string]bool, len(keys))
-	newHashes := make(map[string]bool, len(hashes))
-	collect := func(q string, in [][]byte, ttl time.Duration, into map[string]bool) error {
-		if len(in) == 0 {
-			return nil
-		}
-		rs, err := tx.Query(ctx, q, in, now.Add(ttl), now)
+	check := &pgx.Batch{}
+	check.Queue("SELECT key, expires_at > $2 FROM batch_keys WHERE key = ANY($1::bytea[])", keys, now)
+	check.Queue("SELECT hash, expires_at > $2 FROM enc_hashes WHERE hash = ANY($1::bytea[])", hashes, now)
+	br := tx.SendBatch(ctx, check)
+	found := [2]map[string]bool{{}, {}} // key → unexpired
+	for i := range found {
+		rows, err := br.Query()
 		if err != nil {
-			return err
+			br.Close()
+			return false, err
 		}
 		var k []byte
-		_, err = pgx.ForEachRow(rs, []any{&k}, func() error {
-			into[string(k)] = true
+		var live bool
+		_, err = pgx.ForEachRow(rows, []any{&k, &live}, func() error {
+			found[i][string(k)] = live
 			return nil
 		})
-		return err
+		if err != nil {
+			br.Close()
+			return false, err
+		}
 	}
-	if err := collect(insKeys, keys, w.cfg.DedupHorizon, newKeys); err != nil {
+	if err := br.Close(); err != nil {
 		return false, err
 	}
-	if err := collect(insHashes, hashes, w.cfg.EncHashTTL, newHashes); err != nil {
-		return false, err
-	}
-	var undoKeys, undoHashes [][]byte
 	any := false
+	var newKeys, newHashes, expiredKeys, expiredHashes [][]byte
 	for _, p := range live {
-		kDup := len(p.b.BatchKey) > 0 && !newKeys[string(p.b.BatchKey)]
-		hDup := len(p.b.EncHash) > 0 && !newHashes[string(p.b.EncHash)]
-		if !kDup && !hDup {
+		kLive, kFound := found[0][string(p.b.BatchKey)]
+		hLive, hFound := found[1][string(p.b.EncHash)]
+		if (len(p.b.BatchKey) > 0 && kLive) || (len(p.b.EncHash) > 0 && hLive) {
+			p.dup, any = true, true
 			continue
 		}
-		p.dup = true
-		any = true
-		if len(p.b.BatchKey) > 0 && !kDup {
-			undoKeys = append(undoKeys, p.b.BatchKey)
+		if len(p.b.BatchKey) > 0 {
+			newKeys = append(newKeys, p.b.BatchKey)
+			if kFound {
+				expiredKeys = append(expiredKeys, p.b.BatchKey)
+			}
 		}
-		if len(p.b.EncHash) > 0 && !hDup {
-			undoHashes = append(undoHashes, p.b.EncHash)
+		if len(p.b.EncHash) > 0 {
+			newHashes = append(newHashes, p.b.EncHash)
+			if hFound {
+				expiredHashes = append(expiredHashes, p.b.EncHash)
+			}
 		}
 	}
-	if len(undoKeys) > 0 {
-		if _, err := tx.Exec(ctx, "DELETE FROM batch_keys WHERE key = ANY($1::bytea[])", undoKeys); err != nil {
-			return false, err
-		}
+	// An expired key not yet removed by retention counts as absent.
+	if len(expiredKeys) > 0 {
+		batch.Queue("DELETE FROM batch_keys WHERE key = ANY($1::bytea[])", expiredKeys)
 	}
-	if len(undoHashes) > 0 {
-		if _, err := tx.Exec(ctx, "DELETE FROM enc_hashes WHERE hash = ANY($1::bytea[])", undoHashes); err != nil {
-			return false, err
-		}
+	if len(expiredHashes) > 0 {
+		batch.Queue("DELETE FROM enc_hashes WHERE hash = ANY($1::bytea[])", expiredHashes)
+	}
+	// Sorted, so concurrent transactions take index locks in one order.
+	slices.SortFunc(newKeys, bytes.Compare)
+	slices.SortFunc(newHashes, bytes.Compare)
+	if len(newKeys) > 0 {
+		batch.Queue("INSERT INTO batch_keys (key, expires_at) SELECT k, $2 FROM unnest($1::bytea[]) AS k", newKeys, now.Add(w.cfg.DedupHorizon))
+	}
+	if len(newHashes) > 0 {
+		batch.Queue("INSERT INTO enc_hashes (hash, expires_at) SELECT h, $2 FROM unnest($1::bytea[]) AS h", newHashes, now.Add(w.cfg.EncHashTTL))
 	}
 	return any, nil
 }
@@ -803,7 +815,7 @@ func queueRollups(batch *pgx.Batch, rows []eventRow) {
 	aggs := make(map[rollupKey]*rollupAgg)
 	for i := range rows {
 		r := &rows[i]
-		k := rollupKey{hour: r.bucket.Truncate(time.Hour).Unix(), schema: r.schema, version: r.version, dims: string(r.dims)}
+		k := rollupKey{hour: r.bucket.Truncate(time.Hour).Unix(), schema: r.schema, version: r.version, dims: string(r.dimsJSON)}
 		a := aggs[k]
 		if a == nil {
 			a = &rollupAgg{}
