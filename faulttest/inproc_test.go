@@ -90,6 +90,7 @@ type inproc struct {
 	db      *storage.DB
 	writer  *storage.Writer
 	gw      *gateway.Gateway
+	gwKeys  staticKeys   // the current key
 	handler http.Handler // the public listener's handler
 	cfg     *ohttp.KeyConfig
 	retired *ohttp.KeyConfig
@@ -142,11 +143,12 @@ func newInproc(t *testing.T) *inproc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys := staticKeys{
+		{Private: cur, State: gateway.StateCurrent},
+		{Private: old, State: gateway.StateRetired, RetireAfter: time.Now().Add(-time.Minute)},
+	}
 	gw, err := gateway.New(gateway.Config{
-		Keys: staticKeys{
-			{Private: cur, State: gateway.StateCurrent},
-			{Private: old, State: gateway.StateRetired, RetireAfter: time.Now().Add(-time.Minute)},
-		},
+		Keys:            keys,
 		Inner:           mux,
 		WithEncHash:     ingest.WithEncHash,
 		ReplayWindow:    replayWindow,
@@ -162,7 +164,7 @@ func newInproc(t *testing.T) *inproc {
 	public := http.NewServeMux()
 	public.Handle("GET /readyz", admin.ReadyHandler(nil))
 	public.Handle("/", gw)
-	return &inproc{db: db, writer: writer, gw: gw, handler: public,
+	return &inproc{db: db, writer: writer, gw: gw, gwKeys: keys[:1], handler: public,
 		cfg: &cur.Config, retired: &old.Config, logs: logs, metrics: reg}
 }
 
