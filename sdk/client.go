@@ -60,6 +60,10 @@ type unit struct {
 	batches []*batch
 	n       int    // events, when known
 	minSeq  uint64 // 0 for units restored from the queue directory
+	// seqs holds the Seq of each event of a queue file this Client cut, in
+	// file order, so that results carry it once the file is loaded back.
+	// It is nil for files restored from an earlier process.
+	seqs []uint64
 }
 
 // New starts a Client. It checks cfg, opens the queue directory (picking
@@ -376,6 +380,10 @@ func (c *Client) cut(evs []event) {
 		switch {
 		case err == nil:
 			u.file, u.batches = f, nil
+			u.seqs = make([]uint64, len(evs))
+			for i, e := range evs {
+				u.seqs[i] = e.seq
+			}
 			inMemory = false
 		case errors.Is(err, errQueueDirFull):
 			c.cfg.Logger.Warn("veil: queue directory full, dropping batch", "events", len(evs))

@@ -1105,3 +1105,33 @@ func TestQueueDirSizeCap(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueDirResultsKeepSeq checks that events of batches this Client
+// wrote to its queue directory report their own Seq, also after a split:
+// only events an earlier process left there report 0.
+func TestQueueDirResultsKeepSeq(t *testing.T) {
+	g := newFakeGateway(t)
+	g.setScript(func(r *gwRequest) gwAnswer {
+		if len(r.Events) > 4 {
+			return gwAnswer{OuterStatus: http.StatusRequestEntityTooLarge}
+		}
+		return gwAnswer{}
+	})
+	c, col := newClient(t, g, veil.Config{QueueDir: t.TempDir(), MaxBatchEvents: 10})
+	record(t, c, 25)
+	flush(t, c)
+	rs := col.all()
+	if len(rs) != 25 {
+		t.Fatalf("%d results, want 25", len(rs))
+	}
+	var got []int
+	for _, r := range rs {
+		if r.Status != veil.StatusAccepted {
+			t.Errorf("result %+v", r)
+		}
+		got = append(got, int(r.Seq))
+	}
+	if !slices.Equal(got, seq(1, 26)) {
+		t.Errorf("result Seqs = %v, want 1…25 in order", got)
+	}
+}

@@ -92,12 +92,24 @@ func (c *Client) sendUnit(ctx context.Context, s *sender, u *unit) bool {
 			c.q.rewrite(u.file, nil)
 			return true
 		}
+		n := 0
+		for _, b := range bs {
+			n += len(b.events)
+		}
+		if n == len(u.seqs) {
+			// A file this Client cut: give its events their Seq back.
+			i := 0
+			for _, b := range bs {
+				for j := range b.events {
+					b.events[j].seq = u.seqs[i]
+					i++
+				}
+			}
+		}
 		c.mu.Lock()
 		u.batches = bs
-		u.n = 0
-		for _, b := range bs {
-			u.n += len(b.events)
-		}
+		u.n = n
+		u.seqs = nil
 		c.mu.Unlock()
 	}
 	for len(u.batches) > 0 {

@@ -37,6 +37,7 @@ type sendOptions struct {
 	Version     int
 	Fields      string
 	PostQuantum bool
+	QueueDir    string
 	MaxAttempts int
 	Timeout     time.Duration
 	Verbose     bool
@@ -69,6 +70,18 @@ It prints one JSON line per event, in input order:
 progress bar is drawn on standard error when it is a terminal and the input
 is large.
 
+With --queue-dir, each batch is written to the directory before it is first
+sent and removed once answered. A run that is killed leaves its unanswered
+batches there; the next run with the same directory sends them first, with
+the same batch ids, so the gateway stores each batch once (a batch stored
+before the kill is answered "duplicate"). Their results have no input line;
+a summary goes to standard error:
+
+  send: 300 events from an earlier run in --queue-dir: 200 accepted, 100 duplicate, 0 rejected, 0 dropped
+
+Events read but not yet written to the directory (the last, partial batch)
+are lost if the process is killed; on a normal exit they are sent.
+
 Exit status: 0 when every event was delivered (accepted or duplicate), 1
 when any was rejected or not delivered, 2 on a usage error.`,
 		Args: cobra.MaximumNArgs(1),
@@ -83,6 +96,7 @@ when any was rejected or not delivered, 2 on a usage error.`,
 	f.IntVar(&o.Version, "version", 0, "schema version of a single event")
 	f.StringVar(&o.Fields, "fields", "", `fields of a single event, a JSON object (default "{}")`)
 	f.BoolVar(&o.PostQuantum, "post-quantum", false, "prefer the gateway's X-Wing key")
+	f.StringVar(&o.QueueDir, "queue-dir", "", "keep batches in this directory until they are answered, and first send what an earlier run left there")
 	f.IntVar(&o.MaxAttempts, "max-attempts", o.MaxAttempts, "requests per batch before its events are reported dropped (0: retry until --timeout)")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "give up on what is not delivered after this long")
 	f.BoolVar(&o.Verbose, "verbose", false, "log delivery attempts on standard error")
@@ -161,19 +175,22 @@ func runSend(cmd *cobra.Command, o sendOptions, args []string) error {
 	// index maps a result's Seq (1, 2, …: the Record calls that queued an
 	// event or dropped it for a full queue) to its input line.
 	var (
-		mu    sync.Mutex
-		index []int
+		mu       sync.Mutex
+		index    []int
+		restored restoredCounts
 	)
 	c, err := veil.New(veil.Config{
 		RelayURL:       o.Relay,
 		KeysURL:        o.KeysURL,
 		PostQuantum:    o.PostQuantum,
+		QueueDir:       o.QueueDir,
 		MaxAttempts:    o.MaxAttempts,
 		MaxQueueEvents: 2 * sendChunk,
 		Logger:         slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel})),
 		OnResult: func(r veil.Result) {
 			if r.Seq == 0 {
-				return // restored from a queue directory; send uses none
+				restored.add(r) // left in --queue-dir by an earlier run
+				return
 			}
 			mu.Lock()
 			i := index[r.Seq-1]
@@ -216,19 +233,63 @@ func runSend(cmd *cobra.Command, o sendOptions, args []string) error {
 	}
 	closeErr := c.Close(ctx)
 	p.finish()
+	if restored.total() > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "send: %s\n", &restored)
+	}
 	if err := p.err(); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("send: %w", err)}
 	}
 	if readErr != nil {
 		return &exitError{code: 2, err: fmt.Errorf("send: %w", readErr)}
 	}
-	if p.failed > 0 {
+	if failed, total := p.failed+restored.failed(), p.total+restored.total(); failed > 0 {
 		if closeErr != nil && !errors.Is(closeErr, veil.ErrClosed) {
-			return &exitError{code: 1, err: fmt.Errorf("send: %d of %d events not delivered: %w", p.failed, p.total, closeErr)}
+			return &exitError{code: 1, err: fmt.Errorf("send: %d of %d events not delivered: %w", failed, total, closeErr)}
 		}
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// restoredCounts tallies the results of events an earlier run left in the
+// queue directory.
+type restoredCounts struct {
+	mu                                     sync.Mutex
+	accepted, duplicate, rejected, dropped int
+}
+
+func (r *restoredCounts) add(res veil.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch res.Status {
+	case veil.StatusAccepted:
+		r.accepted++
+	case veil.StatusDuplicate:
+		r.duplicate++
+	case veil.StatusRejected:
+		r.rejected++
+	default:
+		r.dropped++
+	}
+}
+
+func (r *restoredCounts) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.accepted + r.duplicate + r.rejected + r.dropped
+}
+
+func (r *restoredCounts) failed() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rejected + r.dropped
+}
+
+func (r *restoredCounts) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fmt.Sprintf("%d events from an earlier run in --queue-dir: %d accepted, %d duplicate, %d rejected, %d dropped",
+		r.accepted+r.duplicate+r.rejected+r.dropped, r.accepted, r.duplicate, r.rejected, r.dropped)
 }
 
 // readEvents records every JSON line of in, waiting for answers every

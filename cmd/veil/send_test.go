@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,6 +63,12 @@ func sendGateway(t *testing.T) *httptest.Server {
 
 func runSendCmd(t *testing.T, stdin string, args ...string) (stdout string, code int) {
 	t.Helper()
+	stdout, _, code = runSendCmdStderr(t, stdin, args...)
+	return stdout, code
+}
+
+func runSendCmdStderr(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := newRootCmd()
 	var out, errb bytes.Buffer
 	cmd.SetArgs(args)
@@ -80,7 +87,7 @@ func runSendCmd(t *testing.T, stdin string, args ...string) (stdout string, code
 	if code != 0 {
 		t.Logf("veil %s: exit %d: %v; stderr %s", strings.Join(args, " "), code, err, errb.String())
 	}
-	return out.String(), code
+	return out.String(), errb.String(), code
 }
 
 func TestSendSingleEvent(t *testing.T) {
@@ -152,5 +159,41 @@ func TestSendUsage(t *testing.T) {
 		if _, code := runSendCmd(t, "", args...); code != 2 {
 			t.Errorf("veil %s: exit %d, want 2", strings.Join(args, " "), code)
 		}
+	}
+}
+
+// TestSendQueueDir leaves batches in --queue-dir when the relay cannot be
+// reached, and sends them on the next run with the same directory.
+func TestSendQueueDir(t *testing.T) {
+	srv := sendGateway(t)
+	dir := filepath.Join(t.TempDir(), "queue")
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL + "/gateway"
+	down.Close()
+
+	var in strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&in, `{"schema":"app.launch","version":1,"fields":{"os":"ios","n":%d}}`+"\n", i)
+	}
+	out, code := runSendCmd(t, in.String(), "send", "--relay", downURL, "--queue-dir", dir,
+		"--max-attempts", "0", "--timeout", "1s")
+	if code != 1 || strings.Count(out, `"status":"dropped","reason":"closed"`) != 5 {
+		t.Fatalf("unreachable relay: exit %d, output %q", code, out)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.batch"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no batch left in the queue directory: %v %v", files, err)
+	}
+
+	out, stderr, code := runSendCmdStderr(t, "", "send", "--relay", srv.URL+"/gateway", "--queue-dir", dir,
+		"--schema", "app.launch", "--version", "1", "--fields", `{"os":"ios"}`)
+	if code != 0 || out != `{"index":0,"status":"accepted"}`+"\n" {
+		t.Errorf("second run: exit %d, output %q", code, out)
+	}
+	if want := "send: 5 events from an earlier run in --queue-dir: 5 accepted, 0 duplicate, 0 rejected, 0 dropped\n"; stderr != want {
+		t.Errorf("second run: stderr %q, want %q", stderr, want)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
+		t.Errorf("queue directory not empty after delivery: %v", files)
 	}
 }
