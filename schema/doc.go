@@ -1,2 +1,48 @@
 // Package schema is veil's event schema format and its identifier firewall.
+//
+// An event schema is a JSON Schema (draft 2020-12) document restricted to a
+// flat object of scalar properties, with veil's annotations:
+//
+//	{
+//	  "$schema": "https://json-schema.org/draft/2020-12/schema",
+//	  "x-veil": {"name": "app.launch", "version": 1,
+//	             "granularity": "hour", "retention_days": 30},
+//	  "type": "object",
+//	  "additionalProperties": false,
+//	  "required": ["os"],
+//	  "properties": {
+//	    "os":            {"enum": ["android", "ios"], "x-veil-role": "dimension"},
+//	    "cold_start_ms": {"type": "integer", "minimum": 0, "maximum": 600000,
+//	                      "x-veil-role": "measure"}
+//	  }
+//	}
+//
+// x-veil gives the schema's name (a lowercase dotted identifier), its
+// version (an integer ≥ 1; versions are immutable), the time granularity its
+// records are bucketed to ("hour", the default, or "day") and how many days
+// raw rows are kept (default 30, at most MaxRetentionDays). Every property
+// has an x-veil-role: a dimension (an enum, a boolean, a bounded integer, or
+// a string with a pattern and maxLength ≤ 128) or a measure (an integer or
+// number with both bounds).
+//
+// Lint refuses, at registration, any document that could let identifying
+// data in: property names that look identifying in any spelling, unbounded
+// strings and numbers, nested objects, arrays, unknown roles, and enum
+// values that are themselves identifiers. Compile lints and then compiles the
+// document with github.com/santhosh-tekuri/jsonschema/v6, which does all the
+// event validation; this package only maps its errors onto veil's stable
+// reason codes (see Reasons and docs/reason-codes.md).
+//
+// Detect is the value side of the firewall: it recognises emails, IP
+// addresses, phone numbers, payment cards, IBANs, device and advertising
+// identifiers, MAC addresses, IMEIs, US social security numbers, precise
+// coordinates, JWTs, credentials and URLs that carry a query or userinfo.
+// Schema.Check runs it over every string value of every event, including
+// values the schema itself accepts.
+//
+// Registry caches compiled schemas in front of a Store (the database).
+//
+// Warning: a Rejection deliberately carries only a reason code, a field name
+// and a JSON pointer — never the value. Callers must keep it that way: do not
+// log, count or return the event's values alongside a rejection.
 package schema

@@ -2,16 +2,58 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/veil-telemetry/veil/schema"
 )
 
 func newSchemaCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "schema",
-		Short: "(schema: under construction)",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("schema is not built yet")
+		Short: "Work with event schemas",
+	}
+	cmd.AddCommand(newSchemaLintCmd())
+	return cmd
+}
+
+func newSchemaLintCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "lint FILE",
+		Short: "Print the findings that would refuse a schema at registration",
+		Long: `lint runs the registration checks on a schema document and prints one
+finding per line, tab separated: property ("-" for the whole document),
+rule, message. Exit status: 0 when the schema is acceptable, 1 when there
+are findings, 2 when the file cannot be read.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			doc, err := os.ReadFile(args[0])
+			if err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("schema lint: %w", err)}
+			}
+			_, err = schema.Compile(doc)
+			if err == nil {
+				return nil
+			}
+			var le *schema.LintError
+			if !errors.As(err, &le) {
+				return &exitError{code: 2, err: fmt.Errorf("schema lint: %w", err)}
+			}
+			printFindings(cmd.OutOrStdout(), le.Findings)
+			return &exitError{code: 1}
 		},
+	}
+}
+
+func printFindings(w io.Writer, findings []schema.Finding) {
+	for _, f := range findings {
+		p := f.Property
+		if p == "" {
+			p = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", p, f.Rule, f.Message)
 	}
 }

@@ -1,0 +1,327 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+)
+
+// Schema is a compiled, linted event schema. It is immutable and safe for
+// concurrent use.
+type Schema struct {
+	Name          string
+	Version       int
+	Granularity   string // GranularityHour or GranularityDay
+	RetentionDays int
+	Dimensions    []string // sorted property names with role dimension
+	Measures      []string // sorted property names with role measure
+	Document      []byte   // the document as registered
+
+	compiled *jsonschema.Schema
+}
+
+// Compile lints doc and compiles it with the JSON Schema 2020-12 validator.
+// A refused document yields a *LintError listing every finding, including
+// the library's own refusal (rule json_schema).
+func Compile(doc []byte) (*Schema, error) {
+	s, findings := analyze(doc)
+	if len(findings) > 0 {
+		return nil, &LintError{Findings: findings}
+	}
+	return s, nil
+}
+
+func analyze(doc []byte) (*Schema, []Finding) {
+	p, findings := lint(doc)
+	if p == nil {
+		return nil, findings
+	}
+	// Compile with the library even when lint found problems, so one pass
+	// reports everything wrong with the document.
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	// The document cannot reference anything (lint refuses $ref), and no
+	// loader may reach the network or the file system if it tried.
+	c.UseLoader(refuseLoader{})
+	// The name is a lowercase dotted identifier once lint passed; before
+	// that it may be anything, so it stays out of the URL.
+	url := "https://schemas.veil.invalid/event-" + strconv.Itoa(p.version) + ".json"
+	var compiled *jsonschema.Schema
+	err := c.AddResource(url, p.root)
+	if err == nil {
+		compiled, err = c.Compile(url)
+	}
+	if err != nil {
+		findings = append(findings, Finding{Rule: RuleJSONSchema, Message: err.Error()})
+	}
+	if len(findings) > 0 {
+		return nil, findings
+	}
+	return &Schema{
+		Name:          p.name,
+		Version:       p.version,
+		Granularity:   p.granularity,
+		RetentionDays: p.retention,
+		Dimensions:    p.dims,
+		Measures:      p.measures,
+		Document:      bytes.Clone(doc),
+		compiled:      compiled,
+	}, nil
+}
+
+type refuseLoader struct{}
+
+func (refuseLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("schema: external reference %q not allowed", url)
+}
+
+// Rejection says why an event was refused: a reason code, the field it
+// concerns (if any) and, for schema_invalid_event, the JSON pointer of the
+// failing location. Pointers are relative to the event's fields object
+// ("/cold_start_ms"). A Rejection never carries the offending value; a field
+// name that is not a plain identifier (it might itself carry data) is
+// withheld too, leaving Field and Pointer empty.
+type Rejection struct {
+	Reason  string `json:"reason"`
+	Field   string `json:"field,omitempty"`
+	Pointer string `json:"pointer,omitempty"`
+}
+
+func (r *Rejection) Error() string {
+	if r.Field != "" {
+		return "rejected: " + r.Reason + " (" + r.Field + ")"
+	}
+	return "rejected: " + r.Reason
+}
+
+// Check validates an event's fields against the schema and runs the
+// identifier detectors over every string value, including values the schema
+// accepts and values of undeclared fields. It returns nil when the event is
+// accepted.
+//
+// Field values are as encoding/json decodes them: string, bool, float64 or
+// json.Number (integers must be integral), and nil. When several problems
+// exist the answer is deterministic: an identifier beats a schema problem
+// (the sender most needs to know about a leak), and then field_unknown,
+// field_missing, field_type, field_out_of_range, schema_invalid_event, each
+// on the lexically smallest field.
+func (s *Schema) Check(fields map[string]any) *Rejection {
+	var hitField, hitKind string
+	for name, v := range fields {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if k, ok := Detect(str); ok && (hitKind == "" || name < hitField) {
+			hitField, hitKind = name, k
+		}
+	}
+	if hitKind != "" {
+		return rejection("identifier_"+hitKind, hitField)
+	}
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	err := s.compiled.Validate(fields)
+	if err == nil {
+		return nil
+	}
+	verr, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return &Rejection{Reason: ReasonSchemaInvalidEvent}
+	}
+	var best *Rejection
+	bestRank := math.MaxInt
+	walkLeaves(verr, func(e *jsonschema.ValidationError) {
+		r, rank := classify(e)
+		if rank < bestRank || rank == bestRank && r.Field < best.Field {
+			best, bestRank = r, rank
+		}
+	})
+	if best == nil {
+		return &Rejection{Reason: ReasonSchemaInvalidEvent}
+	}
+	return best
+}
+
+func walkLeaves(e *jsonschema.ValidationError, f func(*jsonschema.ValidationError)) {
+	if len(e.Causes) == 0 {
+		f(e)
+		return
+	}
+	for _, c := range e.Causes {
+		walkLeaves(c, f)
+	}
+}
+
+// classify maps one library error to a reason and its precedence rank.
+func classify(e *jsonschema.ValidationError) (*Rejection, int) {
+	field := ""
+	if len(e.InstanceLocation) > 0 {
+		field = e.InstanceLocation[0]
+	}
+	switch k := e.ErrorKind.(type) {
+	case *kind.AdditionalProperties:
+		return rejection(ReasonFieldUnknown, slices.Min(k.Properties)), 0
+	case *kind.Required:
+		return rejection(ReasonFieldMissing, slices.Min(k.Missing)), 1
+	case *kind.Type:
+		if len(e.InstanceLocation) == 1 {
+			return rejection(ReasonFieldType, field), 2
+		}
+	case *kind.Minimum, *kind.Maximum, *kind.ExclusiveMinimum, *kind.ExclusiveMaximum,
+		*kind.MultipleOf, *kind.MinLength, *kind.MaxLength, *kind.Enum, *kind.Const,
+		*kind.Pattern:
+		if len(e.InstanceLocation) == 1 {
+			return rejection(ReasonFieldOutOfRange, field), 3
+		}
+	}
+	r := &Rejection{Reason: ReasonSchemaInvalidEvent, Pointer: pointer(e.InstanceLocation)}
+	if len(e.InstanceLocation) > 0 {
+		if safeFieldName(field) {
+			r.Field = field
+		} else {
+			r.Pointer = ""
+		}
+	}
+	return r, 4
+}
+
+// rejection builds a Rejection for a field, withholding names that are not
+// plain identifiers or that look like data themselves.
+func rejection(reason, field string) *Rejection {
+	if !safeFieldName(field) {
+		return &Rejection{Reason: reason}
+	}
+	return &Rejection{Reason: reason, Field: field, Pointer: pointer([]string{field})}
+}
+
+func safeFieldName(name string) bool {
+	if len(name) == 0 || len(name) > maxPropertyName || !propertyNameRE.MatchString(name) {
+		return false
+	}
+	_, hit := Detect(name)
+	return !hit
+}
+
+// pointer renders an RFC 6901 JSON pointer.
+func pointer(tokens []string) string {
+	var b strings.Builder
+	for _, t := range tokens {
+		b.WriteByte('/')
+		t = strings.ReplaceAll(t, "~", "~0")
+		b.WriteString(strings.ReplaceAll(t, "/", "~1"))
+	}
+	return b.String()
+}
+
+// Split separates an accepted event's fields into dimensions (string, bool
+// or int64 values) and measures (float64), ignoring anything the schema does
+// not declare. Call it only after Check accepted the fields.
+func (s *Schema) Split(fields map[string]any) (dims map[string]any, measures map[string]float64) {
+	dims = make(map[string]any, len(s.Dimensions))
+	measures = make(map[string]float64, len(s.Measures))
+	for _, name := range s.Dimensions {
+		switch v := fields[name].(type) {
+		case string:
+			dims[name] = v
+		case bool:
+			dims[name] = v
+		default:
+			if f, ok := toFloat(v); ok && f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+				dims[name] = int64(f)
+			} else if n, ok := v.(json.Number); ok {
+				if i, err := n.Int64(); err == nil {
+					dims[name] = i
+				}
+			}
+		}
+	}
+	for _, name := range s.Measures {
+		if f, ok := toFloat(fields[name]); ok {
+			measures[name] = f
+		}
+	}
+	return dims, measures
+}
+
+func toFloat(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	}
+	return 0, false
+}
+
+// Equal reports whether two schema documents are the same JSON value:
+// object member order, insignificant whitespace and number spelling (1,
+// 1.0, 1e0) do not matter. Invalid JSON is equal only byte for byte.
+// Storage uses it for the immutability rule: re-registering an equal
+// document under the same version is a no-op, anything else a conflict.
+func Equal(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	va, err := decodeJSON(a)
+	if err != nil {
+		return false
+	}
+	vb, err := decodeJSON(b)
+	if err != nil {
+		return false
+	}
+	return jsonEqual(va, vb)
+}
+
+func jsonEqual(a, b any) bool {
+	switch a := a.(type) {
+	case map[string]any:
+		b, ok := b.(map[string]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for k, va := range a {
+			vb, ok := b[k]
+			if !ok || !jsonEqual(va, vb) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		b, ok := b.([]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if !jsonEqual(a[i], b[i]) {
+				return false
+			}
+		}
+		return true
+	case json.Number:
+		b, ok := b.(json.Number)
+		if !ok {
+			return false
+		}
+		ra, okA := new(big.Rat).SetString(a.String())
+		rb, okB := new(big.Rat).SetString(b.String())
+		return okA && okB && ra.Cmp(rb) == 0
+	default:
+		return a == b
+	}
+}
