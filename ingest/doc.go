@@ -39,14 +39,19 @@
 //	batch_too_large      InvalidArgument    413
 //	overloaded           Unavailable        503   retry-after (seconds)
 //	unavailable          Unavailable        503   retry-after (seconds)
-//	(none)               Canceled / DeadlineExceeded when the caller gave up
+//	internal             Internal           500   (the writer refused a record: a bug)
+//	(none)               Canceled 499 / DeadlineExceeded 504: the caller gave up
 //
+// The error values are gRPC statuses (status.FromError works on them) that
+// also unwrap to a *runtime.HTTPStatusError, so grpc-gateway's default
+// error handler already answers 413 and 503; a custom handler can call
+// HTTPStatus, which also works on a status that crossed a gRPC connection.
 // For the two 503s the handler sets the gRPC header "retry-after" (with
 // grpc.SetHeader, which reaches grpc-gateway's ServerMetadata too) and adds
 // a google.rpc.RetryInfo detail with the same delay. grpc-gateway writes
 // header metadata as "Grpc-Metadata-Retry-After" unless the mux maps it:
 // runtime.WithOutgoingHeaderMatcher(OutgoingHeaderMatcher) emits it as
-// Retry-After. A canceled or timed-out request may still commit after the
+// Retry-After (and drops any other metadata). A canceled or timed-out request may still commit after the
 // handler returned; its retry then answers "duplicate", so each batch is
 // applied at most once and acknowledged only after its commit.
 //

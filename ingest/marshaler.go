@@ -190,12 +190,48 @@ const maxDepth = 64
 
 func toStruct(m map[string]any, depth int) (*structpb.Struct, bool) {
 	fields := make(map[string]*structpb.Value, len(m))
-	for k, v := range m {
-		pv, ok := toValue(v, depth+1)
-		if !ok {
-			return nil, false
+	// The scalar Values of one object share an allocation; so do their
+	// kinds, per kind.
+	var nStr, nNum int
+	for _, v := range m {
+		switch v.(type) {
+		case string:
+			nStr++
+		case float64:
+			nNum++
 		}
-		fields[k] = pv
+	}
+	vals := make([]structpb.Value, nStr+nNum)
+	strs := make([]structpb.Value_StringValue, nStr)
+	nums := make([]structpb.Value_NumberValue, nNum)
+	for k, v := range m {
+		switch v := v.(type) {
+		case string:
+			sv := &strs[len(strs)-nStr]
+			nStr--
+			sv.StringValue = v
+			pv := &vals[0]
+			vals = vals[1:]
+			pv.Kind = sv
+			fields[k] = pv
+		case float64:
+			if math.IsInf(v, 0) || math.IsNaN(v) {
+				return nil, false
+			}
+			nv := &nums[len(nums)-nNum]
+			nNum--
+			nv.NumberValue = v
+			pv := &vals[0]
+			vals = vals[1:]
+			pv.Kind = nv
+			fields[k] = pv
+		default:
+			pv, ok := toValue(v, depth+1)
+			if !ok {
+				return nil, false
+			}
+			fields[k] = pv
+		}
 	}
 	return &structpb.Struct{Fields: fields}, true
 }
