@@ -123,9 +123,19 @@ func (p *process) output() string {
 
 func start(t *testing.T, name string, args ...string) *process {
 	t.Helper()
+	return startIn(t, name, nil, args...)
+}
+
+// startIn starts a veil subcommand reading stdin (nil: no input). The
+// caller keeps the other end of a pipe and closes stdin after the call.
+func startIn(t *testing.T, name string, stdin *os.File, args ...string) *process {
+	t.Helper()
 	p := &process{done: make(chan struct{})}
 	p.cmd = exec.Command(veilBinary(t), args...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if stdin != nil {
+		p.cmd.Stdin = stdin
+	}
 	p.cmd.Env = os.Environ()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -229,6 +239,21 @@ type stack struct {
 // and the relay verifies the gateway against the test CA.
 func startStack(t *testing.T, certs *testCerts) *stack {
 	t.Helper()
+	return startStackWith(t, stackOptions{certs: certs})
+}
+
+type stackOptions struct {
+	certs     *testCerts
+	relayArgs []string // extra `veil relay` flags
+}
+
+// fastRelay lifts the relay's per-client rate limit: every test client
+// sends from 127.0.0.1, which the default (10/s, burst 20) would throttle.
+var fastRelay = []string{"--rate", "10000", "--burst", "10000"}
+
+func startStackWith(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	certs := o.certs
 	needPostgres(t)
 	s := &stack{dataDir: t.TempDir()}
 	pub, adm, rel := freeAddr(t), freeAddr(t), freeAddr(t)
@@ -249,7 +274,7 @@ func startStack(t *testing.T, certs *testCerts) *stack {
 	s.serve = start(t, "serve", args...)
 	// First start: initdb, migrations, keys. Generous for slow machines.
 	waitFor(t, s.public+"/readyz", s.serve, 3*time.Minute)
-	s.relay = start(t, "relay", relayArgs...)
+	s.relay = start(t, "relay", append(relayArgs, o.relayArgs...)...)
 	waitFor(t, s.relayAt+"/ohttp-keys", s.relay, 30*time.Second)
 	tok, err := os.ReadFile(filepath.Join(s.dataDir, "admin-token"))
 	if err != nil {
