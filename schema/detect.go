@@ -481,7 +481,10 @@ func hasIPv4(s string) bool {
 		if c := at(s, k); isAlnum(c) || (c == '.' && isDigit(at(s, k+1))) {
 			continue
 		}
-		if oct[0] == 0 || oct[0] == 127 || (oct[0] <= 9 && oct[1] <= 9 && oct[2] <= 9 && oct[3] <= 9) {
+		// Not hosts, or not addresses at all: "this network", loopback, a
+		// network address ending in .0 ("Chrome/131.0.0.0" is a version),
+		// and four single digits ("1.2.3.4" is a version far more often).
+		if oct[0] == 0 || oct[0] == 127 || oct[3] == 0 || (oct[0] <= 9 && oct[1] <= 9 && oct[2] <= 9 && oct[3] <= 9) {
 			continue
 		}
 		return true
@@ -822,10 +825,10 @@ func phoneAt(s string, i int) (end int, ok bool) {
 	return k, true
 }
 
-// ---- precise coordinates: a latitude/longitude pair, ≥ 3 decimals each
+// ---- precise coordinates: a latitude/longitude pair with ≥ 3 decimals
 
 func hasCoordinates(s string) bool {
-	prevEnd, prevVal, prevOK := -1, 0.0, false
+	prevEnd, prevVal, prevOK, prevDecimals := -1, 0.0, false, 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !isDigit(c) && c != '-' && c != '+' {
@@ -860,11 +863,14 @@ func hasCoordinates(s string) bool {
 			continue
 		}
 		v, err := strconv.ParseFloat(s[i:k], 64)
-		precise := err == nil && k-fracStart >= 3 && v >= -180 && v <= 180
-		if precise && prevOK && prevVal >= -90 && prevVal <= 90 && coordGap(s[prevEnd:i]) {
+		decimals := k - fracStart
+		// Both need two decimals and one of them three: a printer dropping
+		// a trailing zero ("-17.65,171.513") still leaks a position.
+		precise := err == nil && decimals >= 2 && v >= -180 && v <= 180
+		if precise && prevOK && max(decimals, prevDecimals) >= 3 && prevVal >= -90 && prevVal <= 90 && coordGap(s[prevEnd:i]) {
 			return true
 		}
-		prevEnd, prevVal, prevOK = k, v, precise
+		prevEnd, prevVal, prevOK, prevDecimals = k, v, precise, decimals
 		i = k - 1
 	}
 	return false

@@ -74,6 +74,7 @@ var detectPositive = []struct{ kind, value string }{
 	{KindGeo, "-33.8688 151.2093"},
 	{KindGeo, "35.6762° N, 139.6503° E"},
 	{KindGeo, "37.774929;-122.419418"},
+	{KindGeo, "-17.65,171.513"},
 
 	{KindJWT, "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"},
 	{KindJWT, "jwt=eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0."},
@@ -110,7 +111,7 @@ var detectNegative = []string{
 	"std::vector", "a::b", "net::ERR_FAILED",
 	"Firefox 128.0.3", "Chrome 126.0.6478.127", "Edge 131.0.2903.112",
 	"build 20241105.3", "2025.2.3", "r8-3.3.75",
-	"temperature 21.5 C", "1.5 2.5", "lat 48.8 lon 2.3",
+	"temperature 21.5 C", "1.5 2.5", "1.25 3.50", "Chrome/131.0.0.0", "10.1.2.0", "lat 48.8 lon 2.3",
 	"Android 14 (API 34)", "OpenGL ES 3.2", "Vulkan 1.3.274",
 	"count=1234567890", "0x7ffee4b2c8a0", "deadbeef",
 	"insights/cycle_length_over_threshold_warning", "ERR_CONNECTION_CLOSED_BY_REMOTE_PEER",

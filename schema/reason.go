@@ -58,7 +58,7 @@ const (
 	KindMAC        = "mac"         // EUI-48 in colon, hyphen or dotted-quad-hex form
 	KindIMEI       = "imei"        // 15-digit, Luhn-valid
 	KindSSN        = "ssn"         // US social security number AAA-GG-SSSS
-	KindGeo        = "geo"         // latitude/longitude pair, ≥ 3 decimals each
+	KindGeo        = "geo"         // latitude/longitude pair, ≥ 3 decimals (other ≥ 2)
 	KindJWT        = "jwt"         // JWS/JWE compact serialization
 	KindToken      = "token"       // bearer/basic credentials, long secret-looking strings
 	KindURL        = "url"         // URL carrying a query string or userinfo
