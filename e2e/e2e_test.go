@@ -142,11 +142,18 @@ func startIn(t *testing.T, name string, stdin *os.File, args ...string) *process
 	}
 	go func() { p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
+		// SIGTERM first, so that serve stops its managed PostgreSQL,
+		// which would outlive a SIGKILL.
 		select {
 		case <-p.done:
 		default:
-			p.cmd.Process.Kill()
-			<-p.done
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(time.Minute):
+				p.cmd.Process.Kill()
+				<-p.done
+			}
 		}
 		if t.Failed() {
 			t.Logf("%s output:\n%s", name, p.output())
