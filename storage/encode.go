@@ -101,3 +101,25 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	return append(dst, '"')
 }
+
+// appendMeasureStats appends a rollup's measure statistics as the JSON
+// object stored in rollups.measures: name → [n, sum, min, max], names
+// sorted. Values are finite (validateBatch checked the measures).
+func appendMeasureStats(dst []byte, stats map[string]*measureStat) []byte {
+	dst = append(dst, '{')
+	for i, k := range sortedKeys(stats) {
+		s := stats[k]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':', '[')
+		dst = strconv.AppendInt(dst, s.n, 10)
+		for _, v := range [3]float64{s.sum, s.min, s.max} {
+			dst = append(dst, ',')
+			dst = strconv.AppendFloat(dst, v, 'g', -1, 64)
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
+}

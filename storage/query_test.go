@@ -78,6 +78,51 @@ func TestAggregatesKAnonymity(t *testing.T) {
 	}
 }
 
+// TestRollupMeasuresMerge commits the same dimension set in separate
+// transactions with different measure sets, so the stored statistics are
+// merged by the upsert (veil_merge_measures), not only in memory.
+func TestRollupMeasuresMerge(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	w := storage.NewWriter(db, storage.WriterConfig{})
+	defer w.Close(ctx)
+	hour := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	dims := map[string]any{"os": "ios"}
+	for _, ms := range []map[string]float64{
+		{"a": 1.5, "b": -2},
+		{"a": 0.1},
+		{"b": 7, "c": 1e300},
+		{"a": 0.2, "c": -1e-300},
+		{},
+	} {
+		b := &storage.Batch{BatchKey: randKey(t), Records: []storage.Record{{Bucket: hour, Schema: "m", Version: 1, Dimensions: dims, Measures: ms}}}
+		if s, err := w.Write(ctx, b); err != nil || s != storage.StatusCommitted {
+			t.Fatal(s, err)
+		}
+	}
+	res, err := db.Aggregates(ctx, storage.AggregateQuery{Schema: "m", Version: 1, GroupBy: []string{"os"}, From: hour, To: hour.Add(time.Hour)})
+	if err != nil || len(res.Groups) != 1 {
+		t.Fatalf("aggregates %+v, %v", res, err)
+	}
+	g := res.Groups[0]
+	want := map[string]storage.MeasureStats{
+		"a": {Count: 3, Sum: 1.5 + 0.1 + 0.2, Min: 0.1, Max: 1.5},
+		"b": {Count: 2, Sum: 5, Min: -2, Max: 7},
+		"c": {Count: 2, Sum: 1e300 + -1e-300, Min: -1e-300, Max: 1e300},
+	}
+	if g.Count != 5 || len(g.Measures) != len(want) {
+		t.Fatalf("group %+v", g)
+	}
+	for k, w := range want {
+		m := g.Measures[k]
+		m.Mean = 0
+		if m != w {
+			t.Errorf("measure %s = %+v, want %+v", k, m, w)
+		}
+	}
+}
+
 func TestStats(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)

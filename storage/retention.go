@@ -57,7 +57,6 @@ func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConf
 	rollupCutoff := today.AddDate(0, 0, -cfg.RollupDays)
 	for _, q := range []string{
 		"DELETE FROM rollups WHERE hour < $1",
-		"DELETE FROM rollup_measures WHERE hour < $1",
 		"DELETE FROM ingest_outcomes WHERE hour < $1",
 	} {
 		if _, err := db.pool.Exec(ctx, q, rollupCutoff); err != nil {

@@ -77,7 +77,7 @@ func TestMigrateEmptyAndRerun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, table := range []string{"events", "rollups", "rollup_measures", "ingest_outcomes", "batch_keys", "enc_hashes", "schemas", "key_ring"} {
+	for _, table := range []string{"events", "rollups", "ingest_outcomes", "batch_keys", "enc_hashes", "schemas", "key_ring"} {
 		var ok bool
 		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil || !ok {
 			t.Errorf("table %s missing (%v)", table, err)
@@ -168,7 +168,7 @@ func TestCommitBeforeAcknowledge(t *testing.T) {
 	if err := db.Pool().QueryRow(ctx, `SELECT sum(count) FROM rollups`).Scan(&count); err != nil || count != n*7 {
 		t.Errorf("rollup count = %d (%v), want %d", count, err, n*7)
 	}
-	if err := db.Pool().QueryRow(ctx, `SELECT sum(n), min(min), max(max) FROM rollup_measures WHERE measure = 'ms'`).Scan(&sum, &mn, &mx); err != nil || sum != n*7 || mn != 0 || mx != 6 {
+	if err := db.Pool().QueryRow(ctx, `SELECT sum((measures->'ms'->>0)::bigint)::bigint, min((measures->'ms'->>2)::float8), max((measures->'ms'->>3)::float8) FROM rollups`).Scan(&sum, &mn, &mx); err != nil || sum != n*7 || mn != 0 || mx != 6 {
 		t.Errorf("rollup measures n=%d min=%v max=%v (%v)", sum, mn, mx, err)
 	}
 	var outcomes int64

@@ -846,45 +846,24 @@ func queueRollups(batch *pgx.Batch, rows []eventRow) {
 			cmp.Compare(a.hour, b.hour), cmp.Compare(a.dims, b.dims))
 	})
 	var (
-		hours            []time.Time
-		schemas, dims    []string
-		versions         []int32
-		counts           []int64
-		mHours           []time.Time
-		mSchemas, mDims  []string
-		mNames           []string
-		mVersions        []int32
-		mN               []int64
-		mSum, mMin, mMax []float64
+		hours         []time.Time
+		schemas, dims []string
+		versions      []int32
+		counts        []int64
+		measures      []string
 	)
+	var mbuf []byte
 	for _, k := range keys {
 		a := aggs[k]
-		h := time.Unix(k.hour, 0).UTC()
-		hours, schemas, versions, dims, counts = append(hours, h), append(schemas, k.schema), append(versions, k.version), append(dims, k.dims), append(counts, a.count)
-		names := make([]string, 0, len(a.measures))
-		for m := range a.measures {
-			names = append(names, m)
-		}
-		slices.Sort(names)
-		for _, m := range names {
-			s := a.measures[m]
-			mHours, mSchemas, mVersions, mDims, mNames = append(mHours, h), append(mSchemas, k.schema), append(mVersions, k.version), append(mDims, k.dims), append(mNames, m)
-			mN, mSum, mMin, mMax = append(mN, s.n), append(mSum, s.sum), append(mMin, s.min), append(mMax, s.max)
-		}
+		hours, schemas, versions, dims, counts = append(hours, time.Unix(k.hour, 0).UTC()), append(schemas, k.schema), append(versions, k.version), append(dims, k.dims), append(counts, a.count)
+		mbuf = appendMeasureStats(mbuf[:0], a.measures)
+		measures = append(measures, string(mbuf))
 	}
-	batch.Queue(`INSERT INTO rollups AS t (hour, schema_name, schema_version, dims, count)
-		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::jsonb[], $5::bigint[])
-		ON CONFLICT (schema_name, schema_version, hour, dims) DO UPDATE SET count = t.count + excluded.count`,
-		hours, schemas, versions, dims, counts)
-	if len(mNames) > 0 {
-		batch.Queue(`INSERT INTO rollup_measures AS t (hour, schema_name, schema_version, dims, measure, n, sum, min, max)
-			SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::jsonb[], $5::text[], $6::bigint[],
-				$7::float8[], $8::float8[], $9::float8[])
-			ON CONFLICT (schema_name, schema_version, hour, dims, measure) DO UPDATE SET
-				n = t.n + excluded.n, sum = t.sum + excluded.sum,
-				min = least(t.min, excluded.min), max = greatest(t.max, excluded.max)`,
-			mHours, mSchemas, mVersions, mDims, mNames, mN, mSum, mMin, mMax)
-	}
+	batch.Queue(`INSERT INTO rollups AS t (hour, schema_name, schema_version, dims, count, measures)
+		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::jsonb[], $5::bigint[], $6::jsonb[])
+		ON CONFLICT (schema_name, schema_version, hour, dims) DO UPDATE SET count = t.count + excluded.count,
+			measures = veil_merge_measures(t.measures, excluded.measures)`,
+		hours, schemas, versions, dims, counts, measures)
 }
 
 // queueOutcomes sums the non-duplicate requests' outcome counts per hour
