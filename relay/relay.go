@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -332,9 +333,9 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 		return 0
 	}
 	body := rl.getBuf()
-	defer rl.putBuf(body)
 	n, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, rl.cfg.MaxBodyBytes))
 	if err != nil {
+		rl.putBuf(body)
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			rl.problem(w, http.StatusRequestEntityTooLarge, "request body too large")
@@ -345,11 +346,25 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), rl.cfg.UpstreamTimeout)
-	defer cancel()
-	up, err := http.NewRequestWithContext(ctx, http.MethodPost, rl.gatewayURL, bytes.NewReader(body.Bytes()))
+	sent := &sentBodies{data: body.Bytes()}
+	defer func() {
+		// Cancel first: it stops a transport still writing the body, which
+		// then closes it. The buffer is pooled again only if every body
+		// made from it is closed; otherwise it is left to the collector.
+		cancel()
+		if sent.done() {
+			rl.putBuf(body)
+		}
+	}()
+	up, err := http.NewRequestWithContext(ctx, http.MethodPost, rl.gatewayURL, nil)
 	if err != nil {
 		rl.problem(w, http.StatusInternalServerError, "internal error")
 		return n
+	}
+	up.ContentLength = int64(len(sent.data))
+	if len(sent.data) > 0 {
+		up.Body = sent.open()
+		up.GetBody = func() (io.ReadCloser, error) { return sent.open(), nil }
 	}
 	// A fresh header: nothing the client sent is copied. A nil User-Agent
 	// keeps net/http from adding its own.
@@ -453,6 +468,39 @@ func (rl *Relay) problem(w *countingWriter, status int, detail string) {
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `{"type":"about:blank","title":%q,"status":%d,"detail":%q}`,
 		http.StatusText(status), status, detail)
+}
+
+// sentBodies hands out the upstream request bodies that read one pooled
+// buffer: the first, and one per retry through GetBody. net/http may go on
+// reading a request body after Client.Do has returned — a gateway that
+// answers before reading it all, an early 413 say — and closes it only when
+// its writer is done (the http.RoundTripper contract). Until every body is
+// closed the buffer must not be cleared or handed to another request: the
+// transport would send that request's bytes as the tail of this one.
+type sentBodies struct {
+	data   []byte
+	opened atomic.Int32
+}
+
+func (s *sentBodies) open() io.ReadCloser {
+	s.opened.Add(1)
+	b := &sentBody{s: s}
+	b.Reset(s.data)
+	return b
+}
+
+// done reports whether every body handed out has been closed.
+func (s *sentBodies) done() bool { return s.opened.Load() == 0 }
+
+type sentBody struct {
+	bytes.Reader
+	s    *sentBodies
+	once sync.Once
+}
+
+func (b *sentBody) Close() error {
+	b.once.Do(func() { b.s.opened.Add(-1) })
+	return nil
 }
 
 func (rl *Relay) getBuf() *bytes.Buffer {
