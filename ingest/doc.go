@@ -60,7 +60,10 @@
 // JSONMarshaler is the grpc-gateway marshaler for the inner mux: it decodes
 // SubmitEventsRequest several times faster than protojson, with protojson's
 // results (it falls back to protojson for anything unusual), and writes
-// responses with proto field names, as DESIGN.md shows them:
+// responses with proto field names, as DESIGN.md shows them. Behind
+// Middleware (MuxOptions installs both) it hands SubmitEvents the decoded
+// fields of each event directly instead of a protobuf Struct that would be
+// turned straight back into the same map:
 //
 //	{"results":[{"index":0,"status":"accepted"},
 //	            {"index":1,"status":"rejected","reason":"identifier_email","field":"note"}]}

@@ -81,6 +81,10 @@ func (m *JSONMarshaler) Unmarshal(data []byte, v any) error {
 // NewDecoder returns a Decoder that reads all of r (up to MaxBytes) and
 // unmarshals it. An empty body decodes to io.EOF, as runtime.JSONPb's does,
 // which grpc-gateway treats as an empty message.
+//
+// Behind Middleware, a SubmitEventsRequest the fast path takes is decoded
+// without its events' Fields Structs: SubmitEvents reads the decoded fields
+// from the request's context instead.
 func (m *JSONMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	return runtime.DecoderFunc(func(v any) error {
 		data, err := readBody(r, m.MaxBytes)
@@ -89,6 +93,15 @@ func (m *JSONMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 		}
 		if len(bytes.TrimLeft(data, " \t\r\n")) == 0 {
 			return io.EOF
+		}
+		if req, ok := v.(*veilv1.SubmitEventsRequest); ok {
+			if b, ok := r.(decodedBody); ok && b.d.req == nil {
+				if fastRequestInto(data, req, b.d) {
+					return nil
+				}
+				proto.Reset(req)
+				return protojson.Unmarshal(data, req)
+			}
 		}
 		return m.Unmarshal(data, v)
 	})
@@ -149,6 +162,13 @@ func unmarshalRequest(data []byte, r *veilv1.SubmitEventsRequest) error {
 // fastRequest reports whether it decoded data into r. It declines (false)
 // whenever protojson might decide differently, so declining is always safe.
 func fastRequest(data []byte, r *veilv1.SubmitEventsRequest) bool {
+	return fastRequestInto(data, r, nil)
+}
+
+// fastRequestInto is fastRequest that, when d is not nil, leaves the
+// events' Fields unset and fills d with the decoded fields instead. It
+// accepts and declines exactly the same inputs either way.
+func fastRequestInto(data []byte, r *veilv1.SubmitEventsRequest, d *decoded) bool {
 	// protojson wants an object at the top; JSON null would unmarshal into
 	// the zero struct here.
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
@@ -161,13 +181,24 @@ func fastRequest(data []byte, r *veilv1.SubmitEventsRequest) bool {
 	events := make([]*veilv1.Event, len(w.Events))
 	// One backing array for all events: a batch is allocated together.
 	backing := make([]veilv1.Event, len(w.Events))
+	var fields []map[string]any
+	if d != nil {
+		fields = make([]map[string]any, len(w.Events))
+	}
 	for i, we := range w.Events {
 		if we == nil {
 			return false // protojson refuses a null message in a list
 		}
 		e := &backing[i]
 		e.Schema, e.Version = we.Schema, we.Version
-		if we.Fields != nil {
+		switch {
+		case we.Fields == nil:
+		case d != nil:
+			if !structOK(we.Fields, 0) {
+				return false
+			}
+			fields[i] = we.Fields
+		default:
 			st, ok := toStruct(we.Fields, 0)
 			if !ok {
 				return false
@@ -181,7 +212,53 @@ func fastRequest(data []byte, r *veilv1.SubmitEventsRequest) bool {
 	if len(events) > 0 {
 		r.Events = events
 	}
+	if d != nil {
+		d.req, d.fields = r, fields
+	}
 	return true
+}
+
+// structOK reports whether toStruct(m, depth) would succeed, without
+// building anything.
+func structOK(m map[string]any, depth int) bool {
+	for _, v := range m {
+		switch v := v.(type) {
+		case string:
+		case float64:
+			if math.IsInf(v, 0) || math.IsNaN(v) {
+				return false
+			}
+		default:
+			// As in toStruct, everything else counts one level deeper.
+			if !valueOK(v, depth+1) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// valueOK reports whether toValue(v, depth) would succeed.
+func valueOK(v any, depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	switch v := v.(type) {
+	case nil, bool, string:
+		return true
+	case float64:
+		return !math.IsInf(v, 0) && !math.IsNaN(v)
+	case map[string]any:
+		return structOK(v, depth)
+	case []any:
+		for _, e := range v {
+			if !valueOK(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // maxDepth keeps the conversion well inside protojson's recursion limit

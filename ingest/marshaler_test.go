@@ -77,13 +77,25 @@ func checkAgainstProtojson(t *testing.T, data []byte) {
 	var want veilv1.SubmitEventsRequest
 	wantErr := protojson.Unmarshal(data, &want)
 
-	var fast veilv1.SubmitEventsRequest
-	if fastRequest(data, &fast) {
+	var fast, kept veilv1.SubmitEventsRequest
+	d := &decoded{}
+	fastOK, keptOK := fastRequest(data, &fast), fastRequestInto(data, &kept, d)
+	if fastOK != keptOK {
+		t.Fatalf("%q: fast path with Structs took it: %v, with decoded fields: %v", data, fastOK, keptOK)
+	}
+	if fastOK {
 		if wantErr != nil {
 			t.Fatalf("fast path accepted %q, protojson refuses it: %v", data, wantErr)
 		}
 		if !proto.Equal(&fast, &want) {
 			t.Fatalf("fast path decoded %q as %v, protojson as %v", data, &fast, &want)
+		}
+		if d.req != &kept {
+			t.Fatalf("%q: decoded fields not tied to their message", data)
+		}
+		materialize(&kept, d)
+		if !proto.Equal(&kept, &want) {
+			t.Fatalf("decoded fields of %q build %v, protojson %v", data, &kept, &want)
 		}
 	}
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/veil-telemetry/veil/schema"
 	"github.com/veil-telemetry/veil/storage"
@@ -193,7 +194,13 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 		return nil, requestResult{result: ResultBatchTooLarge},
 			newError(errBatchTooLarge, fmt.Sprintf("%d events, at most %d per batch", len(events), s.maxEvents))
 	}
+	d := decodedFor(ctx, req)
 	if s.maxBytes > 0 {
+		if d != nil {
+			// The bound is on the protobuf form: build it.
+			materialize(req, d)
+			d = nil
+		}
 		if n := proto.Size(req); n > s.maxBytes {
 			return nil, requestResult{result: ResultBatchTooLarge},
 				newError(errBatchTooLarge, fmt.Sprintf("batch of %d bytes, at most %d", n, s.maxBytes))
@@ -212,6 +219,7 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 	outcomes := make(map[outcomeKey]int64, 8)
 	records := make([]storage.Record, 0, len(events))
 	var counts eventCounts
+	var scratch map[string]any // the Struct path's fields, reused per event
 
 	for i, ev := range events {
 		r := &results[i]
@@ -243,7 +251,15 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 			continue
 		}
 		bucket := coarsen(now, sc.Granularity)
-		fields := ev.GetFields().AsMap()
+		var fields map[string]any
+		if d != nil {
+			fields = d.fields[i]
+		} else {
+			if scratch == nil {
+				scratch = make(map[string]any, len(sc.Dimensions)+len(sc.Measures))
+			}
+			fields = structFields(ev.GetFields(), scratch)
+		}
 		rej := s.tooManyFields(sc, fields)
 		if rej == nil {
 			rej = sc.Check(fields)
@@ -312,6 +328,26 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 		return resp, requestResult{result: ResultDuplicate, counts: counts, reasons: reasons}, nil
 	}
 	return resp, requestResult{result: ResultCommitted, counts: counts, reasons: reasons}, nil
+}
+
+// structFields fills m with st's fields as Go values (what AsMap gives,
+// without a new map per event) and returns it.
+func structFields(st *structpb.Struct, m map[string]any) map[string]any {
+	clear(m)
+	for k, v := range st.GetFields() {
+		m[k] = v.AsInterface()
+	}
+	return m
+}
+
+// materialize sets the Fields Structs the marshaler left out for d.
+func materialize(req *veilv1.SubmitEventsRequest, d *decoded) {
+	for i, f := range d.fields {
+		if f != nil {
+			// The marshaler checked that every field converts.
+			req.Events[i].Fields, _ = toStruct(f, 0)
+		}
+	}
 }
 
 // lookup asks the registry for a schema, turning "not registered" into an

@@ -24,10 +24,8 @@ import (
 // newInnerMux is the inner mux as veil serve wires it for the gateway.
 func newInnerMux(t *testing.T, s *Server) http.Handler {
 	t.Helper()
-	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &JSONMarshaler{MaxBytes: 1 << 20}),
-		runtime.WithOutgoingHeaderMatcher(OutgoingHeaderMatcher),
-	)
+	mux := runtime.NewServeMux(append(MuxOptions(1<<20),
+		runtime.WithOutgoingHeaderMatcher(OutgoingHeaderMatcher))...)
 	if err := veilv1.RegisterIngestServiceHandlerServer(context.Background(), mux, s); err != nil {
 		t.Fatal(err)
 	}

@@ -311,8 +311,7 @@ func innerHandler(c serveConfig, registry *schema.Registry, writer *storage.Writ
 	if err != nil {
 		return nil, err
 	}
-	opts := append(admin.MuxOptions(logger),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &ingest.JSONMarshaler{MaxBytes: c.MaxRequest * 4}))
+	opts := append(admin.MuxOptions(logger), ingest.MuxOptions(c.MaxRequest*4)...)
 	mux := runtime.NewServeMux(opts...)
 	if err := veilv1.RegisterIngestServiceHandlerServer(context.Background(), mux, srv); err != nil {
 		return nil, err
