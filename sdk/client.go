@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -43,6 +44,7 @@ type Client struct {
 	cutting    uint64  // smallest seq being cut and persisted, 0 when none
 	units      []*unit // cut and not yet answered, in order
 	memEvents  int     // events held in memory: pending and memory-only units
+	arena      []byte  // chunk the encoded events of Record are copied into
 	changed    chan struct{}
 
 	batchWake chan struct{}
@@ -119,7 +121,10 @@ func (c *Client) Record(ctx context.Context, schema string, version int, fields 
 	if schema == "" || version < 1 {
 		return fmt.Errorf("%w: schema name and a version of at least 1 are required", ErrInvalidEvent)
 	}
-	data, err := appendEvent(make([]byte, 0, 64+32*len(fields)), schema, version, fields)
+	// Encode into a stack buffer, then copy into the shared arena under
+	// the lock: one allocation per arena chunk instead of one per event.
+	var buf [512]byte
+	data, err := appendEvent(buf[:0], schema, version, fields)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
@@ -141,7 +146,11 @@ func (c *Client) Record(ctx context.Context, schema string, version int, fields 
 		c.report(Result{Seq: seq, Schema: schema, Version: version, Status: StatusDropped, Reason: ReasonQueueFull})
 		return ErrQueueFull
 	}
-	c.pending = append(c.pending, event{seq: seq, at: now, schema: schema, version: version, data: data})
+	if len(c.pending) == cap(c.pending) {
+		// Room for a whole batch at once, not doubling from one.
+		c.pending = slices.Grow(c.pending, c.cfg.MaxBatchEvents)
+	}
+	c.pending = append(c.pending, event{seq: seq, at: now, schema: schema, version: version, data: c.store(data)})
 	c.pendingLen += len(data) + 1
 	c.memEvents++
 	wake := len(c.pending) == 1 || len(c.pending) >= c.cfg.MaxBatchEvents ||
@@ -151,6 +160,22 @@ func (c *Client) Record(ctx context.Context, schema string, version int, fields 
 		signal(c.batchWake)
 	}
 	return nil
+}
+
+// arenaChunk is the size of the chunks Record copies encoded events into.
+// A chunk lives as long as the last event in it is queued.
+const arenaChunk = 16 << 10
+
+// store copies an encoded event into the arena and returns the copy,
+// clipped so that no append can reach a neighbour. Events never change
+// once stored, so sharing a chunk is safe. c.mu must be held.
+func (c *Client) store(data []byte) []byte {
+	if cap(c.arena)-len(c.arena) < len(data) {
+		c.arena = make([]byte, 0, max(arenaChunk, len(data)))
+	}
+	off := len(c.arena)
+	c.arena = append(c.arena, data...)
+	return c.arena[off:len(c.arena):len(c.arena)]
 }
 
 // Flush cuts every event recorded so far into batches and waits until all
