@@ -24,11 +24,6 @@ type batch struct {
 	id      string
 	created time.Time
 	events  []event
-
-	// content caches the request body for all attempts; gzipped says
-	// whether it is compressed. Only the sender touches them.
-	content []byte
-	gzipped bool
 }
 
 // newBatchID returns 128 random bits, base64url without padding.

@@ -29,8 +29,16 @@ const (
 
 // sender holds the sending goroutine's reusable buffers.
 type sender struct {
-	gz     *gzip.Writer
-	gzBuf  bytes.Buffer
+	// content is the request body of batch contentFor, kept for all its
+	// attempts: plain, or gz's output when gzipped. The sender works on
+	// one batch at a time, so the buffers are reused from batch to batch.
+	contentFor *batch
+	content    []byte
+	gzipped    bool
+	plain      []byte
+	gz         *gzip.Writer
+	gzBuf      bytes.Buffer
+
 	reqBuf []byte
 	resp   bytes.Buffer // the last response body
 }
@@ -245,7 +253,7 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 		}
 		return a
 	}
-	if b.content == nil {
+	if s.contentFor != b {
 		c.encodeContent(s, b)
 	}
 	msg, err := c.encodeRequest(s, b)
@@ -343,11 +351,12 @@ func (c *Client) classifyInner(r *bhttp.Response, b *batch, now time.Time) attem
 	return a
 }
 
-// encodeContent sets b.content, gzipped when that is smaller.
+// encodeContent sets s.content to b's request body, gzipped when that is
+// smaller.
 func (c *Client) encodeContent(s *sender, b *batch) {
-	plain := appendContent(make([]byte, 0, batchOverhead+eventsSize(b.events)), b.id, b.events)
-	b.content, b.gzipped = plain, false
-	if c.cfg.DisableCompression || len(plain) < minGzipBytes {
+	s.plain = appendContent(s.plain[:0], b.id, b.events)
+	s.contentFor, s.content, s.gzipped = b, s.plain, false
+	if c.cfg.DisableCompression || len(s.plain) < minGzipBytes {
 		return
 	}
 	s.gzBuf.Reset()
@@ -356,10 +365,10 @@ func (c *Client) encodeContent(s *sender, b *batch) {
 	} else {
 		s.gz.Reset(&s.gzBuf)
 	}
-	s.gz.Write(plain)
+	s.gz.Write(s.plain)
 	s.gz.Close()
-	if s.gzBuf.Len() < len(plain) {
-		b.content, b.gzipped = bytes.Clone(s.gzBuf.Bytes()), true
+	if s.gzBuf.Len() < len(s.plain) {
+		s.content, s.gzipped = s.gzBuf.Bytes(), true
 	}
 }
 
@@ -378,9 +387,9 @@ func (c *Client) encodeRequest(s *sender, b *batch) ([]byte, error) {
 		Authority: "veil",
 		Path:      "/v1/events",
 		Header:    hdr[:2],
-		Content:   b.content,
+		Content:   s.content,
 	}
-	if b.gzipped {
+	if s.gzipped {
 		req.Header = hdr[:3]
 	}
 	msg, err := req.AppendMarshal(s.reqBuf[:0])
