@@ -21,7 +21,8 @@ import (
 // targeted key to one client without handing it to everyone behind the
 // relay.
 type keysCache struct {
-	fetch sync.Mutex // one upstream fetch at a time
+	fetch    sync.Mutex // one upstream fetch at a time
+	failedAt time.Time  // when the last fetch failed; guarded by fetch
 
 	mu  sync.Mutex
 	doc *keysDoc
@@ -33,6 +34,11 @@ type keysDoc struct {
 	fetched time.Time
 	expires time.Time
 }
+
+// keysRetryInterval is the least time between upstream fetches after one
+// failed. Without it every request waiting for the keys would, one after
+// the other, wait out its own fetch from an unreachable gateway.
+const keysRetryInterval = 5 * time.Second
 
 // errKeysUpstream is any failure to get a usable document from the gateway.
 var errKeysUpstream = errors.New("relay: gateway key configurations unavailable")
@@ -49,30 +55,56 @@ func (c *keysCache) set(d *keysDoc) {
 	c.mu.Unlock()
 }
 
-func (rl *Relay) serveKeys(w *countingWriter, r *http.Request) {
+// currentKeys returns the document to serve, fetching it when the cached
+// one has expired. A stale document no older than KeysMaxTTL stands in
+// while another request fetches and while the gateway is unreachable, so
+// only a relay with nothing usable makes a request wait.
+func (rl *Relay) currentKeys(ctx context.Context) (*keysDoc, error) {
 	now := rl.cfg.Now()
 	doc := rl.keys.get()
-	if doc == nil || !now.Before(doc.expires) {
-		rl.keys.fetch.Lock()
-		// Another request may have refreshed it while this one waited.
-		if d := rl.keys.get(); d != nil && now.Before(d.expires) {
-			doc = d
-		} else if d, err := rl.fetchKeys(r.Context()); err == nil {
-			rl.keys.set(d)
-			doc = d
-		} else if r.Context().Err() != nil {
-			rl.keys.fetch.Unlock()
-			w.status = statusClientClosed
-			return
-		} else if doc == nil || now.Sub(doc.fetched) > rl.cfg.KeysMaxTTL {
-			// Nothing cached, or too old to stand in for the gateway.
-			rl.keys.fetch.Unlock()
-			rl.upstreamError(w, r, err)
-			return
+	if doc != nil && now.Before(doc.expires) {
+		return doc, nil
+	}
+	stale := doc != nil && now.Sub(doc.fetched) <= rl.cfg.KeysMaxTTL
+	if stale {
+		if !rl.keys.fetch.TryLock() {
+			return doc, nil
 		}
-		// Otherwise keep serving the stale document while the gateway is
-		// unreachable; clients are told to come back soon.
-		rl.keys.fetch.Unlock()
+	} else {
+		rl.keys.fetch.Lock()
+	}
+	defer rl.keys.fetch.Unlock()
+	// Another request may have refreshed it while this one waited.
+	if d := rl.keys.get(); d != nil && now.Before(d.expires) {
+		return d, nil
+	}
+	if f := rl.keys.failedAt; !f.IsZero() && now.Sub(f) < keysRetryInterval {
+		if stale {
+			return doc, nil
+		}
+		return nil, errKeysUpstream
+	}
+	// The fetch serves every client behind the relay, so one client
+	// hanging up must not abort it.
+	d, err := rl.fetchKeys(context.WithoutCancel(ctx))
+	if err == nil {
+		rl.keys.failedAt = time.Time{}
+		rl.keys.set(d)
+		return d, nil
+	}
+	rl.keys.failedAt = now
+	if stale {
+		return doc, nil
+	}
+	return nil, err
+}
+
+func (rl *Relay) serveKeys(w *countingWriter, r *http.Request) {
+	now := rl.cfg.Now()
+	doc, err := rl.currentKeys(r.Context())
+	if err != nil {
+		rl.upstreamError(w, r, err)
+		return
 	}
 
 	h := w.Header()
