@@ -3,6 +3,7 @@ package veil
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -19,18 +20,36 @@ type resultEntry struct {
 // string (protojson's form for 64-bit integers). Events without a result are
 // reported dropped with ReasonNoResult.
 func parseResults(body []byte, evs []event) ([]Result, error) {
-	entries, ok := scanResults(body)
+	var rb resultBufs
+	return rb.parse(body, evs)
+}
+
+// resultBufs are parse's buffers, which the sender reuses from batch to
+// batch: the results parse returns are valid until its next call.
+type resultBufs struct {
+	entries []resultEntry
+	results []Result
+	seen    []bool
+}
+
+func (rb *resultBufs) parse(body []byte, evs []event) ([]Result, error) {
+	entries, ok := scanResults(rb.entries[:0], body)
 	if !ok {
 		var err error
 		if entries, err = decodeResults(body); err != nil {
 			return nil, err
 		}
+	} else {
+		rb.entries = entries
 	}
-	results := make([]Result, len(evs))
+	results := slices.Grow(rb.results[:0], len(evs))[:len(evs)]
 	for i, e := range evs {
 		results[i] = Result{Seq: e.seq, Schema: e.schema, Version: e.version, Status: StatusDropped, Reason: ReasonNoResult}
 	}
-	seen := make([]bool, len(evs))
+	rb.results = results
+	seen := slices.Grow(rb.seen[:0], len(evs))[:len(evs)]
+	clear(seen)
+	rb.seen = seen
 	for _, r := range entries {
 		i := r.index
 		if i < 0 || i >= len(evs) || seen[i] {
@@ -91,19 +110,18 @@ func decodeResults(body []byte) ([]resultEntry, error) {
 	return entries, nil
 }
 
-// scanResults is a fast path for the common shape of the answer: an object
+// scanResults appends to entries. It is a fast path for the common shape of the answer: an object
 // whose only member is "results", an array of flat objects whose values are
 // integers or strings without escapes. It is on the SDK's per-event path,
 // where encoding/json costs more than encapsulation. It returns false for
 // anything else, and decodeResults then decides; so it never has to reject
 // valid JSON correctly, only to never accept what decodeResults would read
 // differently.
-func scanResults(b []byte) ([]resultEntry, bool) {
+func scanResults(entries []resultEntry, b []byte) ([]resultEntry, bool) {
 	s := resultScanner{b: b}
 	if !s.lit('{') || s.str() != "results" || !s.lit(':') || !s.lit('[') {
 		return nil, false
 	}
-	entries := make([]resultEntry, 0, 128)
 	if s.peek(']') {
 		s.i++
 	} else {

@@ -33,7 +33,7 @@ func FuzzScanResults(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fast, ok := scanResults(b)
+		fast, ok := scanResults(nil, b)
 		if !ok {
 			return
 		}
@@ -58,7 +58,7 @@ func TestParseResultsFallback(t *testing.T) {
 	for _, body := range []string{
 		`{"results":[{"status":"acc\u0065pted"},{"index":1,"status":"accepted","extra":{"a":[1]}},{"index":"2","status":"STATUS_ACCEPTED"},{"index":3,"status":"accepted"}]}`,
 	} {
-		if _, ok := scanResults([]byte(body)); ok {
+		if _, ok := scanResults(nil, []byte(body)); ok {
 			t.Errorf("fast path took %s", body)
 		}
 		rs, err := parseResults([]byte(body), evs)

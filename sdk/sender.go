@@ -39,8 +39,9 @@ type sender struct {
 	gz         *gzip.Writer
 	gzBuf      bytes.Buffer
 
-	reqBuf []byte
-	resp   bytes.Buffer // the last response body
+	reqBuf  []byte
+	resp    bytes.Buffer // the last response body
+	results resultBufs
 }
 
 // httpError is a failed HTTP exchange with the relay.
@@ -314,16 +315,16 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 	if err != nil {
 		return attempt{kind: outRetry, sent: true, err: err}
 	}
-	return c.classifyInner(ir, b, now)
+	return c.classifyInner(s, ir, b, now)
 }
 
 // classifyInner maps the gateway's decapsulated answer to an outcome.
-func (c *Client) classifyInner(r *bhttp.Response, b *batch, now time.Time) attempt {
+func (c *Client) classifyInner(s *sender, r *bhttp.Response, b *batch, now time.Time) attempt {
 	a := attempt{kind: outRetry, sent: true}
 	ctype := fieldValue(r.Header, "content-type")
 	switch code := r.StatusCode; {
 	case code == http.StatusOK:
-		results, err := parseResults(r.Content, b.events)
+		results, err := s.results.parse(r.Content, b.events)
 		if err != nil {
 			// The batch may have been stored; resending it with the
 			// same batch_id is safe and yields "duplicate".
