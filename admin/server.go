@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -60,9 +61,13 @@ type Config struct {
 	Gatherer   prometheus.Gatherer
 	// SecureCookie marks the dashboard cookie Secure (set with TLS).
 	SecureCookie bool
-	Logger       *slog.Logger
-	Now          func() time.Time
-	Rand         io.Reader
+	// Pprof serves the Go runtime profiles (net/http/pprof) under
+	// /debug/pprof/, behind the token like everything else. /cmdline is
+	// left out: a command line may hold a database URL with a password.
+	Pprof  bool
+	Logger *slog.Logger
+	Now    func() time.Time
+	Rand   io.Reader
 }
 
 // Server is the admin plane. Handler serves all of it on one listener.
@@ -175,7 +180,8 @@ func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
 
 // Handler serves the whole admin plane: gRPC (HTTP/2 with content-type
 // application/grpc), REST under /v1/, /metrics, /openapi.json, the
-// dashboard, /healthz and /readyz. Everything but health requires a token.
+// dashboard, /healthz and /readyz, and /debug/pprof/ when Config.Pprof is
+// set. Everything but health requires a token.
 // The http.Server must speak HTTP/2 (TLS, or UnencryptedHTTP2 for h2c) for
 // gRPC clients to reach it.
 func (s *Server) Handler() http.Handler {
@@ -191,6 +197,17 @@ func (s *Server) Handler() http.Handler {
 		_, _ = w.Write(veilv1.OpenAPI)
 	})))
 	mux.Handle("/v1/", tok.Require(http.MaxBytesHandler(s.rest, maxRequestBody)))
+	if s.cfg.Pprof {
+		// Registered here explicitly: importing net/http/pprof also adds
+		// them to http.DefaultServeMux, which nothing in veil serves.
+		// Index answers 404 for /debug/pprof/cmdline, which has no
+		// handler of its own here.
+		mux.Handle("GET /debug/pprof/", tok.Require(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", tok.Require(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/trace", tok.Require(http.HandlerFunc(pprof.Trace)))
+		mux.Handle("GET /debug/pprof/symbol", tok.Require(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("POST /debug/pprof/symbol", tok.Require(http.HandlerFunc(pprof.Symbol)))
+	}
 	mux.HandleFunc("GET /{$}", s.dashboard)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)

@@ -499,3 +499,24 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestPprofRequiresToken(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Pprof = true })
+	paths := []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine", "/debug/pprof/profile?seconds=1"}
+	for _, path := range paths {
+		for _, tok := range []string{"", "wrong-token-0123456789abcdef"} {
+			mustProblem(t, h.do(t, "GET", path, tok, nil), http.StatusUnauthorized)
+		}
+		if r := h.do(t, "GET", path, testToken, nil); r.status != 200 || len(r.body) == 0 {
+			t.Errorf("%s with the token: %d", path, r.status)
+		}
+	}
+	// The command line may hold a database password.
+	if r := h.do(t, "GET", "/debug/pprof/cmdline", testToken, nil); r.status != http.StatusNotFound {
+		t.Errorf("cmdline: %d, want 404", r.status)
+	}
+	// Off by default.
+	h = newHarness(t, nil)
+	mustProblem(t, h.do(t, "GET", "/debug/pprof/", testToken, nil), http.StatusNotFound)
+	mustProblem(t, h.do(t, "GET", "/debug/pprof/heap", "", nil), http.StatusNotFound)
+}

@@ -163,6 +163,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 		Registerer:       reg,
 		Gatherer:         reg,
 		SecureCookie:     tlsConf != nil,
+		Pprof:            c.AdminPprof,
 		Logger:           logger,
 	})
 	if err != nil {

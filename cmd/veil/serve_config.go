@@ -43,6 +43,7 @@ type serveConfig struct {
 	ShutdownWait   time.Duration
 	LogLevel       string
 	BenchNoopInner bool
+	AdminPprof     bool
 }
 
 func defaultServeConfig() serveConfig {
@@ -85,6 +86,7 @@ func bindServeFlags(f *pflag.FlagSet, c *serveConfig) {
 	f.DurationVar(&c.RetentionEvery, "retention-interval", c.RetentionEvery, "how often expired data and keys are dropped")
 	f.DurationVar(&c.ShutdownWait, "shutdown-timeout", c.ShutdownWait, "how long SIGTERM waits for in-flight requests and the writer")
 	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	f.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve Go runtime profiles at /debug/pprof/ on the admin listener, behind the token")
 	f.BoolVar(&c.BenchNoopInner, "bench-noop-inner", c.BenchNoopInner, "load testing only: answer every decapsulated request 200 without ingest")
 }
 
