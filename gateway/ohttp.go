@@ -32,6 +32,11 @@ func (g *Gateway) getExchange() *exchange {
 	return new(exchange)
 }
 
+// maxPresizeBytes bounds how much of a declared Content-Length is
+// allocated before the body is read; a larger body grows the buffer as its
+// bytes arrive.
+const maxPresizeBytes = 64 << 10
+
 // maxPooledBytes keeps an occasional huge exchange from pinning memory.
 const maxPooledBytes = 256 << 10
 
@@ -119,8 +124,12 @@ func (g *Gateway) serveOHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, l, http.StatusRequestEntityTooLarge, "too_large")
 		return
 	}
+	// Content-Length is the client's claim, not bytes received: presize
+	// for a typical request only, and let the buffer grow as bytes arrive.
+	// Growing to the claim at once would let idle connections each pin
+	// MaxRequestBytes of memory.
 	if r.ContentLength > 0 {
-		ex.in.Grow(int(r.ContentLength))
+		ex.in.Grow(int(min(r.ContentLength, maxPresizeBytes)))
 	}
 	n, err := ex.in.ReadFrom(http.MaxBytesReader(w, r.Body, g.cfg.MaxRequestBytes))
 	l.bytesIn = int(n)
