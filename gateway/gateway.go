@@ -125,6 +125,7 @@ type Gateway struct {
 	ring        atomic.Pointer[ring]
 	refreshMu   sync.Mutex
 	lastForced  atomic.Int64 // unix nanoseconds of the last forced refresh
+	retryAt     atomic.Int64 // unix nanoseconds before which a failed store is not reread
 	exchanges   sync.Pool
 	gzipReaders sync.Pool
 }

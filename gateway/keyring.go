@@ -142,20 +142,39 @@ func (g *Gateway) Refresh(ctx context.Context) error {
 	return g.refreshLocked(ctx)
 }
 
+// Key store reads on the request path.
+const (
+	// keyStoreTimeout bounds one read of the key store.
+	keyStoreTimeout = 10 * time.Second
+	// refreshRetryInterval is the least time between periodic rereads
+	// after one failed (KeyRefresh if shorter), so that a store outage
+	// does not put a store read on request after request.
+	refreshRetryInterval = 5 * time.Second
+)
+
+// refreshLocked rereads the ring. The read is the gateway's, not the
+// request's that happened to trigger it: it does not end when that client
+// hangs up (which would leave the ring stale for every other client), but
+// it is bounded by keyStoreTimeout.
 func (g *Gateway) refreshLocked(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyStoreTimeout)
+	defer cancel()
 	keys, err := g.cfg.Keys.LiveKeys(ctx)
 	if err != nil {
+		g.retryAt.Store(g.cfg.Now().Add(min(g.cfg.KeyRefresh, refreshRetryInterval)).UnixNano())
 		g.log.LogAttrs(ctx, slog.LevelError, "gateway key refresh failed", slog.String("error", err.Error()))
 		return fmt.Errorf("gateway: reading keys: %w", err)
 	}
 	r, dropped, err := buildRing(keys, g.cfg.Now())
 	if err != nil {
+		g.retryAt.Store(g.cfg.Now().Add(min(g.cfg.KeyRefresh, refreshRetryInterval)).UnixNano())
 		return err
 	}
 	if dropped > 0 {
 		g.log.LogAttrs(ctx, slog.LevelWarn, "gateway key ring skipped keys", slog.Int("count", dropped))
 	}
 	g.ring.Store(r)
+	g.retryAt.Store(0)
 	if r.doc == nil {
 		return errNoKeys
 	}
@@ -165,18 +184,25 @@ func (g *Gateway) refreshLocked(ctx context.Context) error {
 // currentRing returns the ring, rereading it when it is older than
 // KeyRefresh. One request rereads; the others go on with the old ring. Only
 // before the first successful read does a request wait.
+//
+// After a failed read the store is not asked again before retryAt, whether
+// or not a ring was ever loaded.
 func (g *Gateway) currentRing(ctx context.Context) *ring {
 	r := g.ring.Load()
+	now := g.cfg.Now()
+	if now.UnixNano() < g.retryAt.Load() {
+		return r
+	}
 	if r == nil {
 		g.refreshMu.Lock()
-		if r = g.ring.Load(); r == nil {
+		if r = g.ring.Load(); r == nil && g.cfg.Now().UnixNano() >= g.retryAt.Load() {
 			g.refreshLocked(ctx)
 			r = g.ring.Load()
 		}
 		g.refreshMu.Unlock()
 		return r
 	}
-	if g.cfg.Now().Sub(r.loaded) >= g.cfg.KeyRefresh && g.refreshMu.TryLock() {
+	if now.Sub(r.loaded) >= g.cfg.KeyRefresh && g.refreshMu.TryLock() {
 		if r2 := g.ring.Load(); r2 == r {
 			g.refreshLocked(ctx)
 		}
