@@ -46,6 +46,7 @@ type benchOptions struct {
 	AdminTokenFile string
 	DatabaseURL    string
 	CPUProfile     string
+	ServeProfile   string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -113,6 +114,7 @@ work is done before the timed exchange.`,
 	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file whose first line is an admin bearer token (full mode without --spawn)")
 	f.StringVar(&o.DatabaseURL, "database-url", "", "ingest mode: PostgreSQL URL (empty: a temporary managed PostgreSQL)")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write this process's CPU profile during the load to this file (ingest mode: the pipeline runs here)")
+	f.StringVar(&o.ServeProfile, "serve-cpuprofile", "", "with --spawn: start veil serve with --admin-pprof and write its CPU profile over the load (at most 55 s of it) to this file")
 	return cmd
 }
 
@@ -141,6 +143,9 @@ func (o *benchOptions) validate() error {
 	}
 	if o.Events < 1 || o.Events > 10000 {
 		bad("--events-per-request %d: must be 1 to 10000", o.Events)
+	}
+	if o.ServeProfile != "" && (!o.Spawn || o.Mode == "ingest") {
+		bad("--serve-cpuprofile needs --spawn and a mode that runs veil serve")
 	}
 	if !o.Spawn {
 		need := map[string][]string{
@@ -189,6 +194,8 @@ type benchSetup struct {
 	procs    []tracked
 	notes    []string
 	cleanup  []func()
+	// adminURL and token reach the spawned veil serve's admin listener.
+	adminURL, token string
 }
 
 func (s *benchSetup) close() {
@@ -236,6 +243,13 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*loadgen.R
 			return nil, err
 		}
 	}
+	var serveProf chan error
+	if o.ServeProfile != "" {
+		serveProf = make(chan error, 1)
+		go func() {
+			serveProf <- loadgen.FetchCPUProfile(ctx, setup.adminURL, setup.token, serveProfileSpan(o.Duration), o.ServeProfile)
+		}()
+	}
 	progress, finish := newProgress(stderr, o)
 	st, err := loadgen.Run(ctx, loadgen.Config{
 		Workload: setup.workload, Client: client, Concurrency: o.Concurrency,
@@ -248,6 +262,12 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*loadgen.R
 	}
 	if err != nil {
 		return nil, err
+	}
+	var profErr error
+	if serveProf != nil {
+		// The profile spans --duration: a run that ended early by request
+		// count waits for it (idle time adds no samples).
+		profErr = <-serveProf
 	}
 	rep := loadgen.NewReport(st)
 	rep.Mode, rep.Concurrency, rep.TargetRate, rep.EventsPerRequest = o.Mode, o.Concurrency, o.Rate, o.Events
@@ -263,7 +283,16 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*loadgen.R
 	}
 	rep.AddProcess("veil bench (self)", os.Getpid(), selfBefore, loadgen.SelfUsage())
 	rep.Notes = append(rep.Notes, setup.notes...)
+	if profErr != nil {
+		rep.Notes = append(rep.Notes, "veil serve CPU profile failed: "+profErr.Error())
+	}
 	return rep, nil
+}
+
+// serveProfileSpan is how long the spawned serve is profiled: the load's
+// duration, within the admin listener's 60 s write timeout.
+func serveProfileSpan(d time.Duration) time.Duration {
+	return min(max(d, time.Second), 55*time.Second)
 }
 
 // newProgress draws a progress bar on stderr when it is a terminal.
@@ -307,7 +336,11 @@ func setupBench(ctx context.Context, o benchOptions, s *benchSetup, stderr io.Wr
 		}
 		s.cleanup = append(s.cleanup, func() { os.RemoveAll(dir) })
 		fmt.Fprintf(stderr, "bench: starting veil serve in %s\n", dir)
-		srv, err := loadgen.StartServe(ctx, loadgen.ServeOptions{Exe: exe, Dir: dir, NoopInner: o.Mode != "full"})
+		so := loadgen.ServeOptions{Exe: exe, Dir: dir, NoopInner: o.Mode != "full"}
+		if o.ServeProfile != "" {
+			so.ExtraArgs = append(so.ExtraArgs, "--admin-pprof")
+		}
+		srv, err := loadgen.StartServe(ctx, so)
 		if err != nil {
 			return err
 		}
@@ -323,6 +356,7 @@ func setupBench(ctx context.Context, o benchOptions, s *benchSetup, stderr io.Wr
 		}
 		postURL, keysURL = srv.PublicURL+"/gateway", srv.PublicURL+"/ohttp-keys"
 		adminURL, token = srv.AdminURL, srv.Token
+		s.adminURL, s.token = adminURL, token
 		if o.Mode != "gateway" {
 			rl, err := loadgen.StartRelay(ctx, exe, dir, postURL)
 			if err != nil {
