@@ -49,6 +49,14 @@ const (
 )
 
 // StatusKeyProblem is the outer status of a ProblemKey answer.
+//
+// RFC 9458 §5.3 identifies the key problem by its problem type; the
+// example there answers it with 400 Bad Request. veil answers 422
+// Unprocessable Content because issue 2 (the OHTTP core's specification)
+// asks for it: the message is well formed but cannot be processed with the
+// key it names, and 422 keeps that apart from the 400 for a malformed
+// message. Every key problem gets this one status and body, whichever
+// check failed (§6.4).
 const StatusKeyProblem = http.StatusUnprocessableEntity
 
 // InnerRemoteAddr is the RemoteAddr of every inner request. It is a
