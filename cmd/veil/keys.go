@@ -282,7 +282,7 @@ func parseKeyFile(data []byte) (*ohttp.PrivateKey, error) {
 	var cfgHex, secretHex string
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 4096), maxKeyFileBytes)
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -301,7 +301,9 @@ func parseKeyFile(data []byte) (*ohttp.PrivateKey, error) {
 		case "secret":
 			secretHex = strings.TrimSpace(val)
 		default:
-			return nil, fmt.Errorf("%w: unknown line %q", errKeyFile, name)
+			// Name the line by number only: an unparsed line may be
+			// the secret itself.
+			return nil, fmt.Errorf("%w: line %d not understood", errKeyFile, n)
 		}
 	}
 	if err := sc.Err(); err != nil {

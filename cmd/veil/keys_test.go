@@ -187,3 +187,22 @@ func TestParseKeyFileMismatch(t *testing.T) {
 		t.Error("mismatched secret accepted")
 	}
 }
+
+func TestParseKeyFileErrorHidesContents(t *testing.T) {
+	// A secret line separated by a tab is not understood; the error must
+	// not echo it, since key file contents are secret.
+	k, err := ohttp.GenerateKey(nil, 1, ohttp.KEMX25519, []ohttp.SymmetricSuite{ohttp.DefaultSuite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := k.Config.MarshalBinary()
+	secret := hex.EncodeToString(k.Secret())
+	data := keyFileMagic + "\nconfig " + hex.EncodeToString(cfg) + "\nsecret\t" + secret + "\n"
+	_, err = parseKeyFile([]byte(data))
+	if err == nil {
+		t.Fatal("malformed key file accepted")
+	}
+	if strings.Contains(err.Error(), secret[:16]) {
+		t.Errorf("error quotes the secret: %v", err)
+	}
+}
