@@ -8,26 +8,13 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
-	"fmt"
-	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,141 +26,20 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/veil-telemetry/veil/bhttp"
+	"github.com/veil-telemetry/veil/e2e/e2etest"
 	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
-	"github.com/veil-telemetry/veil/storage"
 	"github.com/veil-telemetry/veil/storage/storagetest"
 )
 
 func TestMain(m *testing.M) { storagetest.Main(m) }
 
-// needPostgres skips without PostgreSQL server binaries, except under
-// CI=true, where their absence is a failure.
-func needPostgres(t *testing.T) {
+// start starts a veil subcommand reading stdin (nil: no input). One still
+// running when the test ends gets SIGTERM first, so that serve stops its
+// managed PostgreSQL, which would outlive a SIGKILL.
+func start(t *testing.T, name string, stdin *os.File, args ...string) *e2etest.Process {
 	t.Helper()
-	if os.Getenv(storagetest.EnvURL) != "" {
-		return
-	}
-	if _, err := storage.FindPostgres(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and no PostgreSQL: %v", err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-}
-
-var build struct {
-	once sync.Once
-	bin  string
-	err  error
-}
-
-// veilBinary builds ./cmd/veil once per test binary.
-func veilBinary(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		dir, err := os.MkdirTemp("", "veil-e2e-bin-")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.bin = filepath.Join(dir, "veil")
-		cmd := exec.Command("go", "build", "-o", build.bin, "./cmd/veil")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("go build ./cmd/veil: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// process is a running veil subcommand whose output is kept for the log
-// checks.
-type process struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-}
-
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *process) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-func start(t *testing.T, name string, args ...string) *process {
-	t.Helper()
-	return startIn(t, name, nil, args...)
-}
-
-// startIn starts a veil subcommand reading stdin (nil: no input). The
-// caller keeps the other end of a pipe and closes stdin after the call.
-func startIn(t *testing.T, name string, stdin *os.File, args ...string) *process {
-	t.Helper()
-	p := &process{done: make(chan struct{})}
-	p.cmd = exec.Command(veilBinary(t), args...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if stdin != nil {
-		p.cmd.Stdin = stdin
-	}
-	p.cmd.Env = os.Environ()
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		// SIGTERM first, so that serve stops its managed PostgreSQL,
-		// which would outlive a SIGKILL.
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(time.Minute):
-				p.cmd.Process.Kill()
-				<-p.done
-			}
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.output())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (p *process) stop(t *testing.T, timeout time.Duration) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		t.Fatalf("no exit %v after SIGTERM", timeout)
-	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("exit code %d after SIGTERM", code)
-	}
+	return e2etest.Start(t, name, e2etest.Options{Stdin: stdin, KillAfter: time.Minute}, args...)
 }
 
 // client trusts the system roots plus the test CA (see TestTLS).
@@ -182,61 +48,14 @@ var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 // testRoots holds the test CA once TestTLS made it.
 var testRoots = x509.NewCertPool()
 
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func call(t *testing.T, method, url, token, contentType string, body []byte) reply {
+func call(t *testing.T, method, url, token, contentType string, body []byte) e2etest.Reply {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{resp.StatusCode, resp.Header, b}
-}
-
-// waitFor polls url until it answers 200.
-func waitFor(t *testing.T, url string, p *process, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			t.Fatalf("process exited while waiting for %s:\n%s", url, p.output())
-		default:
-		}
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s not 200 after %v", url, timeout)
+	return e2etest.Call(t, client, method, url, token, contentType, body)
 }
 
 // stack is a running serve + relay pair.
 type stack struct {
-	serve, relay           *process
+	serve, relay           *e2etest.Process
 	public, admin, relayAt string // base URLs
 	token                  string
 	dataDir                string
@@ -261,9 +80,9 @@ var fastRelay = []string{"--rate", "10000", "--burst", "10000"}
 func startStackWith(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	certs := o.certs
-	needPostgres(t)
+	e2etest.NeedPostgres(t)
 	s := &stack{dataDir: t.TempDir()}
-	pub, adm, rel := freeAddr(t), freeAddr(t), freeAddr(t)
+	pub, adm, rel := e2etest.FreeAddr(t), e2etest.FreeAddr(t), e2etest.FreeAddr(t)
 	scheme := "http://"
 	if certs != nil {
 		scheme = "https://"
@@ -278,11 +97,11 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		args = append(args, "--tls-cert", certs.cert, "--tls-key", certs.key)
 		relayArgs = append(relayArgs, "--gateway-ca", certs.cert)
 	}
-	s.serve = start(t, "serve", args...)
+	s.serve = start(t, "serve", nil, args...)
 	// First start: initdb, migrations, keys. Generous for slow machines.
-	waitFor(t, s.public+"/readyz", s.serve, 3*time.Minute)
-	s.relay = start(t, "relay", append(relayArgs, o.relayArgs...)...)
-	waitFor(t, s.relayAt+"/ohttp-keys", s.relay, 30*time.Second)
+	e2etest.WaitOK(t, client, s.public+"/readyz", s.serve, 3*time.Minute)
+	s.relay = start(t, "relay", nil, append(relayArgs, o.relayArgs...)...)
+	e2etest.WaitOK(t, client, s.relayAt+"/ohttp-keys", s.relay, 30*time.Second)
 	tok, err := os.ReadFile(filepath.Join(s.dataDir, "admin-token"))
 	if err != nil {
 		t.Fatal(err)
@@ -300,15 +119,7 @@ type ohttpClient struct {
 
 func newOHTTPClient(t *testing.T, relay string) *ohttpClient {
 	t.Helper()
-	r := call(t, "GET", relay+"/ohttp-keys", "", "", nil)
-	if r.status != 200 || r.header.Get("Content-Type") != ohttp.KeysMediaType {
-		t.Fatalf("keys through relay: %d %q", r.status, r.header.Get("Content-Type"))
-	}
-	cfgs, err := ohttp.ParseKeyConfigs(r.body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ohttpClient{t: t, relay: relay, cfgs: cfgs}
+	return &ohttpClient{t: t, relay: relay, cfgs: e2etest.FetchKeys(t, client, relay)}
 }
 
 func (c *ohttpClient) config(kem ohttp.KEMID) *ohttp.KeyConfig {
@@ -323,77 +134,21 @@ func (c *ohttpClient) config(kem ohttp.KEMID) *ohttp.KeyConfig {
 
 // send encapsulates req to a key of kem, posts it to the relay, and
 // returns the decapsulated inner response.
-func (c *ohttpClient) send(kem ohttp.KEMID, req *bhttp.Request) *bhttp.Response {
+func (c *ohttpClient) send(kem ohttp.KEMID, req e2etest.Inner) *bhttp.Response {
 	c.t.Helper()
-	msg, err := req.Marshal()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	enc, ctx, err := ohttp.EncapsulateRequest(rand.Reader, c.config(kem), ohttp.DefaultSuite, msg)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	r := call(c.t, "POST", c.relay+"/gateway", "", ohttp.RequestMediaType, enc)
-	if r.status != 200 || r.header.Get("Content-Type") != ohttp.ResponseMediaType {
-		c.t.Fatalf("relay answered %d %q: %s", r.status, r.header.Get("Content-Type"), r.body)
-	}
-	plain, err := ctx.DecapsulateResponse(r.body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	resp, err := bhttp.UnmarshalResponse(plain)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return resp
+	sl := e2etest.Seal(c.t, c.config(kem), req.Marshal(c.t))
+	return sl.Open(c.t, call(c.t, "POST", c.relay+"/gateway", "", ohttp.RequestMediaType, sl.Body))
 }
 
-func innerRequest(authority, path string, body []byte) *bhttp.Request {
-	return &bhttp.Request{
-		Method: "POST", Scheme: "https", Authority: authority, Path: path,
-		Header: []bhttp.Field{
-			{Name: "content-type", Value: "application/json"},
-			{Name: "date", Value: time.Now().UTC().Format(http.TimeFormat)},
-			{Name: "user-agent", Value: "e2e-identifying-agent/1.0"},
-		},
-		Content: body,
-	}
+// innerRequest is an inner POST whose user-agent the log checks look for.
+func innerRequest(authority, path string, body []byte) e2etest.Inner {
+	return e2etest.Inner{Authority: authority, Path: path, Content: body,
+		Header: []bhttp.Field{{Name: "user-agent", Value: "e2e-identifying-agent/1.0"}}}
 }
 
-type event struct {
-	Schema  string         `json:"schema"`
-	Version int            `json:"version"`
-	Fields  map[string]any `json:"fields"`
-}
-
-func batchBody(t *testing.T, evs []event) []byte {
+func batchBody(t *testing.T, evs []e2etest.Event) []byte {
 	t.Helper()
-	id := make([]byte, 16)
-	rand.Read(id)
-	b, err := json.Marshal(map[string]any{"batch_id": base64.RawURLEncoding.EncodeToString(id), "events": evs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-type eventResult struct {
-	Index  int    `json:"index"`
-	Status string `json:"status"`
-	Reason string `json:"reason"`
-	Field  string `json:"field"`
-}
-
-func results(t *testing.T, resp *bhttp.Response) []eventResult {
-	t.Helper()
-	if resp.StatusCode != 200 {
-		t.Fatalf("inner status %d: %s", resp.StatusCode, resp.Content)
-	}
-	var out struct{ Results []eventResult }
-	if err := json.Unmarshal(resp.Content, &out); err != nil {
-		t.Fatalf("%v: %s", err, resp.Content)
-	}
-	return out.Results
+	return e2etest.Batch(t, e2etest.NewBatchID(), evs)
 }
 
 const rejectedValue = "someone@example.com"
@@ -403,16 +158,16 @@ func TestEndToEnd(t *testing.T) {
 
 	// readyz on both listeners.
 	for _, u := range []string{s.public + "/readyz", s.admin + "/readyz", s.public + "/healthz", s.admin + "/healthz"} {
-		if r := call(t, "GET", u, "", "", nil); r.status != 200 {
-			t.Errorf("%s: %d", u, r.status)
+		if r := call(t, "GET", u, "", "", nil); r.Status != 200 {
+			t.Errorf("%s: %d", u, r.Status)
 		}
 	}
 
 	// The admin API answers 401 without a token, with a problem.
 	for _, path := range []string{"/v1/schemas", "/v1/keys", "/v1/stats", "/metrics", "/openapi.json"} {
 		r := call(t, "GET", s.admin+path, "", "", nil)
-		if r.status != 401 || r.header.Get("Content-Type") != "application/problem+json" {
-			t.Errorf("%s without token: %d %q", path, r.status, r.header.Get("Content-Type"))
+		if r.Status != 401 || r.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s without token: %d %q", path, r.Status, r.Header.Get("Content-Type"))
 		}
 	}
 
@@ -423,15 +178,15 @@ func TestEndToEnd(t *testing.T) {
 	}
 	body := []byte(`{"document":` + string(doc) + `}`)
 	r := call(t, "POST", s.admin+"/v1/schemas", s.token, "application/json", body)
-	if r.status != 200 || !bytes.Contains(r.body, []byte(`"created":true`)) {
-		t.Fatalf("register: %d %s", r.status, r.body)
+	if r.Status != 200 || !bytes.Contains(r.Body, []byte(`"created":true`)) {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
 	}
 
 	// The public listener does not serve the ingest API (or any admin
 	// route) in the clear.
 	for _, path := range []string{"/v1/events", "/v1/schemas", "/v1/keys:rotate"} {
-		if r := call(t, "POST", s.public+path, "", "application/json", batchBody(t, nil)); r.status != 404 {
-			t.Errorf("POST %s in the clear on the public listener: %d", path, r.status)
+		if r := call(t, "POST", s.public+path, "", "application/json", batchBody(t, nil)); r.Status != 404 {
+			t.Errorf("POST %s in the clear on the public listener: %d", path, r.Status)
 		}
 	}
 
@@ -441,11 +196,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// 12 ios events (above k=10), 3 android (below), one rejected.
-	var evs []event
+	var evs []e2etest.Event
 	for i := range 12 {
-		evs = append(evs, event{"app.launch", 1, map[string]any{"os": "ios", "app_version": "1.2", "cold_start_ms": 100 + i}})
+		evs = append(evs, e2etest.Event{Schema: "app.launch", Version: 1, Fields: map[string]any{"os": "ios", "app_version": "1.2", "cold_start_ms": 100 + i}})
 	}
-	res := results(t, oc.send(ohttp.KEMX25519, innerRequest("collector.example", "/v1/events", batchBody(t, evs))))
+	res := e2etest.Results(t, oc.send(ohttp.KEMX25519, innerRequest("collector.example", "/v1/events", batchBody(t, evs))))
 	if len(res) != 12 {
 		t.Fatalf("results %+v", res)
 	}
@@ -458,17 +213,17 @@ func TestEndToEnd(t *testing.T) {
 	// pointing at the admin listener: it still reaches only ingest.
 	evs = evs[:0]
 	for range 3 {
-		evs = append(evs, event{"app.launch", 1, map[string]any{"os": "android", "cold_start_ms": 900}})
+		evs = append(evs, e2etest.Event{Schema: "app.launch", Version: 1, Fields: map[string]any{"os": "android", "cold_start_ms": 900}})
 	}
-	evs = append(evs, event{"app.launch", 1, map[string]any{"os": "ios", "app_version": rejectedValue}})
+	evs = append(evs, e2etest.Event{Schema: "app.launch", Version: 1, Fields: map[string]any{"os": "ios", "app_version": rejectedValue}})
 	adminHost := strings.TrimPrefix(s.admin, "http://")
 	batch := batchBody(t, evs)
-	res = results(t, oc.send(ohttp.KEMXWing, innerRequest(adminHost, "/v1/events", batch)))
+	res = e2etest.Results(t, oc.send(ohttp.KEMXWing, innerRequest(adminHost, "/v1/events", batch)))
 	if len(res) != 4 || res[0].Status != "accepted" || res[3].Status != "rejected" || res[3].Field != "app_version" || res[3].Reason == "" {
 		t.Fatalf("android batch: %+v", res)
 	}
 	// The same batch again (a retry) is a duplicate and adds nothing.
-	res = results(t, oc.send(ohttp.KEMX25519, innerRequest("collector.example", "/v1/events", batch)))
+	res = e2etest.Results(t, oc.send(ohttp.KEMX25519, innerRequest("collector.example", "/v1/events", batch)))
 	// (the rejected event is re-checked and rejected again).
 	for i, e := range res {
 		if want := map[bool]string{true: "rejected", false: "duplicate"}[i == 3]; e.Status != want {
@@ -487,8 +242,8 @@ func TestEndToEnd(t *testing.T) {
 	// Aggregates: the ios group (12) is shown, the android group (3 < k)
 	// is suppressed.
 	r = call(t, "GET", s.admin+"/v1/aggregates?schema=app.launch&version=1&group_by=os", s.token, "", nil)
-	if r.status != 200 {
-		t.Fatalf("aggregates: %d %s", r.status, r.body)
+	if r.Status != 200 {
+		t.Fatalf("aggregates: %d %s", r.Status, r.Body)
 	}
 	var agg struct {
 		Groups []struct {
@@ -504,16 +259,16 @@ func TestEndToEnd(t *testing.T) {
 		Suppressed int `json:"suppressed_groups"`
 		K          int `json:"k"`
 	}
-	if err := json.Unmarshal(r.body, &agg); err != nil {
-		t.Fatalf("%v: %s", err, r.body)
+	if err := json.Unmarshal(r.Body, &agg); err != nil {
+		t.Fatalf("%v: %s", err, r.Body)
 	}
 	if agg.K != 10 || agg.Suppressed != 1 || len(agg.Groups) != 1 {
-		t.Fatalf("aggregates: %s", r.body)
+		t.Fatalf("aggregates: %s", r.Body)
 	}
 	g := agg.Groups[0]
 	m := g.Measures["cold_start_ms"]
 	if g.Group["os"] != "ios" || g.Count.String() != "12" || m.Min != 100 || m.Max != 111 || m.Sum != 1266 {
-		t.Fatalf("ios group: %s", r.body)
+		t.Fatalf("ios group: %s", r.Body)
 	}
 
 	// Stats: 15 accepted, 1 rejected (the duplicate adds nothing).
@@ -526,11 +281,11 @@ func TestEndToEnd(t *testing.T) {
 			Reason  string `json:"reason"`
 		} `json:"rows"`
 	}
-	if err := json.Unmarshal(r.body, &stats); err != nil || r.status != 200 {
-		t.Fatalf("stats: %d %s", r.status, r.body)
+	if err := json.Unmarshal(r.Body, &stats); err != nil || r.Status != 200 {
+		t.Fatalf("stats: %d %s", r.Status, r.Body)
 	}
 	if stats.Accepted.String() != "15" || stats.Rejected.String() != "1" {
-		t.Fatalf("stats: %s", r.body)
+		t.Fatalf("stats: %s", r.Body)
 	}
 
 	// gRPC on the admin listener (h2c), with and without the token.
@@ -538,28 +293,28 @@ func TestEndToEnd(t *testing.T) {
 
 	// Metrics and the dashboard, with the token.
 	r = call(t, "GET", s.admin+"/metrics", s.token, "", nil)
-	if r.status != 200 || !bytes.Contains(r.body, []byte("veil_admin_requests_total")) || !bytes.Contains(r.body, []byte("go_goroutines")) {
-		t.Errorf("metrics: %d", r.status)
+	if r.Status != 200 || !bytes.Contains(r.Body, []byte("veil_admin_requests_total")) || !bytes.Contains(r.Body, []byte("go_goroutines")) {
+		t.Errorf("metrics: %d", r.Status)
 	}
-	if bytes.Contains(r.body, []byte(rejectedValue)) {
+	if bytes.Contains(r.Body, []byte(rejectedValue)) {
 		t.Error("metrics hold an event value")
 	}
 	r = call(t, "GET", s.admin+"/", s.token, "", nil)
-	if r.status != 200 || !bytes.Contains(r.body, []byte("app.launch")) {
-		t.Errorf("dashboard: %d", r.status)
+	if r.Status != 200 || !bytes.Contains(r.Body, []byte("app.launch")) {
+		t.Errorf("dashboard: %d", r.Status)
 	}
 
 	// SIGTERM drains and exits cleanly; logs hold no event value, token or
 	// inner header.
-	s.relay.stop(t, 30*time.Second)
-	s.serve.stop(t, 2*time.Minute)
-	logs := s.serve.output() + s.relay.output()
+	s.relay.Stop(t, 30*time.Second)
+	s.serve.Stop(t, 2*time.Minute)
+	logs := s.serve.Output() + s.relay.Output()
 	for _, secret := range []string{rejectedValue, s.token, "e2e-identifying-agent"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain %q", secret)
 		}
 	}
-	if !strings.Contains(s.serve.output(), filepath.Join(s.dataDir, "admin-token")) {
+	if !strings.Contains(s.serve.Output(), filepath.Join(s.dataDir, "admin-token")) {
 		t.Error("serve did not log the admin token's path")
 	}
 }
@@ -589,36 +344,9 @@ type testCerts struct{ cert, key string }
 // to the client's roots.
 func newTestCerts(t *testing.T) *testCerts {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "veil e2e"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	testRoots.AddCert(cert)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	c := &testCerts{cert: filepath.Join(dir, "cert.pem"), key: filepath.Join(dir, "key.pem")}
-	os.WriteFile(c.cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(c.key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
-	return c
+	cert, key, c := e2etest.WriteSelfSigned(t)
+	testRoots.AddCert(c)
+	return &testCerts{cert: cert, key: key}
 }
 
 // TestTLS runs both listeners over TLS: the relay verifies the gateway's
@@ -626,19 +354,13 @@ func newTestCerts(t *testing.T) *testCerts {
 func TestTLS(t *testing.T) {
 	certs := newTestCerts(t)
 	s := startStack(t, certs)
-	if r := call(t, "GET", s.admin+"/readyz", "", "", nil); r.status != 200 {
-		t.Fatalf("admin readyz over TLS: %d", r.status)
+	if r := call(t, "GET", s.admin+"/readyz", "", "", nil); r.Status != 200 {
+		t.Fatalf("admin readyz over TLS: %d", r.Status)
 	}
-	doc, err := os.ReadFile("testdata/app.launch.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := call(t, "POST", s.admin+"/v1/schemas", s.token, "application/json", []byte(`{"document":`+string(doc)+`}`)); r.status != 200 {
-		t.Fatalf("register over TLS: %d %s", r.status, r.body)
-	}
+	s.registerSchema(t, "testdata/app.launch.json")
 	oc := newOHTTPClient(t, s.relayAt)
-	res := results(t, oc.send(ohttp.KEMX25519, innerRequest("collector.example", "/v1/events",
-		batchBody(t, []event{{"app.launch", 1, map[string]any{"os": "ios"}}}))))
+	res := e2etest.Results(t, oc.send(ohttp.KEMX25519, innerRequest("collector.example", "/v1/events",
+		batchBody(t, []e2etest.Event{{Schema: "app.launch", Version: 1, Fields: map[string]any{"os": "ios"}}}))))
 	if len(res) != 1 || res[0].Status != "accepted" {
 		t.Fatalf("%+v", res)
 	}
@@ -653,6 +375,6 @@ func TestTLS(t *testing.T) {
 	if resp, err := veilv1.NewKeyServiceClient(conn).ListKeys(ctx, &veilv1.ListKeysRequest{}); err != nil || len(resp.GetKeys()) != 2 {
 		t.Fatalf("gRPC over TLS: %v %v", resp, err)
 	}
-	s.relay.stop(t, 30*time.Second)
-	s.serve.stop(t, 2*time.Minute)
+	s.relay.Stop(t, 30*time.Second)
+	s.serve.Stop(t, 2*time.Minute)
 }

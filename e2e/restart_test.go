@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/veil-telemetry/veil/e2e/e2etest"
 )
 
 // holdingProxy stands between a client and the relay. It passes requests
@@ -105,8 +107,8 @@ func queueContents(t *testing.T, dir string) (byVersion map[string]int64, batche
 		}
 		var f struct {
 			Batches []struct {
-				BatchID string  `json:"batch_id"`
-				Events  []event `json:"events"`
+				BatchID string          `json:"batch_id"`
+				Events  []e2etest.Event `json:"events"`
 			} `json:"batches"`
 		}
 		if err := json.Unmarshal(b, &f); err != nil {
@@ -175,7 +177,7 @@ func TestSendRestartExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pw.Close()
-	first := startIn(t, "first send", pr, "send", "--relay", proxy.url+"/gateway", "--queue-dir", queue, "--verbose")
+	first := start(t, "first send", pr, "send", "--relay", proxy.url+"/gateway", "--queue-dir", queue, "--verbose")
 	pr.Close()
 	go pw.Write(lines1)
 
@@ -184,8 +186,8 @@ func TestSendRestartExactlyOnce(t *testing.T) {
 	var heldStatus int
 	select {
 	case heldStatus = <-proxy.held:
-	case <-first.done:
-		t.Fatalf("first sender exited:\n%s", first.output())
+	case <-first.Done():
+		t.Fatalf("first sender exited:\n%s", first.Output())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("no request %d after 60 s", answered+1)
 	}
@@ -208,10 +210,10 @@ func TestSendRestartExactlyOnce(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := first.cmd.Process.Kill(); err != nil {
+	if err := first.Cmd().Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-first.done
+	<-first.Done()
 	pw.Close()
 	onDisk, diskBatches := queueContents(t, queue)
 	before := s.aggregates(t, "app.launch", 1, "app_version").countsBy("app_version")
@@ -246,7 +248,7 @@ func TestSendRestartExactlyOnce(t *testing.T) {
 	lines2, sizes2 := eventLines(2, secondEvents)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	second := exec.CommandContext(ctx, veilBinary(t), "send", "--relay", s.relayAt+"/gateway", "--queue-dir", queue)
+	second := exec.CommandContext(ctx, e2etest.Binary(t), "send", "--relay", s.relayAt+"/gateway", "--queue-dir", queue)
 	second.Stdin = bytes.NewReader(lines2)
 	var stdout, stderr bytes.Buffer
 	second.Stdout, second.Stderr = &stdout, &stderr

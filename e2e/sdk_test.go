@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-telemetry/veil/e2e/e2etest"
 	veil "github.com/veil-telemetry/veil/sdk"
 )
 
@@ -21,10 +22,7 @@ func (s *stack) registerSchema(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := call(t, "POST", s.admin+"/v1/schemas", s.token, "application/json", []byte(`{"document":`+string(doc)+`}`))
-	if r.status != 200 {
-		t.Fatalf("register %s: %d %s", path, r.status, r.body)
-	}
+	e2etest.RegisterSchema(t, client, s.admin, s.token, doc)
 }
 
 // aggregates is the REST form of GetAggregatesResponse.
@@ -66,12 +64,12 @@ func (s *stack) aggregates(t *testing.T, schema string, version int, groupBy str
 	t.Helper()
 	q := url.Values{"schema": {schema}, "version": {strconv.Itoa(version)}, "group_by": {groupBy}}
 	r := call(t, "GET", s.admin+"/v1/aggregates?"+q.Encode(), s.token, "", nil)
-	if r.status != 200 {
-		t.Fatalf("aggregates: %d %s", r.status, r.body)
+	if r.Status != 200 {
+		t.Fatalf("aggregates: %d %s", r.Status, r.Body)
 	}
 	var a aggregates
-	if err := json.Unmarshal(r.body, &a); err != nil {
-		t.Fatalf("aggregates: %v: %s", err, r.body)
+	if err := json.Unmarshal(r.Body, &a); err != nil {
+		t.Fatalf("aggregates: %v: %s", err, r.Body)
 	}
 	return &a
 }
@@ -84,8 +82,8 @@ func (s *stack) acceptedStat(t *testing.T) int64 {
 		Accepted int64 `json:"accepted,string"`
 		Rejected int64 `json:"rejected,string"`
 	}
-	if err := json.Unmarshal(r.body, &st); err != nil || r.status != 200 {
-		t.Fatalf("stats: %d %v %s", r.status, err, r.body)
+	if err := json.Unmarshal(r.Body, &st); err != nil || r.Status != 200 {
+		t.Fatalf("stats: %d %v %s", r.Status, err, r.Body)
 	}
 	if st.Rejected != 0 {
 		t.Errorf("stats: %d rejected, want 0", st.Rejected)

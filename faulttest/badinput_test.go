@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/veil-telemetry/veil/bhttp"
+	"github.com/veil-telemetry/veil/e2e/e2etest"
 	"github.com/veil-telemetry/veil/gateway"
 	"github.com/veil-telemetry/veil/ohttp"
 	"github.com/veil-telemetry/veil/schema"
@@ -22,7 +23,7 @@ import (
 // package doc, RFC 9458 §5.2–5.3) and nothing panics.
 func TestBadOuterRequests(t *testing.T) {
 	s := newInproc(t)
-	good := seal(t, s.cfg, innerReq{content: batchJSON(newBatchID(), []ev{seqEv("ios", 1)})}.marshal(t))
+	good := e2etest.Seal(t, s.cfg, e2etest.Inner{Content: batchJSON(e2etest.NewBatchID(), []ev{seqEv("ios", 1)})}.Marshal(t))
 	hdr := func(keyID uint8, kem, kdf, aead uint16) []byte {
 		b := []byte{keyID}
 		b = binary.BigEndian.AppendUint16(b, kem)
@@ -30,15 +31,15 @@ func TestBadOuterRequests(t *testing.T) {
 		return binary.BigEndian.AppendUint16(b, aead)
 	}
 	withKeyID := func(id uint8) []byte {
-		b := bytes.Clone(good.body)
+		b := bytes.Clone(good.Body)
 		b[0] = id
 		return b
 	}
-	flipped := bytes.Clone(good.body)
+	flipped := bytes.Clone(good.Body)
 	flipped[len(flipped)-1] ^= 1
-	encFlipped := bytes.Clone(good.body)
+	encFlipped := bytes.Clone(good.Body)
 	encFlipped[10] ^= 0x80
-	retired := seal(t, s.retired, innerReq{content: batchJSON(newBatchID(), []ev{seqEv("ios", 1)})}.marshal(t))
+	retired := e2etest.Seal(t, s.retired, e2etest.Inner{Content: batchJSON(e2etest.NewBatchID(), []ev{seqEv("ios", 1)})}.Marshal(t))
 	cases := []struct {
 		name   string
 		body   []byte
@@ -49,39 +50,39 @@ func TestBadOuterRequests(t *testing.T) {
 		{"empty", nil, nil, 400, "about:blank"},
 		{"one byte", []byte{1}, nil, 400, "about:blank"},
 		{"header only", hdr(keyCurrent, 0x20, 1, 1), nil, 400, "about:blank"},
-		{"truncated enc", good.body[:20], nil, 400, "about:blank"},
-		{"no ciphertext", good.body[:7+32], nil, 400, "about:blank"},
-		{"ciphertext shorter than tag", good.body[:7+32+8], nil, 400, "about:blank"},
-		{"unknown KEM", append(hdr(keyCurrent, 0x9999, 1, 1), good.body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"unknown KDF", append(hdr(keyCurrent, 0x20, 0x7777, 1), good.body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"unknown AEAD", append(hdr(keyCurrent, 0x20, 1, 0x7777), good.body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"export-only AEAD", append(hdr(keyCurrent, 0x20, 1, 0xffff), good.body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"suite not offered", append(hdr(keyCurrent, 0x20, 1, 3), good.body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"wrong KEM for key", append(hdr(keyCurrent, 0x10, 1, 1), good.body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
+		{"truncated enc", good.Body[:20], nil, 400, "about:blank"},
+		{"no ciphertext", good.Body[:7+32], nil, 400, "about:blank"},
+		{"ciphertext shorter than tag", good.Body[:7+32+8], nil, 400, "about:blank"},
+		{"unknown KEM", append(hdr(keyCurrent, 0x9999, 1, 1), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
+		{"unknown KDF", append(hdr(keyCurrent, 0x20, 0x7777, 1), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
+		{"unknown AEAD", append(hdr(keyCurrent, 0x20, 1, 0x7777), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
+		{"export-only AEAD", append(hdr(keyCurrent, 0x20, 1, 0xffff), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
+		{"suite not offered", append(hdr(keyCurrent, 0x20, 1, 3), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
+		{"wrong KEM for key", append(hdr(keyCurrent, 0x10, 1, 1), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
 		{"unknown key id", withKeyID(keyUnknown), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"retired key id", retired.body, nil, gateway.StatusKeyProblem, gateway.ProblemKey},
+		{"retired key id", retired.Body, nil, gateway.StatusKeyProblem, gateway.ProblemKey},
 		{"ciphertext flipped", flipped, nil, gateway.StatusKeyProblem, gateway.ProblemKey},
 		{"enc flipped", encFlipped, nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"wrong media type", good.body, map[string]string{"Content-Type": "application/octet-stream"}, 415, "about:blank"},
-		{"no media type", good.body, map[string]string{"Content-Type": ""}, 415, "about:blank"},
-		{"expect 100-continue", good.body, map[string]string{"Expect": "100-continue"}, 417, "about:blank"},
+		{"wrong media type", good.Body, map[string]string{"Content-Type": "application/octet-stream"}, 415, "about:blank"},
+		{"no media type", good.Body, map[string]string{"Content-Type": ""}, 415, "about:blank"},
+		{"expect 100-continue", good.Body, map[string]string{"Expect": "100-continue"}, 417, "about:blank"},
 		{"over the size limit", make([]byte, maxRequestBytes+1), nil, 413, "about:blank"},
 	}
 	keyProblem := map[string][]byte{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			o := s.post(c.body, c.header)
-			if o.status != c.status {
-				t.Fatalf("status %d, want %d: %s", o.status, c.status, o.body)
+			if o.Status != c.status {
+				t.Fatalf("status %d, want %d: %s", o.Status, c.status, o.Body)
 			}
-			if got := o.header.Get("Content-Type"); got != "application/problem+json" {
+			if got := o.Header.Get("Content-Type"); got != "application/problem+json" {
 				t.Errorf("content type %q", got)
 			}
-			if got := problemType(o.body); got != c.typ {
+			if got := problemType(o.Body); got != c.typ {
 				t.Errorf("problem type %q, want %q", got, c.typ)
 			}
 			if c.status == gateway.StatusKeyProblem {
-				keyProblem[c.name] = o.body
+				keyProblem[c.name] = o.Body
 			}
 		})
 	}
@@ -107,7 +108,7 @@ func TestBadOuterRequests(t *testing.T) {
 		{http.MethodPost, "/v1/events", 404},
 		{http.MethodGet, "/metrics", 404},
 	} {
-		req := httptest.NewRequest(r.method, "http://veil.test"+r.path, bytes.NewReader(good.body))
+		req := httptest.NewRequest(r.method, "http://veil.test"+r.path, bytes.NewReader(good.Body))
 		req.Header.Set("Content-Type", ohttp.RequestMediaType)
 		rec := httptest.NewRecorder()
 		s.handler.ServeHTTP(rec, req)
@@ -125,21 +126,21 @@ func TestBadOuterRequests(t *testing.T) {
 // Content-Length.
 func TestOuterSizeLimit(t *testing.T) {
 	s := newInproc(t)
-	inner := innerReq{content: batchJSON(newBatchID(), []ev{seqEv("ios", 7)})}.marshal(t)
-	probe := seal(t, s.cfg, inner)
-	overhead := len(probe.body) - len(inner)
+	inner := e2etest.Inner{Content: batchJSON(e2etest.NewBatchID(), []ev{seqEv("ios", 7)})}.Marshal(t)
+	probe := e2etest.Seal(t, s.cfg, inner)
+	overhead := len(probe.Body) - len(inner)
 	padTo := func(n int) []byte {
 		// RFC 9292 §3.8: zero padding after the message.
 		return append(bytes.Clone(inner), make([]byte, n-overhead-len(inner))...)
 	}
 	for _, chunked := range []bool{false, true} {
-		inner = innerReq{content: batchJSON(newBatchID(), []ev{seqEv("ios", 7)})}.marshal(t)
-		at := seal(t, s.cfg, padTo(maxRequestBytes))
-		if len(at.body) != maxRequestBytes {
-			t.Fatalf("built %d bytes, want %d", len(at.body), maxRequestBytes)
+		inner = e2etest.Inner{Content: batchJSON(e2etest.NewBatchID(), []ev{seqEv("ios", 7)})}.Marshal(t)
+		at := e2etest.Seal(t, s.cfg, padTo(maxRequestBytes))
+		if len(at.Body) != maxRequestBytes {
+			t.Fatalf("built %d bytes, want %d", len(at.Body), maxRequestBytes)
 		}
-		over := seal(t, s.cfg, padTo(maxRequestBytes+1))
-		post := func(b []byte) outer {
+		over := e2etest.Seal(t, s.cfg, padTo(maxRequestBytes+1))
+		post := func(b []byte) e2etest.Reply {
 			req := httptest.NewRequest(http.MethodPost, "http://veil.test/gateway", bytes.NewReader(b))
 			req.Header.Set("Content-Type", ohttp.RequestMediaType)
 			if chunked {
@@ -147,13 +148,13 @@ func TestOuterSizeLimit(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			s.handler.ServeHTTP(rec, req)
-			return outer{rec.Code, rec.Header(), rec.Body.Bytes()}
+			return e2etest.Reply{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
 		}
-		if st := statuses(resultsOf(t, at.open(t, post(at.body)))); st["accepted"] != 1 {
+		if st := statuses(e2etest.Results(t, at.Open(t, post(at.Body)))); st["accepted"] != 1 {
 			t.Errorf("chunked=%v: at the limit: %v", chunked, st)
 		}
-		if o := post(over.body); o.status != http.StatusRequestEntityTooLarge {
-			t.Errorf("chunked=%v: one byte over: %d %s", chunked, o.status, o.body)
+		if o := post(over.Body); o.Status != http.StatusRequestEntityTooLarge {
+			t.Errorf("chunked=%v: one byte over: %d %s", chunked, o.Status, o.Body)
 		}
 	}
 }
@@ -167,7 +168,7 @@ func TestBadInnerRequests(t *testing.T) {
 	stale := now.Add(-replayWindow - time.Minute)
 	future := now.Add(replayWindow + time.Minute)
 	var zero time.Time
-	id := newBatchID()
+	id := e2etest.NewBatchID()
 	good := batchJSON(id, []ev{seqEv("ios", 1)})
 	gz := func(b []byte) []byte {
 		var buf bytes.Buffer
@@ -179,7 +180,7 @@ func TestBadInnerRequests(t *testing.T) {
 	gzipHdr := []bhttp.Field{{Name: "content-encoding", Value: "gzip"}}
 	// A valid batch padded with JSON whitespace to exactly n bytes.
 	padded := func(n int) []byte {
-		b := batchJSON(newBatchID(), []ev{seqEv("ios", 2)})
+		b := batchJSON(e2etest.NewBatchID(), []ev{seqEv("ios", 2)})
 		return append(b, bytes.Repeat([]byte{' '}, n-len(b))...)
 	}
 	manyEvents := func(n int) []byte {
@@ -187,14 +188,14 @@ func TestBadInnerRequests(t *testing.T) {
 		for i := range evs {
 			evs[i] = seqEv("android", int64(i))
 		}
-		return batchJSON(newBatchID(), evs)
+		return batchJSON(e2etest.NewBatchID(), evs)
 	}
-	bhttpOf := func(r innerReq) []byte { return r.marshal(t) }
+	bhttpOf := func(r e2etest.Inner) []byte { return r.Marshal(t) }
 	indeterminate, err := bhttp.MarshalOptions{Indeterminate: true, Truncate: true, Padding: 3}.MarshalRequest(&bhttp.Request{
 		Method: "POST", Scheme: "https", Authority: "x", Path: "/v1/events",
 		Header: []bhttp.Field{{Name: "content-type", Value: "application/json"},
 			{Name: "date", Value: now.UTC().Format(http.TimeFormat)}},
-		Content: batchJSON(newBatchID(), []ev{seqEv("ios", 3)}),
+		Content: batchJSON(e2etest.NewBatchID(), []ev{seqEv("ios", 3)}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -212,45 +213,45 @@ func TestBadInnerRequests(t *testing.T) {
 		{"bad framing indicator", []byte{7, 1, 2, 3}, 400, "about:blank", 0},
 		{"response framing", []byte{1, 0x40, 200, 0, 0, 0}, 400, "about:blank", 0},
 		{"declared length past the end", hugeLen, 400, "about:blank", 0},
-		{"truncated field section", bhttpOf(innerReq{content: good})[:30], 400, "", 0},
+		{"truncated field section", bhttpOf(e2etest.Inner{Content: good})[:30], 400, "", 0},
 		{"indeterminate, truncated, padded", indeterminate, 200, "", 1},
-		{"no Date", bhttpOf(innerReq{date: &zero, content: good}), 400, gateway.ProblemDate, 0},
-		{"stale Date", bhttpOf(innerReq{date: &stale, content: good}), 400, gateway.ProblemDate, 0},
-		{"future Date", bhttpOf(innerReq{date: &future, content: good}), 400, gateway.ProblemDate, 0},
-		{"garbage Date", bhttpOf(innerReq{date: &zero, headers: []bhttp.Field{{Name: "date", Value: "yesterday"}}, content: good}), 400, gateway.ProblemDate, 0},
+		{"no Date", bhttpOf(e2etest.Inner{Date: &zero, Content: good}), 400, gateway.ProblemDate, 0},
+		{"stale Date", bhttpOf(e2etest.Inner{Date: &stale, Content: good}), 400, gateway.ProblemDate, 0},
+		{"future Date", bhttpOf(e2etest.Inner{Date: &future, Content: good}), 400, gateway.ProblemDate, 0},
+		{"garbage Date", bhttpOf(e2etest.Inner{Date: &zero, Header: []bhttp.Field{{Name: "date", Value: "yesterday"}}, Content: good}), 400, gateway.ProblemDate, 0},
 		{"path not absolute", rawRequest("POST", "v1/events", now, good), 400, "about:blank", 0},
 		{"absolute URL as path", rawRequest("POST", "http://127.0.0.1:1/v1/events", now, good), 400, "about:blank", 0},
 		{"asterisk path", rawRequest("OPTIONS", "*", now, nil), 400, "about:blank", 0},
-		{"admin path", bhttpOf(innerReq{path: "/v1/schemas", content: good}), 404, "", 0},
-		{"keys path", bhttpOf(innerReq{method: "GET", path: "/v1/keys"}), 404, "", 0},
-		{"metrics path", bhttpOf(innerReq{method: "GET", path: "/metrics"}), 404, "", 0},
-		{"unknown coding", bhttpOf(innerReq{headers: []bhttp.Field{{Name: "content-encoding", Value: "br"}}, content: good}), 415, "about:blank", 0},
-		{"bad gzip", bhttpOf(innerReq{headers: gzipHdr, content: []byte("not gzip")}), 400, "about:blank", 0},
-		{"gzip at the inner limit", bhttpOf(innerReq{headers: gzipHdr, content: gz(padded(maxInnerBytes))}), 200, "", 1},
-		{"gzip one byte over", bhttpOf(innerReq{headers: gzipHdr, content: gz(padded(maxInnerBytes + 1))}), 413, "about:blank", 0},
-		{"gzip bomb", bhttpOf(innerReq{headers: gzipHdr, content: gz(make([]byte, 64<<20))}), 413, "about:blank", 0},
-		{"events at the limit", bhttpOf(innerReq{content: manyEvents(maxEvents)}), 200, "", maxEvents},
-		{"events one over", bhttpOf(innerReq{content: manyEvents(maxEvents + 1)}), 413, "", 0},
-		{"not JSON", bhttpOf(innerReq{content: []byte("hello")}), 400, "", 0},
-		{"empty object", bhttpOf(innerReq{content: []byte("{}")}), 400, "", 0},
-		{"short batch_id", bhttpOf(innerReq{content: []byte(`{"batch_id":"abc","events":[]}`)}), 400, "", 0},
-		{"batch_id not base64url", bhttpOf(innerReq{content: []byte(`{"batch_id":"` + strings.Repeat("!", 22) + `","events":[]}`)}), 400, "", 0},
-		{"events not a list", bhttpOf(innerReq{content: []byte(`{"batch_id":"` + newBatchID() + `","events":{}}`)}), 400, "", 0},
-		{"unknown top-level field", bhttpOf(innerReq{content: []byte(`{"batch_id":"` + newBatchID() + `","events":[],"ip":"1.2.3.4"}`)}), 400, "", 0},
-		{"trailing garbage", bhttpOf(innerReq{content: append(batchJSON(newBatchID(), nil), "}}"...)}), 400, "", 0},
-		{"deep nesting", bhttpOf(innerReq{content: []byte(`{"batch_id":"` + newBatchID() + `","events":[{"schema":"fault.event","version":1,"fields":{"os":` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `}}]}`)}), 400, "", 0},
-		{"invalid UTF-8", bhttpOf(innerReq{content: []byte("{\"batch_id\":\"" + newBatchID() + "\",\"events\":[{\"schema\":\"fault.event\",\"version\":1,\"fields\":{\"os\":\"\xff\xfe\"}}]}")}), 400, "", 0},
-		{"NaN literal", bhttpOf(innerReq{content: []byte(`{"batch_id":"` + newBatchID() + `","events":[{"schema":"fault.event","version":1,"fields":{"os":"ios","seq":NaN}}]}`)}), 400, "", 0},
+		{"admin path", bhttpOf(e2etest.Inner{Path: "/v1/schemas", Content: good}), 404, "", 0},
+		{"keys path", bhttpOf(e2etest.Inner{Method: "GET", Path: "/v1/keys"}), 404, "", 0},
+		{"metrics path", bhttpOf(e2etest.Inner{Method: "GET", Path: "/metrics"}), 404, "", 0},
+		{"unknown coding", bhttpOf(e2etest.Inner{Header: []bhttp.Field{{Name: "content-encoding", Value: "br"}}, Content: good}), 415, "about:blank", 0},
+		{"bad gzip", bhttpOf(e2etest.Inner{Header: gzipHdr, Content: []byte("not gzip")}), 400, "about:blank", 0},
+		{"gzip at the inner limit", bhttpOf(e2etest.Inner{Header: gzipHdr, Content: gz(padded(maxInnerBytes))}), 200, "", 1},
+		{"gzip one byte over", bhttpOf(e2etest.Inner{Header: gzipHdr, Content: gz(padded(maxInnerBytes + 1))}), 413, "about:blank", 0},
+		{"gzip bomb", bhttpOf(e2etest.Inner{Header: gzipHdr, Content: gz(make([]byte, 64<<20))}), 413, "about:blank", 0},
+		{"events at the limit", bhttpOf(e2etest.Inner{Content: manyEvents(maxEvents)}), 200, "", maxEvents},
+		{"events one over", bhttpOf(e2etest.Inner{Content: manyEvents(maxEvents + 1)}), 413, "", 0},
+		{"not JSON", bhttpOf(e2etest.Inner{Content: []byte("hello")}), 400, "", 0},
+		{"empty object", bhttpOf(e2etest.Inner{Content: []byte("{}")}), 400, "", 0},
+		{"short batch_id", bhttpOf(e2etest.Inner{Content: []byte(`{"batch_id":"abc","events":[]}`)}), 400, "", 0},
+		{"batch_id not base64url", bhttpOf(e2etest.Inner{Content: []byte(`{"batch_id":"` + strings.Repeat("!", 22) + `","events":[]}`)}), 400, "", 0},
+		{"events not a list", bhttpOf(e2etest.Inner{Content: []byte(`{"batch_id":"` + e2etest.NewBatchID() + `","events":{}}`)}), 400, "", 0},
+		{"unknown top-level field", bhttpOf(e2etest.Inner{Content: []byte(`{"batch_id":"` + e2etest.NewBatchID() + `","events":[],"ip":"1.2.3.4"}`)}), 400, "", 0},
+		{"trailing garbage", bhttpOf(e2etest.Inner{Content: append(batchJSON(e2etest.NewBatchID(), nil), "}}"...)}), 400, "", 0},
+		{"deep nesting", bhttpOf(e2etest.Inner{Content: []byte(`{"batch_id":"` + e2etest.NewBatchID() + `","events":[{"schema":"fault.event","version":1,"fields":{"os":` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `}}]}`)}), 400, "", 0},
+		{"invalid UTF-8", bhttpOf(e2etest.Inner{Content: []byte("{\"batch_id\":\"" + e2etest.NewBatchID() + "\",\"events\":[{\"schema\":\"fault.event\",\"version\":1,\"fields\":{\"os\":\"\xff\xfe\"}}]}")}), 400, "", 0},
+		{"NaN literal", bhttpOf(e2etest.Inner{Content: []byte(`{"batch_id":"` + e2etest.NewBatchID() + `","events":[{"schema":"fault.event","version":1,"fields":{"os":"ios","seq":NaN}}]}`)}), 400, "", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sl := seal(t, s.cfg, c.plain)
-			resp := sl.open(t, s.post(sl.body, nil))
+			sl := e2etest.Seal(t, s.cfg, c.plain)
+			resp := sl.Open(t, s.post(sl.Body, nil))
 			if resp.StatusCode != c.inner {
 				t.Fatalf("inner status %d, want %d: %.300s", resp.StatusCode, c.inner, resp.Content)
 			}
 			if c.inner == 200 {
-				if st := statuses(resultsOf(t, resp)); st["accepted"] != c.accepted {
+				if st := statuses(e2etest.Results(t, resp)); st["accepted"] != c.accepted {
 					t.Errorf("results %v, want %d accepted", st, c.accepted)
 				}
 				return
@@ -310,18 +311,13 @@ func TestBadEvents(t *testing.T) {
 		{map[string]any{"os": "ios"}, "no.such.schema", 1, schema.ReasonSchemaUnknown, ""},
 		{map[string]any{"os": "ios"}, "", 0, schema.ReasonSchemaUnknown, ""},
 	}
-	type wire struct {
-		Schema  string         `json:"schema"`
-		Version int            `json:"version"`
-		Fields  map[string]any `json:"fields"`
-	}
-	var evs []wire
+	var evs []e2etest.Event
 	for _, e := range events {
-		evs = append(evs, wire{e.schema, e.ver, e.fields})
+		evs = append(evs, e2etest.Event{Schema: e.schema, Version: e.ver, Fields: e.fields})
 	}
-	body := mustJSON(map[string]any{"batch_id": newBatchID(), "events": evs})
-	sl := seal(t, s.cfg, innerReq{content: []byte(body)}.marshal(t))
-	rs := resultsOf(t, sl.open(t, s.post(sl.body, nil)))
+	body := e2etest.Batch(t, e2etest.NewBatchID(), evs)
+	sl := e2etest.Seal(t, s.cfg, e2etest.Inner{Content: body}.Marshal(t))
+	rs := e2etest.Results(t, sl.Open(t, s.post(sl.Body, nil)))
 	if len(rs) != len(events) {
 		t.Fatalf("%d results for %d events", len(rs), len(events))
 	}
@@ -402,13 +398,13 @@ func TestBadSchemas(t *testing.T) {
 func TestReplayedBytes(t *testing.T) {
 	s := newInproc(t)
 	evs := []ev{seqEv("ios", 1), seqEv("ios", 2), seqEv("android", 3)}
-	id := newBatchID()
-	sl := seal(t, s.cfg, innerReq{content: batchJSON(id, evs)}.marshal(t))
-	if st := statuses(resultsOf(t, sl.open(t, s.post(sl.body, nil)))); st["accepted"] != 3 {
+	id := e2etest.NewBatchID()
+	sl := e2etest.Seal(t, s.cfg, e2etest.Inner{Content: batchJSON(id, evs)}.Marshal(t))
+	if st := statuses(e2etest.Results(t, sl.Open(t, s.post(sl.Body, nil)))); st["accepted"] != 3 {
 		t.Fatalf("first: %v", st)
 	}
 	for range 3 {
-		if st := statuses(resultsOf(t, sl.open(t, s.post(sl.body, nil)))); st["duplicate"] != 3 {
+		if st := statuses(e2etest.Results(t, sl.Open(t, s.post(sl.Body, nil)))); st["duplicate"] != 3 {
 			t.Fatalf("replay: %v", st)
 		}
 	}
@@ -424,8 +420,8 @@ func TestReplayedBytes(t *testing.T) {
 
 	// The same batch_id re-encapsulated (a retry, new enc and Date) is a
 	// duplicate too.
-	retry := seal(t, s.cfg, innerReq{content: batchJSON(id, evs)}.marshal(t))
-	if st := statuses(resultsOf(t, retry.open(t, s.post(retry.body, nil)))); st["duplicate"] != 3 {
+	retry := e2etest.Seal(t, s.cfg, e2etest.Inner{Content: batchJSON(id, evs)}.Marshal(t))
+	if st := statuses(e2etest.Results(t, retry.Open(t, s.post(retry.Body, nil)))); st["duplicate"] != 3 {
 		t.Fatalf("retry: %v", st)
 	}
 	if n := count(t, s.db, "SELECT count(*) FROM events"); n != 3 {
@@ -438,8 +434,8 @@ func TestReplayedBytes(t *testing.T) {
 func TestOtherHost(t *testing.T) {
 	s := newInproc(t)
 	for i, host := range []string{"127.0.0.1:8081", "evil.example", "[::1]:22", "localhost"} {
-		sl := seal(t, s.cfg, innerReq{authority: host, content: batchJSON(newBatchID(), []ev{seqEv("ios", int64(i))})}.marshal(t))
-		if st := statuses(resultsOf(t, sl.open(t, s.post(sl.body, nil)))); st["accepted"] != 1 {
+		sl := e2etest.Seal(t, s.cfg, e2etest.Inner{Authority: host, Content: batchJSON(e2etest.NewBatchID(), []ev{seqEv("ios", int64(i))})}.Marshal(t))
+		if st := statuses(e2etest.Results(t, sl.Open(t, s.post(sl.Body, nil)))); st["accepted"] != 1 {
 			t.Errorf("authority %s: %v", host, st)
 		}
 	}

@@ -86,7 +86,7 @@ func TestCrash(t *testing.T) {
 	var recovery time.Duration
 	for k := range kills {
 		time.Sleep(total / time.Duration(kills+1))
-		s.proc.kill()
+		s.proc.Kill()
 		t.Logf("kill %d: serve killed with SIGKILL", k+1)
 		time.Sleep(200 * time.Millisecond)
 		recovery = max(recovery, s.restart(t))

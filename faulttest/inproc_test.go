@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +19,7 @@ import (
 
 	"github.com/veil-telemetry/veil/admin"
 	"github.com/veil-telemetry/veil/bhttp"
+	"github.com/veil-telemetry/veil/e2e/e2etest"
 	"github.com/veil-telemetry/veil/gateway"
 	"github.com/veil-telemetry/veil/ingest"
 	"github.com/veil-telemetry/veil/ohttp"
@@ -45,24 +43,6 @@ const (
 	keyRetired uint8 = 2 // retired, grace period over
 	keyUnknown uint8 = 9
 )
-
-// lockedBuffer collects a logger's or a process's output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // staticKeys is a gateway.KeyStore over a fixed key ring.
 type staticKeys []gateway.Key
@@ -94,16 +74,16 @@ type inproc struct {
 	handler http.Handler // the public listener's handler
 	cfg     *ohttp.KeyConfig
 	retired *ohttp.KeyConfig
-	logs    *lockedBuffer
+	logs    *e2etest.LockedBuffer
 	metrics *prometheus.Registry
 }
 
 func newInproc(t *testing.T) *inproc {
 	t.Helper()
-	needPostgres(t)
+	e2etest.NeedPostgres(t)
 	ctx := context.Background()
 	db := storagetest.New(t)
-	logs := &lockedBuffer{}
+	logs := &e2etest.LockedBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	writer := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
 	t.Cleanup(func() {
@@ -177,15 +157,8 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-// outer is an answer of the public listener.
-type outer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // post sends body to the in-process public handler as POST /gateway.
-func (s *inproc) post(body []byte, header map[string]string) outer {
+func (s *inproc) post(body []byte, header map[string]string) e2etest.Reply {
 	req := httptest.NewRequest(http.MethodPost, "http://veil.test/gateway", bytes.NewReader(body))
 	req.Header.Set("Content-Type", ohttp.RequestMediaType)
 	for k, v := range header {
@@ -193,73 +166,7 @@ func (s *inproc) post(body []byte, header map[string]string) outer {
 	}
 	rec := httptest.NewRecorder()
 	s.handler.ServeHTTP(rec, req)
-	return outer{rec.Code, rec.Header(), rec.Body.Bytes()}
-}
-
-// sealed is an encapsulated request and the context to open its answer.
-type sealed struct {
-	body []byte
-	cctx *ohttp.ClientContext
-}
-
-func seal(t testing.TB, cfg *ohttp.KeyConfig, inner []byte) sealed {
-	t.Helper()
-	enc, cctx, err := ohttp.EncapsulateRequest(rand.Reader, cfg, ohttp.DefaultSuite, inner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sealed{enc, cctx}
-}
-
-// open decapsulates and decodes an outer 200 answer.
-func (s sealed) open(t testing.TB, o outer) *bhttp.Response {
-	t.Helper()
-	if o.status != http.StatusOK || o.header.Get("Content-Type") != ohttp.ResponseMediaType {
-		t.Fatalf("outer answer %d %q: %s", o.status, o.header.Get("Content-Type"), o.body)
-	}
-	plain, err := s.cctx.DecapsulateResponse(o.body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := bhttp.UnmarshalResponse(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp
-}
-
-// innerReq builds the Binary HTTP of an inner request.
-type innerReq struct {
-	method, authority, path string
-	date                    *time.Time // nil: now; zero: no Date field
-	headers                 []bhttp.Field
-	content                 []byte
-}
-
-func (r innerReq) marshal(t testing.TB) []byte {
-	t.Helper()
-	if r.method == "" {
-		r.method = http.MethodPost
-	}
-	if r.path == "" {
-		r.path = "/v1/events"
-	}
-	if r.authority == "" {
-		r.authority = "collector.example"
-	}
-	h := []bhttp.Field{{Name: "content-type", Value: "application/json"}}
-	switch {
-	case r.date == nil:
-		h = append(h, bhttp.Field{Name: "date", Value: time.Now().UTC().Format(http.TimeFormat)})
-	case !r.date.IsZero():
-		h = append(h, bhttp.Field{Name: "date", Value: r.date.UTC().Format(http.TimeFormat)})
-	}
-	h = append(h, r.headers...)
-	b, err := (&bhttp.Request{Method: r.method, Scheme: "https", Authority: r.authority, Path: r.path, Header: h, Content: r.content}).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return e2etest.Reply{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
 }
 
 // ev is one event of fault.event.
@@ -270,13 +177,6 @@ type ev struct {
 }
 
 func seqEv(os string, seq int64) ev { return ev{OS: os, Seq: &seq} }
-
-// newBatchID is a fresh random batch_id.
-func newBatchID() string {
-	var id [16]byte
-	rand.Read(id[:])
-	return base64.RawURLEncoding.EncodeToString(id[:])
-}
 
 // batchJSON encodes POST /v1/events for fault.event events.
 func batchJSON(id string, evs []ev) []byte {
@@ -296,27 +196,7 @@ func batchJSON(id string, evs []ev) []byte {
 	return b
 }
 
-type eventResult struct {
-	Index  int    `json:"index"`
-	Status string `json:"status"`
-	Reason string `json:"reason"`
-	Field  string `json:"field"`
-}
-
-// resultsOf parses an inner 200 answer.
-func resultsOf(t testing.TB, resp *bhttp.Response) []eventResult {
-	t.Helper()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("inner status %d: %s", resp.StatusCode, resp.Content)
-	}
-	var out struct{ Results []eventResult }
-	if err := json.Unmarshal(resp.Content, &out); err != nil {
-		t.Fatalf("%v: %s", err, resp.Content)
-	}
-	return out.Results
-}
-
-func statuses(rs []eventResult) map[string]int {
+func statuses(rs []e2etest.EventResult) map[string]int {
 	m := map[string]int{}
 	for _, r := range rs {
 		m[r.Status]++
@@ -349,19 +229,4 @@ func count(t testing.TB, db *storage.DB, q string, args ...any) int64 {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return n
-}
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprint(err))
-	}
-	return string(b)
-}
-
-// parseResults parses the results of an inner 200 answer.
-func parseResults(b []byte) ([]eventResult, error) {
-	var out struct{ Results []eventResult }
-	err := json.Unmarshal(b, &out)
-	return out.Results, err
 }

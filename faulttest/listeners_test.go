@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-telemetry/veil/e2e/e2etest"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 	"github.com/veil-telemetry/veil/storage/storagetest"
 )
@@ -27,9 +28,9 @@ const serverReadHeaderTimeout = 5 * time.Second
 // and keep serving others meanwhile.
 func TestSlowLoris(t *testing.T) {
 	s := startServe(t, serveOpts{dbURL: storagetest.URL(t)})
-	relayAddr := freeAddr(t)
+	relayAddr := e2etest.FreeAddr(t)
 	relay := startProc(t, "veil relay", "relay", "--listen", relayAddr, "--gateway", s.public+"/gateway")
-	waitOK(t, "http://"+relayAddr+"/ohttp-keys", relay, 30*time.Second)
+	e2etest.WaitOK(t, httpc, "http://"+relayAddr+"/ohttp-keys", relay, 30*time.Second)
 
 	targets := map[string]string{"public": s.pubAddr, "admin": s.admAddr, "relay": relayAddr}
 	var wg sync.WaitGroup
@@ -56,8 +57,8 @@ func TestSlowLoris(t *testing.T) {
 	time.Sleep(time.Second)
 	for name, u := range map[string]string{"public": s.public + "/healthz", "admin": s.admin + "/healthz", "relay": "http://" + relayAddr + "/ohttp-keys"} {
 		start := time.Now()
-		if r := call(t, http.MethodGet, u, "", nil); r.status != http.StatusOK || time.Since(start) > 2*time.Second {
-			t.Errorf("%s during the slow clients: %d after %v", name, r.status, time.Since(start))
+		if r := call(t, http.MethodGet, u, "", nil); r.Status != http.StatusOK || time.Since(start) > 2*time.Second {
+			t.Errorf("%s during the slow clients: %d after %v", name, r.Status, time.Since(start))
 		}
 	}
 	wg.Wait()
@@ -146,8 +147,8 @@ func concrete(tmpl string) string {
 func TestAdminSecurity(t *testing.T) {
 	s := startServe(t, serveOpts{dbURL: storagetest.URL(t)})
 	keysBefore := call(t, http.MethodGet, s.admin+"/v1/keys", s.token, nil)
-	if keysBefore.status != http.StatusOK {
-		t.Fatalf("keys with the token: %d %s", keysBefore.status, keysBefore.body)
+	if keysBefore.Status != http.StatusOK {
+		t.Fatalf("keys with the token: %d %s", keysBefore.Status, keysBefore.Body)
 	}
 	routes := openAPIRoutes(t)
 	routes = append(routes,
@@ -187,11 +188,11 @@ func TestAdminSecurity(t *testing.T) {
 		}
 	}
 	// Nothing changed.
-	if r := call(t, http.MethodGet, s.admin+"/v1/schemas", s.token, nil); r.status != 200 || strings.Contains(string(r.body), "fault.event") {
-		t.Errorf("schemas after unauthenticated calls: %d %s", r.status, r.body)
+	if r := call(t, http.MethodGet, s.admin+"/v1/schemas", s.token, nil); r.Status != 200 || strings.Contains(string(r.Body), "fault.event") {
+		t.Errorf("schemas after unauthenticated calls: %d %s", r.Status, r.Body)
 	}
-	if r := call(t, http.MethodGet, s.admin+"/v1/keys", s.token, nil); string(r.body) != string(keysBefore.body) {
-		t.Errorf("keys changed by unauthenticated calls:\n%s\n%s", keysBefore.body, r.body)
+	if r := call(t, http.MethodGet, s.admin+"/v1/keys", s.token, nil); string(r.Body) != string(keysBefore.Body) {
+		t.Errorf("keys changed by unauthenticated calls:\n%s\n%s", keysBefore.Body, r.Body)
 	}
 	t.Logf("%d admin routes × %d bad tokens refused", len(routes), len(wrong))
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-telemetry/veil/e2e/e2etest"
 	"github.com/veil-telemetry/veil/storage"
 )
 
@@ -57,7 +58,7 @@ func classify(r exchangeResult, n int) (kind string, acked, dup bool) {
 		}
 		return k, false, false
 	}
-	rs, err := parseResults(r.inner.Content)
+	rs, err := e2etest.ParseResults(r.inner.Content)
 	if err != nil || len(rs) != n {
 		return "inner_bad_results", false, false
 	}
@@ -89,7 +90,7 @@ func runBatches(t *testing.T, snd *sender, l *ledger, workers, n int, next *atom
 					return
 				default:
 				}
-				id := newBatchID()
+				id := e2etest.NewBatchID()
 				evs := make([]ev, n)
 				seqs := make([]int64, n)
 				for i := range evs {
@@ -102,7 +103,7 @@ func runBatches(t *testing.T, snd *sender, l *ledger, workers, n int, next *atom
 				var deadline time.Time
 				for {
 					ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-					r := snd.send(ctx, innerReq{content: batchJSON(id, evs)}.marshal(t))
+					r := snd.send(ctx, e2etest.Inner{Content: batchJSON(id, evs)}.Marshal(t))
 					cancel()
 					if slowest != nil && int64(r.latency) > slowest.Load() {
 						slowest.Store(int64(r.latency))
@@ -147,7 +148,7 @@ func runBatches(t *testing.T, snd *sender, l *ledger, workers, n int, next *atom
 // hanging, the service recovers by itself once the database is back, and
 // every acknowledged event is stored exactly once.
 func TestDatabaseOutage(t *testing.T) {
-	needPostgres(t)
+	e2etest.NeedPostgres(t)
 	ctx := context.Background()
 	pgDir := shortTempDir(t)
 	pgCfg := storage.LocalConfig{DataDir: pgDir, InitNoSync: true}
@@ -161,7 +162,7 @@ func TestDatabaseOutage(t *testing.T) {
 	s.registerSchema(t, readFile(t, "testdata/fault.event.json"))
 	snd := newSender(t, s.public, httpc)
 	// Warm the schema cache and the key ring.
-	if k, ok, _ := classify(snd.send(ctx, innerReq{content: batchJSON(newBatchID(), []ev{seqEv("ios", 0)})}.marshal(t)), 1); !ok {
+	if k, ok, _ := classify(snd.send(ctx, e2etest.Inner{Content: batchJSON(e2etest.NewBatchID(), []ev{seqEv("ios", 0)})}.Marshal(t)), 1); !ok {
 		t.Fatalf("first batch: %s", k)
 	}
 
@@ -188,7 +189,7 @@ func TestDatabaseOutage(t *testing.T) {
 	var probes, probe503 int
 	var probeSlowest time.Duration
 	for time.Since(down) < outage {
-		r := snd.send(ctx, innerReq{content: batchJSON(newBatchID(), []ev{seqEv("ios", 1)})}.marshal(t))
+		r := snd.send(ctx, e2etest.Inner{Content: batchJSON(e2etest.NewBatchID(), []ev{seqEv("ios", 1)})}.Marshal(t))
 		probes++
 		probeSlowest = max(probeSlowest, r.latency)
 		kind, _, _ := classify(r, 1)
@@ -199,8 +200,8 @@ func TestDatabaseOutage(t *testing.T) {
 				t.Errorf("during the outage: %s after %v", kind, r.latency)
 			}
 		}
-		if r := call(t, http.MethodGet, s.public+"/readyz", "", nil); time.Since(down) > 2*time.Second && r.status != http.StatusServiceUnavailable {
-			t.Errorf("readyz during the outage: %d", r.status)
+		if r := call(t, http.MethodGet, s.public+"/readyz", "", nil); time.Since(down) > 2*time.Second && r.Status != http.StatusServiceUnavailable {
+			t.Errorf("readyz during the outage: %d", r.Status)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -227,8 +228,8 @@ func TestDatabaseOutage(t *testing.T) {
 	time.Sleep(2 * time.Second) // steady load after recovery
 	close(stop)
 	<-done
-	if r := call(t, http.MethodGet, s.public+"/readyz", "", nil); r.status != http.StatusOK {
-		t.Errorf("readyz after recovery: %d", r.status)
+	if r := call(t, http.MethodGet, s.public+"/readyz", "", nil); r.Status != http.StatusOK {
+		t.Errorf("readyz after recovery: %d", r.Status)
 	}
 
 	l.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-telemetry/veil/e2e/e2etest"
 	"github.com/veil-telemetry/veil/loadgen"
 	"github.com/veil-telemetry/veil/storage/storagetest"
 )
@@ -61,7 +62,7 @@ func TestOverload(t *testing.T) {
 		t.Fatal(err)
 	}
 	end := time.Now()
-	if s.exited() {
+	if s.proc.Exited() {
 		t.Fatal("veil serve exited under overload")
 	}
 	// Recovery: a lone request back at normal latency.
@@ -69,7 +70,7 @@ func TestOverload(t *testing.T) {
 	snd := newSender(t, s.public, httpc)
 	var recovery time.Duration
 	for {
-		r := snd.send(ctx, innerReq{content: batchJSON(newBatchID(), []ev{seqEv("ios", 1)})}.marshal(t))
+		r := snd.send(ctx, e2etest.Inner{Content: batchJSON(e2etest.NewBatchID(), []ev{seqEv("ios", 1)})}.Marshal(t))
 		if k, ok, _ := classify(r, 1); ok && r.latency < normal {
 			recovery = time.Since(end)
 			break
@@ -78,7 +79,7 @@ func TestOverload(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	hwm := s.hwmKiB(t)
+	hwm := hwmKiB(t, s.proc)
 	var unavailable int64
 	for k, n := range over.Errors {
 		if strings.Contains(k, "503") {
@@ -109,7 +110,7 @@ func TestOverload(t *testing.T) {
 			t.Errorf("%d requests failed as %s", n, k)
 		}
 	}
-	if r := call(t, http.MethodGet, s.public+"/readyz", "", nil); r.status != http.StatusOK {
-		t.Errorf("readyz after the overload: %d", r.status)
+	if r := call(t, http.MethodGet, s.public+"/readyz", "", nil); r.Status != http.StatusOK {
+		t.Errorf("readyz after the overload: %d", r.Status)
 	}
 }

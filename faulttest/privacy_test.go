@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/veil-telemetry/veil/bhttp"
+	"github.com/veil-telemetry/veil/e2e/e2etest"
 	"github.com/veil-telemetry/veil/gateway"
 	"github.com/veil-telemetry/veil/storage"
 	"github.com/veil-telemetry/veil/storage/storagetest"
@@ -126,10 +127,10 @@ func TestPrivacyLeakScan(t *testing.T) {
 	proxy := &captureProxy{to: s.public}
 	ps := httptest.NewServer(proxy)
 	defer ps.Close()
-	relayAddr := freeAddr(t)
+	relayAddr := e2etest.FreeAddr(t)
 	relay := startProc(t, "veil relay", "relay", "--listen", relayAddr, "--gateway", ps.URL+"/gateway",
 		"--rate", "1000", "--burst", "1000")
-	waitOK(t, "http://"+relayAddr+"/ohttp-keys", relay, 30*time.Second)
+	e2etest.WaitOK(t, httpc, "http://"+relayAddr+"/ohttp-keys", relay, 30*time.Second)
 
 	snd := newSender(t, "http://"+relayAddr, clientFrom(t, clientIP))
 	snd.header = http.Header{}
@@ -144,25 +145,20 @@ func TestPrivacyLeakScan(t *testing.T) {
 	for i := range 12 {
 		evs = append(evs, map[string]any{"os": "android", "seq": i, "label": "fine"})
 	}
-	type wire struct {
-		Schema  string         `json:"schema"`
-		Version int            `json:"version"`
-		Fields  map[string]any `json:"fields"`
-	}
-	var ws []wire
+	var ws []e2etest.Event
 	for _, e := range evs {
-		ws = append(ws, wire{"fault.event", 1, e})
+		ws = append(ws, e2etest.Event{Schema: "fault.event", Version: 1, Fields: e})
 	}
-	batchID := newBatchID()
-	body := []byte(mustJSON(map[string]any{"batch_id": batchID, "events": ws}))
-	inner := innerReq{content: body, headers: innerHeaders}.marshal(t)
+	batchID := e2etest.NewBatchID()
+	body := e2etest.Batch(t, batchID, ws)
+	inner := e2etest.Inner{Content: body, Header: innerHeaders}.Marshal(t)
 	ctx := context.Background()
 	for attempt := range 2 { // the second is a retry: answered duplicate
 		r := snd.send(ctx, inner)
 		if r.err != nil || r.outer != 200 {
 			t.Fatalf("attempt %d: %v %d", attempt, r.err, r.outer)
 		}
-		rs := resultsOf(t, r.inner)
+		rs := e2etest.Results(t, r.inner)
 		st := statuses(rs)
 		want := map[int]string{0: "accepted", 1: "duplicate"}[attempt]
 		if st["rejected"] != len(plantedValues)+1 || st[want] != 12 {
@@ -182,17 +178,17 @@ func TestPrivacyLeakScan(t *testing.T) {
 	}
 
 	metrics := call(t, http.MethodGet, s.admin+"/metrics", s.token, nil)
-	if metrics.status != http.StatusOK {
-		t.Fatalf("metrics: %d", metrics.status)
+	if metrics.Status != http.StatusOK {
+		t.Fatalf("metrics: %d", metrics.Status)
 	}
 	rows := allRows(t, dbURL)
-	relay.stop(t, 30*time.Second)
-	s.proc.stop(t, time.Minute)
+	relay.Stop(t, 30*time.Second)
+	s.proc.Stop(t, time.Minute)
 
 	sources := map[string]string{
-		"serve log": s.proc.out.String(),
-		"relay log": relay.out.String(),
-		"/metrics":  string(metrics.body),
+		"serve log": s.proc.Output(),
+		"relay log": relay.Output(),
+		"/metrics":  string(metrics.Body),
 	}
 	for table, text := range rows {
 		sources["table "+table] = text
@@ -208,7 +204,7 @@ func TestPrivacyLeakScan(t *testing.T) {
 		}
 	}
 	t.Logf("leak scan: %d needles over %d sources (%d tables, %d log bytes, %d metrics bytes): %d hits",
-		len(needles()), len(sources), len(rows), len(sources["serve log"])+len(sources["relay log"]), len(metrics.body), hits)
+		len(needles()), len(sources), len(rows), len(sources["serve log"])+len(sources["relay log"]), len(metrics.Body), hits)
 
 	// Stored rows carry no batch id: only the dedup table holds the key.
 	raw, _ := base64.RawURLEncoding.DecodeString(batchID)
@@ -328,7 +324,7 @@ func TestInnerHandlerSeesNoClient(t *testing.T) {
 	for k, v := range outerHeaders {
 		snd.header.Set(k, v)
 	}
-	r := snd.send(context.Background(), innerReq{authority: clientIP + ":443", headers: innerHeaders, content: []byte(`{}`)}.marshal(t))
+	r := snd.send(context.Background(), e2etest.Inner{Authority: clientIP + ":443", Header: innerHeaders, Content: []byte(`{}`)}.Marshal(t))
 	if r.err != nil || r.outer != 200 || r.inner.StatusCode != 200 {
 		t.Fatalf("%v %d", r.err, r.outer)
 	}
@@ -425,7 +421,7 @@ func TestRegrouping(t *testing.T) {
 	for trial := range trials {
 		label := fmt.Sprintf("trial%d", trial)
 		mk := func(os string) *storage.Batch {
-			b := &storage.Batch{BatchKey: []byte(newBatchID())}
+			b := &storage.Batch{BatchKey: []byte(e2etest.NewBatchID())}
 			for i := range perBatch {
 				b.Records = append(b.Records, storage.Record{Bucket: bucket, Schema: "regroup", Version: 1,
 					Dimensions: map[string]any{"os": os, "trial": label}, Measures: map[string]float64{"i": float64(i)}})
