@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"math"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -20,9 +22,15 @@ import (
 // locales) cost a few tens of nanoseconds and allocate nothing.
 //
 // Deliberate limits, to keep benign telemetry out: bare digit strings are
-// not phone numbers (a count cannot be told apart from a subscriber number
-// without separators or a "+"), and four-part versions whose parts are all
-// single digits ("1.2.3.4") are not IPv4 addresses.
+// not phone numbers or SSNs (a count cannot be told apart from a subscriber
+// number without separators or a "+"); four-part versions whose parts are
+// all single digits ("1.2.3.4") are not IPv4 addresses; network addresses
+// (IPv4 ending in .0, IPv6 prefixes such as "fe80::/10") are not hosts; a
+// bare 12-hex string is not read as a MAC (it is as often a short commit
+// id); short hex ("5114f85") is benign while 24+ hex digits (a digest,
+// usually of an identifier) are a token. Obfuscated addresses count as
+// email only with a spelled-out or bracketed separator ("jane [at]
+// example [dot] org", "jane dot doe at example dot com").
 func Detect(value string) (kind string, ok bool) {
 	if len(value) < 6 {
 		return "", false
@@ -32,16 +40,16 @@ func Detect(value string) (kind string, ok bool) {
 	if st.colon > 0 && st.slash >= 2 && hasSensitiveURL(s) {
 		return KindURL, true
 	}
-	if st.at > 0 && hasEmail(s) {
+	if st.at > 0 && hasEmail(s) || st.letters >= 8 && (st.space >= 4 || st.brackets >= 2) && hasObfuscatedEmail(s) {
 		return KindEmail, true
 	}
 	if st.dot >= 2 && st.letters >= 4 && hasJWT(s) {
 		return KindJWT, true
 	}
-	if st.space > 0 && st.letters >= 10 && hasAuthScheme(s) {
+	if (st.space > 0 || st.other > 0) && st.letters >= 10 && hasAuthScheme(s) {
 		return KindToken, true
 	}
-	if st.colon >= 5 || st.dash >= 5 || st.dot == 2 {
+	if (st.colon >= 5 || st.dash >= 5 || st.dot >= 2) && st.hex+st.digits >= 12 {
 		if hasMAC(s) {
 			return KindMAC, true
 		}
@@ -69,10 +77,10 @@ func Detect(value string) (kind string, ok bool) {
 	if st.digits >= 8 && hasPhone(s) {
 		return KindPhone, true
 	}
-	if st.digits >= 6 && st.dot >= 2 && hasCoordinates(s) {
+	if st.digits >= 6 && st.dot >= 2 && hasCoordinates(s) || st.digits >= 4 && st.other >= 4 && hasDMS(s) {
 		return KindGeo, true
 	}
-	if len(s) >= 16 && st.digits >= 4 {
+	if st.digits+st.letters >= 16 {
 		if k, ok := findSecretRun(s); ok {
 			return k, true
 		}
@@ -119,6 +127,7 @@ func isB64URL(c byte) bool { return classes[c]&(cDigit|cLetter|cB64URL) != 0 }
 type stats struct {
 	digits, letters, hex                      int
 	at, colon, dot, dash, space, slash, other int
+	brackets                                  int
 }
 
 func prescan(s string) stats {
@@ -147,6 +156,9 @@ func prescan(s string) stats {
 				st.space++
 			case '/':
 				st.slash++
+			case '(', '[', '{', '<':
+				st.brackets++
+				st.other++
 			default:
 				st.other++
 			}
@@ -169,11 +181,18 @@ func at(s string, i int) byte {
 func hasEmail(s string) bool {
 	for i := strings.IndexByte(s, '@'); i >= 0; {
 		j := i
-		for j > 0 && (isAlnum(s[j-1]) || classes[s[j-1]]&cLocal != 0) {
-			j--
+		if at(s, i-1) == '"' {
+			// RFC 5322 §3.4.1 quoted local part: "john doe"@example.com
+			if q := strings.LastIndexByte(s[:i-1], '"'); q >= 0 && q < i-2 {
+				j = q
+			}
+		} else {
+			for j > 0 && (isAlnum(s[j-1]) || s[j-1] >= 0x80 || classes[s[j-1]]&cLocal != 0) {
+				j--
+			}
 		}
 		if j < i && s[j] != '.' {
-			if domainEnd(s, i+1) > 0 {
+			if domainEnd(s, i+1) > 0 || domainLiteral(s[i+1:]) {
 				return true
 			}
 		}
@@ -186,14 +205,33 @@ func hasEmail(s string) bool {
 	return false
 }
 
-// domainEnd returns the end of a DNS name with at least two labels and an
-// alphabetic top-level label of two or more letters starting at s[i], or -1.
+// domainLiteral reports whether s starts with an RFC 5321 §4.1.3 address
+// literal: "[192.0.2.1]" or "[IPv6:2001:db8::1]".
+func domainLiteral(s string) bool {
+	if at(s, 0) != '[' {
+		return false
+	}
+	k := strings.IndexByte(s, ']')
+	if k < 0 {
+		return false
+	}
+	lit := s[1:k]
+	if len(lit) > 5 && strings.EqualFold(lit[:5], "ipv6:") {
+		lit = lit[5:]
+	}
+	_, err := netip.ParseAddr(lit)
+	return err == nil
+}
+
+// domainEnd returns the end of a DNS name with at least two labels starting
+// at s[i], or -1. The top-level label is two or more letters, an A-label
+// ("xn--p1ai", RFC 5890) or, for internationalised names, UTF-8 (RFC 6531).
 func domainEnd(s string, i int) int {
 	labels, labelStart, lastLabelAlpha, end := 0, i, true, -1
 	for k := i; k <= len(s); k++ {
 		c := at(s, k)
-		if isAlnum(c) || c == '-' {
-			if !isLetter(c) {
+		if isAlnum(c) || c == '-' || c >= 0x80 {
+			if !isLetter(c) && c < 0x80 {
 				lastLabelAlpha = false
 			}
 			continue
@@ -203,7 +241,7 @@ func domainEnd(s string, i int) int {
 			break
 		}
 		labels++
-		if labels >= 2 && lastLabelAlpha && n >= 2 {
+		if labels >= 2 && n >= 2 && (lastLabelAlpha || n > 4 && strings.EqualFold(s[labelStart:labelStart+4], "xn--")) {
 			end = k
 		}
 		if c != '.' {
@@ -212,6 +250,83 @@ func domainEnd(s string, i int) int {
 		labelStart, lastLabelAlpha = k+1, true
 	}
 	return end
+}
+
+// hasObfuscatedEmail finds addresses written to dodge address harvesters:
+// "jane dot doe at example dot com", "jane [at] example [dot] org",
+// "jane(at)example(dot)com". It rewrites the spelled-out separators and
+// looks for an ordinary address. A bare " at " needs a spelled-out "dot"
+// somewhere too, so "error at main.go" or "meet at the lobby" stay benign.
+func hasObfuscatedEmail(s string) bool {
+	bracketed := strings.IndexAny(s, "[({<") >= 0 && (indexFold(s, "at") >= 0)
+	if !bracketed && indexFold(s, " dot ") < 0 {
+		return false
+	}
+	var buf [128]byte
+	b := buf[:0]
+	changed := false
+	for i := 0; i < len(s) && len(b) < len(buf); {
+		if rep, n := obfuscatedSeparator(s[i:], i == 0 || s[i-1] == ' '); n > 0 {
+			for len(b) > 0 && b[len(b)-1] == ' ' {
+				b = b[:len(b)-1]
+			}
+			b = append(b, rep)
+			i += n
+			for i < len(s) && s[i] == ' ' {
+				i++
+			}
+			changed = true
+			continue
+		}
+		b = append(b, s[i])
+		i++
+	}
+	return changed && strings.IndexByte(string(b), '@') >= 0 && hasEmail(string(b))
+}
+
+// obfuscatedSeparator matches "[at]", "(at)", "{at}", "<at>" (and "dot",
+// and "@"/"." inside brackets) at the start of s, or " at "/" dot " as whole
+// words when wordStart, returning the character it stands for and its
+// length.
+func obfuscatedSeparator(s string, wordStart bool) (byte, int) {
+	open := at(s, 0)
+	if open == '[' || open == '(' || open == '{' || open == '<' {
+		k := 1
+		for at(s, k) == ' ' {
+			k++
+		}
+		var rep byte
+		switch {
+		case len(s) >= k+2 && strings.EqualFold(s[k:k+2], "at"):
+			rep, k = '@', k+2
+		case len(s) >= k+3 && strings.EqualFold(s[k:k+3], "dot"):
+			rep, k = '.', k+3
+		case at(s, k) == '@' || at(s, k) == '.':
+			rep, k = s[k], k+1
+		default:
+			return 0, 0
+		}
+		for at(s, k) == ' ' {
+			k++
+		}
+		switch c := at(s, k); {
+		case open == '[' && c == ']', open == '(' && c == ')', open == '{' && c == '}', open == '<' && c == '>':
+			return rep, k + 1
+		}
+		return 0, 0
+	}
+	if !wordStart {
+		return 0, 0
+	}
+	for _, w := range [...]struct {
+		word string
+		rep  byte
+	}{{"at ", '@'}, {"dot ", '.'}} {
+		if len(s) > len(w.word) && strings.EqualFold(s[:len(w.word)], w.word) && isAlnum(s[len(w.word)]) {
+			return w.rep, len(w.word)
+		}
+	}
+	return 0, 0
 }
 
 // ---- URL with userinfo or query (RFC 3986 §3.2.1, §3.4)
@@ -286,14 +401,22 @@ func hasJWT(s string) bool {
 // ---- Authorization credentials (RFC 6750 §2.1 Bearer, RFC 7617 Basic)
 
 func hasAuthScheme(s string) bool {
-	for _, scheme := range [...]string{"bearer ", "basic ", "token "} {
+	for _, scheme := range [...]string{"bearer", "basic", "token"} {
 		i := indexFold(s, scheme)
 		if i < 0 || isAlnum(at(s, i-1)) {
 			continue
 		}
+		// A space, or one percent-encoded in a query ("bearer%20…").
 		k := i + len(scheme)
-		for k < len(s) && s[k] == ' ' {
-			k++
+		switch {
+		case at(s, k) == ' ':
+			for k < len(s) && s[k] == ' ' {
+				k++
+			}
+		case strings.HasPrefix(s[k:], "%20"):
+			k += 3
+		default:
+			continue
 		}
 		n, digits := 0, 0
 		for ; k < len(s); k++ {
@@ -306,7 +429,8 @@ func hasAuthScheme(s string) bool {
 			}
 			n++
 		}
-		if n >= 16 && digits > 0 {
+		// RFC 6750's own example token is 15 characters.
+		if n >= 12 && digits > 0 {
 			return true
 		}
 	}
@@ -338,6 +462,9 @@ func indexFold(s, needle string) int {
 func hasMAC(s string) bool {
 	for i := 0; i+14 <= len(s); i++ {
 		if !isHex(s[i]) || isAlnum(at(s, i-1)) {
+			continue
+		}
+		if c := s[i+2]; c != ':' && c != '-' && s[i+4] != '.' {
 			continue
 		}
 		if m, ok := macAt(s, i); ok && m {
@@ -421,6 +548,13 @@ func hasIPv6(s string) bool {
 			continue
 		}
 		cand := strings.TrimRight(s[start:j], ".")
+		if at(s, j) == '/' && isDigit(at(s, j+1)) {
+			// A prefix ("fe80::/10", "2001:db8::/32") names a network;
+			// an address with a prefix length ("2001:db8::7/64") is a host.
+			if p, err := netip.ParsePrefix(cand + "/" + s[j+1:j+1+digitRun(s, j+1)]); err == nil && p.Masked().Addr() == p.Addr() {
+				continue
+			}
+		}
 		if ipv6Identifying(cand) {
 			return true
 		}
@@ -500,7 +634,7 @@ func hasUUID(s string) bool {
 		if !isHex(s[i]) || isAlnum(at(s, i-1)) {
 			continue
 		}
-		k, ok, nonzero := i, true, false
+		k, ok, nonzero, nonmax := i, true, false, false
 		for g, n := range groups {
 			for range n {
 				c := at(s, k)
@@ -509,6 +643,7 @@ func hasUUID(s string) bool {
 					break
 				}
 				nonzero = nonzero || c != '0'
+				nonmax = nonmax || (c != 'f' && c != 'F')
 				k++
 			}
 			if !ok {
@@ -522,7 +657,8 @@ func hasUUID(s string) bool {
 				k++
 			}
 		}
-		if ok && !isAlnum(at(s, k)) && nonzero {
+		// The nil and max UUIDs (RFC 9562 §5.9, §5.10) are sentinels.
+		if ok && !isAlnum(at(s, k)) && nonzero && nonmax {
 			return true
 		}
 	}
@@ -709,7 +845,8 @@ func hasPhone(s string) bool {
 		if !isDigit(c) && c != '+' && c != '(' {
 			continue
 		}
-		if b := at(s, i-1); isAlnum(b) || b == '.' || b == '-' || b == '/' || b == '+' || b == '(' || b == ':' {
+		// After a colon only "+…" ("tel:+1-201-…", RFC 3966); "12:34" is a time.
+		if b := at(s, i-1); isAlnum(b) || b == '.' || b == '-' || b == '/' || b == '+' || b == '(' || b == ':' && c != '+' {
 			continue
 		}
 		end, ok := phoneAt(s, i)
@@ -764,6 +901,14 @@ func phoneAt(s string, i int) (end int, ok bool) {
 				}
 				continue
 			}
+		case c == '/':
+			// German "030/12345678": a slash only after the trunk-prefixed
+			// area code.
+			if ng == 1 && s[i] == '0' && isDigit(at(s, k+1)) {
+				otherSep = true
+				k++
+				continue
+			}
 		case c == ' ' || c == '-' || c == '.':
 			if isDigit(at(s, k-1)) && (isDigit(at(s, k+1)) || (c == ' ' && at(s, k+1) == '(')) {
 				if c == '.' {
@@ -804,7 +949,12 @@ func phoneAt(s string, i int) (end int, ok bool) {
 			return k, true
 		}
 	}
-	if dotSep || first != '0' || ng < 2 || digits < 9 || digits > 12 {
+	// A parenthesised area code without trunk prefix, then the subscriber
+	// number in groups: "(11) 91234-5678".
+	if s[i] == '(' && first != '0' && ng >= 3 && g[0] >= 2 && g[0] <= 4 && g[1] >= 3 && g[ng-1] >= 4 && digits >= 9 && digits <= 12 {
+		return k, true
+	}
+	if first != '0' || ng < 2 || digits < 9 || digits > 12 {
 		return k, false
 	}
 	if g[0] < 2 || g[0] > 5 {
@@ -815,7 +965,10 @@ func phoneAt(s string, i int) (end int, ok bool) {
 		pairs = pairs && n == 2
 	}
 	if pairs && ng == 5 {
-		return k, true
+		return k, true // French "06 12 34 56 78", also with dots
+	}
+	if dotSep {
+		return k, false
 	}
 	for _, n := range g[1:] {
 		if n < 3 {
@@ -867,13 +1020,104 @@ func hasCoordinates(s string) bool {
 		// Both need two decimals and one of them three: a printer dropping
 		// a trailing zero ("-17.65,171.513") still leaks a position.
 		precise := err == nil && decimals >= 2 && v >= -180 && v <= 180
-		if precise && prevOK && max(decimals, prevDecimals) >= 3 && prevVal >= -90 && prevVal <= 90 && coordGap(s[prevEnd:i]) {
+		// Two fractions below one ("0.125 0.250") are ratios far more
+		// often than a point in the Gulf of Guinea.
+		if precise && prevOK && max(decimals, prevDecimals) >= 3 && prevVal >= -90 && prevVal <= 90 &&
+			(v >= 1 || v <= -1 || prevVal >= 1 || prevVal <= -1) && coordGap(s[prevEnd:i]) {
 			return true
 		}
 		prevEnd, prevVal, prevOK, prevDecimals = k, v, precise, decimals
 		i = k - 1
 	}
 	return false
+}
+
+// hasDMS finds a latitude/longitude pair in degrees, minutes and seconds
+// ("40°26'46\"N 79°58'56\"W"), or degrees and decimal minutes
+// ("40°26.767'N"): both resolve a position to tens of metres. Degrees with
+// whole minutes only (about 2 km) are not reported.
+func hasDMS(s string) bool {
+	found := 0
+	for off := 0; ; {
+		i := strings.Index(s[off:], "°")
+		if i < 0 {
+			return false
+		}
+		i += off
+		off = i + len("°")
+		if !isDigit(at(s, i-1)) {
+			continue
+		}
+		k := off
+		for at(s, k) == ' ' {
+			k++
+		}
+		n := digitRun(s, k)
+		if n == 0 || n > 2 {
+			continue
+		}
+		k += n
+		precise := false
+		if at(s, k) == '.' && isDigit(at(s, k+1)) {
+			k += 1 + digitRun(s, k+1)
+			precise = true
+		}
+		m := minuteMark(s[k:])
+		if m == 0 {
+			continue
+		}
+		k += m
+		for at(s, k) == ' ' {
+			k++
+		}
+		if n := digitRun(s, k); n > 0 && n <= 2 {
+			k += n
+			if at(s, k) == '.' && isDigit(at(s, k+1)) {
+				k += 1 + digitRun(s, k+1)
+			}
+			if sm := secondMark(s[k:]); sm > 0 {
+				precise = true
+				k += sm
+			}
+		}
+		if precise {
+			if found++; found == 2 {
+				return true
+			}
+		}
+		off = max(off, k)
+	}
+}
+
+func digitRun(s string, k int) int {
+	n := 0
+	for isDigit(at(s, k+n)) {
+		n++
+	}
+	return n
+}
+
+// minuteMark and secondMark match the ASCII and Unicode prime marks.
+func minuteMark(s string) int {
+	switch {
+	case strings.HasPrefix(s, "′"):
+		return len("′")
+	case strings.HasPrefix(s, "'") && !strings.HasPrefix(s, "''"):
+		return 1
+	}
+	return 0
+}
+
+func secondMark(s string) int {
+	switch {
+	case strings.HasPrefix(s, "″"):
+		return len("″")
+	case strings.HasPrefix(s, "''"):
+		return 2
+	case strings.HasPrefix(s, "\""):
+		return 1
+	}
+	return 0
 }
 
 // coordGap reports whether the text between two numbers can separate a
@@ -896,48 +1140,114 @@ func coordGap(g string) bool {
 	return true
 }
 
-// ---- long secret-looking strings: API keys, hashes, 16-hex Android ids
+// ---- long secret-looking strings: API keys, digests, 16-hex Android ids
 
-// findSecretRun looks at each run of token characters. A run of exactly 16
-// or 32 hexadecimal characters mixing digits and letters is a device
-// identifier (Android ID, IDFA without hyphens); a run of 24 or more that
-// alternates letters and digits like random text is a token.
+// findSecretRun looks at each run of token characters (base64 and base64url
+// alphabets). What sets a secret apart from a long name is randomness, seen
+// without reference to any vendor's key format in two ways:
+//
+//   - segment length: split the way a programmer's name splits (at case
+//     humps, between letters and digits, at _ and -), random text falls
+//     into short pieces — about 1.9 characters on average for base62, under
+//     3.2 in 99 % of 20-character keys — while names are made of words
+//     ("presentCheckoutOnboarding17" averages 6.75);
+//   - vowels: random letters are vowels about one time in five, English
+//     words two in five, which separates single-case keys ("AKIA…", base32)
+//     whose letter runs are long.
+//
+// A hexadecimal run of exactly 16 characters (Android ID, 64-bit ids) or 32
+// (IDFA or GAID without hyphens, MD5 of an identifier) is a device id; other
+// hexadecimal runs of 24 or more (SHA-1/SHA-256 digests, which are usually
+// hashes of an identifier) and random-looking runs of 20 or more are tokens.
+// Short hex ("5114f85", a 7–12 character commit id) stays benign.
 func findSecretRun(s string) (string, bool) {
 	for i := 0; i < len(s); {
 		if !isB64URL(s[i]) {
 			i++
 			continue
 		}
-		j, digits, letters, hexOnly, switches := i, 0, 0, true, 0
-		var prev uint8
+		var (
+			j                    = i
+			upperN, lowerN, digN int
+			vowels, segs         int
+			hexOnly              = true
+			prev, prev2          uint8
+			seen                 uint64
+		)
 		for j < len(s) && (isB64URL(s[j]) || s[j] == '+' || s[j] == '/' || s[j] == '=') {
 			c := s[j]
-			cls := classes[c] & (cDigit | cLetter)
-			if cls&cDigit != 0 {
-				digits++
-			} else if cls&cLetter != 0 {
-				letters++
+			j++
+			var cls uint8
+			switch {
+			case isDigit(c):
+				cls = 1
+				digN++
+				seen |= 1 << (c - '0')
+			case 'A' <= c && c <= 'Z':
+				cls = 2
+				upperN++
+				seen |= 1 << (c - 'A' + 10)
+			case 'a' <= c && c <= 'z':
+				cls = 3
+				lowerN++
+				seen |= 1 << (c - 'a' + 36)
+			default:
+				prev, prev2 = 0, 0
+				continue
 			}
 			if !isHex(c) {
 				hexOnly = false
 			}
-			if cls != 0 && prev != 0 && cls != prev {
-				switches++
+			switch c | 0x20 {
+			case 'a', 'e', 'i', 'o', 'u':
+				vowels++
 			}
-			if cls != 0 {
-				prev = cls
+			switch {
+			case prev == 0, (cls == 1) != (prev == 1), cls == 2 && prev == 3, cls == 3 && prev == 2 && prev2 == 2:
+				segs++
 			}
-			j++
+			prev2, prev = prev, cls
 		}
-		n := j - i
-		run := s[i:j]
 		i = j
-		if hexOnly && (n == 16 || n == 32) && digits > 0 && letters > 0 && switches >= 4 {
-			return KindDeviceID, true
+		n := upperN + lowerN + digN
+		if n < 16 || (n < 20 && n != 16) {
+			continue
 		}
-		if n >= 24 && digits >= 4 && letters >= 6 && switches >= n/4 && strings.Count(run, "_")+strings.Count(run, "-") <= n/8 {
+		letters := upperN + lowerN
+		if digN == 0 || letters == 0 {
+			if digN > 0 || upperN == 0 || lowerN == 0 {
+				continue // one class only: a number or a word
+			}
+		}
+		distinct := bits.OnesCount64(seen)
+		if hexOnly && (upperN == 0 || lowerN == 0) {
+			switch {
+			case digN == 0 || letters == 0:
+			case n == 16 && distinct >= 6, n == 32 && distinct >= 9:
+				return KindDeviceID, true
+			case n >= 24 && distinct >= 10:
+				return KindToken, true
+			}
+			continue
+		}
+		if n < 20 || float64(distinct) < 0.6*expectedDistinct(26*min(upperN, 1)+26*min(lowerN, 1)+10*min(digN, 1), n) {
+			continue
+		}
+		// Short segments (n/segs ≤ 2.4); or fairly short ones (≤ 3.2) with
+		// few vowels (≤ 30 %), which keeps format codes made of words
+		// ("DXGI_FORMAT_R16G16B16A16_FLOAT") out; or, for single-case keys
+		// with digits, vowels below 20 % and segments ≤ 6.
+		if 5*n <= 12*segs || 5*n <= 16*segs && 10*vowels <= 3*letters ||
+			digN >= 2 && 5*vowels < letters && n <= 6*segs {
 			return KindToken, true
 		}
 	}
 	return "", false
+}
+
+// expectedDistinct is the expected number of distinct symbols among n
+// uniform draws from an alphabet of k.
+func expectedDistinct(k, n int) float64 {
+	fk := float64(k)
+	return fk * (1 - math.Pow(1-1/fk, float64(n)))
 }

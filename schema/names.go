@@ -82,7 +82,8 @@ var identifyingWords = map[string]bool{
 	"firstname": true, "lastname": true, "fullname": true, "surname": true,
 	"username": true, "nickname": true, "displayname": true,
 	// government, financial
-	"ssn": true, "passport": true, "iban": true, "cvv": true,
+	"ssn": true, "passport": true, "iban": true, "cvv": true, "cvc": true, "vin": true,
+	"postal": true, "forwarded": true,
 	// secrets
 	"token": true, "password": true, "passwd": true, "pwd": true, "secret": true,
 	"apikey": true, "credential": true, "credentials": true, "authorization": true,
@@ -103,7 +104,7 @@ var idSubjects = []string{
 }
 
 // idWords complete an idSubject.
-var idWords = map[string]bool{"id": true, "ids": true, "identifier": true, "uuid": true, "guid": true, "key": true, "number": true, "no": true}
+var idWords = map[string]bool{"id": true, "ids": true, "identifier": true, "uuid": true, "guid": true, "key": true, "number": true, "no": true, "ref": true, "hash": true}
 
 // identifyingPhrases are word sequences that identify where their words
 // alone do not.
@@ -120,7 +121,7 @@ var identifyingPhrases = [][]string{
 	{"bank", "account"}, {"mobile", "number"}, {"mobile", "no"}, {"cell", "number"},
 	{"contact", "number"}, {"api", "key"}, {"access", "key"}, {"private", "key"},
 	{"secret", "key"}, {"house", "number"}, {"post", "code"}, {"postal", "code"},
-	{"zip", "code"},
+	{"zip", "code"}, {"license", "plate"}, {"licence", "plate"},
 }
 
 // featureWords, as the last word of a name, say the property describes a
