@@ -30,6 +30,7 @@ const (
 	KindOverloaded
 	KindUnavailable
 	KindTooLarge
+	KindForbidden
 )
 
 // kindInfo is one row of the mapping table.
@@ -51,6 +52,7 @@ var kinds = [...]kindInfo{
 	KindOverloaded:      {"overloaded", codes.Unavailable, http.StatusServiceUnavailable, "Overloaded"},
 	KindUnavailable:     {"unavailable", codes.Unavailable, http.StatusServiceUnavailable, "Unavailable"},
 	KindTooLarge:        {"too_large", codes.ResourceExhausted, http.StatusRequestEntityTooLarge, "Request too large"},
+	KindForbidden:       {"forbidden", codes.PermissionDenied, http.StatusForbidden, "Forbidden"},
 }
 
 func (k Kind) info() kindInfo {
@@ -91,8 +93,10 @@ func kindFromStatus(s *status.Status) Kind {
 		return KindNotFound
 	case codes.AlreadyExists, codes.Aborted:
 		return KindConflict
-	case codes.Unauthenticated, codes.PermissionDenied:
+	case codes.Unauthenticated:
 		return KindUnauthenticated
+	case codes.PermissionDenied:
+		return KindForbidden
 	case codes.ResourceExhausted:
 		return KindTooLarge
 	case codes.Unavailable, codes.DeadlineExceeded:

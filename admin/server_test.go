@@ -520,3 +520,43 @@ func TestPprofRequiresToken(t *testing.T) {
 	mustProblem(t, h.do(t, "GET", "/debug/pprof/", testToken, nil), http.StatusNotFound)
 	mustProblem(t, h.do(t, "GET", "/debug/pprof/heap", "", nil), http.StatusNotFound)
 }
+
+// TestLoginRefusesCrossOrigin: a page on another site must not be able to
+// sign the admin's browser in (with the attacker's token) or out.
+func TestLoginRefusesCrossOrigin(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, path := range []string{"/login", "/logout"} {
+		for name, set := range map[string]func(http.Header){
+			"sec-fetch-site": func(hd http.Header) { hd.Set("Sec-Fetch-Site", "cross-site") },
+			"origin":         func(hd http.Header) { hd.Set("Origin", "https://evil.example") },
+		} {
+			req, _ := http.NewRequest("POST", h.url+path, strings.NewReader(url.Values{"token": {testToken}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			set(req.Header)
+			resp, err := h.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+				t.Errorf("%s %s: %d, cookies %v", path, name, resp.StatusCode, resp.Cookies())
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != ProblemMediaType {
+				t.Errorf("%s %s: Content-Type %q", path, name, ct)
+			}
+		}
+	}
+	// The same-origin form still works.
+	req, _ := http.NewRequest("POST", h.url+"/login", strings.NewReader(url.Values{"token": {testToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Origin", h.url)
+	resp, err := h.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Errorf("same-origin login: %d", resp.StatusCode)
+	}
+}
