@@ -3,6 +3,7 @@ package admin
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -13,7 +14,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -169,30 +172,81 @@ func (t *Tokens) validMD(ctx context.Context) bool {
 	return len(v) == 1 && t.Valid(bearer(v[0]))
 }
 
-// cookieName is the dashboard session cookie; its value is the token
-// itself (HttpOnly, SameSite=Strict), accepted for dashboard pages only.
+// cookieName is the dashboard session cookie (HttpOnly, SameSite=Strict,
+// Secure under TLS), accepted for dashboard pages only.
 const cookieName = "veil_admin"
 
-// authorized reports whether r carries a valid bearer token, or, when
-// allowCookie, a valid dashboard cookie.
-func (t *Tokens) authorized(r *http.Request, allowCookie bool) bool {
-	if h := r.Header.Values("Authorization"); len(h) == 1 {
-		return t.Valid(bearer(h[0]))
+// sessionTTL is how long a dashboard sign-in lasts.
+const sessionTTL = 12 * time.Hour
+
+// sessionLabel separates session MACs from any other use of a digest.
+const sessionLabel = "veil-dashboard-session\x00"
+
+// sessionMAC is HMAC-SHA256 keyed with a token's digest over the expiry.
+func sessionMAC(digest *[sha256.Size]byte, exp int64) []byte {
+	m := hmac.New(sha256.New, digest[:])
+	m.Write([]byte(sessionLabel))
+	m.Write([]byte(strconv.FormatInt(exp, 10)))
+	return m.Sum(nil)
+}
+
+// session returns the cookie value for a sign-in with the valid token tok,
+// good until exp: "<unix expiry>.<base64url MAC>". It is not the token
+// and does not reveal it, so a leaked cookie cannot call the API, and it
+// stops working at exp whatever the browser does with Max-Age. Removing
+// the token from the file (and restarting) ends its sessions.
+func (t *Tokens) session(tok string, exp time.Time) string {
+	d := sha256.Sum256([]byte(tok))
+	e := exp.Unix()
+	return strconv.FormatInt(e, 10) + "." + base64.RawURLEncoding.EncodeToString(sessionMAC(&d, e))
+}
+
+// validSession reports whether v is an unexpired session of one of the
+// tokens, comparing against every token in constant time.
+func (t *Tokens) validSession(v string, now time.Time) bool {
+	if t == nil || len(v) > 64 {
+		return false
 	}
-	if allowCookie {
-		if c, err := r.Cookie(cookieName); err == nil {
-			tok, err := base64.RawURLEncoding.DecodeString(c.Value)
-			return err == nil && t.Valid(string(tok))
-		}
+	es, ms, ok := strings.Cut(v, ".")
+	if !ok {
+		return false
 	}
-	return false
+	exp, err := strconv.ParseInt(es, 10, 64)
+	if err != nil || now.Unix() >= exp || exp > now.Add(sessionTTL).Unix() {
+		return false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(ms)
+	if err != nil || len(mac) != sha256.Size {
+		return false
+	}
+	match := 0
+	for i := range t.digests {
+		match |= subtle.ConstantTimeCompare(mac, sessionMAC(&t.digests[i], exp))
+	}
+	return match == 1
+}
+
+// authorized reports whether r carries a valid bearer token.
+func (t *Tokens) authorized(r *http.Request) bool {
+	h := r.Header.Values("Authorization")
+	return len(h) == 1 && t.Valid(bearer(h[0]))
+}
+
+// dashboardAuthorized reports whether r carries a valid bearer token or,
+// without an Authorization header, a valid session cookie.
+func (t *Tokens) dashboardAuthorized(r *http.Request, now time.Time) bool {
+	if len(r.Header.Values("Authorization")) > 0 {
+		return t.authorized(r)
+	}
+	c, err := r.Cookie(cookieName)
+	return err == nil && t.validSession(c.Value, now)
 }
 
 // Require wraps h so that requests without a valid bearer token get a 401
 // problem.
 func (t *Tokens) Require(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !t.authorized(r, false) {
+		if !t.authorized(r) {
 			writeProblem(w, errUnauthenticated, "")
 			return
 		}

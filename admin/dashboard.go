@@ -2,7 +2,6 @@ package admin
 
 import (
 	"bytes"
-	"encoding/base64"
 	"html/template"
 	"net/http"
 	"time"
@@ -98,7 +97,7 @@ func (s *Server) renderDashboard(w http.ResponseWriter, code int, d dashboardDat
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	if !s.cfg.Tokens.authorized(r, true) {
+	if !s.cfg.Tokens.dashboardAuthorized(r, s.cfg.Now()) {
 		s.renderDashboard(w, http.StatusUnauthorized, dashboardData{Login: true})
 		return
 	}
@@ -134,9 +133,11 @@ func (s *Server) dashboardError(w http.ResponseWriter, err error) {
 	writeProblem(w, e, "")
 }
 
-// login checks a submitted token and sets the session cookie. The cookie
-// holds the token itself (base64url, so any token is a valid cookie value); HttpOnly keeps it from scripts and
-// SameSite=Strict keeps other sites from using it.
+// login checks a submitted token and sets the session cookie: a MAC keyed
+// by the token over an expiry (Tokens.session), never the token itself.
+// HttpOnly keeps it from scripts, SameSite=Strict and the cross-origin
+// check in Handler keep other sites from using or planting it, Secure
+// keeps it off plain HTTP when veil serves TLS.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil {
@@ -149,9 +150,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: cookieName, Value: base64.RawURLEncoding.EncodeToString([]byte(tok)), Path: "/",
+		Name: cookieName, Value: s.cfg.Tokens.session(tok, s.cfg.Now().Add(sessionTTL)), Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.SecureCookie,
-		MaxAge: 12 * 3600,
+		MaxAge: int(sessionTTL / time.Second),
 	})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

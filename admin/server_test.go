@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -558,5 +559,66 @@ func TestLoginRefusesCrossOrigin(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
 		t.Errorf("same-origin login: %d", resp.StatusCode)
+	}
+}
+
+// TestDashboardSession: the cookie is a signed, expiring session, not the
+// token in another encoding, and it never works as a bearer token.
+func TestDashboardSession(t *testing.T) {
+	now := time.Now()
+	h := newHarness(t, func(c *Config) {
+		c.Now = func() time.Time { return now }
+		c.SecureCookie = true
+	})
+	resp, err := h.http.PostForm(h.url+"/login", url.Values{"token": {testToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if resp.StatusCode != http.StatusSeeOther || len(cookies) != 1 {
+		t.Fatalf("login: %d %v", resp.StatusCode, cookies)
+	}
+	c := cookies[0]
+	if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+		t.Errorf("cookie flags: %+v", c)
+	}
+	for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.URLEncoding, base64.StdEncoding, base64.RawStdEncoding} {
+		if b, err := enc.DecodeString(c.Value); err == nil && strings.Contains(string(b), testToken) {
+			t.Fatal("the cookie is the token, encoded")
+		}
+	}
+	if strings.Contains(c.Value, testToken) {
+		t.Fatal("the cookie holds the token")
+	}
+	if r := h.do(t, "GET", "/v1/keys", c.Value, nil); r.status != http.StatusUnauthorized {
+		t.Errorf("cookie value as a bearer token: %d", r.status)
+	}
+	get := func(cookie *http.Cookie) int {
+		req, _ := http.NewRequest("GET", h.url+"/", nil)
+		req.AddCookie(cookie)
+		resp, err := h.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(c); code != 200 {
+		t.Fatalf("session: %d", code)
+	}
+	// A cookie in the old form (the token, base64url) or a tampered
+	// expiry opens nothing.
+	if code := get(&http.Cookie{Name: cookieName, Value: base64.RawURLEncoding.EncodeToString([]byte(testToken))}); code != 401 {
+		t.Errorf("token-as-cookie: %d", code)
+	}
+	exp, mac, _ := strings.Cut(c.Value, ".")
+	n, _ := strconv.ParseInt(exp, 10, 64)
+	if code := get(&http.Cookie{Name: cookieName, Value: strconv.FormatInt(n+3600, 10) + "." + mac}); code != 401 {
+		t.Errorf("extended expiry: %d", code)
+	}
+	now = now.Add(sessionTTL + time.Second)
+	if code := get(c); code != 401 {
+		t.Errorf("expired session: %d", code)
 	}
 }
