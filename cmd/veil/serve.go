@@ -76,14 +76,14 @@ func newServeLogger(w io.Writer, level string) *slog.Logger {
 }
 
 // Server timeouts. Requests are small; the admin plane's slowest call is an
-// aggregate query.
+// aggregate query. The header timeout is --read-header-timeout.
 const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 60 * time.Second
-	idleTimeout       = 120 * time.Second
-	maxHeaderBytes    = 32 << 10
-	dbReadyTimeout    = 2 * time.Second
+	defaultReadHeaderTimeout = 5 * time.Second
+	readTimeout              = 30 * time.Second
+	writeTimeout             = 60 * time.Second
+	idleTimeout              = 120 * time.Second
+	maxHeaderBytes           = 32 << 10
+	dbReadyTimeout           = 2 * time.Second
 )
 
 // serveAddrs tells a caller (tests) where the listeners are.
@@ -195,8 +195,8 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	public.Handle("GET /readyz", admin.ReadyHandler(readiness(db, writer)))
 	public.Handle("/", gw)
 
-	pubSrv := newHTTPServer(public, tlsConf)
-	admSrv := newHTTPServer(adm.Handler(), tlsConf)
+	pubSrv := c.newServer(public, tlsConf)
+	admSrv := c.newServer(adm.Handler(), tlsConf)
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
@@ -264,6 +264,13 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	return runErr
 }
 
+// newServer is newHTTPServer with the configured header timeout.
+func (c serveConfig) newServer(h http.Handler, tlsConf *tls.Config) *http.Server {
+	srv := newHTTPServer(h, tlsConf)
+	srv.ReadHeaderTimeout = c.ReadHeaderTimeout
+	return srv
+}
+
 func newHTTPServer(h http.Handler, tlsConf *tls.Config) *http.Server {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
@@ -277,7 +284,7 @@ func newHTTPServer(h http.Handler, tlsConf *tls.Config) *http.Server {
 		Handler:           h,
 		TLSConfig:         tlsConf,
 		Protocols:         &protos,
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: defaultReadHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,

@@ -41,26 +41,30 @@ type serveConfig struct {
 	MaxEvents      int
 	RetentionEvery time.Duration
 	ShutdownWait   time.Duration
-	LogLevel       string
-	BenchNoopInner bool
-	AdminPprof     bool
+	// ReadHeaderTimeout bounds how long a connection may take to send a
+	// request's headers on both listeners (slow-loris clients).
+	ReadHeaderTimeout time.Duration
+	LogLevel          string
+	BenchNoopInner    bool
+	AdminPprof        bool
 }
 
 func defaultServeConfig() serveConfig {
 	return serveConfig{
-		DataDir:        "veil-data",
-		Listen:         "127.0.0.1:8080",
-		AdminListen:    "127.0.0.1:8081",
-		KAnonymity:     admin.DefaultK,
-		KEMs:           []string{"x25519", "xwing"},
-		KeyRotation:    admin.DefaultKeyRotate,
-		KeyGrace:       admin.DefaultKeyGrace,
-		ReplayWindow:   5 * time.Minute,
-		MaxRequest:     1 << 20,
-		MaxEvents:      ingest.DefaultMaxEvents,
-		RetentionEvery: time.Hour,
-		ShutdownWait:   30 * time.Second,
-		LogLevel:       "info",
+		DataDir:           "veil-data",
+		Listen:            "127.0.0.1:8080",
+		AdminListen:       "127.0.0.1:8081",
+		KAnonymity:        admin.DefaultK,
+		KEMs:              []string{"x25519", "xwing"},
+		KeyRotation:       admin.DefaultKeyRotate,
+		KeyGrace:          admin.DefaultKeyGrace,
+		ReplayWindow:      5 * time.Minute,
+		MaxRequest:        1 << 20,
+		MaxEvents:         ingest.DefaultMaxEvents,
+		RetentionEvery:    time.Hour,
+		ShutdownWait:      30 * time.Second,
+		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		LogLevel:          "info",
 	}
 }
 
@@ -85,6 +89,7 @@ func bindServeFlags(f *pflag.FlagSet, c *serveConfig) {
 	f.IntVar(&c.MaxEvents, "max-events", c.MaxEvents, "most events in one batch")
 	f.DurationVar(&c.RetentionEvery, "retention-interval", c.RetentionEvery, "how often expired data and keys are dropped")
 	f.DurationVar(&c.ShutdownWait, "shutdown-timeout", c.ShutdownWait, "how long SIGTERM waits for in-flight requests and the writer")
+	f.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "both listeners cut a connection that has not sent its request headers within this long")
 	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	f.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve Go runtime profiles at /debug/pprof/ on the admin listener, behind the token")
 	f.BoolVar(&c.BenchNoopInner, "bench-noop-inner", c.BenchNoopInner, "load testing only: answer every decapsulated request 200 without ingest")
@@ -213,6 +218,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.ShutdownWait <= 0 {
 		bad("--shutdown-timeout must be positive")
+	}
+	if c.ReadHeaderTimeout < 100*time.Millisecond || c.ReadHeaderTimeout > readTimeout {
+		bad("--read-header-timeout %v: must be between 100ms and %v", c.ReadHeaderTimeout, readTimeout)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,5 +100,33 @@ func TestNewServeCmdHasFlags(t *testing.T) {
 		if cmd.Flags().Lookup(name) == nil {
 			t.Errorf("no --%s", name)
 		}
+	}
+}
+
+// TestServeReadHeaderTimeout: --read-header-timeout (flag, VEIL_ env or
+// file) reaches both listeners' servers; the fault tests use it to cut
+// slow-loris clients in about a second.
+func TestServeReadHeaderTimeout(t *testing.T) {
+	c, err := parseServe(t, nil, nil)
+	if err != nil || c.ReadHeaderTimeout != 5*time.Second {
+		t.Fatalf("default %v %v", c.ReadHeaderTimeout, err)
+	}
+	c, err = parseServe(t, []string{"--read-header-timeout", "1s"}, nil)
+	if err != nil || c.ReadHeaderTimeout != time.Second {
+		t.Fatalf("flag %v %v", c.ReadHeaderTimeout, err)
+	}
+	c, err = parseServe(t, nil, map[string]string{"VEIL_READ_HEADER_TIMEOUT": "750ms"})
+	if err != nil || c.ReadHeaderTimeout != 750*time.Millisecond {
+		t.Fatalf("env %v %v", c.ReadHeaderTimeout, err)
+	}
+	for _, bad := range []string{"0s", "10ms", "2m"} {
+		if _, err := parseServe(t, []string{"--read-header-timeout", bad}, nil); err == nil || !strings.Contains(err.Error(), "--read-header-timeout") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	srv := c.newServer(http.NotFoundHandler(), nil)
+	if srv.ReadHeaderTimeout != 750*time.Millisecond || srv.ReadTimeout == 0 || srv.WriteTimeout == 0 ||
+		srv.IdleTimeout == 0 || srv.MaxHeaderBytes == 0 {
+		t.Errorf("server timeouts %+v", srv)
 	}
 }
