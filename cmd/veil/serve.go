@@ -84,6 +84,7 @@ const (
 	idleTimeout              = 120 * time.Second
 	maxHeaderBytes           = 32 << 10
 	dbReadyTimeout           = 2 * time.Second
+	readyCacheTTL            = time.Second
 )
 
 // serveAddrs tells a caller (tests) where the listeners are.
@@ -151,6 +152,10 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	if err != nil {
 		return err
 	}
+	// One cached check for both listeners: /readyz is unauthenticated on
+	// the public listener, and each uncached probe reads (and unseals)
+	// the whole key ring.
+	ready := cacheReady(readiness(db, writer), readyCacheTTL, time.Now)
 	adm, err := admin.New(admin.Config{
 		DB:               db,
 		Tokens:           tokens,
@@ -159,7 +164,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 		KeyRotate:        c.KeyRotation,
 		KEMs:             c.KEMs,
 		SchemaRegistered: registry.Invalidate,
-		Ready:            readiness(db, writer),
+		Ready:            ready,
 		Registerer:       reg,
 		Gatherer:         reg,
 		SecureCookie:     tlsConf != nil,
@@ -192,7 +197,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 		return err
 	}
 	public := http.NewServeMux()
-	public.Handle("GET /readyz", admin.ReadyHandler(readiness(db, writer)))
+	public.Handle("GET /readyz", admin.ReadyHandler(ready))
 	public.Handle("/", gw)
 
 	pubSrv := c.newServer(public, tlsConf)
@@ -369,6 +374,27 @@ func readiness(db *storage.DB, w *storage.Writer) func(context.Context) error {
 			}
 		}
 		return errors.New("no current gateway key")
+	}
+}
+
+// cacheReady runs check at most once per ttl and answers every probe in
+// between with its last result, so a flood of /readyz requests costs the
+// database one query a second. Probes that arrive during a check wait for
+// it rather than starting their own.
+func cacheReady(check func(context.Context) error, ttl time.Duration, now func() time.Time) func(context.Context) error {
+	var (
+		mu   sync.Mutex
+		at   time.Time
+		last error
+		done bool
+	)
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if t := now(); !done || t.Sub(at) >= ttl || t.Before(at) {
+			last, at, done = check(ctx), t, true
+		}
+		return last
 	}
 }
 

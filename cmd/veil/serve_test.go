@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/veil-telemetry/veil/admin"
 )
 
 // parseServe runs the serve configuration pipeline: flags, then the
@@ -128,5 +133,36 @@ func TestServeReadHeaderTimeout(t *testing.T) {
 	if srv.ReadHeaderTimeout != 750*time.Millisecond || srv.ReadTimeout == 0 || srv.WriteTimeout == 0 ||
 		srv.IdleTimeout == 0 || srv.MaxHeaderBytes == 0 {
 		t.Errorf("server timeouts %+v", srv)
+	}
+}
+
+// TestReadinessIsCached: /readyz is unauthenticated on the public
+// listener; a flood of probes must not become a flood of key ring reads.
+func TestReadinessIsCached(t *testing.T) {
+	calls := 0
+	var fail error
+	now := time.Unix(1_700_000_000, 0)
+	ready := cacheReady(func(context.Context) error { calls++; return fail }, time.Second, func() time.Time { return now })
+	h := admin.ReadyHandler(ready)
+	probe := func() int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		return rec.Code
+	}
+	for range 100 {
+		if code := probe(); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("100 probes ran the check %d times", calls)
+	}
+	fail = errors.New("writer not connected")
+	now = now.Add(time.Second)
+	if code := probe(); code != 503 || calls != 2 {
+		t.Fatalf("after ttl: %d, %d calls", code, calls)
+	}
+	if code := probe(); code != 503 || calls != 2 {
+		t.Fatalf("cached failure: %d, %d calls", code, calls)
 	}
 }
