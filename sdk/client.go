@@ -227,9 +227,12 @@ func (c *Client) settledLocked(target uint64) bool {
 
 // Close flushes (see Flush) and stops the Client's goroutines. If ctx ends
 // before everything is answered, batches in the queue directory stay there
-// for the next Client, and events held only in memory are reported dropped
-// with ReasonClosed. Close returns ctx's error in that case. It is safe to
-// call more than once; later calls return ErrClosed.
+// for the next Client and their events are reported StatusQueued (events
+// not yet cut are written there first), while events held only in memory
+// are reported dropped with ReasonClosed. Close returns ctx's error in that
+// case. Either way every event Record took has had its last OnResult call
+// when Close returns. It is safe to call more than once; later calls return
+// ErrClosed.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -250,19 +253,30 @@ func (c *Client) Close(ctx context.Context) error {
 	units := c.units
 	c.pending, c.units, c.pendingLen = nil, nil, 0
 	c.mu.Unlock()
-	var dropped []Result
+	// Every event this Client took gets a last result here: kept in the
+	// queue directory for the next Client (StatusQueued), or dropped.
+	var rs []Result
 	if len(pending) > 0 && c.q != nil {
-		pending = c.persist(pending)
+		rest := c.persist(pending)
+		rs = appendResults(rs, pending[:len(pending)-len(rest)], StatusQueued, "")
+		pending = rest
 	}
-	dropped = appendResults(dropped, pending, StatusDropped, ReasonClosed)
+	rs = appendResults(rs, pending, StatusDropped, ReasonClosed)
 	for _, u := range units {
-		if u.file == nil {
+		switch {
+		case u.file == nil:
 			for _, b := range u.batches {
-				dropped = appendResults(dropped, b.events, StatusDropped, ReasonClosed)
+				rs = appendResults(rs, b.events, StatusDropped, ReasonClosed)
 			}
+		case u.batches != nil:
+			for _, b := range u.batches {
+				rs = appendResults(rs, b.events, StatusQueued, "")
+			}
+		case u.seqs != nil:
+			rs = c.appendFileResults(rs, u, StatusQueued, "")
 		}
 	}
-	c.report(dropped...)
+	c.report(rs...)
 	if c.cfg.ownClient {
 		c.cfg.HTTPClient.CloseIdleConnections()
 	}
@@ -290,6 +304,7 @@ func (c *Client) Stats() Stats {
 		Requests:   c.stats.requests.Load(),
 		Retries:    c.stats.retries.Load(),
 		KeyFetches: c.stats.keyFetches.Load(),
+		Kept:       c.stats.kept.Load(),
 		Queued:     uint64(queued),
 	}
 }
@@ -434,6 +449,32 @@ func (c *Client) cut(evs []event) {
 	if u != nil {
 		signal(c.sendWake)
 	}
+}
+
+// appendFileResults appends a result for each event of u, a queue file
+// this Client cut and has not loaded back. The file is read for the events'
+// schema and version; if that fails they are reported with their Seq only.
+func (c *Client) appendFileResults(dst []Result, u *unit, s Status, reason string) []Result {
+	if bs, err := c.q.load(u.file); err == nil {
+		n := 0
+		for _, b := range bs {
+			n += len(b.events)
+		}
+		if n == len(u.seqs) {
+			i := 0
+			for _, b := range bs {
+				for _, e := range b.events {
+					dst = append(dst, Result{Seq: u.seqs[i], Schema: e.schema, Version: e.version, Status: s, Reason: reason})
+					i++
+				}
+			}
+			return dst
+		}
+	}
+	for _, seq := range u.seqs {
+		dst = append(dst, Result{Seq: seq, Status: s, Reason: reason})
+	}
+	return dst
 }
 
 // persist writes events left at Close to the queue directory as batches. It

@@ -958,8 +958,19 @@ func TestQueueDirRestart(t *testing.T) {
 	dead, kill := context.WithCancel(context.Background())
 	kill()
 	c1.Close(dead)
-	if n := len(col1.all()); n != 0 {
-		t.Errorf("%d results reported for batches kept on disk", n)
+	// Each event kept on disk is reported queued, once, with its own Seq
+	// and schema: loaded for an attempt or not.
+	rs1 := col1.all()
+	if len(rs1) != 25 {
+		t.Errorf("%d results at Close, want 25 queued", len(rs1))
+	}
+	for i, r := range rs1 {
+		if r.Status != veil.StatusQueued || r.Reason != "" || r.Seq != uint64(i+1) || r.Schema != "app.launch" || r.Version != 1 {
+			t.Errorf("result %d at Close = %+v, want queued", i, r)
+		}
+	}
+	if st := c1.Stats(); st.Kept != 25 || st.Dropped != 0 {
+		t.Errorf("Stats at Close = %+v, want 25 kept", st)
 	}
 	files := queueFiles(t, dir)
 	if len(files) != 3 {
@@ -1029,8 +1040,8 @@ func TestQueueDirKeepsUncutEventsAtClose(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	c1.Close(ctx)
-	if n := len(col1.all()); n != 0 {
-		t.Errorf("%d events reported at Close with a queue directory", n)
+	if n := col1.count(veil.StatusQueued); n != 7 || len(col1.all()) != 7 {
+		t.Errorf("results at Close with a queue directory: %+v, want 7 queued", col1.all())
 	}
 	g.setScript(nil)
 	c2, col2 := newClient(t, g, veil.Config{QueueDir: dir})

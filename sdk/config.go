@@ -98,9 +98,10 @@ type Config struct {
 	// batch is gzipped inside the encapsulation when that makes it smaller.
 	DisableCompression bool
 
-	// OnResult, when set, receives the final outcome of every recorded
-	// event: accepted, duplicate, rejected (with the reason and field the
-	// gateway gave) or dropped (with the reason). It is called from the
+	// OnResult, when set, receives the outcome of every recorded event,
+	// exactly once: accepted, duplicate, rejected (with the reason and field
+	// the gateway gave), dropped (with the reason), or queued (kept in
+	// QueueDir by a Close whose ctx ended first). It is called from the
 	// Client's goroutines, and from Record for ReasonQueueFull, possibly
 	// concurrently; it must be safe for concurrent use, return quickly and
 	// not call Flush or Close.

@@ -36,7 +36,9 @@
 // # Delivery
 //
 // An event handed to Record ends accepted, duplicate, rejected or dropped,
-// and each of those is reported: never silently lost.
+// and each of those is reported: never silently lost. With a QueueDir, an
+// event still unanswered when Close gives up is reported queued instead: it
+// stays on disk for the next Client.
 //
 //   - Every attempt for a batch keeps its batch_id but is encapsulated afresh
 //     with the current Date, so the gateway stores it at most once however

@@ -16,6 +16,12 @@ const (
 	StatusRejected Status = "rejected"
 	// StatusDropped: the Client gave up on the event; Reason says why.
 	StatusDropped Status = "dropped"
+	// StatusQueued: Close returned before the event was answered and it is
+	// kept in Config.QueueDir. It is not delivered yet, but not lost: the
+	// next Client on the directory sends it with the same batch_id (and
+	// reports it there with Seq 0). It is the last result this Client gives
+	// for the event.
+	StatusQueued Status = "queued"
 )
 
 // Reasons the Client gives for dropped events. Rejected events carry the
@@ -47,8 +53,8 @@ const (
 	ReasonNoResult = "no_result"
 )
 
-// Result is the final outcome of one recorded event, as given to
-// Config.OnResult.
+// Result is the outcome of one recorded event, as given to Config.OnResult:
+// final, or StatusQueued for an event Close left in the queue directory.
 type Result struct {
 	// Seq numbers the events of this Client in the order Record took them,
 	// from 1: every Record call that returned nil or ErrQueueFull got the
@@ -83,12 +89,13 @@ type Stats struct {
 	Requests   uint64 // requests sent to the relay
 	Retries    uint64 // requests that repeated an earlier one for the same batch
 	KeyFetches uint64
+	Kept       uint64 // left in the queue directory by Close (StatusQueued)
 	Queued     uint64 // events recorded and not yet answered (in memory or in the queue directory, as far as this Client knows)
 }
 
 type counters struct {
 	recorded, accepted, duplicate, rejected, dropped atomic.Uint64
-	requests, retries, keyFetches                    atomic.Uint64
+	requests, retries, keyFetches, kept              atomic.Uint64
 }
 
 func (c *counters) count(s Status) {
@@ -99,6 +106,8 @@ func (c *counters) count(s Status) {
 		c.duplicate.Add(1)
 	case StatusRejected:
 		c.rejected.Add(1)
+	case StatusQueued:
+		c.kept.Add(1)
 	default:
 		c.dropped.Add(1)
 	}

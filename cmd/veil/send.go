@@ -65,8 +65,12 @@ It prints one JSON line per event, in input order:
   {"index":0,"status":"accepted"}
   {"index":1,"status":"rejected","reason":"identifier_email","field":"note"}
   {"index":2,"status":"dropped","reason":"retries_exhausted"}
+  {"index":3,"status":"queued"}
 
-"duplicate" means an earlier attempt of the same batch was stored. A
+"duplicate" means an earlier attempt of the same batch was stored;
+"queued" (only with --queue-dir) that the event was not answered before
+--timeout or an interrupt and is kept in the directory: it is not lost, the
+next run with the same directory sends it. A
 progress bar is drawn on standard error when it is a terminal and the input
 is large.
 
@@ -79,11 +83,16 @@ a summary goes to standard error:
 
   send: 300 events from an earlier run in --queue-dir: 200 accepted, 100 duplicate, 0 rejected, 0 dropped
 
-Events read but not yet written to the directory (the last, partial batch)
-are lost if the process is killed; on a normal exit they are sent.
+(followed by ", N still queued" when some of them are kept again).
 
-Exit status: 0 when every event was delivered (accepted or duplicate), 1
-when any was rejected or not delivered, 2 on a usage error.`,
+Events read but not yet written to the directory (the last, partial batch)
+are lost if the process is killed; on a normal exit they are sent, or on
+--timeout written to the directory and reported "queued".
+
+Exit status: 0 when every event was delivered (accepted or duplicate); 1
+when any was rejected or dropped, or the input was not read to its end
+before --timeout; 3 when none was rejected or dropped but some are queued
+for the next run; 2 on a usage error.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSend(cmd, o, args)
@@ -242,11 +251,15 @@ func runSend(cmd *cobra.Command, o sendOptions, args []string) error {
 	if readErr != nil {
 		return &exitError{code: 2, err: fmt.Errorf("send: %w", readErr)}
 	}
-	if failed, total := p.failed+restored.failed(), p.total+restored.total(); failed > 0 {
+	failed, queued, total := p.failed+restored.failed(), p.queued+restored.queuedCount(), p.total+restored.total()
+	if failed > 0 {
 		if closeErr != nil && !errors.Is(closeErr, veil.ErrClosed) {
 			return &exitError{code: 1, err: fmt.Errorf("send: %d of %d events not delivered: %w", failed, total, closeErr)}
 		}
 		return &exitError{code: 1}
+	}
+	if queued > 0 {
+		return &exitError{code: 3, err: fmt.Errorf("send: %d of %d events not delivered yet, kept in --queue-dir for the next run", queued, total)}
 	}
 	return nil
 }
@@ -254,8 +267,8 @@ func runSend(cmd *cobra.Command, o sendOptions, args []string) error {
 // restoredCounts tallies the results of events an earlier run left in the
 // queue directory.
 type restoredCounts struct {
-	mu                                     sync.Mutex
-	accepted, duplicate, rejected, dropped int
+	mu                                             sync.Mutex
+	accepted, duplicate, rejected, dropped, queued int
 }
 
 func (r *restoredCounts) add(res veil.Result) {
@@ -268,6 +281,8 @@ func (r *restoredCounts) add(res veil.Result) {
 		r.duplicate++
 	case veil.StatusRejected:
 		r.rejected++
+	case veil.StatusQueued:
+		r.queued++
 	default:
 		r.dropped++
 	}
@@ -276,7 +291,13 @@ func (r *restoredCounts) add(res veil.Result) {
 func (r *restoredCounts) total() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.accepted + r.duplicate + r.rejected + r.dropped
+	return r.accepted + r.duplicate + r.rejected + r.dropped + r.queued
+}
+
+func (r *restoredCounts) queuedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.queued
 }
 
 func (r *restoredCounts) failed() int {
@@ -288,8 +309,12 @@ func (r *restoredCounts) failed() int {
 func (r *restoredCounts) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return fmt.Sprintf("%d events from an earlier run in --queue-dir: %d accepted, %d duplicate, %d rejected, %d dropped",
-		r.accepted+r.duplicate+r.rejected+r.dropped, r.accepted, r.duplicate, r.rejected, r.dropped)
+	s := fmt.Sprintf("%d events from an earlier run in --queue-dir: %d accepted, %d duplicate, %d rejected, %d dropped",
+		r.accepted+r.duplicate+r.rejected+r.dropped+r.queued, r.accepted, r.duplicate, r.rejected, r.dropped)
+	if r.queued > 0 {
+		s += fmt.Sprintf(", %d still queued", r.queued)
+	}
+	return s
 }
 
 // readEvents records every JSON line of in, waiting for answers every
@@ -351,7 +376,8 @@ type resultPrinter struct {
 	ready   map[int]sendResult
 	next    int // next index to print
 	total   int // events read so far
-	failed  int
+	failed  int // rejected or dropped
+	queued  int // kept in --queue-dir for the next run
 	bar     *progressbar.ProgressBar
 	lastOut time.Time
 	werr    error
@@ -387,7 +413,11 @@ func (p *resultPrinter) expect(n int) {
 func (p *resultPrinter) set(r sendResult) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r.Status != string(veil.StatusAccepted) && r.Status != string(veil.StatusDuplicate) {
+	switch r.Status {
+	case string(veil.StatusAccepted), string(veil.StatusDuplicate):
+	case string(veil.StatusQueued):
+		p.queued++
+	default:
 		p.failed++
 	}
 	p.ready[r.Index] = r
