@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -398,9 +399,30 @@ func cacheReady(check func(context.Context) error, ttl time.Duration, now func()
 	}
 }
 
+// rotationJitter spreads replicas' scheduled rotations. Every replica
+// computes the same due time from the shared key ring, and
+// storage.RotateKey rotates unconditionally, so replicas waking at that
+// same instant would each rotate: several current keys in a row and
+// clients split across them. Waking at a random point of the next few
+// minutes lets the first replica rotate and the others find a fresh key
+// that is not due. (Only a rotation conditional on the current key id, in
+// storage, closes the remaining window of one ListKeys round trip.)
+const rotationJitter = 5 * time.Minute
+
+// rotationWait is how long the rotation loop sleeps before its next check:
+// until next plus jitter, at least a second, at most an hour (so clock
+// jumps and other replicas' rotations are noticed).
+func rotationWait(next, now time.Time, jitter time.Duration) time.Duration {
+	d := next.Sub(now)
+	if d >= time.Hour {
+		return time.Hour
+	}
+	return min(max(d, time.Second)+jitter, time.Hour)
+}
+
 // rotationLoop rotates gateway keys on schedule: it wakes when the next
-// current key falls due, and at least hourly so replicas and clock jumps
-// are noticed.
+// current key falls due (plus a random jitter, see rotationJitter), and at
+// least hourly.
 func rotationLoop(ctx context.Context, adm *admin.Server, logger *slog.Logger) {
 	for {
 		next, err := adm.RotateDue(ctx)
@@ -410,9 +432,9 @@ func rotationLoop(ctx context.Context, adm *admin.Server, logger *slog.Logger) {
 				return
 			}
 			logger.Error("scheduled key rotation failed", "error", err.Error())
-			wait = time.Minute
-		} else if d := time.Until(next); d < wait {
-			wait = max(d, time.Second)
+			wait = time.Minute + rand.N(rotationJitter/5)
+		} else {
+			wait = rotationWait(next, time.Now(), rand.N(rotationJitter))
 		}
 		t := time.NewTimer(wait)
 		select {

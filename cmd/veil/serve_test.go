@@ -166,3 +166,29 @@ func TestReadinessIsCached(t *testing.T) {
 		t.Fatalf("cached failure: %d, %d calls", code, calls)
 	}
 }
+
+// TestRotationWait: replicas sharing a key ring compute the same due time;
+// the loop must add the jitter it is given, so they do not all wake (and
+// rotate) at the same instant.
+func TestRotationWait(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	for _, tc := range []struct {
+		next   time.Duration
+		jitter time.Duration
+		want   time.Duration
+	}{
+		{10 * time.Minute, 0, 10 * time.Minute},
+		{10 * time.Minute, 3 * time.Minute, 13 * time.Minute},
+		{-time.Minute, 2 * time.Minute, time.Second + 2*time.Minute}, // overdue
+		{0, 0, time.Second},
+		{3 * time.Hour, 4 * time.Minute, time.Hour},
+		{59 * time.Minute, 4 * time.Minute, time.Hour},
+	} {
+		if got := rotationWait(now.Add(tc.next), now, tc.jitter); got != tc.want {
+			t.Errorf("next in %v, jitter %v: wait %v, want %v", tc.next, tc.jitter, got, tc.want)
+		}
+	}
+	if rotationJitter < time.Minute {
+		t.Errorf("jitter %v is too small to spread replicas", rotationJitter)
+	}
+}
