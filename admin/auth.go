@@ -84,14 +84,15 @@ func LoadTokens(path string) (*Tokens, error) {
 
 // EnsureTokenFile returns the tokens in path, creating the file first with
 // one random token (mode 0600) when it does not exist. created reports
-// whether it did. The token's value is never returned or logged.
+// whether it did. The token's value is never returned or logged. An
+// existing file that group or others may access is refused: veil made it
+// 0600, so a wider mode means someone changed it.
 func EnsureTokenFile(path string, rnd io.Reader) (t *Tokens, created bool, err error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
 	if _, err := os.Stat(path); err == nil {
-		t, err := LoadTokens(path)
-		return t, false, err
+		return loadPrivateTokens(path)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, false, err
 	}
@@ -103,19 +104,50 @@ func EnsureTokenFile(path string, rnd io.Reader) (t *Tokens, created bool, err e
 		return nil, false, err
 	}
 	tok := base64.RawURLEncoding.EncodeToString(raw[:])
+	// O_EXCL: of two processes starting on one data directory, the
+	// loser reads the winner's file.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return loadPrivateTokens(path)
+	}
 	if err != nil {
 		return nil, false, err
 	}
-	if _, err := io.WriteString(f, tok+"\n"); err != nil {
-		f.Close()
-		return nil, false, err
+	_, err = io.WriteString(f, tok+"\n")
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Close(); err != nil {
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// A half-written file would fail every later start.
+		os.Remove(path)
 		return nil, false, err
 	}
 	t, err = LoadTokens(path)
 	return t, true, err
+}
+
+func loadPrivateTokens(path string) (*Tokens, bool, error) {
+	if err := CheckTokenFileMode(path); err != nil {
+		return nil, false, err
+	}
+	t, err := LoadTokens(path)
+	return t, false, err
+}
+
+// CheckTokenFileMode returns an error when group or others may read,
+// write or execute the token file at path.
+func CheckTokenFileMode(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return fmt.Errorf("%s: mode %04o lets other users read the admin tokens; chmod 600 it", path, m)
+	}
+	return nil
 }
 
 // Valid reports whether tok is one of the tokens, in time independent of

@@ -258,3 +258,27 @@ func TestProblemHonoursPinnedHTTPStatus(t *testing.T) {
 		t.Fatalf("%d %+v", rec.Code, p)
 	}
 }
+
+func TestEnsureTokenFileRefusesWideMode(t *testing.T) {
+	path := t.TempDir() + "/admin-token"
+	if _, _, err := EnsureTokenFile(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := EnsureTokenFile(path, nil)
+	if err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("mode 0644 accepted: %v", err)
+	}
+	if strings.Contains(err.Error(), strings.TrimSpace(readFile(t, path))) {
+		t.Fatal("the error quotes the token")
+	}
+	if err := CheckTokenFileMode(path); err == nil {
+		t.Error("CheckTokenFileMode: 0644 passed")
+	}
+	os.Chmod(path, 0o600)
+	if err := CheckTokenFileMode(path); err != nil {
+		t.Error(err)
+	}
+}
