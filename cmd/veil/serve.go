@@ -341,6 +341,11 @@ func loadAdminTokens(c serveConfig, logger *slog.Logger) (*admin.Tokens, error) 
 		if err != nil {
 			return nil, fmt.Errorf("--admin-token-file: %w", err)
 		}
+		// A warning, not a refusal: secret mounts (Kubernetes' default
+		// 0644) are often wider than the file's real exposure.
+		if err := admin.CheckTokenFileMode(c.AdminTokenFile); err != nil {
+			logger.Warn("admin token file is accessible to other users", "path", c.AdminTokenFile)
+		}
 		return t, nil
 	}
 	path := filepath.Join(c.DataDir, "admin-token")

@@ -192,3 +192,36 @@ func TestRotationWait(t *testing.T) {
 		t.Errorf("jitter %v is too small to spread replicas", rotationJitter)
 	}
 }
+
+// TestAdminTokenFileMode: the generated token file must stay private; an
+// operator's token file readable by others is warned about by path only.
+func TestAdminTokenFileMode(t *testing.T) {
+	dir := t.TempDir()
+	var logs strings.Builder
+	logger := newServeLogger(&logs, "info")
+	c := defaultServeConfig()
+	c.DataDir = dir
+	if _, err := loadAdminTokens(c, logger); err != nil {
+		t.Fatal(err)
+	}
+	gen := filepath.Join(dir, "admin-token")
+	os.Chmod(gen, 0o640)
+	if _, err := loadAdminTokens(c, logger); err == nil {
+		t.Error("generated token file with mode 0640 accepted")
+	}
+
+	const tok = "operator-token-0123456789abcdef"
+	c.AdminTokenFile = filepath.Join(dir, "tokens")
+	os.WriteFile(c.AdminTokenFile, []byte(tok+"\n"), 0o644)
+	os.Chmod(c.AdminTokenFile, 0o644)
+	logs.Reset()
+	if _, err := loadAdminTokens(c, logger); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "accessible to other users") || !strings.Contains(logs.String(), c.AdminTokenFile) {
+		t.Errorf("no warning: %s", logs.String())
+	}
+	if strings.Contains(logs.String(), tok) {
+		t.Error("the log holds the token")
+	}
+}
