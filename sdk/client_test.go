@@ -1146,3 +1146,81 @@ func TestQueueDirResultsKeepSeq(t *testing.T) {
 		t.Errorf("result Seqs = %v, want 1…25 in order", got)
 	}
 }
+
+// TestQueueDirDamagedFiles checks that a queue file that cannot be loaded
+// back costs only its own events, and that those are reported: dropped
+// when the file is corrupt (it is removed), queued when it cannot be read
+// (it stays for the next Client). A corrupt file from an earlier process is
+// skipped too.
+func TestQueueDirDamagedFiles(t *testing.T) {
+	dir := t.TempDir()
+	// A corrupt file an earlier process left, first in the queue.
+	if err := os.WriteFile(filepath.Join(dir, "0000000000000001-00000000000000aa.batch"), []byte(`{"batches":[{"batch_id":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := newFakeGateway(t)
+	down := true
+	g.setScript(func(*gwRequest) gwAnswer {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if down {
+			return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}}
+		}
+		return gwAnswer{}
+	})
+	clk := veil.NewFakeClock(clockStart)
+	cfg := veil.Config{QueueDir: dir, MaxBatchEvents: 2, FlushInterval: time.Hour}
+	veil.SetClock(&cfg, clk)
+	c, col := newClient(t, g, cfg)
+	record(t, c, 6) // three files: Seq 1-2, 3-4, 5-6
+	// The first batch is attempted and waits out its Retry-After.
+	waitArmed(t, clk, func(d time.Duration) bool { return d >= time.Hour && d != time.Hour })
+	eventually(t, "three queue files", func() bool { return len(queueFiles(t, dir)) == 3 })
+	files := queueFiles(t, dir)
+	corrupt := filepath.Join(dir, files[1].Name())
+	unreadable := filepath.Join(dir, files[2].Name())
+	if err := os.WriteFile(corrupt, []byte("\x00garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A directory in place of the file: reading it fails, as EIO or
+	// EMFILE would.
+	if err := os.Remove(unreadable); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(unreadable, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	down = false
+	g.mu.Unlock()
+	clk.Advance(2 * time.Hour)
+	flush(t, c)
+
+	got := map[uint64]veil.Result{}
+	for _, r := range col.all() {
+		if _, dup := got[r.Seq]; dup {
+			t.Errorf("Seq %d reported twice", r.Seq)
+		}
+		got[r.Seq] = r
+	}
+	for seq := uint64(1); seq <= 6; seq++ {
+		r, ok := got[seq]
+		switch {
+		case !ok:
+			t.Errorf("Seq %d: no result", seq)
+		case seq <= 2 && r.Status != veil.StatusAccepted,
+			(seq == 3 || seq == 4) && (r.Status != veil.StatusDropped || r.Reason != veil.ReasonCorrupt),
+			seq >= 5 && r.Status != veil.StatusQueued:
+			t.Errorf("Seq %d: result %+v", seq, r)
+		}
+	}
+	if _, err := os.Stat(corrupt); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("corrupt queue file not removed: %v", err)
+	}
+	if _, err := os.Stat(unreadable); err != nil {
+		t.Errorf("unreadable queue file not left for the next Client: %v", err)
+	}
+	if n := len(g.seen()); n != 2 {
+		t.Errorf("%d requests, want 2 (one batch, retried once)", n)
+	}
+}

@@ -41,9 +41,14 @@ type queueFile struct {
 
 const queueFileSuffix = ".batch"
 
-// errQueueDirFull reports that a batch would take the directory past
-// Config.MaxQueueBytes.
-var errQueueDirFull = errors.New("veil: queue directory is full")
+var (
+	// errQueueDirFull reports that a batch would take the directory past
+	// Config.MaxQueueBytes.
+	errQueueDirFull = errors.New("veil: queue directory is full")
+	// errQueueFileCorrupt reports a queue file that was read but does not
+	// hold batches: it will never be sendable.
+	errQueueFileCorrupt = errors.New("veil: corrupt queue file")
+)
 
 // queueFileData is the on-disk form of a queue file.
 type queueFileData struct {
@@ -199,13 +204,13 @@ func (q *queueDir) load(f *queueFile) ([]*batch, error) {
 	}
 	var qf queueFileData
 	if err := json.Unmarshal(data, &qf); err != nil {
-		return nil, fmt.Errorf("veil: queue file %s: %w", f.name, err)
+		return nil, fmt.Errorf("%w %s: %w", errQueueFileCorrupt, f.name, err)
 	}
 	bs := make([]*batch, 0, len(qf.Batches))
 	for _, qb := range qf.Batches {
 		b := &batch{id: qb.BatchID, created: qb.Created, events: make([]event, 0, len(qb.Events))}
 		if b.id == "" || len(qb.Events) == 0 {
-			return nil, fmt.Errorf("veil: queue file %s: empty batch", f.name)
+			return nil, fmt.Errorf("%w %s: empty batch", errQueueFileCorrupt, f.name)
 		}
 		for _, raw := range qb.Events {
 			var head struct {
@@ -213,14 +218,14 @@ func (q *queueDir) load(f *queueFile) ([]*batch, error) {
 				Version int    `json:"version"`
 			}
 			if err := json.Unmarshal(raw, &head); err != nil {
-				return nil, fmt.Errorf("veil: queue file %s: %w", f.name, err)
+				return nil, fmt.Errorf("%w %s: %w", errQueueFileCorrupt, f.name, err)
 			}
 			b.events = append(b.events, event{schema: head.Schema, version: head.Version, data: raw})
 		}
 		bs = append(bs, b)
 	}
 	if len(bs) == 0 {
-		return nil, fmt.Errorf("veil: queue file %s: no batches", f.name)
+		return nil, fmt.Errorf("%w %s: no batches", errQueueFileCorrupt, f.name)
 	}
 	return bs, nil
 }

@@ -51,6 +51,10 @@ const (
 	// ReasonNoResult: the gateway answered the batch but gave no result for
 	// this event.
 	ReasonNoResult = "no_result"
+	// ReasonCorrupt: the queue file holding the event was damaged on disk
+	// (it could be read but not decoded) and was removed. Such a result
+	// carries the Seq but no Schema or Version.
+	ReasonCorrupt = "queue_file_corrupt"
 )
 
 // Result is the outcome of one recorded event, as given to Config.OnResult:

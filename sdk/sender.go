@@ -96,9 +96,7 @@ func (c *Client) sendUnit(ctx context.Context, s *sender, u *unit) bool {
 	if u.file != nil && u.batches == nil {
 		bs, err := c.q.load(u.file)
 		if err != nil {
-			// An unreadable file would block the queue forever.
-			c.cfg.Logger.Error("veil: discarding unreadable queue file", "err", err)
-			c.q.rewrite(u.file, nil)
+			c.skipFile(u, err)
 			return true
 		}
 		n := 0
@@ -146,6 +144,35 @@ func (c *Client) sendUnit(ctx context.Context, s *sender, u *unit) bool {
 		c.report(results...)
 	}
 	return true
+}
+
+// skipFile takes u, a queue file that could not be loaded, out of this
+// Client's queue (it would block it forever) and reports its events, when
+// this Client cut it and so knows their Seq. A file that could not be read
+// stays on disk for the next Client, since the cause may pass (too many
+// open files, a permission fixed later): its events are reported queued. A
+// file that was read but is not a queue file can never be sent: it is
+// removed and its events are reported dropped with ReasonCorrupt. A file
+// from an earlier process is only logged, since its events are unknown.
+func (c *Client) skipFile(u *unit, err error) {
+	status, reason := StatusQueued, ""
+	if errors.Is(err, errQueueFileCorrupt) {
+		status, reason = StatusDropped, ReasonCorrupt
+		c.cfg.Logger.Error("veil: removing corrupt queue file", "err", err, "bytes", u.file.size, "events", len(u.seqs))
+		if rerr := c.q.rewrite(u.file, nil); rerr != nil {
+			c.cfg.Logger.Error("veil: cannot remove corrupt queue file", "err", rerr)
+		}
+	} else {
+		c.cfg.Logger.Error("veil: cannot read queue file, leaving it for the next Client", "err", err, "bytes", u.file.size, "events", len(u.seqs))
+	}
+	rs := make([]Result, 0, len(u.seqs))
+	for _, seq := range u.seqs {
+		rs = append(rs, Result{Seq: seq, Status: status, Reason: reason})
+	}
+	c.mu.Lock()
+	u.n, u.seqs = 0, nil
+	c.mu.Unlock()
+	c.report(rs...)
 }
 
 // outcome classifies one attempt.
