@@ -16,8 +16,12 @@ type queryService struct {
 	s *Server
 }
 
-// maxGroupBy bounds the dimensions of one aggregate query.
-const maxGroupBy = 8
+// maxGroupBy bounds the dimensions of one aggregate query; maxHourSpan
+// bounds the range of an hourly one (day buckets may span maxQuerySpan).
+const (
+	maxGroupBy  = 8
+	maxHourSpan = 31 * 24 * time.Hour
+)
 
 // aggregateQuery is a validated GetAggregatesRequest.
 type aggregateQuery struct {
@@ -84,6 +88,11 @@ func (s *Server) parseAggregates(req *veilv1.GetAggregatesRequest) (aggregateQue
 	}
 	var err error
 	q.from, q.to, err = s.timeRange(req.GetFrom(), req.GetTo())
+	if err == nil && q.bucket == "hour" && q.to.Sub(q.from) > maxHourSpan {
+		// 366 days of hours is 8784 buckets per group: bound the work
+		// and the answer, and point at day buckets.
+		return q, Errorf(KindInvalid, "hour buckets may span at most %d days; use bucket=day for longer ranges", int(maxHourSpan/(24*time.Hour)))
+	}
 	return q, err
 }
 

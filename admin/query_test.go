@@ -99,6 +99,18 @@ func TestAggregatesSuppressBelowK(t *testing.T) {
 	mustProblem(t, h.do(t, "GET", "/v1/aggregates?schema=app.launch&version=1&bucket=week", testToken, nil), http.StatusBadRequest)
 	mustProblem(t, h.do(t, "GET", "/v1/aggregates?schema=app.launch&version=1&from=2021-01-01T00:00:00Z&to=2020-01-01T00:00:00Z", testToken, nil), http.StatusBadRequest)
 
+	// Ranges are bounded: 366 days of day buckets, 31 days of hours.
+	a = get("schema=app.launch&version=1&bucket=day&from=2020-01-01T00:00:00Z&to=2020-12-31T00:00:00Z")
+	for _, q := range []string{
+		"bucket=hour&from=2020-01-01T00:00:00Z&to=2020-12-31T00:00:00Z",
+		"from=2020-01-01T00:00:00Z&to=2020-03-01T00:00:00Z", // hour is the default
+		"bucket=day&from=2020-01-01T00:00:00Z&to=2021-06-01T00:00:00Z",
+		"from=2020-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+	} {
+		mustProblem(t, h.do(t, "GET", "/v1/aggregates?schema=app.launch&version=1&"+q, testToken, nil), http.StatusBadRequest)
+	}
+	a = get("schema=app.launch&version=1&from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z")
+
 	// A lower k shows the android group too.
 	h2 := newHarness(t, func(c *Config) { c.K = 3; c.DB = h.db })
 	r := h2.do(t, "GET", "/v1/aggregates?schema=app.launch&version=1&group_by=os", testToken, nil)
