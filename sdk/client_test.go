@@ -1,10 +1,12 @@
 package veil_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -1222,5 +1224,55 @@ func TestQueueDirDamagedFiles(t *testing.T) {
 	}
 	if n := len(g.seen()); n != 2 {
 		t.Errorf("%d requests, want 2 (one batch, retried once)", n)
+	}
+}
+
+// answerAfterCancel is a transport whose answers arrive only once the
+// request's context has ended, as when Close gives up while the gateway's
+// answer is on its way.
+type answerAfterCancel struct {
+	inFlight chan struct{}
+}
+
+func (a answerAfterCancel) RoundTrip(r *http.Request) (*http.Response, error) {
+	out := r.Clone(context.Background())
+	resp, err := http.DefaultTransport.RoundTrip(out)
+	if err != nil || r.Method != http.MethodPost {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	close(a.inFlight)
+	select {
+	case <-r.Context().Done():
+	case <-time.After(10 * time.Second):
+	}
+	return resp, nil
+}
+
+// TestAnswerArrivingAtClose checks that an answer the Client received is
+// reported as given, even when Close's context ended meanwhile.
+func TestAnswerArrivingAtClose(t *testing.T) {
+	g := newFakeGateway(t)
+	tr := answerAfterCancel{inFlight: make(chan struct{})}
+	c, col := newClient(t, g, veil.Config{HTTPClient: &http.Client{Transport: tr}})
+	record(t, c, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { c.Flush(ctx) }()
+	<-tr.inFlight
+	cancel()
+	c.Close(ctx)
+	rs := col.all()
+	if len(rs) != 3 {
+		t.Fatalf("%d results, want 3", len(rs))
+	}
+	for _, r := range rs {
+		if r.Status != veil.StatusAccepted {
+			t.Errorf("result %+v, want accepted: the gateway stored it", r)
+		}
 	}
 }

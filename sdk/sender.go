@@ -218,12 +218,16 @@ func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Re
 			}
 			requests++
 		}
+		// An answer is final even when ctx ended while it arrived: the
+		// gateway has decided, and dropping its results would report
+		// stored events as closed.
+		if a.kind == outDone {
+			return a.results, nil, true
+		}
 		if ctx.Err() != nil {
 			return nil, nil, false
 		}
 		switch a.kind {
-		case outDone:
-			return a.results, nil, true
 		case outSplit:
 			if len(b.events) == 1 {
 				return appendResults(nil, b.events, StatusDropped, ReasonTooLarge), nil, true
