@@ -1177,10 +1177,13 @@ func TestQueueDirDamagedFiles(t *testing.T) {
 	record(t, c, 6) // three files: Seq 1-2, 3-4, 5-6
 	// The first batch is attempted and waits out its Retry-After.
 	waitArmed(t, clk, func(d time.Duration) bool { return d >= time.Hour && d != time.Hour })
-	eventually(t, "three queue files", func() bool { return len(queueFiles(t, dir)) == 3 })
-	files := queueFiles(t, dir)
-	corrupt := filepath.Join(dir, files[1].Name())
-	unreadable := filepath.Join(dir, files[2].Name())
+	var files []string
+	eventually(t, "three queue files", func() bool {
+		files, _ = filepath.Glob(filepath.Join(dir, "*.batch"))
+		return len(files) == 3
+	})
+	slices.Sort(files)
+	corrupt, unreadable := files[1], files[2]
 	if err := os.WriteFile(corrupt, []byte("\x00garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
