@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -280,5 +281,33 @@ func TestEnsureTokenFileRefusesWideMode(t *testing.T) {
 	os.Chmod(path, 0o600)
 	if err := CheckTokenFileMode(path); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestGRPCErrorsCarryNoInternals: over real gRPC, an error that is not an
+// *Error (a raw database error) or a panic leaves as a bare Internal.
+func TestGRPCErrorsCarryNoInternals(t *testing.T) {
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	info := &grpc.UnaryServerInfo{FullMethod: "/veil.v1.KeyService/ListKeys"}
+	secret := `failed to connect to host=db.internal user=veil password=hunter2`
+	for name, h := range map[string]grpc.UnaryHandler{
+		"raw error": func(context.Context, any) (any, error) { return nil, errors.New(secret) },
+		"wrapped": func(context.Context, any) (any, error) {
+			return nil, &Error{Kind: KindInternal, Message: secret, Err: errors.New(secret)}
+		},
+		"panic": func(context.Context, any) (any, error) { panic(secret) },
+	} {
+		_, err := s.errorInterceptor(context.Background(), nil, info, h)
+		st := status.Convert(err)
+		if st.Code() != codes.Internal || strings.Contains(st.Message(), "hunter2") || strings.Contains(st.Message(), "db.internal") {
+			t.Errorf("%s: %v %q", name, st.Code(), st.Message())
+		}
+	}
+	// Client errors keep their kind and message.
+	_, err := s.errorInterceptor(context.Background(), nil, info, func(context.Context, any) (any, error) {
+		return nil, Errorf(KindInvalid, "bucket must be hour or day")
+	})
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || st.Message() != "bucket must be hour or day" {
+		t.Errorf("invalid: %v", st)
 	}
 }

@@ -141,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 	s.query = &queryService{s: s}
 
 	s.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(m.UnaryInterceptor(), cfg.Tokens.UnaryAuth(), retryAfterInterceptor),
+		grpc.ChainUnaryInterceptor(m.UnaryInterceptor(), s.errorInterceptor, cfg.Tokens.UnaryAuth(), retryAfterInterceptor),
 		grpc.ChainStreamInterceptor(cfg.Tokens.StreamAuth()),
 		grpc.MaxRecvMsgSize(maxRequestBody),
 	)
@@ -162,6 +162,30 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// errorInterceptor is the gRPC side of the one error mapping: whatever a
+// handler returns leaves as the status of its Kind, so an error that is
+// not an *Error (a raw database error) goes out as a bare Internal, never
+// with its text, and a panic in a handler fails that call instead of the
+// process (grpc-go does not recover them).
+func (s *Server) errorInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			// The panic value may hold request data: not logged.
+			s.log.ErrorContext(ctx, "handler panicked", "method", info.FullMethod)
+			resp, err = nil, &Error{Kind: KindInternal}
+		}
+	}()
+	resp, err = h(ctx, req)
+	if err == nil {
+		return resp, nil
+	}
+	e := asError(err)
+	if e.Kind == KindInternal {
+		s.log.ErrorContext(ctx, "request failed", "method", info.FullMethod, "error", e.Error())
+	}
+	return nil, e
 }
 
 // retryAfterInterceptor copies an error's RetryAfter into the retry-after
