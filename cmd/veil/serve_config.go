@@ -24,23 +24,26 @@ import (
 // "flag-name = value" per line). Precedence: flag, environment, file,
 // default.
 type serveConfig struct {
-	DataDir        string
-	DatabaseURL    string
-	Listen         string
-	AdminListen    string
-	AdminTokenFile string
-	MasterKeyFile  string
-	TLSCert        string
-	TLSKey         string
-	KAnonymity     int
-	KEMs           []string
-	KeyRotation    time.Duration
-	KeyGrace       time.Duration
-	ReplayWindow   time.Duration
-	MaxRequest     int64
-	MaxEvents      int
-	RetentionEvery time.Duration
-	ShutdownWait   time.Duration
+	DataDir     string
+	DatabaseURL string
+	// DatabaseURLFile holds the database URL, so a password in it stays
+	// out of the process's command line and environment.
+	DatabaseURLFile string
+	Listen          string
+	AdminListen     string
+	AdminTokenFile  string
+	MasterKeyFile   string
+	TLSCert         string
+	TLSKey          string
+	KAnonymity      int
+	KEMs            []string
+	KeyRotation     time.Duration
+	KeyGrace        time.Duration
+	ReplayWindow    time.Duration
+	MaxRequest      int64
+	MaxEvents       int
+	RetentionEvery  time.Duration
+	ShutdownWait    time.Duration
 	// ReadHeaderTimeout bounds how long a connection may take to send a
 	// request's headers on both listeners (slow-loris clients).
 	ReadHeaderTimeout time.Duration
@@ -74,6 +77,7 @@ func bindServeFlags(f *pflag.FlagSet, c *serveConfig) {
 	f.String("config", "", "read settings from `FILE`: one flag-name = value per line, # comments")
 	f.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory: managed PostgreSQL, master key, generated admin token")
 	f.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL; empty starts a private PostgreSQL under --data-dir")
+	f.StringVar(&c.DatabaseURLFile, "database-url-file", c.DatabaseURLFile, "read --database-url from this `FILE` (first line), keeping its password out of ps and the environment")
 	f.StringVar(&c.Listen, "listen", c.Listen, "public listener: the OHTTP gateway, key configurations and health")
 	f.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin listener: gRPC, REST, metrics, dashboard")
 	f.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin bearer tokens, one per line; empty creates <data-dir>/admin-token")
@@ -227,8 +231,39 @@ func (c *serveConfig) validate() error {
 	default:
 		bad("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
+	if c.DatabaseURLFile != "" {
+		if c.DatabaseURL != "" {
+			bad("--database-url and --database-url-file exclude each other")
+		} else if u, err := readSecretLine(c.DatabaseURLFile); err != nil {
+			bad("--database-url-file: %v", err)
+		} else {
+			c.DatabaseURL = u
+		}
+	}
 	if c.MasterKeyFile == "" && c.DataDir != "" {
 		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
 	}
 	return errors.Join(errs...)
+}
+
+// readSecretLine returns the first line of a secret file, trimmed. Errors
+// name the file, never its content.
+func readSecretLine(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return "", err
+		}
+		return "", errors.New("file is empty")
+	}
+	v := strings.TrimSpace(sc.Text())
+	if v == "" {
+		return "", errors.New("first line is empty")
+	}
+	return v, nil
 }

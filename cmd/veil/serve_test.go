@@ -225,3 +225,31 @@ func TestAdminTokenFileMode(t *testing.T) {
 		t.Error("the log holds the token")
 	}
 }
+
+// TestServeDatabaseURLFile: the database URL (and its password) can come
+// from a file instead of argv or the environment.
+func TestServeDatabaseURLFile(t *testing.T) {
+	const u = "postgres://veil:s3cret@db.example:5432/veil"
+	file := filepath.Join(t.TempDir(), "db-url")
+	os.WriteFile(file, []byte(u+"\n"), 0o600)
+	c, err := parseServe(t, []string{"--database-url-file", file}, nil)
+	if err != nil || c.DatabaseURL != u {
+		t.Fatalf("%q %v", c.DatabaseURL, err)
+	}
+	c, err = parseServe(t, nil, map[string]string{"VEIL_DATABASE_URL_FILE": file})
+	if err != nil || c.DatabaseURL != u {
+		t.Fatalf("env: %q %v", c.DatabaseURL, err)
+	}
+	_, err = parseServe(t, []string{"--database-url-file", file, "--database-url", u}, nil)
+	if err == nil || !strings.Contains(err.Error(), "exclude") {
+		t.Errorf("both: %v", err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty, nil, 0o600)
+	for _, p := range []string{empty, filepath.Join(t.TempDir(), "missing")} {
+		_, err := parseServe(t, []string{"--database-url-file", p}, nil)
+		if err == nil || !strings.Contains(err.Error(), "--database-url-file") {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
