@@ -1279,3 +1279,65 @@ func TestAnswerArrivingAtClose(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueDirSplitRewriteFails checks that a split batch whose queue file
+// cannot be rewritten does not stay on disk unsplit: a later Client would
+// split it again under new batch ids and store the half already delivered
+// a second time.
+func TestQueueDirSplitRewriteFails(t *testing.T) {
+	dir := t.TempDir()
+	g := newFakeGateway(t)
+	hold := gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}}
+	g.setScript(func(r *gwRequest) gwAnswer {
+		switch {
+		case r.N == 0:
+			return hold
+		case len(r.Events) > 2:
+			return gwAnswer{OuterStatus: http.StatusRequestEntityTooLarge}
+		case r.N == 2:
+			return gwAnswer{}
+		}
+		return hold
+	})
+	clk := veil.NewFakeClock(clockStart)
+	cfg := veil.Config{QueueDir: dir, MaxBatchEvents: 4, FlushInterval: time.Hour}
+	veil.SetClock(&cfg, clk)
+	c, col := newClient(t, g, cfg)
+	record(t, c, 4)
+	waitArmed(t, clk, func(d time.Duration) bool { return d > time.Hour })
+	files, _ := filepath.Glob(filepath.Join(dir, "*.batch"))
+	if len(files) != 1 {
+		t.Fatalf("queue files %v", files)
+	}
+	// Every write of the file now fails, as on a full disk.
+	if err := os.Mkdir(files[0]+".tmp", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	eventually(t, "the first half", func() bool { return col.count(veil.StatusAccepted) == 2 })
+	waitArmed(t, clk, func(d time.Duration) bool { return d > time.Hour })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c.Close(ctx)
+
+	original := g.seen()[0].BatchID
+	left, _ := filepath.Glob(filepath.Join(dir, "*.batch"))
+	for _, f := range left {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), original) {
+			t.Errorf("queue file still holds the batch split and partly delivered: %s", data)
+		}
+	}
+	rs := col.all()
+	if len(rs) != 4 {
+		t.Fatalf("%d results, want 4", len(rs))
+	}
+	for _, r := range rs[2:] {
+		if r.Status != veil.StatusDropped || r.Reason != veil.ReasonClosed {
+			t.Errorf("result %+v, want the undelivered half dropped closed", r)
+		}
+	}
+}

@@ -132,6 +132,9 @@ func (c *Client) sendUnit(ctx context.Context, s *sender, u *unit) bool {
 		if u.file != nil {
 			if err := c.q.rewrite(u.file, rest); err != nil {
 				c.cfg.Logger.Error("veil: cannot update queue file", "err", err)
+				if halves != nil {
+					c.unfile(u)
+				}
 			}
 		}
 		c.mu.Lock()
@@ -173,6 +176,28 @@ func (c *Client) skipFile(u *unit, err error) {
 	u.n, u.seqs = 0, nil
 	c.mu.Unlock()
 	c.report(rs...)
+}
+
+// unfile turns u into a memory-only unit after its file could not be
+// rewritten with the halves of a split batch. Left as it is, the file would
+// still hold the unsplit batch, and a later Client would split it again
+// under fresh batch_ids, storing the halves sent meanwhile a second time;
+// without the file the halves are delivered from memory (or reported
+// dropped at Close). If even removing it fails, that risk remains and is
+// logged.
+func (c *Client) unfile(u *unit) {
+	if err := c.q.rewrite(u.file, nil); err != nil {
+		c.cfg.Logger.Error("veil: cannot remove queue file of a split batch; a restart may store part of it twice", "err", err)
+		return
+	}
+	n := 0
+	for _, b := range u.batches {
+		n += len(b.events)
+	}
+	c.mu.Lock()
+	u.file = nil
+	c.memEvents += n
+	c.mu.Unlock()
 }
 
 // outcome classifies one attempt.
