@@ -249,7 +249,11 @@ func runSend(cmd *cobra.Command, o sendOptions, args []string) error {
 		return &exitError{code: 1, err: fmt.Errorf("send: %w", err)}
 	}
 	if readErr != nil {
-		return &exitError{code: 2, err: fmt.Errorf("send: %w", readErr)}
+		code := 2 // unreadable input
+		if errors.Is(readErr, errInputStopped) {
+			code = 1
+		}
+		return &exitError{code: code, err: fmt.Errorf("send: %w", readErr)}
 	}
 	failed, queued, total := p.failed+restored.failed(), p.queued+restored.queuedCount(), p.total+restored.total()
 	if failed > 0 {
@@ -317,9 +321,15 @@ func (r *restoredCounts) String() string {
 	return s
 }
 
+// errInputStopped reports that --timeout (or an interrupt) ended the run
+// before the input was read to its end: the lines not read have no result
+// line, so the run must not exit 0.
+var errInputStopped = errors.New("stopped reading input")
+
 // readEvents records every JSON line of in, waiting for answers every
 // sendChunk events. A line that is not an event is reported dropped with
-// reason invalid_event.
+// reason invalid_event. It fails with errInputStopped when ctx ends before
+// the end of the input.
 func readEvents(ctx context.Context, in io.Reader, p *resultPrinter, record func(int, sendEvent), flush func() error) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64<<10), maxEventLine)
@@ -329,8 +339,8 @@ func readEvents(ctx context.Context, in io.Reader, p *resultPrinter, record func
 		if len(line) == 0 {
 			continue
 		}
-		if ctx.Err() != nil {
-			break
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w after %d events: %w", errInputStopped, i, err)
 		}
 		p.expect(i + 1)
 		var ev sendEvent
@@ -342,7 +352,7 @@ func readEvents(ctx context.Context, in io.Reader, p *resultPrinter, record func
 		i++
 		if i%sendChunk == 0 {
 			if err := flush(); err != nil {
-				break
+				return fmt.Errorf("%w after %d events: %w", errInputStopped, i, err)
 			}
 		}
 	}

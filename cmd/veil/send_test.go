@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veil-telemetry/veil/gateway"
 	"github.com/veil-telemetry/veil/ohttp"
@@ -201,5 +202,52 @@ func TestSendQueueDir(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
 		t.Errorf("queue directory not empty after delivery: %v", files)
+	}
+}
+
+// stallReader serves its lines, then stalls before one more line, as a
+// slow producer on a pipe would.
+type stallReader struct {
+	r       *bytes.Reader
+	stall   time.Duration
+	tail    string
+	stalled bool
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.r.Len() > 0 {
+		return s.r.Read(p)
+	}
+	if !s.stalled {
+		s.stalled = true
+		time.Sleep(s.stall)
+		return copy(p, s.tail), nil
+	}
+	return 0, io.EOF
+}
+
+// TestSendTimeoutBeforeEndOfInput checks that a run whose --timeout ends
+// while input is still coming does not exit 0: every event it read was
+// delivered, but the rest of the input was never sent.
+func TestSendTimeoutBeforeEndOfInput(t *testing.T) {
+	srv := sendGateway(t)
+	var in bytes.Buffer
+	for i := range sendChunk {
+		fmt.Fprintf(&in, `{"schema":"app.launch","version":1,"fields":{"os":"ios","n":%d}}`+"\n", i)
+	}
+	cmd := newRootCmd()
+	var out, errb bytes.Buffer
+	cmd.SetArgs([]string{"send", "--relay", srv.URL + "/gateway", "--timeout", "2s"})
+	cmd.SetIn(&stallReader{r: bytes.NewReader(in.Bytes()), stall: 2500 * time.Millisecond,
+		tail: `{"schema":"app.launch","version":1,"fields":{"os":"ios"}}` + "\n"})
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	err := cmd.ExecuteContext(context.Background())
+	if n := strings.Count(out.String(), `"status":"accepted"`); n != sendChunk {
+		t.Fatalf("%d of the first %d events accepted (the test needs them delivered within --timeout); err %v", n, sendChunk, err)
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "stopped reading input after 5000 events") {
+		t.Errorf("err = %v, want exit 1 for input left unread", err)
 	}
 }
