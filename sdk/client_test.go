@@ -1341,3 +1341,107 @@ func TestQueueDirSplitRewriteFails(t *testing.T) {
 		}
 	}
 }
+
+// TestStressRecordFlushClose runs Record, Flush, Stats and Close from many
+// goroutines at once against a gateway that fails, splits and accepts at
+// random, and checks the promise: every event Record took gets exactly one
+// result, nothing is left running after Close.
+func TestStressRecordFlushClose(t *testing.T) {
+	for _, withDir := range []bool{false, true} {
+		t.Run(fmt.Sprintf("queueDir=%v", withDir), func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			g := newFakeGateway(t)
+			g.setScript(func(r *gwRequest) gwAnswer {
+				switch r.N % 7 {
+				case 1:
+					return gwAnswer{OuterStatus: 503}
+				case 3:
+					if len(r.Events) > 1 {
+						return gwAnswer{OuterStatus: http.StatusRequestEntityTooLarge}
+					}
+				case 5:
+					return problem(413, "about:blank")
+				}
+				return gwAnswer{}
+			})
+			var (
+				mu      sync.Mutex
+				results = map[uint64]int{}
+				taken   int
+			)
+			cfg := veil.Config{
+				RelayURL:       g.relayURL(),
+				MaxBatchEvents: 7,
+				FlushInterval:  time.Millisecond,
+				MaxQueueEvents: 1000,
+				MaxRetryWait:   time.Millisecond,
+				OnResult: func(r veil.Result) {
+					mu.Lock()
+					results[r.Seq]++
+					mu.Unlock()
+				},
+			}
+			if withDir {
+				cfg.QueueDir = t.TempDir()
+			}
+			c, err := veil.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for w := range 16 {
+				wg.Go(func() {
+					for i := range 150 {
+						err := c.Record(context.Background(), "app.launch", 1, map[string]any{"w": w, "i": i})
+						switch {
+						case err == nil, errors.Is(err, veil.ErrQueueFull):
+							mu.Lock()
+							taken++
+							mu.Unlock()
+						case errors.Is(err, veil.ErrClosed):
+							return
+						default:
+							t.Errorf("Record: %v", err)
+						}
+						switch i % 40 {
+						case 10:
+							ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i)*time.Microsecond)
+							c.Flush(ctx)
+							cancel()
+						case 20:
+							c.Stats()
+						}
+					}
+				})
+			}
+			// Close while the writers are still going.
+			time.Sleep(20 * time.Millisecond)
+			for range 3 {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+					defer cancel()
+					c.Close(ctx)
+				})
+			}
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			n := 0
+			for seq, k := range results {
+				n += k
+				if k != 1 || seq == 0 {
+					t.Errorf("Seq %d: %d results", seq, k)
+				}
+			}
+			if n != taken {
+				t.Errorf("%d results for %d events Record took", n, taken)
+			}
+			t.Logf("%d events: %+v", taken, c.Stats())
+			if st := c.Stats(); st.Recorded != uint64(taken) || st.Accepted+st.Duplicate+st.Rejected+st.Dropped+st.Kept != uint64(taken) || st.Queued != 0 {
+				t.Errorf("Stats = %+v for %d events", st, taken)
+			}
+			g.srv.Close()
+			eventually(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
+		})
+	}
+}
