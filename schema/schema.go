@@ -230,11 +230,12 @@ func (s *Schema) Split(fields map[string]any) (dims map[string]any, measures map
 	dims = make(map[string]any, len(s.Dimensions))
 	measures = make(map[string]float64, len(s.Measures))
 	for _, name := range s.Dimensions {
-		switch v := fields[name].(type) {
-		case string:
-			dims[name] = v
-		case bool:
-			dims[name] = v
+		raw := fields[name]
+		switch v := raw.(type) {
+		case string, bool:
+			// Store the caller's interface value as is: re-boxing v would
+			// allocate a copy of every string and bool dimension.
+			dims[name] = raw
 		default:
 			if f, ok := toFloat(v); ok && f == math.Trunc(f) && math.Abs(f) < 1<<63 {
 				dims[name] = int64(f)
