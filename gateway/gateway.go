@@ -77,7 +77,15 @@ const (
 	DefaultKeysMaxAge        = time.Hour
 	DefaultKeyRefresh        = time.Minute
 	DefaultUnknownKeyRefresh = 10 * time.Second
-	DefaultMaxConcurrent     = 1024
+	// DefaultMaxConcurrent is twice the concurrency at which veil's full
+	// path (relay, gateway, ingest, PostgreSQL) saturates on 2 cores
+	// (about 128): enough to keep every stage busy, few enough that the
+	// requests held, and their buffers, stay small. More offered load is
+	// answered 503 at once instead of queueing.
+	DefaultMaxConcurrent = 256
+	// overloadRetryAfter is the Retry-After, in seconds, of the outer 503
+	// answered when MaxConcurrent requests are in flight.
+	overloadRetryAfter = "1"
 )
 
 // Config configures a Gateway. Keys and Inner are required; every other
@@ -111,8 +119,8 @@ type Config struct {
 	// UnknownKeyRefresh is the least time between rereads forced by an
 	// unknown key identifier (default 10 s).
 	UnknownKeyRefresh time.Duration
-	// MaxConcurrent bounds OHTTP requests in flight (default 1024); beyond
-	// it the gateway answers 503 with Retry-After.
+	// MaxConcurrent bounds OHTTP requests in flight (default 256); beyond
+	// it the gateway answers 503 with Retry-After before reading the body.
 	MaxConcurrent int
 	// Logger receives one line per request from allow-listed fields. Nil
 	// discards.

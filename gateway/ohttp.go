@@ -112,16 +112,25 @@ func (g *Gateway) serveOHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, l, http.StatusUnsupportedMediaType, "media_type")
 		return
 	}
+	if r.ContentLength > g.cfg.MaxRequestBytes {
+		g.refuse(w, l, http.StatusRequestEntityTooLarge, "too_large")
+		return
+	}
+	// Shed before the body is read: a refused request costs a header
+	// parse and a short answer, so whatever the offered load, the memory
+	// held is bounded by MaxConcurrent exchanges.
 	select {
 	case g.sem <- struct{}{}:
 		defer func() { <-g.sem }()
 	default:
-		w.Header().Set("Retry-After", "1")
+		h := w.Header()
+		h.Set("Retry-After", overloadRetryAfter)
+		// net/http drains a small unread body to keep the connection;
+		// a large or unsized one is not worth reading under overload.
+		if r.ContentLength < 0 || r.ContentLength > maxPresizeBytes {
+			h.Set("Connection", "close")
+		}
 		g.refuse(w, l, http.StatusServiceUnavailable, "overloaded")
-		return
-	}
-	if r.ContentLength > g.cfg.MaxRequestBytes {
-		g.refuse(w, l, http.StatusRequestEntityTooLarge, "too_large")
 		return
 	}
 	// Content-Length is the client's claim, not bytes received: presize
