@@ -58,6 +58,7 @@ environment, which beats the file.`,
 			if err := c.validate(); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("serve: invalid configuration:\n%w", err)}
 			}
+			applyMemoryLimit(c.MemoryLimit, cmd.Flags().Changed("memory-limit"), os.Getenv)
 			logger := newServeLogger(cmd.ErrOrStderr(), c.LogLevel)
 			if err := runServe(cmd.Context(), c, logger, nil); err != nil {
 				logger.Error("serve failed", "error", err.Error())
@@ -189,6 +190,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 		WithEncHash:     ingest.WithEncHash,
 		ReplayWindow:    c.ReplayWindow,
 		MaxRequestBytes: c.MaxRequest,
+		MaxConcurrent:   c.MaxInFlight,
 		Logger:          logger,
 	})
 	if err != nil {

@@ -8,13 +8,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/veil-telemetry/veil/admin"
+	"github.com/veil-telemetry/veil/gateway"
 	"github.com/veil-telemetry/veil/ingest"
 )
 
@@ -47,9 +50,15 @@ type serveConfig struct {
 	// ReadHeaderTimeout bounds how long a connection may take to send a
 	// request's headers on both listeners (slow-loris clients).
 	ReadHeaderTimeout time.Duration
-	LogLevel          string
-	BenchNoopInner    bool
-	AdminPprof        bool
+	// MaxInFlight bounds OHTTP requests the gateway handles at once;
+	// beyond it the public listener answers 503 with Retry-After.
+	MaxInFlight int
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: the
+	// runtime default, or GOMEMLIMIT).
+	MemoryLimit    byteSize
+	LogLevel       string
+	BenchNoopInner bool
+	AdminPprof     bool
 }
 
 func defaultServeConfig() serveConfig {
@@ -67,6 +76,8 @@ func defaultServeConfig() serveConfig {
 		RetentionEvery:    time.Hour,
 		ShutdownWait:      30 * time.Second,
 		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		MaxInFlight:       gateway.DefaultMaxConcurrent,
+		MemoryLimit:       defaultMemoryLimit,
 		LogLevel:          "info",
 	}
 }
@@ -94,6 +105,8 @@ func bindServeFlags(f *pflag.FlagSet, c *serveConfig) {
 	f.DurationVar(&c.RetentionEvery, "retention-interval", c.RetentionEvery, "how often expired data and keys are dropped")
 	f.DurationVar(&c.ShutdownWait, "shutdown-timeout", c.ShutdownWait, "how long SIGTERM waits for in-flight requests and the writer")
 	f.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "both listeners cut a connection that has not sent its request headers within this long")
+	f.IntVar(&c.MaxInFlight, "max-inflight", c.MaxInFlight, "OHTTP requests handled at once; more are answered 503 with Retry-After before their body is read")
+	f.Var(&c.MemoryLimit, "memory-limit", "Go runtime soft memory limit, e.g. 384MiB (0: none; GOMEMLIMIT applies when this is not set)")
 	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	f.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve Go runtime profiles at /debug/pprof/ on the admin listener, behind the token")
 	f.BoolVar(&c.BenchNoopInner, "bench-noop-inner", c.BenchNoopInner, "load testing only: answer every decapsulated request 200 without ingest")
@@ -226,6 +239,12 @@ func (c *serveConfig) validate() error {
 	if c.ReadHeaderTimeout < 100*time.Millisecond || c.ReadHeaderTimeout > readTimeout {
 		bad("--read-header-timeout %v: must be between 100ms and %v", c.ReadHeaderTimeout, readTimeout)
 	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<16 {
+		bad("--max-inflight %d: must be between 1 and 65536", c.MaxInFlight)
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < minMemoryLimit {
+		bad("--memory-limit %v: must be 0 or at least %v", c.MemoryLimit, byteSize(minMemoryLimit))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -266,4 +285,63 @@ func readSecretLine(path string) (string, error) {
 		return "", errors.New("first line is empty")
 	}
 	return v, nil
+}
+
+// Soft memory limit (runtime/debug.SetMemoryLimit) of veil serve and veil
+// relay. Their in-flight limits bound what they hold; the soft limit makes
+// the collector return garbage sooner when a burst nears it, well below
+// the 512 MiB a 2-core deployment is sized for.
+const (
+	defaultMemoryLimit = 384 << 20
+	minMemoryLimit     = 32 << 20
+)
+
+// byteSize is a flag value in bytes, written as GOMEMLIMIT is: a number
+// with an optional B, KiB, MiB or GiB suffix.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	switch v := int64(*b); {
+	case v == 0:
+		return "0"
+	case v%(1<<30) == 0:
+		return strconv.FormatInt(v>>30, 10) + "GiB"
+	case v%(1<<20) == 0:
+		return strconv.FormatInt(v>>20, 10) + "MiB"
+	case v%(1<<10) == 0:
+		return strconv.FormatInt(v>>10, 10) + "KiB"
+	default:
+		return strconv.FormatInt(v, 10) + "B"
+	}
+}
+
+func (b *byteSize) Set(s string) error {
+	num, mul := strings.TrimSpace(s), int64(1)
+	for _, u := range []struct {
+		suffix string
+		mul    int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mul = n, u.mul
+			break
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v < 0 || v > (1<<62)/mul {
+		return fmt.Errorf("%q: want a size such as 384MiB", s)
+	}
+	*b = byteSize(v * mul)
+	return nil
+}
+
+func (*byteSize) Type() string { return "size" }
+
+// applyMemoryLimit sets the runtime's soft memory limit from a flag. A flag
+// left at its default yields to GOMEMLIMIT in the environment; 0 leaves
+// the runtime alone.
+func applyMemoryLimit(limit byteSize, changed bool, getenv func(string) string) {
+	if limit == 0 || (!changed && getenv("GOMEMLIMIT") != "") {
+		return
+	}
+	debug.SetMemoryLimit(int64(limit))
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,9 @@ func TestServeConfigRefusesBadValues(t *testing.T) {
 		{"file syntax", []string{"--config", write("b.conf", "k-anonymity 3\n")}, nil, "name = value"},
 		{"file value", []string{"--config", write("c.conf", "key-grace = soon\n")}, nil, "key-grace"},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.conf")}, nil, "config file"},
+		{"zero in flight", []string{"--max-inflight", "0"}, nil, "--max-inflight"},
+		{"tiny memory limit", []string{"--memory-limit", "1MiB"}, nil, "--memory-limit"},
+		{"memory limit syntax", nil, map[string]string{"VEIL_MEMORY_LIMIT": "lots"}, "VEIL_MEMORY_LIMIT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseServe(t, tc.args, tc.env)
@@ -101,7 +105,7 @@ func TestServeConfigRefusesBadValues(t *testing.T) {
 func TestNewServeCmdHasFlags(t *testing.T) {
 	cmd := newServeCmd()
 	for _, name := range []string{"config", "data-dir", "database-url", "listen", "admin-listen", "admin-token-file",
-		"tls-cert", "tls-key", "k-anonymity", "key-rotation", "key-grace", "bench-noop-inner"} {
+		"tls-cert", "tls-key", "k-anonymity", "key-rotation", "key-grace", "bench-noop-inner", "max-inflight", "memory-limit"} {
 		if cmd.Flags().Lookup(name) == nil {
 			t.Errorf("no --%s", name)
 		}
@@ -251,5 +255,65 @@ func TestServeDatabaseURLFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--database-url-file") {
 			t.Errorf("%s: %v", p, err)
 		}
+	}
+}
+
+// TestServeOverloadFlags: --max-inflight and --memory-limit default to the
+// measured bounds and take flag, environment and file values.
+func TestServeOverloadFlags(t *testing.T) {
+	c, err := parseServe(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxInFlight != 256 || c.MemoryLimit != 384<<20 {
+		t.Fatalf("defaults: max-inflight %d memory-limit %v", c.MaxInFlight, &c.MemoryLimit)
+	}
+	c, err = parseServe(t, []string{"--max-inflight", "64"}, map[string]string{"VEIL_MEMORY_LIMIT": "1GiB"})
+	if err != nil || c.MaxInFlight != 64 || c.MemoryLimit != 1<<30 {
+		t.Fatalf("%d %v %v", c.MaxInFlight, &c.MemoryLimit, err)
+	}
+	c, err = parseServe(t, []string{"--memory-limit", "0"}, nil)
+	if err != nil || c.MemoryLimit != 0 {
+		t.Fatalf("%v %v", &c.MemoryLimit, err)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"0": 0, "4096": 4096, "512B": 512, "64KiB": 64 << 10, "384MiB": 384 << 20, "2GiB": 2 << 30,
+	} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+		var back byteSize
+		if err := back.Set(b.String()); err != nil || back != b {
+			t.Errorf("%q does not round-trip through %q", in, b.String())
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "1.5GiB", "12 parsecs", "9999999999GiB"} {
+		var b byteSize
+		if err := b.Set(in); err == nil {
+			t.Errorf("Set(%q) accepted", in)
+		}
+	}
+}
+
+func TestApplyMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	env := func(v string) func(string) string { return func(string) string { return v } }
+	applyMemoryLimit(200<<20, false, env(""))
+	if got := debug.SetMemoryLimit(-1); got != 200<<20 {
+		t.Errorf("default applied: %d", got)
+	}
+	debug.SetMemoryLimit(prev)
+	applyMemoryLimit(200<<20, false, env("1GiB"))
+	if got := debug.SetMemoryLimit(-1); got != prev {
+		t.Errorf("GOMEMLIMIT should win over the default: %d", got)
+	}
+	applyMemoryLimit(300<<20, true, env("1GiB"))
+	if got := debug.SetMemoryLimit(-1); got != 300<<20 {
+		t.Errorf("an explicit flag should win over GOMEMLIMIT: %d", got)
 	}
 }
