@@ -51,6 +51,20 @@ const (
 	DefaultUpstreamTimeout  = 30 * time.Second
 	DefaultKeysTTL          = time.Minute
 	DefaultKeysMaxTTL       = 24 * time.Hour
+	// DefaultMaxInFlight bounds forwarded requests in flight. veil's full
+	// path saturates near 128 concurrent requests on 2 cores; twice that
+	// keeps the gateway busy while capping the relay's memory.
+	DefaultMaxInFlight = 256
+	// overloadRetryAfter is the Retry-After, in seconds, of the relay's
+	// own 503 when MaxInFlight requests are already being forwarded.
+	overloadRetryAfter = "1"
+	// maxPresizeBytes bounds how much of a declared Content-Length is
+	// allocated before the body arrives; a larger body grows the buffer
+	// as its bytes come in.
+	maxPresizeBytes = 64 << 10
+	// maxPooledBytes keeps an occasional large buffer from being pinned
+	// in the pool.
+	maxPooledBytes = 256 << 10
 	// maxKeysBytes bounds a key configuration document; a handful of
 	// configs with post-quantum public keys is a few kilobytes.
 	maxKeysBytes = 64 << 10
@@ -89,6 +103,12 @@ type Config struct {
 	// (default 1 min); KeysMaxTTL caps any max-age (default 24 h).
 	KeysTTL    time.Duration
 	KeysMaxTTL time.Duration
+	// MaxInFlight bounds encapsulated requests being read, forwarded or
+	// answered at once (default 256). Beyond it the relay answers 503 with
+	// Retry-After at once, before reading the body, so excess load costs
+	// little memory or CPU. Each request in flight buffers at most
+	// MaxBodyBytes plus MaxResponseBytes.
+	MaxInFlight int
 	// Logger receives one line per request (method, route, status,
 	// duration, sizes). Nil discards.
 	Logger *slog.Logger
@@ -111,6 +131,8 @@ type Relay struct {
 	limits     *limiterSet
 	keys       keysCache
 	bufs       sync.Pool
+	// inflight holds one token per forwarded request in flight.
+	inflight chan struct{}
 }
 
 // New validates cfg and returns a Relay.
@@ -149,6 +171,9 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.KeysMaxTTL == 0 {
 		cfg.KeysMaxTTL = DefaultKeysMaxTTL
 	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
 	switch {
 	case cfg.MaxBodyBytes < 0, cfg.MaxResponseBytes < 0:
 		return nil, errors.New("relay: negative size limit")
@@ -158,6 +183,8 @@ func New(cfg Config) (*Relay, error) {
 		return nil, errors.New("relay: negative rate limit")
 	case cfg.MaxClients < 2:
 		return nil, errors.New("relay: MaxClients must be at least 2")
+	case cfg.MaxInFlight < 0:
+		return nil, errors.New("relay: negative MaxInFlight")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -180,6 +207,7 @@ func New(cfg Config) (*Relay, error) {
 		client:     &c,
 		log:        log,
 		limits:     newLimiterSet(cfg.PerClientRate, cfg.PerClientBurst, cfg.MaxClients),
+		inflight:   make(chan struct{}, cfg.MaxInFlight),
 	}, nil
 }
 
@@ -212,7 +240,7 @@ func NewClient(tlsConfig *tls.Config) *http.Client {
 		TLSClientConfig:        tlsConfig,
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           256,
-		MaxIdleConnsPerHost:    128,
+		MaxIdleConnsPerHost:    DefaultMaxInFlight,
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    10 * time.Second,
 		ResponseHeaderTimeout:  30 * time.Second,
@@ -332,7 +360,22 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 		rl.problem(w, http.StatusRequestEntityTooLarge, "request body too large")
 		return 0
 	}
+	// Shed before reading the body: a refused request costs a header
+	// parse and a short answer, and the memory held stays bounded by
+	// MaxInFlight whatever the offered load.
+	select {
+	case rl.inflight <- struct{}{}:
+		defer func() { <-rl.inflight }()
+	default:
+		rl.overloaded(w, r)
+		return 0
+	}
 	body := rl.getBuf()
+	// Content-Length is the client's claim: presize for a typical
+	// request only and let the buffer grow as bytes arrive.
+	if r.ContentLength > 0 {
+		body.Grow(int(min(r.ContentLength, maxPresizeBytes)))
+	}
 	n, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, rl.cfg.MaxBodyBytes))
 	if err != nil {
 		rl.putBuf(body)
@@ -381,6 +424,9 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 
 	out := rl.getBuf()
 	defer rl.putBuf(out)
+	if resp.ContentLength > 0 {
+		out.Grow(int(min(resp.ContentLength, maxPresizeBytes)))
+	}
 	if _, err := out.ReadFrom(io.LimitReader(resp.Body, rl.cfg.MaxResponseBytes+1)); err != nil {
 		rl.upstreamError(w, r, err)
 		return n
@@ -411,6 +457,19 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 	w.WriteHeader(resp.StatusCode)
 	w.Write(out.Bytes())
 	return n
+}
+
+// overloaded answers 503 with Retry-After (and, set by ServeHTTP, the CORS
+// headers a browser needs to read it). The body is not read; net/http
+// drains a small one to keep the connection, and a large or unsized one is
+// not worth draining under overload, so that connection is closed.
+func (rl *Relay) overloaded(w *countingWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Retry-After", overloadRetryAfter)
+	if r.ContentLength < 0 || r.ContentLength > maxPresizeBytes {
+		h.Set("Connection", "close")
+	}
+	rl.problem(w, http.StatusServiceUnavailable, "overloaded")
 }
 
 func (rl *Relay) upstreamError(w *countingWriter, r *http.Request, err error) {
@@ -514,7 +573,7 @@ func (rl *Relay) getBuf() *bytes.Buffer {
 func (rl *Relay) putBuf(b *bytes.Buffer) {
 	// Drop outsized buffers instead of pinning their memory, and zero what
 	// was held so no request bytes linger in the pool.
-	if int64(b.Cap()) > 2*rl.cfg.MaxBodyBytes {
+	if b.Cap() > maxPooledBytes {
 		return
 	}
 	clear(b.Bytes())

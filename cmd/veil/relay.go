@@ -31,6 +31,8 @@ type relayOptions struct {
 	Burst           int
 	UpstreamTimeout time.Duration
 	ShutdownTimeout time.Duration
+	MaxInFlight     int
+	MemoryLimit     byteSize
 }
 
 func newRelayCmd() *cobra.Command {
@@ -41,6 +43,8 @@ func newRelayCmd() *cobra.Command {
 		Burst:           relay.DefaultPerClientBurst,
 		UpstreamTimeout: relay.DefaultUpstreamTimeout,
 		ShutdownTimeout: 30 * time.Second,
+		MaxInFlight:     relay.DefaultMaxInFlight,
+		MemoryLimit:     defaultMemoryLimit,
 	}
 	cmd := &cobra.Command{
 		Use:   "relay --gateway URL",
@@ -55,6 +59,10 @@ The relay forwards no client header, never passes on or logs a client
 address, and cannot decrypt anything: it holds no keys.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.MemoryLimit != 0 && o.MemoryLimit < minMemoryLimit {
+				return &exitError{code: 2, err: fmt.Errorf("relay: --memory-limit %v: must be 0 or at least %v", &o.MemoryLimit, byteSize(minMemoryLimit))}
+			}
+			applyMemoryLimit(o.MemoryLimit, cmd.Flags().Changed("memory-limit"), os.Getenv)
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			return runRelay(cmd.Context(), o, logger, nil)
 		},
@@ -70,6 +78,8 @@ address, and cannot decrypt anything: it holds no keys.`,
 	f.Float64Var(&o.Rate, "rate", o.Rate, "requests per second allowed per client address (IPv4 address or IPv6 /64)")
 	f.IntVar(&o.Burst, "burst", o.Burst, "burst allowed per client address")
 	f.DurationVar(&o.UpstreamTimeout, "upstream-timeout", o.UpstreamTimeout, "how long to wait for the gateway")
+	f.IntVar(&o.MaxInFlight, "max-inflight", o.MaxInFlight, "requests forwarded at once; more are answered 503 with Retry-After before their body is read")
+	f.Var(&o.MemoryLimit, "memory-limit", "Go runtime soft memory limit, e.g. 384MiB (0: none; GOMEMLIMIT applies when this is not set)")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long to drain in-flight requests on shutdown")
 	return cmd
 }
@@ -85,6 +95,12 @@ func runRelay(ctx context.Context, o relayOptions, logger *slog.Logger, ready fu
 	}
 	if o.Rate <= 0 || o.Burst <= 0 || o.MaxBodyBytes <= 0 || o.UpstreamTimeout <= 0 || o.ShutdownTimeout <= 0 {
 		return &exitError{code: 2, err: errors.New("relay: --rate, --burst, --max-body and timeouts must be positive")}
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = relay.DefaultMaxInFlight
+	}
+	if o.MaxInFlight < 0 || o.MaxInFlight > 1<<16 {
+		return &exitError{code: 2, err: errors.New("relay: --max-inflight must be between 1 and 65536")}
 	}
 
 	var clientTLS *tls.Config
@@ -110,6 +126,7 @@ func runRelay(ctx context.Context, o relayOptions, logger *slog.Logger, ready fu
 		UpstreamTimeout: o.UpstreamTimeout,
 		PerClientRate:   rate.Limit(o.Rate),
 		PerClientBurst:  o.Burst,
+		MaxInFlight:     o.MaxInFlight,
 		Logger:          logger,
 	})
 	if err != nil {

@@ -159,11 +159,12 @@ func TestRunRelayUntrustedGateway(t *testing.T) {
 func TestRunRelayFlags(t *testing.T) {
 	base := relayOptions{Listen: "127.0.0.1:0", GatewayURL: "http://127.0.0.1:1/gateway", MaxBodyBytes: 1, Rate: 1, Burst: 1, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second}
 	for name, mod := range map[string]func(*relayOptions){
-		"no gateway":      func(o *relayOptions) { o.GatewayURL = "" },
-		"bad gateway":     func(o *relayOptions) { o.GatewayURL = "gopher://x" },
-		"half tls":        func(o *relayOptions) { o.TLSCert = "cert.pem" },
-		"zero rate":       func(o *relayOptions) { o.Rate = 0 },
-		"missing ca file": func(o *relayOptions) { o.GatewayCA = filepath.Join(t.TempDir(), "none.pem") },
+		"no gateway":        func(o *relayOptions) { o.GatewayURL = "" },
+		"bad gateway":       func(o *relayOptions) { o.GatewayURL = "gopher://x" },
+		"half tls":          func(o *relayOptions) { o.TLSCert = "cert.pem" },
+		"zero rate":         func(o *relayOptions) { o.Rate = 0 },
+		"missing ca file":   func(o *relayOptions) { o.GatewayCA = filepath.Join(t.TempDir(), "none.pem") },
+		"negative inflight": func(o *relayOptions) { o.MaxInFlight = -1 },
 	} {
 		o := base
 		mod(&o)
@@ -176,6 +177,22 @@ func TestRunRelayFlags(t *testing.T) {
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 {
 		t.Errorf("missing --gateway: %v", err)
+	}
+}
+
+func TestRelayCmdOverloadFlags(t *testing.T) {
+	cmd := newRelayCmd()
+	for name, want := range map[string]string{"max-inflight": "256", "memory-limit": "384MiB"} {
+		f := cmd.Flags().Lookup(name)
+		if f == nil || f.DefValue != want {
+			t.Errorf("--%s: %+v, want default %s", name, f, want)
+		}
+	}
+	cmd.SetArgs([]string{"--gateway", "http://127.0.0.1:1/gateway", "--listen", "127.0.0.1:0", "--memory-limit", "1MiB"})
+	cmd.SetErr(io.Discard)
+	var ee *exitError
+	if err := cmd.ExecuteContext(context.Background()); !errors.As(err, &ee) || ee.code != 2 {
+		t.Errorf("--memory-limit 1MiB: %v", err)
 	}
 }
 
