@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +55,7 @@ func BenchmarkWriter(b *testing.B) {
 		b.Run(fmt.Sprintf("group=%d/writer", group), func(b *testing.B) {
 			db := storagetest.New(b)
 			queue := 4 * group / benchRequestSize
-			w := storage.NewWriter(db, storage.WriterConfig{MaxGroupRows: group, QueueSize: queue})
+			w := storage.NewWriter(db, benchWriterConfig(b, storage.WriterConfig{MaxGroupRows: group, QueueSize: queue}))
 			defer w.Close(context.Background())
 			var wg sync.WaitGroup
 			var failed error
@@ -215,4 +217,24 @@ func BenchmarkEventLayout(b *testing.B) {
 	b.Run("typed", func(b *testing.B) {
 		run(b, "typed_events", []string{"bucket", "schema_name", "schema_version", "os", "app_version", "country", "cold_start_ms", "bytes"}, typedRows)
 	})
+}
+
+// benchWriterConfig applies VEIL_BENCH_LINGER and VEIL_BENCH_WORKERS
+// (temporary knobs for tuning).
+func benchWriterConfig(b *testing.B, c storage.WriterConfig) storage.WriterConfig {
+	if v := os.Getenv("VEIL_BENCH_LINGER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Linger = d
+	}
+	if v := os.Getenv("VEIL_BENCH_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Workers = n
+	}
+	return c
 }

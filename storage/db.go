@@ -239,13 +239,3 @@ func connectURL(ctx context.Context, url string) (*pgx.Conn, error) {
 	}
 	return pgx.ConnectConfig(ctx, cfg)
 }
-
-// beginAs starts a transaction that runs as role when the login may use
-// it, in one round trip.
-func (db *DB) beginAs(ctx context.Context, c *pgxpool.Conn, role string, use bool) (pgx.Tx, error) {
-	opts := pgx.TxOptions{}
-	if use {
-		opts.BeginQuery = "BEGIN; SET LOCAL ROLE " + role
-	}
-	return c.BeginTx(ctx, opts)
-}

@@ -102,24 +102,38 @@ func appendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// appendMeasureStats appends a rollup's measure statistics as the JSON
-// object stored in rollups.measures: name → [n, sum, min, max], names
-// sorted. Values are finite (validateBatch checked the measures).
-func appendMeasureStats(dst []byte, stats map[string]*measureStat) []byte {
-	dst = append(dst, '{')
-	for i, k := range sortedKeys(stats) {
-		s := stats[k]
+// appendMeasureArrays appends a rollup's measure statistics as the
+// PostgreSQL array literals stored in rollups.measure_names (names sorted
+// bytewise) and rollups.measure_stats ([n, sum, min, max] per name, in
+// that order). Values are finite (validateBatch checked the measures).
+func appendMeasureArrays(names, stats []byte, m map[string]*measureStat) ([]byte, []byte) {
+	names = append(names, '{')
+	stats = append(stats, '{')
+	for i, k := range sortedKeys(m) {
+		s := m[k]
 		if i > 0 {
-			dst = append(dst, ',')
+			names = append(names, ',')
+			stats = append(stats, ',')
 		}
-		dst = appendJSONString(dst, k)
-		dst = append(dst, ':', '[')
-		dst = strconv.AppendInt(dst, s.n, 10)
+		names = appendArrayString(names, k)
+		stats = strconv.AppendInt(stats, s.n, 10)
 		for _, v := range [3]float64{s.sum, s.min, s.max} {
-			dst = append(dst, ',')
-			dst = strconv.AppendFloat(dst, v, 'g', -1, 64)
+			stats = append(stats, ',')
+			stats = strconv.AppendFloat(stats, v, 'g', -1, 64)
 		}
-		dst = append(dst, ']')
 	}
-	return append(dst, '}')
+	return append(names, '}'), append(stats, '}')
+}
+
+// appendArrayString appends s as a double-quoted element of a PostgreSQL
+// array literal.
+func appendArrayString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, s[i])
+	}
+	return append(dst, '"')
 }

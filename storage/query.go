@@ -133,9 +133,9 @@ func (db *DB) Aggregates(ctx context.Context, q AggregateQuery) (AggregateResult
 			SELECT date_trunc($5, r.hour, 'UTC') AS b,
 				(SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
 					FROM jsonb_each(r.dims) AS e WHERE e.key = ANY($6::text[])) AS g,
-				e.key AS measure, sum((e.value->>0)::bigint)::bigint AS n, sum((e.value->>1)::float8) AS s,
-				min((e.value->>2)::float8) AS lo, max((e.value->>3)::float8) AS hi
-			FROM rollups r CROSS JOIN LATERAL jsonb_each(r.measures) AS e
+				e.measure, sum(r.measure_stats[4 * e.i - 3])::bigint AS n, sum(r.measure_stats[4 * e.i - 2]) AS s,
+				min(r.measure_stats[4 * e.i - 1]) AS lo, max(r.measure_stats[4 * e.i]) AS hi
+			FROM rollups r CROSS JOIN LATERAL unnest(r.measure_names) WITH ORDINALITY AS e(measure, i)
 			WHERE r.schema_name = $1 AND r.schema_version = $2 AND r.hour >= $3 AND r.hour < $4
 			GROUP BY 1, 2, 3
 		)

@@ -95,6 +95,8 @@ func TestRollupMeasuresMerge(t *testing.T) {
 		{"b": 7, "c": 1e300},
 		{"a": 0.2, "c": -1e-300},
 		{},
+		{"a": 4, "b": 1, "c": 2, `q"\\,{}`: 3}, // not the stored names: general merge
+		{"a": 4, "b": 1, "c": 2, `q"\\,{}`: 5}, // the stored names: element-wise merge
 	} {
 		b := &storage.Batch{BatchKey: randKey(t), Records: []storage.Record{{Bucket: hour, Schema: "m", Version: 1, Dimensions: dims, Measures: ms}}}
 		if s, err := w.Write(ctx, b); err != nil || s != storage.StatusCommitted {
@@ -107,11 +109,12 @@ func TestRollupMeasuresMerge(t *testing.T) {
 	}
 	g := res.Groups[0]
 	want := map[string]storage.MeasureStats{
-		"a": {Count: 3, Sum: 1.5 + 0.1 + 0.2, Min: 0.1, Max: 1.5},
-		"b": {Count: 2, Sum: 5, Min: -2, Max: 7},
-		"c": {Count: 2, Sum: 1e300 + -1e-300, Min: -1e-300, Max: 1e300},
+		"a":       {Count: 5, Sum: 1.5 + 0.1 + 0.2 + 4 + 4, Min: 0.1, Max: 4},
+		"b":       {Count: 4, Sum: 7, Min: -2, Max: 7},
+		"c":       {Count: 4, Sum: 1e300 + -1e-300 + 2 + 2, Min: -1e-300, Max: 1e300},
+		`q"\\,{}`: {Count: 2, Sum: 8, Min: 3, Max: 5},
 	}
-	if g.Count != 5 || len(g.Measures) != len(want) {
+	if g.Count != 7 || len(g.Measures) != len(want) {
 		t.Fatalf("group %+v", g)
 	}
 	for k, w := range want {

@@ -168,7 +168,7 @@ func TestCommitBeforeAcknowledge(t *testing.T) {
 	if err := db.Pool().QueryRow(ctx, `SELECT sum(count) FROM rollups`).Scan(&count); err != nil || count != n*7 {
 		t.Errorf("rollup count = %d (%v), want %d", count, err, n*7)
 	}
-	if err := db.Pool().QueryRow(ctx, `SELECT sum((measures->'ms'->>0)::bigint)::bigint, min((measures->'ms'->>2)::float8), max((measures->'ms'->>3)::float8) FROM rollups`).Scan(&sum, &mn, &mx); err != nil || sum != n*7 || mn != 0 || mx != 6 {
+	if err := db.Pool().QueryRow(ctx, `SELECT sum(measure_stats[1])::bigint, min(measure_stats[3]), max(measure_stats[4]) FROM rollups WHERE measure_names = '{ms}'`).Scan(&sum, &mn, &mx); err != nil || sum != n*7 || mn != 0 || mx != 6 {
 		t.Errorf("rollup measures n=%d min=%v max=%v (%v)", sum, mn, mx, err)
 	}
 	var outcomes int64

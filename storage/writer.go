@@ -596,7 +596,12 @@ type outcomeKey struct {
 
 // tx runs one transaction for live; it marks requests found to be
 // duplicates (p.dup) and writes nothing of them.
-func (w *Writer) tx(live []*pending) error {
+//
+// The transaction takes three exchanges with the server: BEGIN, SET LOCAL
+// ROLE and the dedup checks in one pipelined batch; the COPY; and the key
+// inserts, rollup and outcome upserts and COMMIT in a second batch. Every
+// request's Done waits for this, so round trips are latency.
+func (w *Writer) tx(live []*pending) (err error) {
 	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.CommitTimeout)
 	defer cancel()
 	now := w.cfg.Now()
@@ -630,24 +635,53 @@ func (w *Writer) tx(live []*pending) error {
 	if err := w.ensurePartitions(ctx, rows); err != nil {
 		return err
 	}
+	var seed [32]byte
+	if _, err := io.ReadFull(w.cfg.Rand, seed[:]); err != nil {
+		return fmt.Errorf("storage: shuffle seed: %w", err)
+	}
 
 	c, err := w.db.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Release()
-	tx, err := w.db.beginAs(ctx, c, "veil_writer", w.db.writerRole)
+	conn := c.Conn()
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Leave the connection idle for the pool; if even that fails,
+		// the pool discards it on Release.
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer rcancel()
+		if conn.PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+		}
+	}()
+
+	begin := &pgx.Batch{}
+	begin.Queue("BEGIN")
+	if w.db.writerRole {
+		begin.Queue("SET LOCAL ROLE veil_writer")
+	}
+	checks := queueDedupChecks(begin, live, now)
+	br := conn.SendBatch(ctx, begin)
+	for range begin.Len() - checks {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	found, err := readDedupChecks(br, checks)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.Background())
 
 	batch := &pgx.Batch{}
-	dupRows, err := w.dedup(ctx, tx, live, now, batch)
-	if err != nil {
-		return err
-	}
-	if dupRows {
+	if w.dedup(live, found, now, batch) {
 		kept := make([]eventRow, 0, len(rows))
 		for _, p := range live {
 			if !p.dup {
@@ -661,13 +695,9 @@ func (w *Writer) tx(live []*pending) error {
 		// Shuffle across requests (DESIGN.md invariant 3): the physical
 		// order of a group's rows says nothing about which request sent
 		// them.
-		var seed [32]byte
-		if _, err := io.ReadFull(w.cfg.Rand, seed[:]); err != nil {
-			return fmt.Errorf("storage: shuffle seed: %w", err)
-		}
 		rng := rand.New(rand.NewChaCha8(seed))
 		rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"},
+		_, err := conn.CopyFrom(ctx, pgx.Identifier{"events"},
 			[]string{"bucket", "schema_name", "schema_version", "dims", "measures"},
 			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 				r := &rows[i]
@@ -680,25 +710,28 @@ func (w *Writer) tx(live []*pending) error {
 
 	queueRollups(batch, rows)
 	queueOutcomes(batch, live)
-	if batch.Len() > 0 {
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+	batch.Queue("COMMIT")
+	br = conn.SendBatch(ctx, batch)
+	var tag pgconn.CommandTag
+	for range batch.Len() {
+		if tag, err = br.Exec(); err != nil {
+			br.Close()
 			return err
 		}
 	}
-	return tx.Commit(ctx)
+	if err := br.Close(); err != nil {
+		return err
+	}
+	// COMMIT of a failed transaction answers ROLLBACK without an error.
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("storage: transaction not committed (%s)", tag)
+	}
+	return nil
 }
 
-// dedup marks as duplicates (p.dup) the live requests whose batch key or
-// enc hash is already stored and unexpired, and queues on batch the
-// inserts of the other requests' keys. It reports whether any request was a
-// duplicate.
-//
-// The inserts are plain INSERTs (no ON CONFLICT: speculative insertion cost
-// a third of the writer's database time at 10k-row groups). A concurrent
-// transaction that commits the same key between the check and the insert
-// makes this one fail with unique_violation, and the writer retries the
-// group, whose check then finds the key.
-func (w *Writer) dedup(ctx context.Context, tx pgx.Tx, live []*pending, now time.Time, batch *pgx.Batch) (bool, error) {
+// queueDedupChecks queues on batch the lookups of live's batch keys and
+// enc hashes and returns how many statements it queued (0 or 2).
+func queueDedupChecks(batch *pgx.Batch, live []*pending, now time.Time) int {
 	var keys, hashes [][]byte
 	for _, p := range live {
 		if len(p.b.BatchKey) > 0 {
@@ -709,18 +742,21 @@ func (w *Writer) dedup(ctx context.Context, tx pgx.Tx, live []*pending, now time
 		}
 	}
 	if len(keys) == 0 && len(hashes) == 0 {
-		return false, nil
+		return 0
 	}
-	check := &pgx.Batch{}
-	check.Queue("SELECT key, expires_at > $2 FROM batch_keys WHERE key = ANY($1::bytea[])", keys, now)
-	check.Queue("SELECT hash, expires_at > $2 FROM enc_hashes WHERE hash = ANY($1::bytea[])", hashes, now)
-	br := tx.SendBatch(ctx, check)
-	found := [2]map[string]bool{{}, {}} // key → unexpired
-	for i := range found {
+	batch.Queue("SELECT key, expires_at > $2 FROM batch_keys WHERE key = ANY($1::bytea[])", keys, now)
+	batch.Queue("SELECT hash, expires_at > $2 FROM enc_hashes WHERE hash = ANY($1::bytea[])", hashes, now)
+	return 2
+}
+
+// readDedupChecks reads the lookups queueDedupChecks queued: for batch
+// keys and enc hashes, each found key → whether it is unexpired.
+func readDedupChecks(br pgx.BatchResults, checks int) ([2]map[string]bool, error) {
+	found := [2]map[string]bool{{}, {}}
+	for i := range checks {
 		rows, err := br.Query()
 		if err != nil {
-			br.Close()
-			return false, err
+			return found, err
 		}
 		var k []byte
 		var live bool
@@ -729,13 +765,23 @@ func (w *Writer) dedup(ctx context.Context, tx pgx.Tx, live []*pending, now time
 			return nil
 		})
 		if err != nil {
-			br.Close()
-			return false, err
+			return found, err
 		}
 	}
-	if err := br.Close(); err != nil {
-		return false, err
-	}
+	return found, nil
+}
+
+// dedup marks as duplicates (p.dup) the live requests whose batch key or
+// enc hash was found stored and unexpired, and queues on batch the inserts
+// of the other requests' keys. It reports whether any request was a
+// duplicate.
+//
+// The inserts are plain INSERTs (no ON CONFLICT: speculative insertion cost
+// a third of the writer's database time at 10k-row groups). A concurrent
+// transaction that commits the same key between the check and the insert
+// makes this one fail with unique_violation, and the writer retries the
+// group, whose check then finds the key.
+func (w *Writer) dedup(live []*pending, found [2]map[string]bool, now time.Time, batch *pgx.Batch) bool {
 	any := false
 	var newKeys, newHashes, expiredKeys, expiredHashes [][]byte
 	for _, p := range live {
@@ -774,7 +820,7 @@ func (w *Writer) dedup(ctx context.Context, tx pgx.Tx, live []*pending, now time
 	if len(newHashes) > 0 {
 		batch.Queue("INSERT INTO enc_hashes (hash, expires_at) SELECT h, $2 FROM unnest($1::bytea[]) AS h", newHashes, now.Add(w.cfg.EncHashTTL))
 	}
-	return any, nil
+	return any
 }
 
 // ensurePartitions makes sure every day in rows has its event partition,
@@ -850,20 +896,30 @@ func queueRollups(batch *pgx.Batch, rows []eventRow) {
 		schemas, dims []string
 		versions      []int32
 		counts        []int64
-		measures      []string
+		names, stats  []string
 	)
-	var mbuf []byte
+	var nbuf, sbuf []byte
 	for _, k := range keys {
 		a := aggs[k]
 		hours, schemas, versions, dims, counts = append(hours, time.Unix(k.hour, 0).UTC()), append(schemas, k.schema), append(versions, k.version), append(dims, k.dims), append(counts, a.count)
-		mbuf = appendMeasureStats(mbuf[:0], a.measures)
-		measures = append(measures, string(mbuf))
+		nbuf, sbuf = appendMeasureArrays(nbuf[:0], sbuf[:0], a.measures)
+		names, stats = append(names, string(nbuf)), append(stats, string(sbuf))
 	}
-	batch.Queue(`INSERT INTO rollups AS t (hour, schema_name, schema_version, dims, count, measures)
-		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::jsonb[], $5::bigint[], $6::jsonb[])
-		ON CONFLICT (schema_name, schema_version, hour, dims) DO UPDATE SET count = t.count + excluded.count,
-			measures = veil_merge_measures(t.measures, excluded.measures)`,
-		hours, schemas, versions, dims, counts, measures)
+	// Rows whose measure names match (the common case) merge their
+	// statistics element by element in SQL; the others through
+	// veil_merge_measure_* (migration 003).
+	batch.Queue(`INSERT INTO rollups AS t (hour, schema_name, schema_version, dims, count, measure_names, measure_stats)
+		SELECT h, s, v, d, c, n::text[], st::float8[]
+		FROM unnest($1::timestamptz[], $2::text[], $3::int[], $4::jsonb[], $5::bigint[], $6::text[], $7::text[]) AS u(h, s, v, d, c, n, st)
+		ON CONFLICT (schema_name, schema_version, hour, dims) DO UPDATE SET
+			count = t.count + excluded.count,
+			measure_names = CASE WHEN t.measure_names = excluded.measure_names THEN t.measure_names
+				ELSE veil_merge_measure_names(t.measure_names, excluded.measure_names) END,
+			measure_stats = CASE WHEN t.measure_names = excluded.measure_names THEN
+				ARRAY(SELECT CASE o % 4 WHEN 3 THEN least(x, y) WHEN 0 THEN greatest(x, y) ELSE x + y END
+					FROM unnest(t.measure_stats, excluded.measure_stats) WITH ORDINALITY AS m(x, y, o) ORDER BY o)
+				ELSE veil_merge_measure_stats(t.measure_names, t.measure_stats, excluded.measure_names, excluded.measure_stats) END`,
+		hours, schemas, versions, dims, counts, names, stats)
 }
 
 // queueOutcomes sums the non-duplicate requests' outcome counts per hour
