@@ -38,17 +38,20 @@ const benchRequestSize = 10 // events per request
 // in transactions of the same size, on the same number of connections, in
 // the same run. fsync is on (the managed server's default).
 //
-// On the 2-core development machine, shared with other builds (load 6-9,
-// so figures vary ±40% between runs), rows/s, 10 events per request:
+// On the 2-core development machine, shared with other builds, rows/s,
+// 10 events per request, writer vs bare-copy (pre-encoded) in the same run:
 //
-//	group   writer     bare-copy (pre-encoded)   bare-copy-maps
-//	100     15k        70-80k                    54-79k
-//	1000    24-35k     88-93k                    48-105k
-//	10000   58-101k    105-134k                  90-130k
+//	group   first writer (load 6-12)       current writer (load 1-2)
+//	100     4-15k   vs 49-80k  (9-20%)     24-29k  vs 66-87k   (27-44%)
+//	1000    9-35k   vs 58-93k  (16-38%)    79-93k  vs 198-233k (40%)
+//	10000   58-101k vs 105-134k(55-87%)    158-206k vs 430-472k (37-44%)
 //
-// The writer's extra database work per group is the dedup check and key
-// inserts and the rollup upserts; with 400 dimension sets per hour, a
-// 1,000-row group upserts about 1,200 rollup rows, more than it COPYs.
+// Bare COPY itself runs 2-4x faster on a quiet machine, so ratios from
+// different loads do not compare; within one run the writer's extra work is
+// the dedup lookups and key inserts (2 keys per 10-row request here), the
+// rollup upserts (400 dimension sets, one row each) and the Go-side
+// encoding and shuffling. VEIL_BENCH_LINGER and VEIL_BENCH_WORKERS override
+// the writer's linger and workers for tuning.
 func BenchmarkWriter(b *testing.B) {
 	for _, group := range []int{100, 1000, 10000} {
 		recs := benchRecords(group)
@@ -219,8 +222,7 @@ func BenchmarkEventLayout(b *testing.B) {
 	})
 }
 
-// benchWriterConfig applies VEIL_BENCH_LINGER and VEIL_BENCH_WORKERS
-// (temporary knobs for tuning).
+// benchWriterConfig applies VEIL_BENCH_LINGER and VEIL_BENCH_WORKERS.
 func benchWriterConfig(b *testing.B, c storage.WriterConfig) storage.WriterConfig {
 	if v := os.Getenv("VEIL_BENCH_LINGER"); v != "" {
 		d, err := time.ParseDuration(v)
