@@ -103,8 +103,9 @@ func (s *Server) EnsureKeys(ctx context.Context) error {
 
 // RotateDue rotates every KEM whose current key is at least the rotation
 // period old, and reports when the next rotation falls due. Replicas share
-// the key ring, so whichever checks first rotates and the others see the
-// fresh key.
+// the key ring and each rotates only if the current key is still the one it
+// saw, so when several fire together one rotates and the others' attempts
+// are conflicts, not further keys.
 func (s *Server) RotateDue(ctx context.Context) (next time.Time, err error) {
 	keys, err := s.cfg.DB.ListKeys(ctx)
 	if err != nil {
@@ -127,7 +128,14 @@ func (s *Server) RotateDue(ctx context.Context) (next time.Time, err error) {
 			}
 			continue
 		}
-		rec, err := s.rotate(ctx, kem, "schedule")
+		expect := k.ID
+		rec, err := s.rotate(ctx, kem, &expect, "schedule")
+		if errors.Is(err, storage.ErrKeyConflict) {
+			// Another replica rotated since we listed; its new key is
+			// due a full period from now.
+			s.log.DebugContext(ctx, "scheduled key rotation done by another replica", "kem", kem.name)
+			continue
+		}
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -136,8 +144,19 @@ func (s *Server) RotateDue(ctx context.Context) (next time.Time, err error) {
 	return next, nil
 }
 
-func (s *Server) rotate(ctx context.Context, kem kemInfo, trigger string) (storage.KeyRecord, error) {
-	rec, err := s.cfg.DB.RotateKey(ctx, uint16(kem.id), s.keyGen(kem.id), s.cfg.KeyGrace)
+// rotate makes a new current key for kem: unconditionally when expect is
+// nil (the API's explicit rotation), else only while key *expect is
+// current (storage.ErrKeyConflict otherwise).
+func (s *Server) rotate(ctx context.Context, kem kemInfo, expect *uint8, trigger string) (storage.KeyRecord, error) {
+	var (
+		rec storage.KeyRecord
+		err error
+	)
+	if expect == nil {
+		rec, err = s.cfg.DB.RotateKey(ctx, uint16(kem.id), s.keyGen(kem.id), s.cfg.KeyGrace)
+	} else {
+		rec, err = s.cfg.DB.RotateKeyIf(ctx, uint16(kem.id), *expect, s.keyGen(kem.id), s.cfg.KeyGrace)
+	}
 	if err != nil {
 		return rec, err
 	}
@@ -218,7 +237,7 @@ func (ks *keyService) RotateKeys(ctx context.Context, req *veilv1.RotateKeysRequ
 	}
 	resp := &veilv1.RotateKeysResponse{}
 	for _, kem := range kems {
-		rec, err := ks.s.rotate(ctx, kem, "api")
+		rec, err := ks.s.rotate(ctx, kem, nil, "api")
 		if err != nil {
 			return nil, storageError(err)
 		}

@@ -34,7 +34,8 @@ var (
 	// ErrKeyIDsExhausted reports that all 256 key ids are live.
 	ErrKeyIDsExhausted = errors.New("storage: no free key id (256 live keys)")
 	// ErrKeyConflict reports an AddKey that would make a second current
-	// key for a KEM.
+	// key for a KEM, or a RotateKeyIf whose expected current key is no
+	// longer current (another replica rotated first).
 	ErrKeyConflict = errors.New("storage: a current key for this KEM exists")
 	// ErrUnsealKey reports a sealed key that does not open under the
 	// master key (wrong master key file, or tampering).
@@ -190,10 +191,39 @@ func (db *DB) ListKeys(ctx context.Context) ([]KeyRecord, error) {
 // key of that KEM active for grace. It picks the id (the first free one after
 // the newest key's, so ids are reused as late as possible) inside the
 // transaction and calls gen with it; a retired key's id may be reused, and
-// its row is replaced.
+// its row is replaced. It rotates whatever the current key is: for a
+// rotation several replicas may attempt at once, use RotateKeyIf.
 func (db *DB) RotateKey(ctx context.Context, kem uint16, gen KeyGen, grace time.Duration) (KeyRecord, error) {
+	return db.rotateKey(ctx, kem, nil, gen, grace)
+}
+
+// RotateKeyIf is RotateKey done only if kem's current key is still
+// expectCurrent, checked under the key ring's lock in the rotating
+// transaction. Otherwise (another key is current, or none is) it changes
+// nothing and returns ErrKeyConflict: replicas that saw the same current
+// key and rotate together make one new key, not one each.
+func (db *DB) RotateKeyIf(ctx context.Context, kem uint16, expectCurrent uint8, gen KeyGen, grace time.Duration) (KeyRecord, error) {
+	return db.rotateKey(ctx, kem, &expectCurrent, gen, grace)
+}
+
+func (db *DB) rotateKey(ctx context.Context, kem uint16, expect *uint8, gen KeyGen, grace time.Duration) (KeyRecord, error) {
 	var out KeyRecord
 	err := db.keyTx(ctx, func(tx pgx.Tx, now time.Time) error {
+		if expect != nil {
+			// The lock is held, so this statement's snapshot includes
+			// every rotation committed before ours.
+			var cur int16
+			err := tx.QueryRow(ctx, `SELECT id FROM key_ring WHERE kem = $1 AND state = 'current'`, int32(kem)).Scan(&cur)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("%w: KEM %#04x has no current key, expected key %d", ErrKeyConflict, kem, *expect)
+			}
+			if err != nil {
+				return fmt.Errorf("storage: read current key: %w", err)
+			}
+			if uint8(cur) != *expect {
+				return fmt.Errorf("%w: KEM %#04x current key is %d, expected %d", ErrKeyConflict, kem, cur, *expect)
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE key_ring SET state = 'active', retire_after = $2
 			WHERE kem = $1 AND state = 'current'`, int32(kem), now.Add(grace)); err != nil {
 			return err

@@ -142,6 +142,89 @@ func TestKeyRing(t *testing.T) {
 	}
 }
 
+// TestRotateKeyIfRace rotates one KEM from several replicas at once, each
+// expecting the current key it saw: exactly one rotates, the others get
+// ErrKeyConflict, and the ring ends with one new current key.
+func TestRotateKeyIfRace(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	gen := func(id uint8) ([]byte, []byte, error) {
+		s := make([]byte, 32)
+		rand.Read(s)
+		return []byte{id, 0x00, 0x20, 0xaa}, s, nil
+	}
+	first, err := db.AddKey(ctx, 0x20, gen, storage.KeyCurrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const replicas = 4
+	type result struct {
+		rec storage.KeyRecord
+		err error
+	}
+	start := make(chan struct{})
+	results := make(chan result, replicas)
+	for range replicas {
+		go func() {
+			<-start
+			rec, err := db.RotateKeyIf(ctx, 0x20, first.ID, gen, time.Hour)
+			results <- result{rec, err}
+		}()
+	}
+	close(start)
+	var won []storage.KeyRecord
+	for range replicas {
+		r := <-results
+		switch {
+		case r.err == nil:
+			won = append(won, r.rec)
+		case !errors.Is(r.err, storage.ErrKeyConflict):
+			t.Fatalf("RotateKeyIf: %v; want nil or ErrKeyConflict", r.err)
+		}
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d replicas rotated; want exactly 1", len(won))
+	}
+	keys, err := db.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 {
+		t.Fatalf("%d keys after racing rotations; want 2 (old active, new current): %v", len(keys), keys)
+	}
+	for _, k := range keys {
+		switch k.ID {
+		case first.ID:
+			if k.State != storage.KeyActive {
+				t.Errorf("old key %d is %s; want active", k.ID, k.State)
+			}
+		case won[0].ID:
+			if k.State != storage.KeyCurrent {
+				t.Errorf("new key %d is %s; want current", k.ID, k.State)
+			}
+		default:
+			t.Errorf("unexpected key %d (%s)", k.ID, k.State)
+		}
+	}
+
+	// A stale expectation changes nothing; the right one rotates.
+	if _, err := db.RotateKeyIf(ctx, 0x20, first.ID, gen, time.Hour); !errors.Is(err, storage.ErrKeyConflict) {
+		t.Fatalf("stale expectation: %v; want ErrKeyConflict", err)
+	}
+	third, err := db.RotateKeyIf(ctx, 0x20, won[0].ID, gen, time.Hour)
+	if err != nil || third.State != storage.KeyCurrent {
+		t.Fatalf("rotate with the current id: %+v, %v", third, err)
+	}
+	// A KEM with no current key is a conflict too, and creates nothing.
+	if _, err := db.RotateKeyIf(ctx, 0x10, 0, gen, time.Hour); !errors.Is(err, storage.ErrKeyConflict) {
+		t.Fatalf("no current key: %v; want ErrKeyConflict", err)
+	}
+	if keys, err := db.ListKeys(ctx); err != nil || len(keys) != 3 {
+		t.Fatalf("ListKeys = %d keys, %v; want 3", len(keys), err)
+	}
+}
+
 func TestMasterKeyFile(t *testing.T) {
 	t.Parallel()
 	path := t.TempDir() + "/sub/master.key"
