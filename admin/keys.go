@@ -290,6 +290,8 @@ func storageError(err error) error {
 		return &Error{Kind: KindConflict, Message: "this schema version is registered with a different document; versions are immutable, register a new version", Err: err}
 	case errors.Is(err, storage.ErrKeyConflict):
 		return &Error{Kind: KindConflict, Message: "a concurrent key change won; retry", Err: err}
+	case errors.Is(err, storage.ErrKTooSmall):
+		return &Error{Kind: KindInvalid, Message: "the k-anonymity threshold must be at least 2", Err: err}
 	case errors.Is(err, storage.ErrKeyIDsExhausted):
 		return &Error{Kind: KindConflict, Message: "all 256 key ids are live; retire keys first", Err: err}
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):

@@ -2,6 +2,9 @@ package admin
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -63,5 +66,18 @@ func TestRotateDueRace(t *testing.T) {
 	}
 	if len(keys) != 4 || current != 2 {
 		t.Fatalf("%d keys, %d current; want 4 and 2 (one rotation per KEM, not two)", len(keys), current)
+	}
+}
+
+// TestStorageErrorK: storage's refusal of k below 2 is the caller's
+// mistake (400), like admin's own refusal, never a 500.
+func TestStorageErrorK(t *testing.T) {
+	err := storageError(fmt.Errorf("%w: k = 1", storage.ErrKTooSmall))
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindInvalid || e.Kind.HTTPStatus() != http.StatusBadRequest {
+		t.Fatalf("storageError(ErrKTooSmall) = %v; want KindInvalid (400)", err)
+	}
+	if !errors.Is(err, storage.ErrKTooSmall) {
+		t.Errorf("mapped error does not wrap ErrKTooSmall")
 	}
 }

@@ -22,9 +22,17 @@ type AggregateQuery struct {
 	// Bucket is "hour" (default) or "day" (UTC days).
 	Bucket string
 	// K is the k-anonymity threshold: groups counting fewer than K events
-	// are withheld. K below 1 is treated as 1.
+	// are withheld. K below MinK is refused with ErrKTooSmall.
 	K int
 }
+
+// MinK is the smallest k-anonymity threshold Aggregates accepts: k = 1
+// would withhold nothing.
+const MinK = 2
+
+// ErrKTooSmall reports an aggregate query whose k-anonymity threshold is
+// below MinK (including an unset K).
+var ErrKTooSmall = errors.New("storage: k-anonymity threshold below 2")
 
 // MeasureStats summarizes one measure over a group. Count is the number of
 // events that carried the measure, so Mean = Sum / Count is right for
@@ -81,8 +89,8 @@ const aggregateGroups = `WITH groups AS (
 // and q.GroupBy, withholding groups of fewer than q.K events (k-anonymity,
 // DESIGN.md invariant 4) and counting them in SuppressedGroups.
 func (db *DB) Aggregates(ctx context.Context, q AggregateQuery) (AggregateResult, error) {
-	if q.K < 1 {
-		q.K = 1
+	if q.K < MinK {
+		return AggregateResult{}, fmt.Errorf("%w: k = %d", ErrKTooSmall, q.K)
 	}
 	unit := q.Bucket
 	switch unit {

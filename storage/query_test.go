@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"errors"
 	"math"
 	"os"
 	"testing"
@@ -71,6 +72,15 @@ func TestAggregatesKAnonymity(t *testing.T) {
 	if err != nil || len(res.Groups) != 1 || res.Groups[0].Count != 8 || res.SuppressedGroups != 0 {
 		t.Fatalf("no group by: %+v, %v", res, err)
 	}
+	// k below 2 withholds nothing, so it is refused, not raised: unset,
+	// zero, one and negative alike.
+	for _, k := range []int{1, 0, -1} {
+		res, err = db.Aggregates(ctx, storage.AggregateQuery{Schema: "app.launch", Version: 1, GroupBy: []string{"os"},
+			From: hour.Add(-time.Hour), To: hour.Add(time.Hour), K: k})
+		if !errors.Is(err, storage.ErrKTooSmall) || len(res.Groups) != 0 {
+			t.Fatalf("k=%d: %d groups, %v; want ErrKTooSmall", k, len(res.Groups), err)
+		}
+	}
 	// Nothing in range: no groups, none suppressed.
 	res, err = db.Aggregates(ctx, storage.AggregateQuery{Schema: "app.launch", Version: 1, From: hour.Add(time.Hour), To: hour.Add(2 * time.Hour), K: 3})
 	if err != nil || len(res.Groups) != 0 || res.SuppressedGroups != 0 {
@@ -103,7 +113,7 @@ func TestRollupMeasuresMerge(t *testing.T) {
 			t.Fatal(s, err)
 		}
 	}
-	res, err := db.Aggregates(ctx, storage.AggregateQuery{Schema: "m", Version: 1, GroupBy: []string{"os"}, From: hour, To: hour.Add(time.Hour)})
+	res, err := db.Aggregates(ctx, storage.AggregateQuery{Schema: "m", Version: 1, GroupBy: []string{"os"}, From: hour, To: hour.Add(time.Hour), K: 2})
 	if err != nil || len(res.Groups) != 1 {
 		t.Fatalf("aggregates %+v, %v", res, err)
 	}
