@@ -372,19 +372,22 @@ func staticKeysOf(t *testing.T, s *inproc) gateway.KeyStore {
 // time-ordered id, no batch id, no arrival time beyond the coarse bucket.
 func TestRowsCarryNoOrder(t *testing.T) {
 	db := storagetest.New(t)
+	tables := []string{"events", "rollups", "ingest_outcomes"}
 	rs, err := db.Pool().Query(context.Background(), `SELECT table_name, column_name, data_type, coalesce(column_default, ''), is_identity
 		FROM information_schema.columns
-		WHERE table_schema = 'public' AND table_name IN ('events', 'rollups', 'rollup_measures', 'ingest_outcomes')`)
+		WHERE table_schema = 'public' AND table_name = ANY($1)`, tables)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
+	seen := map[string]bool{}
 	for rs.Next() {
 		var table, col, typ, def, ident string
 		if err := rs.Scan(&table, &col, &typ, &def, &ident); err != nil {
 			t.Fatal(err)
 		}
 		n++
+		seen[table] = true
 		if ident == "YES" || strings.Contains(def, "nextval") || strings.Contains(def, "now()") || strings.Contains(def, "uuid") {
 			t.Errorf("%s.%s has default %q (identity %s): an arrival-ordered value", table, col, def, ident)
 		}
@@ -395,6 +398,16 @@ func TestRowsCarryNoOrder(t *testing.T) {
 		}
 		if strings.HasPrefix(typ, "timestamp") && col != "bucket" && col != "hour" {
 			t.Errorf("%s.%s: a timestamp other than the coarse bucket", table, col)
+		}
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A table named here but gone (dropped by a migration) would be
+	// checked silently for nothing.
+	for _, tb := range tables {
+		if !seen[tb] {
+			t.Errorf("table %s does not exist: update this list", tb)
 		}
 	}
 	if n < 10 {
