@@ -46,6 +46,25 @@ const benchRequestSize = 10 // events per request
 //	1000    9-35k   vs 58-93k  (16-38%)    79-93k  vs 198-233k (40%)
 //	10000   58-101k vs 105-134k(55-87%)    158-206k vs 430-472k (37-44%)
 //
+// With the dedup keys claimed by INSERT ... ON CONFLICT ... RETURNING in
+// the first round trip (no SELECT ... = ANY lookup, whose cached generic
+// plan seq-scanned the growing key tables) and fewer allocations per row,
+// alternating old and new test binaries, load 3-9 from another benchmark,
+// writer as % of bare-copy in the same run:
+//
+//	group   before (5 runs)   after (4 runs)
+//	100     28-53%            39-54%
+//	1000    18-40%            46-67%
+//	10000   32-45%            33-80% (mostly 33-40%)
+//
+// Note the bench's dimensions (i%2, i%10, i%20) make only 20 distinct
+// dimension sets, so a group upserts 20 rollup rows, not 400: the rollup
+// upsert is not what bounds the writer here. At 10,000 rows the bound is
+// CPU on the 2 shared cores: the 2,000 key claims per group (a random-key
+// index insert each, plus the expires_at index), the Go-side encoding and
+// pre-aggregation (a third of the Go time is GC), and the COPY itself
+// slowed by both.
+//
 // Bare COPY itself runs 2-4x faster on a quiet machine, so ratios from
 // different loads do not compare; within one run the writer's extra work is
 // the dedup lookups and key inserts (2 keys per 10-row request here), the

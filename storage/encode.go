@@ -17,7 +17,8 @@ import (
 // appendDims appends dims as a JSON object. Values are string, bool or an
 // integer (validateBatch checked).
 func appendDims(dst []byte, dims map[string]any) ([]byte, error) {
-	keys := sortedKeys(dims)
+	var kb [16]string // no allocation for the usual few keys
+	keys := appendSortedKeys(kb[:0], dims)
 	dst = append(dst, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -45,7 +46,8 @@ func appendDims(dst []byte, dims map[string]any) ([]byte, error) {
 
 // appendMeasures appends measures as a JSON object of finite numbers.
 func appendMeasures(dst []byte, m map[string]float64) ([]byte, error) {
-	keys := sortedKeys(m)
+	var kb [16]string
+	keys := appendSortedKeys(kb[:0], m)
 	dst = append(dst, '{')
 	for i, k := range keys {
 		v := m[k]
@@ -63,7 +65,11 @@ func appendMeasures(dst []byte, m map[string]float64) ([]byte, error) {
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+	return appendSortedKeys(make([]string, 0, len(m)), m)
+}
+
+// appendSortedKeys appends m's keys to keys, sorted.
+func appendSortedKeys[V any](keys []string, m map[string]V) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}

@@ -618,8 +618,8 @@ type outcomeKey struct {
 // duplicates (p.dup) and writes nothing of them.
 //
 // The transaction takes three exchanges with the server: BEGIN, SET LOCAL
-// ROLE and the dedup checks in one pipelined batch; the COPY; and the key
-// inserts, rollup and outcome upserts and COMMIT in a second batch. Every
+// ROLE and the dedup key claims in one pipelined batch; the COPY; and the
+// rollup and outcome upserts and COMMIT in a second batch. Every
 // request's Done waits for this, so round trips are latency.
 func (w *Writer) tx(live []*pending) (err error) {
 	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.CommitTimeout)
@@ -684,15 +684,15 @@ func (w *Writer) tx(live []*pending) (err error) {
 	if w.db.writerRole {
 		begin.Queue("SET LOCAL ROLE veil_writer")
 	}
-	checks := queueDedupChecks(begin, live, now)
+	claims := w.queueDedupClaims(begin, live, now)
 	br := conn.SendBatch(ctx, begin)
-	for range begin.Len() - checks {
+	for range begin.Len() - claims {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return err
 		}
 	}
-	found, err := readDedupChecks(br, checks)
+	claimed, err := readDedupClaims(br, claims)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -701,7 +701,7 @@ func (w *Writer) tx(live []*pending) (err error) {
 	}
 
 	batch := &pgx.Batch{}
-	if w.dedup(live, found, now, batch) {
+	if markDuplicates(live, claimed, batch) {
 		kept := make([]eventRow, 0, len(rows))
 		for _, p := range live {
 			if !p.dup {
@@ -717,11 +717,15 @@ func (w *Writer) tx(live []*pending) (err error) {
 		// them.
 		rng := rand.New(rand.NewChaCha8(seed))
 		rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+		vals := make([]any, 5)
 		_, err := conn.CopyFrom(ctx, pgx.Identifier{"events"},
 			[]string{"bucket", "schema_name", "schema_version", "dims", "measures"},
 			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+				// CopyFrom encodes a row before asking for the next one:
+				// one slice serves every row.
 				r := &rows[i]
-				return []any{r.bucket, r.schema, r.version, r.dimsJSON, r.measJSON}, nil
+				vals[0], vals[1], vals[2], vals[3], vals[4] = r.bucket, r.schema, r.version, r.dimsJSON, r.measJSON
+				return vals, nil
 			}))
 		if err != nil {
 			return err
@@ -749,9 +753,19 @@ func (w *Writer) tx(live []*pending) (err error) {
 	return nil
 }
 
-// queueDedupChecks queues on batch the lookups of live's batch keys and
-// enc hashes and returns how many statements it queued (0 or 2).
-func queueDedupChecks(batch *pgx.Batch, live []*pending, now time.Time) int {
+// queueDedupClaims queues on batch the claims of live's batch keys and
+// enc hashes and returns how many statements it queued (0, 1 or 2).
+//
+// A claim inserts the key, or takes over a stored key that has expired
+// (retention has not removed it yet), and returns the keys it claimed; a
+// key not returned is stored and unexpired, so its request is a
+// duplicate. One statement per table does the lookup and the insert: the
+// previous separate lookup (SELECT ... WHERE key = ANY($1)) ran a cached
+// generic plan that seq-scanned the growing key tables, up to half a
+// group's time in BenchmarkWriter. A concurrent transaction that claims
+// the same key makes this one wait for its end, then see its verdict. Keys
+// are sorted, so concurrent transactions take index locks in one order.
+func (w *Writer) queueDedupClaims(batch *pgx.Batch, live []*pending, now time.Time) int {
 	var keys, hashes [][]byte
 	for _, p := range live {
 		if len(p.b.BatchKey) > 0 {
@@ -761,84 +775,78 @@ func queueDedupChecks(batch *pgx.Batch, live []*pending, now time.Time) int {
 			hashes = append(hashes, p.b.EncHash)
 		}
 	}
-	if len(keys) == 0 && len(hashes) == 0 {
-		return 0
+	n := 0
+	for _, q := range []struct {
+		stmt string
+		keys [][]byte
+		ttl  time.Duration
+	}{
+		{`INSERT INTO batch_keys AS t (key, expires_at) SELECT k, $2 FROM unnest($1::bytea[]) AS k
+			ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE t.expires_at <= $3
+			RETURNING 0, key`, keys, w.cfg.DedupHorizon},
+		{`INSERT INTO enc_hashes AS t (hash, expires_at) SELECT h, $2 FROM unnest($1::bytea[]) AS h
+			ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at WHERE t.expires_at <= $3
+			RETURNING 1, hash`, hashes, w.cfg.EncHashTTL},
+	} {
+		if len(q.keys) == 0 {
+			continue
+		}
+		slices.SortFunc(q.keys, bytes.Compare)
+		batch.Queue(q.stmt, q.keys, now.Add(q.ttl), now)
+		n++
 	}
-	batch.Queue("SELECT key, expires_at > $2 FROM batch_keys WHERE key = ANY($1::bytea[])", keys, now)
-	batch.Queue("SELECT hash, expires_at > $2 FROM enc_hashes WHERE hash = ANY($1::bytea[])", hashes, now)
-	return 2
+	return n
 }
 
-// readDedupChecks reads the lookups queueDedupChecks queued: for batch
-// keys and enc hashes, each found key → whether it is unexpired.
-func readDedupChecks(br pgx.BatchResults, checks int) ([2]map[string]bool, error) {
-	found := [2]map[string]bool{{}, {}}
-	for i := range checks {
+// readDedupClaims reads the claims queueDedupClaims queued: the batch keys
+// and the enc hashes this transaction claimed.
+func readDedupClaims(br pgx.BatchResults, claims int) ([2]map[string]bool, error) {
+	claimed := [2]map[string]bool{{}, {}}
+	for range claims {
 		rows, err := br.Query()
 		if err != nil {
-			return found, err
+			return claimed, err
 		}
+		var kind int32
 		var k []byte
-		var live bool
-		_, err = pgx.ForEachRow(rows, []any{&k, &live}, func() error {
-			found[i][string(k)] = live
+		_, err = pgx.ForEachRow(rows, []any{&kind, &k}, func() error {
+			claimed[kind][string(k)] = true
 			return nil
 		})
 		if err != nil {
-			return found, err
+			return claimed, err
 		}
 	}
-	return found, nil
+	return claimed, nil
 }
 
-// dedup marks as duplicates (p.dup) the live requests whose batch key or
-// enc hash was found stored and unexpired, and queues on batch the inserts
-// of the other requests' keys. It reports whether any request was a
-// duplicate.
-//
-// The inserts are plain INSERTs (no ON CONFLICT: speculative insertion cost
-// a third of the writer's database time at 10k-row groups). A concurrent
-// transaction that commits the same key between the check and the insert
-// makes this one fail with unique_violation, and the writer retries the
-// group, whose check then finds the key.
-func (w *Writer) dedup(live []*pending, found [2]map[string]bool, now time.Time, batch *pgx.Batch) bool {
+// markDuplicates marks as duplicates (p.dup) the live requests whose batch
+// key or enc hash was not claimed (stored and unexpired). A duplicate's
+// other key, if this transaction claimed it, is released again with a
+// DELETE queued on batch: nothing of a duplicate is written. It reports
+// whether any request was a duplicate.
+func markDuplicates(live []*pending, claimed [2]map[string]bool, batch *pgx.Batch) bool {
 	any := false
-	var newKeys, newHashes, expiredKeys, expiredHashes [][]byte
+	var releaseKeys, releaseHashes [][]byte
 	for _, p := range live {
-		kLive, kFound := found[0][string(p.b.BatchKey)]
-		hLive, hFound := found[1][string(p.b.EncHash)]
-		if (len(p.b.BatchKey) > 0 && kLive) || (len(p.b.EncHash) > 0 && hLive) {
-			p.dup, any = true, true
+		kOK := len(p.b.BatchKey) == 0 || claimed[0][string(p.b.BatchKey)]
+		hOK := len(p.b.EncHash) == 0 || claimed[1][string(p.b.EncHash)]
+		if kOK && hOK {
 			continue
 		}
-		if len(p.b.BatchKey) > 0 {
-			newKeys = append(newKeys, p.b.BatchKey)
-			if kFound {
-				expiredKeys = append(expiredKeys, p.b.BatchKey)
-			}
+		p.dup, any = true, true
+		if len(p.b.BatchKey) > 0 && kOK {
+			releaseKeys = append(releaseKeys, p.b.BatchKey)
 		}
-		if len(p.b.EncHash) > 0 {
-			newHashes = append(newHashes, p.b.EncHash)
-			if hFound {
-				expiredHashes = append(expiredHashes, p.b.EncHash)
-			}
+		if len(p.b.EncHash) > 0 && hOK {
+			releaseHashes = append(releaseHashes, p.b.EncHash)
 		}
 	}
-	// An expired key not yet removed by retention counts as absent.
-	if len(expiredKeys) > 0 {
-		batch.Queue("DELETE FROM batch_keys WHERE key = ANY($1::bytea[])", expiredKeys)
+	if len(releaseKeys) > 0 {
+		batch.Queue("DELETE FROM batch_keys WHERE key = ANY($1::bytea[])", releaseKeys)
 	}
-	if len(expiredHashes) > 0 {
-		batch.Queue("DELETE FROM enc_hashes WHERE hash = ANY($1::bytea[])", expiredHashes)
-	}
-	// Sorted, so concurrent transactions take index locks in one order.
-	slices.SortFunc(newKeys, bytes.Compare)
-	slices.SortFunc(newHashes, bytes.Compare)
-	if len(newKeys) > 0 {
-		batch.Queue("INSERT INTO batch_keys (key, expires_at) SELECT k, $2 FROM unnest($1::bytea[]) AS k", newKeys, now.Add(w.cfg.DedupHorizon))
-	}
-	if len(newHashes) > 0 {
-		batch.Queue("INSERT INTO enc_hashes (hash, expires_at) SELECT h, $2 FROM unnest($1::bytea[]) AS h", newHashes, now.Add(w.cfg.EncHashTTL))
+	if len(releaseHashes) > 0 {
+		batch.Queue("DELETE FROM enc_hashes WHERE hash = ANY($1::bytea[])", releaseHashes)
 	}
 	return any
 }
@@ -878,14 +886,34 @@ func queueRollups(batch *pgx.Batch, rows []eventRow) {
 	if len(rows) == 0 {
 		return
 	}
-	aggs := make(map[rollupKey]*rollupAgg)
+	// One hash per row: rows are found by their dimension set (a lookup by
+	// string(bytes) allocates nothing), then by hour, schema and version
+	// among the few keys that share it.
+	type keyed struct {
+		k rollupKey
+		a *rollupAgg
+	}
+	byDims := make(map[string][]keyed)
+	n := 0
 	for i := range rows {
 		r := &rows[i]
-		k := rollupKey{hour: r.bucket.Truncate(time.Hour).Unix(), schema: r.schema, version: r.version, dims: string(r.dimsJSON)}
-		a := aggs[k]
+		hour := r.bucket.Truncate(time.Hour).Unix()
+		ks, ok := byDims[string(r.dimsJSON)]
+		var a *rollupAgg
+		for j := range ks {
+			if k := &ks[j].k; k.hour == hour && k.version == r.version && k.schema == r.schema {
+				a = ks[j].a
+				break
+			}
+		}
 		if a == nil {
+			d := string(r.dimsJSON)
+			if ok {
+				d = ks[0].k.dims
+			}
 			a = &rollupAgg{}
-			aggs[k] = a
+			byDims[d] = append(ks, keyed{rollupKey{hour: hour, schema: r.schema, version: r.version, dims: d}, a})
+			n++
 		}
 		a.count++
 		for m, v := range r.rec.Measures {
@@ -901,6 +929,12 @@ func queueRollups(batch *pgx.Batch, rows []eventRow) {
 			s.sum += v
 			s.min = min(s.min, v)
 			s.max = max(s.max, v)
+		}
+	}
+	aggs := make(map[rollupKey]*rollupAgg, n)
+	for _, ks := range byDims {
+		for _, k := range ks {
+			aggs[k.k] = k.a
 		}
 	}
 	keys := make([]rollupKey, 0, len(aggs))
