@@ -59,6 +59,7 @@ environment, which beats the file.`,
 				return &exitError{code: 2, err: fmt.Errorf("serve: invalid configuration:\n%w", err)}
 			}
 			applyMemoryLimit(c.MemoryLimit, cmd.Flags().Changed("memory-limit"), os.Getenv)
+			applyGCPercent(c.GCPercent, cmd.Flags().Changed("gc-percent"), os.Getenv)
 			logger := newServeLogger(cmd.ErrOrStderr(), c.LogLevel)
 			if err := runServe(cmd.Context(), c, logger, nil); err != nil {
 				logger.Error("serve failed", "error", err.Error())

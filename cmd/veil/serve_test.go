@@ -317,3 +317,43 @@ func TestApplyMemoryLimit(t *testing.T) {
 		t.Errorf("an explicit flag should win over GOMEMLIMIT: %d", got)
 	}
 }
+
+// TestServeGCPercent: --gc-percent defaults to 400, takes flag and
+// environment values, and refuses off without a memory limit.
+func TestServeGCPercent(t *testing.T) {
+	c, err := parseServe(t, nil, nil)
+	if err != nil || c.GCPercent != 400 {
+		t.Fatalf("default: %d %v", c.GCPercent, err)
+	}
+	c, err = parseServe(t, nil, map[string]string{"VEIL_GC_PERCENT": "-1"})
+	if err != nil || c.GCPercent != -1 {
+		t.Fatalf("%d %v", c.GCPercent, err)
+	}
+	for _, args := range [][]string{
+		{"--gc-percent", "10"},
+		{"--gc-percent", "20000"},
+		{"--gc-percent", "-1", "--memory-limit", "0"},
+	} {
+		if _, err := parseServe(t, args, nil); err == nil || !strings.Contains(err.Error(), "--gc-percent") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
+
+func TestApplyGCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	env := func(v string) func(string) string { return func(string) string { return v } }
+	applyGCPercent(400, false, env(""))
+	if got := debug.SetGCPercent(100); got != 400 {
+		t.Errorf("default applied: %d", got)
+	}
+	applyGCPercent(400, false, env("200"))
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC should win over the default: %d", got)
+	}
+	applyGCPercent(300, true, env("200"))
+	if got := debug.SetGCPercent(100); got != 300 {
+		t.Errorf("an explicit flag should win over GOGC: %d", got)
+	}
+}
