@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -75,6 +76,43 @@ func appendSortedKeys[V any](keys []string, m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// copyHeader starts a binary COPY stream: the signature, no flags, no
+// header extension (PostgreSQL's COPY documentation, "Binary Format").
+const copyHeader = "PGCOPY\n\xff\r\n\x00" + "\x00\x00\x00\x00" + "\x00\x00\x00\x00"
+
+// postgresEpochMicros is 2000-01-01T00:00:00Z in Unix microseconds, the
+// zero of PostgreSQL's binary timestamptz.
+const postgresEpochMicros = 946684800000000
+
+// appendEventTuple appends r as one binary COPY tuple of the events
+// columns (bucket, schema_name, schema_version, dims, measures) and
+// returns the offsets of the dimensions' JSON inside dst.
+func appendEventTuple(dst []byte, r *Record) ([]byte, [2]int, error) {
+	dst = binary.BigEndian.AppendUint16(dst, 5)
+	dst = binary.BigEndian.AppendUint32(dst, 8)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.Bucket.UnixMicro()-postgresEpochMicros))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(r.Schema)))
+	dst = append(dst, r.Schema...)
+	dst = binary.BigEndian.AppendUint32(dst, 4)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(int32(r.Version)))
+	// jsonb's binary form is a version byte (1) and the JSON text.
+	lenAt := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 1)
+	var err error
+	if dst, err = appendDims(dst, r.Dimensions); err != nil {
+		return nil, [2]int{}, err
+	}
+	dims := [2]int{lenAt + 5, len(dst)}
+	binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	lenAt = len(dst)
+	dst = append(dst, 0, 0, 0, 0, 1)
+	if dst, err = appendMeasures(dst, r.Measures); err != nil {
+		return nil, [2]int{}, err
+	}
+	binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	return dst, dims, nil
 }
 
 const hexDigits = "0123456789abcdef"

@@ -360,3 +360,50 @@ func TestConcurrentDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterEventValues checks that the writer's binary COPY stores each
+// column's value exactly: the bucket, the schema, the version, and
+// dimensions and measures with escapes, non-ASCII text and extreme numbers.
+func TestWriterEventValues(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	w := storage.NewWriter(db, storage.WriterConfig{})
+	defer w.Close(context.Background())
+	bucket := time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)
+	if time.Since(bucket) > 20*24*time.Hour {
+		bucket = testHour
+	}
+	tag := "q\"\\\n\tü✓"
+	b := &storage.Batch{BatchKey: randKey(t), Records: []storage.Record{{
+		Bucket: bucket, Schema: "app.ünïcode", Version: 123456,
+		Dimensions: map[string]any{"tag": tag, "flag": true, "n": int64(-42), "empty": ""},
+		Measures:   map[string]float64{"a": 1.5e300, "b": -0.000123, "z": 0},
+	}}}
+	if s, err := w.Write(ctx, b); err != nil || s != storage.StatusCommitted {
+		t.Fatal(s, err)
+	}
+	var (
+		gotBucket          time.Time
+		schema, dims, meas string
+		version            int32
+	)
+	err := db.Pool().QueryRow(ctx, "SELECT bucket, schema_name, schema_version, dims::text, measures::text FROM events WHERE dims->>'tag' = $1", tag).
+		Scan(&gotBucket, &schema, &version, &dims, &meas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gotBucket.Equal(bucket) || schema != "app.ünïcode" || version != 123456 {
+		t.Errorf("got bucket %v schema %q version %d", gotBucket, schema, version)
+	}
+	if want := `{"n": -42, "tag": "q\"\\\n\tü✓", "flag": true, "empty": ""}`; dims != want {
+		t.Errorf("dims = %s, want %s", dims, want)
+	}
+	var a, bm float64
+	if err := db.Pool().QueryRow(ctx, "SELECT (measures->>'a')::float8, (measures->>'b')::float8 FROM events WHERE dims->>'tag' = $1", tag).Scan(&a, &bm); err != nil {
+		t.Fatal(err)
+	}
+	if a != 1.5e300 || bm != -0.000123 || !strings.Contains(meas, `"z": 0`) {
+		t.Errorf("measures = %s", meas)
+	}
+}

@@ -341,6 +341,7 @@ func validateBatch(b *Batch) error {
 func (w *Writer) work() {
 	defer w.wg.Done()
 	var timer *time.Timer
+	sc := &scratch{}
 	for {
 		first, ok := <-w.queue
 		if !ok {
@@ -383,7 +384,7 @@ func (w *Writer) work() {
 				break collect
 			}
 		}
-		w.commit(group)
+		w.commit(sc, group)
 		if !open {
 			return
 		}
@@ -401,7 +402,7 @@ type pending struct {
 }
 
 // commit writes group in one transaction and completes each request.
-func (w *Writer) commit(group []*Batch) {
+func (w *Writer) commit(sc *scratch, group []*Batch) {
 	ps := make([]*pending, len(group))
 	for i, b := range group {
 		ps[i] = &pending{b: b}
@@ -429,7 +430,7 @@ func (w *Writer) commit(group []*Batch) {
 		}
 		live = append(live, p)
 	}
-	w.commitLive(live)
+	w.commitLive(sc, live)
 	for _, p := range ps {
 		if p.dupOf != nil {
 			p.status, p.err = StatusDuplicate, p.dupOf.err
@@ -445,7 +446,7 @@ func (w *Writer) commit(group []*Batch) {
 
 // commitLive commits requests with distinct keys, retrying transient
 // conflicts and isolating a request that makes the transaction fail.
-func (w *Writer) commitLive(live []*pending) {
+func (w *Writer) commitLive(sc *scratch, live []*pending) {
 	if len(live) == 0 {
 		return
 	}
@@ -463,7 +464,7 @@ func (w *Writer) commitLive(live []*pending) {
 		for _, p := range live {
 			p.dup = false
 		}
-		err = w.tx(live)
+		err = w.tx(sc, live)
 		if err == nil {
 			w.lastOK.Store(time.Now().UnixNano())
 			for _, p := range live {
@@ -498,7 +499,7 @@ func (w *Writer) commitLive(live []*pending) {
 		// One request's data made the transaction fail: commit the others
 		// without it.
 		for _, p := range live {
-			w.commitLive([]*pending{p})
+			w.commitLive(sc, []*pending{p})
 		}
 		return
 	}
@@ -577,16 +578,25 @@ func (w *Writer) monitor() {
 	}
 }
 
-// eventRow is one event row, JSON encoded once for COPY and rollups.
+// eventRow is one event row, encoded once as a binary COPY tuple; the
+// rollups use its dimensions' JSON from inside that tuple.
 type eventRow struct {
 	bucket   time.Time
 	schema   string
 	version  int32
-	dims     [2]int // offsets into the group's JSON buffer
-	measures [2]int
+	tuple    [2]int // offsets of the COPY tuple in the group's buffer
+	dims     [2]int // offsets of the dimensions' JSON in the same buffer
 	dimsJSON []byte
-	measJSON []byte
 	rec      *Record
+}
+
+// scratch is one worker's buffers, reused from group to group so that a
+// group's encoding allocates next to nothing once they have grown.
+type scratch struct {
+	buf  []byte     // every row's binary COPY tuple
+	rows []eventRow // the group's rows
+	kept []eventRow // the rows of non-duplicate requests
+	out  []byte     // the COPY stream: header, shuffled tuples, trailer
 }
 
 type rollupKey struct {
@@ -621,36 +631,38 @@ type outcomeKey struct {
 // ROLE and the dedup key claims in one pipelined batch; the COPY; and the
 // rollup and outcome upserts and COMMIT in a second batch. Every
 // request's Done waits for this, so round trips are latency.
-func (w *Writer) tx(live []*pending) (err error) {
+func (w *Writer) tx(sc *scratch, live []*pending) (err error) {
 	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.CommitTimeout)
 	defer cancel()
 	now := w.cfg.Now()
 
 	// Encode rows first: no connection is held for CPU work. One buffer
-	// holds every row's JSON.
-	var rows []eventRow
-	var buf []byte
+	// holds every row's binary COPY tuple.
+	n := 0
+	for _, p := range live {
+		n += len(p.b.Records)
+	}
+	rows := slices.Grow(sc.rows[:0], n)
+	buf := sc.buf[:0]
 	for _, p := range live {
 		p.lo = len(rows)
 		for i := range p.b.Records {
 			r := &p.b.Records[i]
 			var err error
+			var dims [2]int
 			start := len(buf)
-			if buf, err = appendDims(buf, r.Dimensions); err != nil {
+			if buf, dims, err = appendEventTuple(buf, r); err != nil {
+				sc.rows, sc.buf = rows[:0], buf[:0]
 				return err
 			}
-			mid := len(buf)
-			if buf, err = appendMeasures(buf, r.Measures); err != nil {
-				return err
-			}
-			rows = append(rows, eventRow{bucket: r.Bucket.UTC(), schema: r.Schema, version: int32(r.Version), dims: [2]int{start, mid}, measures: [2]int{mid, len(buf)}, rec: r})
+			rows = append(rows, eventRow{bucket: r.Bucket.UTC(), schema: r.Schema, version: int32(r.Version), tuple: [2]int{start, len(buf)}, dims: dims, rec: r})
 		}
 		p.hi = len(rows)
 	}
+	sc.rows, sc.buf = rows[:0], buf[:0]
 	for i := range rows {
 		r := &rows[i]
 		r.dimsJSON = buf[r.dims[0]:r.dims[1]:r.dims[1]]
-		r.measJSON = buf[r.measures[0]:r.measures[1]:r.measures[1]]
 	}
 	if err := w.ensurePartitions(ctx, rows); err != nil {
 		return err
@@ -702,12 +714,13 @@ func (w *Writer) tx(live []*pending) (err error) {
 
 	batch := &pgx.Batch{}
 	if markDuplicates(live, claimed, batch) {
-		kept := make([]eventRow, 0, len(rows))
+		kept := sc.kept[:0]
 		for _, p := range live {
 			if !p.dup {
 				kept = append(kept, rows[p.lo:p.hi]...)
 			}
 		}
+		sc.kept = kept[:0]
 		rows = kept
 	}
 
@@ -717,17 +730,17 @@ func (w *Writer) tx(live []*pending) (err error) {
 		// them.
 		rng := rand.New(rand.NewChaCha8(seed))
 		rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
-		vals := make([]any, 5)
-		_, err := conn.CopyFrom(ctx, pgx.Identifier{"events"},
-			[]string{"bucket", "schema_name", "schema_version", "dims", "measures"},
-			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-				// CopyFrom encodes a row before asking for the next one:
-				// one slice serves every row.
-				r := &rows[i]
-				vals[0], vals[1], vals[2], vals[3], vals[4] = r.bucket, r.schema, r.version, r.dimsJSON, r.measJSON
-				return vals, nil
-			}))
-		if err != nil {
+		// The rows are already binary COPY tuples (pre-encoded jsonb, no
+		// per-value interface boxing or type lookup): the stream is their
+		// concatenation in shuffled order.
+		out := append(sc.out[:0], copyHeader...)
+		for i := range rows {
+			out = append(out, buf[rows[i].tuple[0]:rows[i].tuple[1]]...)
+		}
+		out = append(out, 0xff, 0xff) // file trailer: a tuple of -1 fields
+		sc.out = out[:0]
+		if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(out),
+			"COPY events (bucket, schema_name, schema_version, dims, measures) FROM STDIN (FORMAT binary)"); err != nil {
 			return err
 		}
 	}
