@@ -45,37 +45,50 @@ func appendDims(dst []byte, dims map[string]any) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// appendMeasures appends measures as a JSON object of finite numbers.
-func appendMeasures(dst []byte, m map[string]float64) ([]byte, error) {
-	var kb [16]string
-	keys := appendSortedKeys(kb[:0], m)
+// appendMeasures appends measures as a JSON object of finite numbers, and
+// their names and values, sorted by name, to ms (for the rollups).
+func appendMeasures(dst []byte, m map[string]float64, ms *measureSink) ([]byte, error) {
+	start := len(ms.names)
+	ms.names = appendSortedKeys(ms.names, m)
+	keys := ms.names[start:]
+	slices.Sort(keys)
 	dst = append(dst, '{')
 	for i, k := range keys {
 		v := m[k]
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("%w: non-finite measure", ErrInvalidRecord)
 		}
+		ms.vals = append(ms.vals, v)
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = appendJSONString(dst, k)
 		dst = append(dst, ':')
-		dst = strconv.AppendFloat(dst, v, 'g', -1, 64)
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			// Integral: the same jsonb number, without the float
+			// formatter's shortest-digits search.
+			dst = strconv.AppendInt(dst, int64(v), 10)
+		} else {
+			dst = strconv.AppendFloat(dst, v, 'g', -1, 64)
+		}
 	}
 	return append(dst, '}'), nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	return appendSortedKeys(make([]string, 0, len(m)), m)
-}
-
-// appendSortedKeys appends m's keys to keys, sorted.
+// appendSortedKeys appends m's keys to keys and sorts the keys appended.
 func appendSortedKeys[V any](keys []string, m map[string]V) []string {
+	start := len(keys)
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	slices.Sort(keys[start:])
 	return keys
+}
+
+// measureSink collects a group's measures, each row's sorted by name.
+type measureSink struct {
+	names []string
+	vals  []float64
 }
 
 // copyHeader starts a binary COPY stream: the signature, no flags, no
@@ -89,7 +102,7 @@ const postgresEpochMicros = 946684800000000
 // appendEventTuple appends r as one binary COPY tuple of the events
 // columns (bucket, schema_name, schema_version, dims, measures) and
 // returns the offsets of the dimensions' JSON inside dst.
-func appendEventTuple(dst []byte, r *Record) ([]byte, [2]int, error) {
+func appendEventTuple(dst []byte, r *Record, ms *measureSink) ([]byte, [2]int, error) {
 	dst = binary.BigEndian.AppendUint16(dst, 5)
 	dst = binary.BigEndian.AppendUint32(dst, 8)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(r.Bucket.UnixMicro()-postgresEpochMicros))
@@ -108,7 +121,7 @@ func appendEventTuple(dst []byte, r *Record) ([]byte, [2]int, error) {
 	binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
 	lenAt = len(dst)
 	dst = append(dst, 0, 0, 0, 0, 1)
-	if dst, err = appendMeasures(dst, r.Measures); err != nil {
+	if dst, err = appendMeasures(dst, r.Measures, ms); err != nil {
 		return nil, [2]int{}, err
 	}
 	binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
@@ -150,11 +163,11 @@ func appendJSONString(dst []byte, s string) []byte {
 // PostgreSQL array literals stored in rollups.measure_names (names sorted
 // bytewise) and rollups.measure_stats ([n, sum, min, max] per name, in
 // that order). Values are finite (validateBatch checked the measures).
-func appendMeasureArrays(names, stats []byte, m map[string]*measureStat) ([]byte, []byte) {
+func appendMeasureArrays(names, stats []byte, mnames []string, mstats []measureStat) ([]byte, []byte) {
 	names = append(names, '{')
 	stats = append(stats, '{')
-	for i, k := range sortedKeys(m) {
-		s := m[k]
+	for i, k := range mnames {
+		s := &mstats[i]
 		if i > 0 {
 			names = append(names, ',')
 			stats = append(stats, ',')

@@ -407,3 +407,50 @@ func TestWriterEventValues(t *testing.T) {
 		t.Errorf("measures = %s", meas)
 	}
 }
+
+// TestWriterRollupMixedMeasuresInOneGroup checks the in-memory
+// pre-aggregation when rows of one rollup carry different measure sets in
+// the same request.
+func TestWriterRollupMixedMeasuresInOneGroup(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	w := storage.NewWriter(db, storage.WriterConfig{})
+	defer w.Close(context.Background())
+	hour := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	b := &storage.Batch{BatchKey: randKey(t)}
+	for _, ms := range []map[string]float64{
+		{"b": 7, "c": 1e300},
+		{"a": 1.5, "b": -2},
+		{"a": 0.1},
+		{},
+		{"a": 0.2, "c": -1e-300},
+		{"a": 4, "b": 1, "c": 2},
+		{"a": 4, "b": 1, "c": 2},
+	} {
+		b.Records = append(b.Records, storage.Record{Bucket: hour, Schema: "m", Version: 1, Dimensions: map[string]any{"os": "ios"}, Measures: ms})
+	}
+	if s, err := w.Write(ctx, b); err != nil || s != storage.StatusCommitted {
+		t.Fatal(s, err)
+	}
+	res, err := db.Aggregates(ctx, storage.AggregateQuery{Schema: "m", Version: 1, GroupBy: []string{"os"}, From: hour, To: hour.Add(time.Hour), K: 2})
+	if err != nil || len(res.Groups) != 1 {
+		t.Fatalf("aggregates %+v, %v", res, err)
+	}
+	g := res.Groups[0]
+	want := map[string]storage.MeasureStats{
+		"a": {Count: 5, Sum: 1.5 + 0.1 + 0.2 + 4 + 4, Min: 0.1, Max: 4},
+		"b": {Count: 4, Sum: 7, Min: -2, Max: 7},
+		"c": {Count: 4, Sum: 1e300 + -1e-300 + 2 + 2, Min: -1e-300, Max: 1e300},
+	}
+	if g.Count != 7 || len(g.Measures) != len(want) {
+		t.Fatalf("group %+v", g)
+	}
+	for k, w := range want {
+		m := g.Measures[k]
+		m.Mean = 0
+		if m != w {
+			t.Errorf("measure %s = %+v, want %+v", k, m, w)
+		}
+	}
+}

@@ -586,8 +586,8 @@ type eventRow struct {
 	version  int32
 	tuple    [2]int // offsets of the COPY tuple in the group's buffer
 	dims     [2]int // offsets of the dimensions' JSON in the same buffer
+	meas     [2]int // the row's measures in the group's measureSink
 	dimsJSON []byte
-	rec      *Record
 }
 
 // scratch is one worker's buffers, reused from group to group so that a
@@ -597,6 +597,7 @@ type scratch struct {
 	rows []eventRow // the group's rows
 	kept []eventRow // the rows of non-duplicate requests
 	out  []byte     // the COPY stream: header, shuffled tuples, trailer
+	ms   measureSink
 }
 
 type rollupKey struct {
@@ -611,9 +612,48 @@ type measureStat struct {
 	sum, min, max float64
 }
 
+// rollupAgg is one rollup row's pre-aggregate: names are sorted, stats
+// hold one entry per name.
 type rollupAgg struct {
-	count    int64
-	measures map[string]*measureStat
+	count int64
+	names []string
+	stats []measureStat
+}
+
+// add adds one row's measures (names sorted) to a.
+func (a *rollupAgg) add(names []string, vals []float64) {
+	if a.count == 0 {
+		a.names = names[:len(names):len(names)] // a later insert copies
+		a.stats = make([]measureStat, len(names))
+		for i, v := range vals {
+			a.stats[i] = measureStat{n: 1, sum: v, min: v, max: v}
+		}
+		a.count = 1
+		return
+	}
+	a.count++
+	if !slices.Equal(a.names, names) {
+		// A different measure set (rare): merge name by name.
+		for i, name := range names {
+			j, found := slices.BinarySearch(a.names, name)
+			if !found {
+				a.names = slices.Insert(a.names, j, name)
+				a.stats = slices.Insert(a.stats, j, measureStat{n: 0, min: vals[i], max: vals[i]})
+			}
+			a.stats[j].addValue(vals[i])
+		}
+		return
+	}
+	for i, v := range vals {
+		a.stats[i].addValue(v)
+	}
+}
+
+func (s *measureStat) addValue(v float64) {
+	s.n++
+	s.sum += v
+	s.min = min(s.min, v)
+	s.max = max(s.max, v)
 }
 
 type outcomeKey struct {
@@ -644,18 +684,20 @@ func (w *Writer) tx(sc *scratch, live []*pending) (err error) {
 	}
 	rows := slices.Grow(sc.rows[:0], n)
 	buf := sc.buf[:0]
+	ms := &sc.ms
+	ms.names, ms.vals = ms.names[:0], ms.vals[:0]
 	for _, p := range live {
 		p.lo = len(rows)
 		for i := range p.b.Records {
 			r := &p.b.Records[i]
 			var err error
 			var dims [2]int
-			start := len(buf)
-			if buf, dims, err = appendEventTuple(buf, r); err != nil {
+			start, mstart := len(buf), len(ms.names)
+			if buf, dims, err = appendEventTuple(buf, r, ms); err != nil {
 				sc.rows, sc.buf = rows[:0], buf[:0]
 				return err
 			}
-			rows = append(rows, eventRow{bucket: r.Bucket.UTC(), schema: r.Schema, version: int32(r.Version), tuple: [2]int{start, len(buf)}, dims: dims, rec: r})
+			rows = append(rows, eventRow{bucket: r.Bucket.UTC(), schema: r.Schema, version: int32(r.Version), tuple: [2]int{start, len(buf)}, dims: dims, meas: [2]int{mstart, len(ms.names)}})
 		}
 		p.hi = len(rows)
 	}
@@ -745,7 +787,7 @@ func (w *Writer) tx(sc *scratch, live []*pending) (err error) {
 		}
 	}
 
-	queueRollups(batch, rows)
+	queueRollups(batch, rows, ms)
 	queueOutcomes(batch, live)
 	batch.Queue("COMMIT")
 	br = conn.SendBatch(ctx, batch)
@@ -895,7 +937,7 @@ func (db *DB) ensurePartition(ctx context.Context, day time.Time) error {
 // queueRollups pre-aggregates rows by hour, schema, version and dimension
 // set and queues the upserts, in key order so that concurrent transactions
 // lock rollup rows in the same order.
-func queueRollups(batch *pgx.Batch, rows []eventRow) {
+func queueRollups(batch *pgx.Batch, rows []eventRow, ms *measureSink) {
 	if len(rows) == 0 {
 		return
 	}
@@ -928,21 +970,7 @@ func queueRollups(batch *pgx.Batch, rows []eventRow) {
 			byDims[d] = append(ks, keyed{rollupKey{hour: hour, schema: r.schema, version: r.version, dims: d}, a})
 			n++
 		}
-		a.count++
-		for m, v := range r.rec.Measures {
-			if a.measures == nil {
-				a.measures = make(map[string]*measureStat)
-			}
-			s := a.measures[m]
-			if s == nil {
-				a.measures[m] = &measureStat{n: 1, sum: v, min: v, max: v}
-				continue
-			}
-			s.n++
-			s.sum += v
-			s.min = min(s.min, v)
-			s.max = max(s.max, v)
-		}
+		a.add(ms.names[r.meas[0]:r.meas[1]], ms.vals[r.meas[0]:r.meas[1]])
 	}
 	aggs := make(map[rollupKey]*rollupAgg, n)
 	for _, ks := range byDims {
@@ -969,7 +997,7 @@ func queueRollups(batch *pgx.Batch, rows []eventRow) {
 	for _, k := range keys {
 		a := aggs[k]
 		hours, schemas, versions, dims, counts = append(hours, time.Unix(k.hour, 0).UTC()), append(schemas, k.schema), append(versions, k.version), append(dims, k.dims), append(counts, a.count)
-		nbuf, sbuf = appendMeasureArrays(nbuf[:0], sbuf[:0], a.measures)
+		nbuf, sbuf = appendMeasureArrays(nbuf[:0], sbuf[:0], a.names, a.stats)
 		names, stats = append(names, string(nbuf)), append(stats, string(sbuf))
 	}
 	// Rows whose measure names match (the common case) merge their
