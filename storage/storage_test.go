@@ -419,12 +419,14 @@ func TestWriterRollupMixedMeasuresInOneGroup(t *testing.T) {
 	defer w.Close(context.Background())
 	hour := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	b := &storage.Batch{BatchKey: randKey(t)}
+	// Values sum exactly in any order: the writer shuffles a group's rows
+	// before it aggregates them.
 	for _, ms := range []map[string]float64{
 		{"b": 7, "c": 1e300},
 		{"a": 1.5, "b": -2},
-		{"a": 0.1},
+		{"a": 0.25},
 		{},
-		{"a": 0.2, "c": -1e-300},
+		{"a": 0.5, "c": -1e-300},
 		{"a": 4, "b": 1, "c": 2},
 		{"a": 4, "b": 1, "c": 2},
 	} {
@@ -439,7 +441,7 @@ func TestWriterRollupMixedMeasuresInOneGroup(t *testing.T) {
 	}
 	g := res.Groups[0]
 	want := map[string]storage.MeasureStats{
-		"a": {Count: 5, Sum: 1.5 + 0.1 + 0.2 + 4 + 4, Min: 0.1, Max: 4},
+		"a": {Count: 5, Sum: 1.5 + 0.25 + 0.5 + 4 + 4, Min: 0.25, Max: 4},
 		"b": {Count: 4, Sum: 7, Min: -2, Max: 7},
 		"c": {Count: 4, Sum: 1e300 + -1e-300 + 2 + 2, Min: -1e-300, Max: 1e300},
 	}
