@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -49,20 +48,6 @@ type staticKeys []gateway.Key
 
 func (k staticKeys) LiveKeys(context.Context) ([]gateway.Key, error) { return k, nil }
 
-// schemaStore adapts storage to schema.Store, as veil serve does.
-type schemaStore struct{ db *storage.DB }
-
-func (s schemaStore) GetSchema(ctx context.Context, name string, version int) ([]byte, error) {
-	rec, err := s.db.GetSchema(ctx, name, version)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, schema.ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	return rec.Document, nil
-}
-
 // inproc is the public side of veil serve wired in process, the way
 // cmd/veil/serve.go wires it: gateway → grpc-gateway mux → ingest →
 // storage writer → a fresh PostgreSQL database.
@@ -95,7 +80,7 @@ func newInproc(t *testing.T) *inproc {
 	if _, err := db.PutSchema(ctx, storage.SchemaRecord{Name: "fault.event", Version: 1, Document: doc}); err != nil {
 		t.Fatal(err)
 	}
-	registry, err := schema.NewRegistry(schema.RegistryConfig{Store: schemaStore{db}})
+	registry, err := schema.NewRegistry(schema.RegistryConfig{Store: ingest.SchemaStore{DB: db}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/veil-telemetry/veil/ingest"
 	"github.com/veil-telemetry/veil/loadgen"
 	"github.com/veil-telemetry/veil/ohttp"
 	"github.com/veil-telemetry/veil/schema"
@@ -442,7 +443,7 @@ func setupIngest(ctx context.Context, o benchOptions, s *benchSetup) error {
 		defer cancel()
 		_ = writer.Close(cctx)
 	})
-	registry, err := schema.NewRegistry(schema.RegistryConfig{Store: schemaStore{db}})
+	registry, err := schema.NewRegistry(schema.RegistryConfig{Store: ingest.SchemaStore{DB: db}})
 	if err != nil {
 		return err
 	}

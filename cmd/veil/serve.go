@@ -151,7 +151,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	registry, err := schema.NewRegistry(schema.RegistryConfig{Store: schemaStore{db}})
+	registry, err := schema.NewRegistry(schema.RegistryConfig{Store: ingest.SchemaStore{DB: db}})
 	if err != nil {
 		return err
 	}
@@ -505,18 +505,4 @@ func (s keyStore) LiveKeys(ctx context.Context) ([]gateway.Key, error) {
 		out = append(out, gateway.Key{Private: priv, State: state, RetireAfter: r.RetireAfter})
 	}
 	return out, nil
-}
-
-// schemaStore adapts storage to schema.Store.
-type schemaStore struct{ db *storage.DB }
-
-func (s schemaStore) GetSchema(ctx context.Context, name string, version int) ([]byte, error) {
-	rec, err := s.db.GetSchema(ctx, name, version)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, schema.ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	return rec.Document, nil
 }
