@@ -111,8 +111,8 @@ func BenchmarkWriter(b *testing.B) {
 					req := &storage.Batch{
 						Records:  recs[off:min(off+benchRequestSize, group)],
 						Outcomes: []storage.OutcomeCount{{Bucket: recs[0].Bucket, Schema: "app.launch", Version: 1, Outcome: "accepted", Count: benchRequestSize}},
-						BatchKey: randKey(b),
-						EncHash:  randKey(b),
+						BatchKey: randKey(),
+						EncHash:  randKey(),
 					}
 					req.Done = func(s storage.Status, err error) {
 						if err != nil {

@@ -168,25 +168,22 @@ func childKey(i int) []byte {
 	return h[:16]
 }
 
-// TestWriterChild is the child process of TestKillDuringStream: it streams
-// requests through a Writer and prints "ack N" once request N has
-// completed as committed.
-func TestWriterChild(t *testing.T) {
-	url := os.Getenv(childEnv)
-	if url == "" {
-		t.Skip("child process of TestKillDuringStream")
-	}
+// writerChild is the child process of TestKillDuringStream (TestMain runs
+// it when childEnv is set): it streams requests through a Writer and prints
+// "ack N" once request N has completed as committed. It never returns
+// normally; the parent kills it.
+func writerChild(url string) int {
 	ctx := context.Background()
 	db, err := storage.Open(ctx, storage.Config{URL: url}, nil)
 	if err != nil {
 		fmt.Println("error", err)
-		os.Exit(1)
+		return 1
 	}
 	w := storage.NewWriter(db, storage.WriterConfig{MaxGroupRows: 200})
 	var mu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
 	for i := 0; ; i++ {
-		b := batchOf(t, "kill-"+strconv.Itoa(i), 3)
+		b := newBatch("kill-"+strconv.Itoa(i), 3)
 		b.BatchKey = childKey(i)
 		b.Done = func(s storage.Status, err error) {
 			if err != nil || s != storage.StatusCommitted {
@@ -211,7 +208,7 @@ func TestKillDuringStream(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	url := storagetest.URL(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWriterChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"="+url)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

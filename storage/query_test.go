@@ -35,7 +35,7 @@ func TestAggregatesKAnonymity(t *testing.T) {
 		return r
 	}
 	f := func(v float64) *float64 { return &v }
-	b := &storage.Batch{BatchKey: randKey(t), Records: []storage.Record{
+	b := &storage.Batch{BatchKey: randKey(), Records: []storage.Record{
 		// ios: 5 events over two versions, one without the measure.
 		rec("ios", "1.0", f(10)), rec("ios", "1.0", f(20)), rec("ios", "1.1", f(30)), rec("ios", "1.1", f(40)), rec("ios", "1.1", nil),
 		// android: 2 events; windows: 1 event. Both below k=3.
@@ -108,7 +108,7 @@ func TestRollupMeasuresMerge(t *testing.T) {
 		{"a": 4, "b": 1, "c": 2, `q"\\,{}`: 3}, // not the stored names: general merge
 		{"a": 4, "b": 1, "c": 2, `q"\\,{}`: 5}, // the stored names: element-wise merge
 	} {
-		b := &storage.Batch{BatchKey: randKey(t), Records: []storage.Record{{Bucket: hour, Schema: "m", Version: 1, Dimensions: dims, Measures: ms}}}
+		b := &storage.Batch{BatchKey: randKey(), Records: []storage.Record{{Bucket: hour, Schema: "m", Version: 1, Dimensions: dims, Measures: ms}}}
 		if s, err := w.Write(ctx, b); err != nil || s != storage.StatusCommitted {
 			t.Fatal(s, err)
 		}
@@ -144,7 +144,7 @@ func TestStats(t *testing.T) {
 	defer w.Close(ctx)
 	hour := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	for range 2 {
-		b := &storage.Batch{BatchKey: randKey(t), Outcomes: []storage.OutcomeCount{
+		b := &storage.Batch{BatchKey: randKey(), Outcomes: []storage.OutcomeCount{
 			{Bucket: hour, Schema: "app.launch", Version: 1, Outcome: "accepted", Count: 3},
 			{Bucket: hour.Add(time.Minute), Schema: "app.launch", Version: 1, Outcome: "rejected", Reason: "identifier_email", Count: 1},
 		}}
@@ -180,7 +180,7 @@ func TestRetention(t *testing.T) {
 		for i := range b.Records {
 			b.Records[i].Bucket = bucket
 		}
-		b.EncHash = randKey(t)
+		b.EncHash = randKey()
 		if _, err := w.Write(ctx, b); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,14 @@ import (
 	"github.com/veil-telemetry/veil/storage/storagetest"
 )
 
-func TestMain(m *testing.M) { storagetest.Main(m) }
+// TestMain runs the writer child of TestKillDuringStream when the test
+// binary was re-executed as that child, and the tests otherwise.
+func TestMain(m *testing.M) {
+	if url := os.Getenv(childEnv); url != "" {
+		os.Exit(writerChild(url))
+	}
+	storagetest.Main(m)
+}
 
 func ctxT(t *testing.T) context.Context {
 	t.Helper()
@@ -25,7 +33,7 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func randKey(t testing.TB) []byte {
+func randKey() []byte {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return b
@@ -35,7 +43,13 @@ var testHour = time.Now().UTC().Truncate(time.Hour)
 
 // batchOf makes n records tagged with tag, so tests can find them.
 func batchOf(t testing.TB, tag string, n int) *storage.Batch {
-	b := &storage.Batch{BatchKey: randKey(t)}
+	t.Helper()
+	return newBatch(tag, n)
+}
+
+// newBatch is batchOf for the writer child, which has no testing.TB.
+func newBatch(tag string, n int) *storage.Batch {
+	b := &storage.Batch{BatchKey: randKey()}
 	for i := range n {
 		b.Records = append(b.Records, storage.Record{
 			Bucket: testHour, Schema: "app.launch", Version: 1,
@@ -205,7 +219,7 @@ func TestDuplicates(t *testing.T) {
 
 	// Within one group: same batch key, and same enc hash with another key.
 	a := batchOf(t, "dup-a", 3)
-	a.EncHash = randKey(t)
+	a.EncHash = randKey()
 	aAgain := batchOf(t, "dup-a", 3)
 	aAgain.BatchKey = a.BatchKey
 	aReplay := batchOf(t, "dup-a", 3)
@@ -375,7 +389,7 @@ func TestWriterEventValues(t *testing.T) {
 		bucket = testHour
 	}
 	tag := "q\"\\\n\tü✓"
-	b := &storage.Batch{BatchKey: randKey(t), Records: []storage.Record{{
+	b := &storage.Batch{BatchKey: randKey(), Records: []storage.Record{{
 		Bucket: bucket, Schema: "app.ünïcode", Version: 123456,
 		Dimensions: map[string]any{"tag": tag, "flag": true, "n": int64(-42), "empty": ""},
 		Measures:   map[string]float64{"a": 1.5e300, "b": -0.000123, "z": 0},
@@ -418,7 +432,7 @@ func TestWriterRollupMixedMeasuresInOneGroup(t *testing.T) {
 	w := storage.NewWriter(db, storage.WriterConfig{})
 	defer w.Close(context.Background())
 	hour := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	b := &storage.Batch{BatchKey: randKey(t)}
+	b := &storage.Batch{BatchKey: randKey()}
 	// Values sum exactly in any order: the writer shuffles a group's rows
 	// before it aggregates them.
 	for _, ms := range []map[string]float64{
