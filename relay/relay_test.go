@@ -589,7 +589,7 @@ func TestHealthz(t *testing.T) {
 func TestImports(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("go tool not found")
+		t.Fatalf("go tool not found: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

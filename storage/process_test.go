@@ -25,12 +25,7 @@ import (
 // could not reach it) with a path short enough for the socket.
 func localDir(t *testing.T) string {
 	t.Helper()
-	if _, err := storage.FindPostgres(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	storagetest.NeedBinaries(t)
 	dir, err := os.MkdirTemp("", "veil-lt-")
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/veil-telemetry/veil/storage"
 	"github.com/veil-telemetry/veil/storage/storagetest"
 )
 
@@ -60,12 +59,7 @@ func NeedPostgres(t testing.TB) {
 	if os.Getenv(storagetest.EnvURL) != "" {
 		return
 	}
-	if _, err := storage.FindPostgres(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and no PostgreSQL: %v", err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
+	storagetest.NeedBinaries(t)
 }
 
 // FreeAddr returns a loopback address ("127.0.0.1:port") whose port was

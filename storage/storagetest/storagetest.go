@@ -166,6 +166,26 @@ func newDatabase(t testing.TB, migrated bool) string {
 	return withDatabase(t, admin, name)
 }
 
+// NeedBinaries stops a test that must start a PostgreSQL server of its own
+// when the machine has no server binaries: a failure under CI=true, a skip
+// elsewhere.
+func NeedBinaries(t testing.TB) {
+	t.Helper()
+	if _, err := storage.FindPostgres(); err != nil {
+		missing(t, err)
+	}
+}
+
+// missing fails the test under CI=true, where a missing database is never
+// silently skipped, and skips it with what to install otherwise.
+func missing(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("storagetest: CI=true and no PostgreSQL: %v", err)
+	}
+	t.Skipf("storagetest: no PostgreSQL: %v (install the postgresql package or set %s)", err, EnvURL)
+}
+
 // adminURL starts the server on first use and returns its maintenance URL.
 func adminURL(t testing.TB) string {
 	t.Helper()
@@ -173,8 +193,8 @@ func adminURL(t testing.TB) string {
 	server.mu.Lock()
 	defer server.mu.Unlock()
 	if server.err != nil {
-		if server.skip && os.Getenv("CI") != "true" {
-			t.Skipf("storagetest: no PostgreSQL: %v (install the postgresql package or set %s)", server.err, EnvURL)
+		if server.skip {
+			missing(t, server.err)
 		}
 		t.Fatalf("storagetest: %v", server.err)
 	}
