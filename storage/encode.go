@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -16,18 +17,19 @@ import (
 // pre-aggregation relies on that.
 
 // appendDims appends dims as a JSON object. Values are string, bool or an
-// integer (validateBatch checked).
+// integer (validateBatch checked). The map is read once: its entries are
+// copied out and sorted by key, so no value is looked up by its key again.
 func appendDims(dst []byte, dims map[string]any) ([]byte, error) {
-	var kb [16]string // no allocation for the usual few keys
-	keys := appendSortedKeys(kb[:0], dims)
+	var eb [16]entry[any] // no allocation for the usual few keys
+	es := sortedEntries(eb[:0], dims)
 	dst = append(dst, '{')
-	for i, k := range keys {
+	for i := range es {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, k)
+		dst = appendJSONString(dst, es[i].k)
 		dst = append(dst, ':')
-		switch v := dims[k].(type) {
+		switch v := es[i].v.(type) {
 		case string:
 			dst = appendJSONString(dst, v)
 		case bool:
@@ -48,16 +50,15 @@ func appendDims(dst []byte, dims map[string]any) ([]byte, error) {
 // appendMeasures appends measures as a JSON object of finite numbers, and
 // their names and values, sorted by name, to ms (for the rollups).
 func appendMeasures(dst []byte, m map[string]float64, ms *measureSink) ([]byte, error) {
-	start := len(ms.names)
-	ms.names = appendSortedKeys(ms.names, m)
-	keys := ms.names[start:]
-	slices.Sort(keys)
+	var eb [16]entry[float64]
+	es := sortedEntries(eb[:0], m)
 	dst = append(dst, '{')
-	for i, k := range keys {
-		v := m[k]
+	for i := range es {
+		k, v := es[i].k, es[i].v
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("%w: non-finite measure", ErrInvalidRecord)
 		}
+		ms.names = append(ms.names, k)
 		ms.vals = append(ms.vals, v)
 		if i > 0 {
 			dst = append(dst, ',')
@@ -75,14 +76,21 @@ func appendMeasures(dst []byte, m map[string]float64, ms *measureSink) ([]byte, 
 	return append(dst, '}'), nil
 }
 
-// appendSortedKeys appends m's keys to keys and sorts the keys appended.
-func appendSortedKeys[V any](keys []string, m map[string]V) []string {
-	start := len(keys)
-	for k := range m {
-		keys = append(keys, k)
+// entry is one map entry, copied out to be sorted by key.
+type entry[V any] struct {
+	k string
+	v V
+}
+
+// sortedEntries appends m's entries to es, sorted by key (bytewise, so
+// equal maps encode equally; the rollup pre-aggregation relies on that).
+func sortedEntries[V any](es []entry[V], m map[string]V) []entry[V] {
+	start := len(es)
+	for k, v := range m {
+		es = append(es, entry[V]{k, v})
 	}
-	slices.Sort(keys[start:])
-	return keys
+	slices.SortFunc(es[start:], func(a, b entry[V]) int { return strings.Compare(a.k, b.k) })
+	return es
 }
 
 // measureSink collects a group's measures, each row's sorted by name.

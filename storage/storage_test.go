@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -468,5 +469,86 @@ func TestWriterRollupMixedMeasuresInOneGroup(t *testing.T) {
 		if m != w {
 			t.Errorf("measure %s = %+v, want %+v", k, m, w)
 		}
+	}
+}
+
+// TestDedupKeyModes follows the writer's two ways of checking dedup keys
+// (insert mode, and claim mode after a stored key was found) through
+// expiry: an expired key that retention has not removed yet is taken over,
+// a live one makes its request a duplicate in either mode, and the writer
+// goes back to insert mode once the claim window has passed.
+func TestDedupKeyModes(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	advance := func(d time.Duration) { clock.Add(int64(d)) }
+	w := storage.NewWriter(db, storage.WriterConfig{Workers: 1, Now: now, DedupHorizon: time.Hour, EncHashTTL: time.Minute})
+	defer w.Close(ctx)
+	write := func(b *storage.Batch) storage.Status {
+		t.Helper()
+		s, err := w.Write(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	check := func(step string, want storage.WriterStats) {
+		t.Helper()
+		if got := w.Stats(); got != want {
+			t.Errorf("%s: stats %+v, want %+v", step, got, want)
+		}
+	}
+
+	a := batchOf(t, "mode-a", 2)
+	a.EncHash = randKey()
+	if s := write(a); s != storage.StatusCommitted {
+		t.Fatalf("a: %v", s)
+	}
+	check("new request", storage.WriterStats{Groups: 1})
+
+	// Both of a's keys have expired but are still stored: the insert
+	// conflicts, and the claim takes the keys over.
+	advance(2 * time.Hour)
+	b := batchOf(t, "mode-b", 3)
+	b.BatchKey, b.EncHash = a.BatchKey, a.EncHash
+	if s := write(b); s != storage.StatusCommitted {
+		t.Fatalf("b (expired keys): %v", s)
+	}
+	check("expired keys", storage.WriterStats{Groups: 2, ClaimGroups: 1, KeyConflicts: 1})
+
+	// Within the claim window, a duplicate is found by the claim alone.
+	c := batchOf(t, "mode-c", 1)
+	c.BatchKey = a.BatchKey
+	if s := write(c); s != storage.StatusDuplicate {
+		t.Fatalf("c (duplicate in claim mode): %v", s)
+	}
+	check("claim mode", storage.WriterStats{Groups: 3, ClaimGroups: 2, KeyConflicts: 1})
+
+	// After it, new requests use insert mode again, and a duplicate costs
+	// one rolled-back transaction.
+	advance(time.Minute)
+	if s := write(batchOf(t, "mode-d", 1)); s != storage.StatusCommitted {
+		t.Fatalf("d: %v", s)
+	}
+	check("insert mode again", storage.WriterStats{Groups: 4, ClaimGroups: 2, KeyConflicts: 1})
+	e := batchOf(t, "mode-e", 1)
+	e.BatchKey, e.EncHash = a.BatchKey, randKey() // taken over by b, for an hour
+	if s := write(e); s != storage.StatusDuplicate {
+		t.Fatalf("e (duplicate in insert mode): %v", s)
+	}
+	check("duplicate in insert mode", storage.WriterStats{Groups: 5, ClaimGroups: 3, KeyConflicts: 2})
+
+	for tag, n := range map[string]int{"mode-a": 2, "mode-b": 3, "mode-c": 0, "mode-d": 1, "mode-e": 0} {
+		if got := countTag(t, ctx, db, tag); got != n {
+			t.Errorf("%s: %d rows, want %d", tag, got, n)
+		}
+	}
+	// e's own enc hash was released with it.
+	var kept bool
+	if err := db.Pool().QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM enc_hashes WHERE hash = $1)", e.EncHash).Scan(&kept); err != nil || kept {
+		t.Errorf("duplicate request's enc hash stored: %v %v", kept, err)
 	}
 }

@@ -166,7 +166,9 @@ type Writer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	stats       struct{ groups, claimGroups, keyConflicts atomic.Int64 }
 	up          atomic.Bool
+	claimUntil  atomic.Int64 // unix nanos; until then groups check keys in claim mode (claimModeFor)
 	lastOK      atomic.Int64 // unix nanos of the last successful commit or ping
 	poke        chan struct{}
 	monitorDone chan struct{}
@@ -271,6 +273,24 @@ func (w *Writer) Write(ctx context.Context, b *Batch) (Status, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// WriterStats counts the writer's transactions since it started.
+type WriterStats struct {
+	// Groups counts committed transactions.
+	Groups int64
+	// ClaimGroups counts the committed ones that checked their dedup keys
+	// in claim mode (see claimModeFor).
+	ClaimGroups int64
+	// KeyConflicts counts transactions rolled back because a dedup key
+	// was already stored (a duplicate found in insert mode, or a
+	// concurrent claim); their groups ran again.
+	KeyConflicts int64
+}
+
+// Stats returns the writer's counters.
+func (w *Writer) Stats() WriterStats {
+	return WriterStats{Groups: w.stats.groups.Load(), ClaimGroups: w.stats.claimGroups.Load(), KeyConflicts: w.stats.keyConflicts.Load()}
 }
 
 // Connected reports whether the writer believes the database is reachable.
@@ -460,13 +480,18 @@ func (w *Writer) commitLive(sc *scratch, live []*pending) {
 		return
 	}
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	claim := w.cfg.Now().UnixNano() < w.claimUntil.Load()
+	for attempt := 0; attempt < 4; attempt++ {
 		for _, p := range live {
 			p.dup = false
 		}
-		err = w.tx(sc, live)
+		err = w.tx(sc, live, claim)
 		if err == nil {
 			w.lastOK.Store(time.Now().UnixNano())
+			w.stats.groups.Add(1)
+			if claim {
+				w.stats.claimGroups.Add(1)
+			}
 			for _, p := range live {
 				p.status, p.err = StatusCommitted, nil
 				if p.dup {
@@ -483,10 +508,19 @@ func (w *Writer) commitLive(sc *scratch, live []*pending) {
 			w.partMu.Unlock()
 			continue
 		}
-		// Serialization failure, deadlock, or a dedup key committed by a
-		// concurrent transaction after our check: run the group again.
-		if !errors.As(err, &pe) || (pe.Code != "40001" && pe.Code != "40P01" &&
-			!(pe.Code == "23505" && (pe.TableName == "batch_keys" || pe.TableName == "enc_hashes"))) {
+		if errors.As(err, &pe) && pe.Code == "23505" && (pe.TableName == "batch_keys" || pe.TableName == "enc_hashes") {
+			// A stored dedup key: a duplicate in insert mode, or in claim
+			// mode a key committed by a concurrent transaction after our
+			// claim. Run the group again, claiming its keys.
+			w.stats.keyConflicts.Add(1)
+			if !claim {
+				claim = true
+				w.claimUntil.Store(w.cfg.Now().Add(claimModeFor).UnixNano())
+			}
+			continue
+		}
+		// Serialization failure or deadlock: run the group again.
+		if !errors.As(err, &pe) || (pe.Code != "40001" && pe.Code != "40P01") {
 			break
 		}
 	}
@@ -664,14 +698,42 @@ type outcomeKey struct {
 	reason  string
 }
 
-// tx runs one transaction for live; it marks requests found to be
-// duplicates (p.dup) and writes nothing of them.
+// Key checks. A group's transaction checks its requests' dedup keys in one
+// of two ways:
 //
-// The transaction takes three exchanges with the server: BEGIN, SET LOCAL
-// ROLE and the dedup key claims in one pipelined batch; the COPY; and the
-// rollup and outcome upserts and COMMIT in a second batch. Every
-// request's Done waits for this, so round trips are latency.
-func (w *Writer) tx(sc *scratch, live []*pending) (err error) {
+//   - insert (the fast path): the keys are inserted with a plain INSERT
+//     after the COPY, in the batch that commits, as if no request were a
+//     duplicate. A stored key (a duplicate, or an expired key retention has
+//     not removed yet) fails the INSERT with a unique violation, the
+//     transaction rolls back having written nothing, and the group runs
+//     again in claim mode.
+//   - claim: INSERT ... ON CONFLICT ... RETURNING in the transaction's first
+//     exchange says which keys are stored (queueDedupClaims), and the
+//     duplicates' rows are left out of the COPY.
+//
+// A plain INSERT of 1,000 random 32-byte keys into a 200,000-key table
+// costs about 30% less server time than the claim (7.0 vs 10.0 ms, best of
+// 8, 2 cores, fsync on), and the fast path needs no exchange of its own:
+// BEGIN and SET LOCAL ROLE travel in the COPY's query, so a group takes two
+// exchanges instead of three. With 10-event requests, the claims were a
+// quarter of the writer's transaction time at 10,000-row groups.
+//
+// Duplicates come in bursts (clients retrying after an outage, a replay),
+// and each costs the fast path a rolled-back group, so after one the
+// writer stays in claim mode for claimModeFor.
+const claimModeFor = 10 * time.Second
+
+// tx runs one transaction for live; it marks requests found to be
+// duplicates (p.dup) and writes nothing of them. claim selects the key
+// check (see claimModeFor); in insert mode a duplicate fails the
+// transaction with a unique violation on batch_keys or enc_hashes.
+//
+// Insert mode takes two exchanges with the server: BEGIN, SET LOCAL ROLE
+// and the COPY in one query; then the key inserts, the rollup and outcome
+// upserts and COMMIT in one pipelined batch. Claim mode adds one before
+// the COPY: BEGIN, SET LOCAL ROLE and the claims. Every request's Done
+// waits for these, so round trips are latency.
+func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.CommitTimeout)
 	defer cancel()
 	now := w.cfg.Now()
@@ -713,6 +775,21 @@ func (w *Writer) tx(sc *scratch, live []*pending) (err error) {
 	if _, err := io.ReadFull(w.cfg.Rand, seed[:]); err != nil {
 		return fmt.Errorf("storage: shuffle seed: %w", err)
 	}
+	begin := "BEGIN"
+	if w.db.writerRole {
+		begin += "; SET LOCAL ROLE veil_writer"
+	}
+
+	// The batch that commits. In insert mode every statement of it is
+	// known before a connection is taken: the rollups are aggregated here,
+	// from the rows in request order (the shuffle comes later; walking the
+	// buffer in order is also what keeps the aggregation cache-friendly).
+	final := &pgx.Batch{}
+	if !claim {
+		queueKeyInserts(final, live, now, w.cfg.DedupHorizon, w.cfg.EncHashTTL)
+		queueRollups(final, rows, ms)
+		queueOutcomes(final, live)
+	}
 
 	c, err := w.db.pool.Acquire(ctx)
 	if err != nil {
@@ -733,37 +810,40 @@ func (w *Writer) tx(sc *scratch, live []*pending) (err error) {
 		}
 	}()
 
-	begin := &pgx.Batch{}
-	begin.Queue("BEGIN")
-	if w.db.writerRole {
-		begin.Queue("SET LOCAL ROLE veil_writer")
-	}
-	claims := w.queueDedupClaims(begin, live, now)
-	br := conn.SendBatch(ctx, begin)
-	for range begin.Len() - claims {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return err
+	if claim {
+		first := &pgx.Batch{}
+		first.Queue("BEGIN")
+		if w.db.writerRole {
+			first.Queue("SET LOCAL ROLE veil_writer")
 		}
-	}
-	claimed, err := readDedupClaims(br, claims)
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-
-	batch := &pgx.Batch{}
-	if markDuplicates(live, claimed, batch) {
-		kept := sc.kept[:0]
-		for _, p := range live {
-			if !p.dup {
-				kept = append(kept, rows[p.lo:p.hi]...)
+		claims := w.queueDedupClaims(first, live, now)
+		br := conn.SendBatch(ctx, first)
+		for range first.Len() - claims {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return err
 			}
 		}
-		sc.kept = kept[:0]
-		rows = kept
+		claimed, err := readDedupClaims(br, claims)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		begin = ""
+		if markDuplicates(live, claimed, final) {
+			kept := sc.kept[:0]
+			for _, p := range live {
+				if !p.dup {
+					kept = append(kept, rows[p.lo:p.hi]...)
+				}
+			}
+			sc.kept = kept[:0]
+			rows = kept
+		}
+		queueRollups(final, rows, ms)
+		queueOutcomes(final, live)
 	}
 
 	if len(rows) > 0 {
@@ -781,18 +861,28 @@ func (w *Writer) tx(sc *scratch, live []*pending) (err error) {
 		}
 		out = append(out, 0xff, 0xff) // file trailer: a tuple of -1 fields
 		sc.out = out[:0]
-		if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(out),
-			"COPY events (bucket, schema_name, schema_version, dims, measures) FROM STDIN (FORMAT binary)"); err != nil {
+		query := "COPY events (bucket, schema_name, schema_version, dims, measures) FROM STDIN (FORMAT binary)"
+		if begin != "" {
+			// One simple query: the server runs BEGIN and SET LOCAL
+			// ROLE, then reads the COPY data pgconn streams at once; the
+			// transaction stays open after it.
+			query = begin + "; " + query
+		}
+		if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(out), query); err != nil {
+			return err
+		}
+	} else if begin != "" {
+		// No row to COPY (every event of the group was rejected, or
+		// every request was a duplicate): the outcomes still commit.
+		if err := conn.PgConn().Exec(ctx, begin).Close(); err != nil {
 			return err
 		}
 	}
 
-	queueRollups(batch, rows, ms)
-	queueOutcomes(batch, live)
-	batch.Queue("COMMIT")
-	br = conn.SendBatch(ctx, batch)
+	final.Queue("COMMIT")
+	br := conn.SendBatch(ctx, final)
 	var tag pgconn.CommandTag
-	for range batch.Len() {
+	for range final.Len() {
 		if tag, err = br.Exec(); err != nil {
 			br.Close()
 			return err
@@ -808,6 +898,34 @@ func (w *Writer) tx(sc *scratch, live []*pending) (err error) {
 	return nil
 }
 
+// queueKeyInserts queues on batch the plain inserts of live's batch keys
+// and enc hashes (insert mode, see claimModeFor), sorted, so concurrent
+// transactions take index locks in one order.
+func queueKeyInserts(batch *pgx.Batch, live []*pending, now time.Time, horizon, encTTL time.Duration) {
+	keys, hashes := dedupKeys(live)
+	if len(keys) > 0 {
+		batch.Queue("INSERT INTO batch_keys (key, expires_at) SELECT k, $2 FROM unnest($1::bytea[]) AS k", keys, now.Add(horizon))
+	}
+	if len(hashes) > 0 {
+		batch.Queue("INSERT INTO enc_hashes (hash, expires_at) SELECT h, $2 FROM unnest($1::bytea[]) AS h", hashes, now.Add(encTTL))
+	}
+}
+
+// dedupKeys returns live's batch keys and enc hashes, each sorted.
+func dedupKeys(live []*pending) (keys, hashes [][]byte) {
+	for _, p := range live {
+		if len(p.b.BatchKey) > 0 {
+			keys = append(keys, p.b.BatchKey)
+		}
+		if len(p.b.EncHash) > 0 {
+			hashes = append(hashes, p.b.EncHash)
+		}
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	slices.SortFunc(hashes, bytes.Compare)
+	return keys, hashes
+}
+
 // queueDedupClaims queues on batch the claims of live's batch keys and
 // enc hashes and returns how many statements it queued (0, 1 or 2).
 //
@@ -821,15 +939,7 @@ func (w *Writer) tx(sc *scratch, live []*pending) (err error) {
 // the same key makes this one wait for its end, then see its verdict. Keys
 // are sorted, so concurrent transactions take index locks in one order.
 func (w *Writer) queueDedupClaims(batch *pgx.Batch, live []*pending, now time.Time) int {
-	var keys, hashes [][]byte
-	for _, p := range live {
-		if len(p.b.BatchKey) > 0 {
-			keys = append(keys, p.b.BatchKey)
-		}
-		if len(p.b.EncHash) > 0 {
-			hashes = append(hashes, p.b.EncHash)
-		}
-	}
+	keys, hashes := dedupKeys(live)
 	n := 0
 	for _, q := range []struct {
 		stmt string
@@ -846,7 +956,6 @@ func (w *Writer) queueDedupClaims(batch *pgx.Batch, live []*pending, now time.Ti
 		if len(q.keys) == 0 {
 			continue
 		}
-		slices.SortFunc(q.keys, bytes.Compare)
 		batch.Queue(q.stmt, q.keys, now.Add(q.ttl), now)
 		n++
 	}
