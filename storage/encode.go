@@ -139,19 +139,25 @@ func appendEventTuple(dst []byte, r *Record, ms *measureSink) ([]byte, [2]int, e
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a JSON string (RFC 8259, section 7);
-// invalid UTF-8 becomes U+FFFD, as encoding/json does.
+// invalid UTF-8 becomes U+FFFD, as encoding/json does. Runs of bytes that
+// need no escaping (all of a typical name or value) are copied at once.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && jsonSafe[s[j]] {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
+			if c == '"' || c == '\\' {
 				dst = append(dst, '\\', c)
-			case c < 0x20:
+			} else { // a control character
 				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				dst = append(dst, c)
 			}
 			i++
 			continue
@@ -166,6 +172,14 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	return append(dst, '"')
 }
+
+// jsonSafe marks the ASCII bytes a JSON string holds as they are.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // appendMeasureArrays appends a rollup's measure statistics as the
 // PostgreSQL array literals stored in rollups.measure_names (names sorted
