@@ -3,10 +3,13 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -17,7 +20,7 @@ import (
 // pre-aggregation relies on that.
 
 // appendDims appends dims as a JSON object. Values are string, bool or an
-// integer (validateBatch checked). The map is read once: its entries are
+// integer. The map is read once: its entries are
 // copied out and sorted by key, so no value is looked up by its key again.
 func appendDims(dst []byte, dims map[string]any) ([]byte, error) {
 	var eb [16]entry[any] // no allocation for the usual few keys
@@ -93,10 +96,128 @@ func sortedEntries[V any](es []entry[V], m map[string]V) []entry[V] {
 	return es
 }
 
-// measureSink collects a group's measures, each row's sorted by name.
+// measureSink collects a request's measures, each row's sorted by name.
 type measureSink struct {
 	names []string
 	vals  []float64
+}
+
+// eventRow is one event row, encoded once as a binary COPY tuple; the
+// rollups use its dimensions' JSON from inside that tuple, and its
+// measures sorted by name.
+type eventRow struct {
+	bucket   time.Time
+	schema   string
+	version  int32
+	tuple    []byte
+	dimsJSON []byte
+	names    []string
+	vals     []float64
+}
+
+// encoded is one request's records as binary COPY tuples, made by Submit
+// and released when the request completes.
+type encoded struct {
+	buf  []byte // every row's tuple
+	rows []eventRow
+	ms   measureSink
+}
+
+var encodedPool = sync.Pool{New: func() any { return new(encoded) }}
+
+// maxPooledBytes bounds the buffer an encoding keeps in the pool, so one
+// large request does not pin its memory.
+const maxPooledBytes = 1 << 20
+
+// encodeBatch checks records (dimension types, finite measures) and
+// encodes them.
+func encodeBatch(records []Record) (*encoded, error) {
+	e := encodedPool.Get().(*encoded)
+	buf, rows, ms := e.buf[:0], slices.Grow(e.rows[:0], len(records)), &e.ms
+	ms.names, ms.vals = ms.names[:0], ms.vals[:0]
+	type offsets struct{ tuple, dims, meas [2]int }
+	var ob [64]offsets
+	offs := ob[:0]
+	for i := range records {
+		r := &records[i]
+		var err error
+		var dims [2]int
+		start, mstart := len(buf), len(ms.names)
+		if buf, dims, err = appendEventTuple(buf, r, ms); err != nil {
+			e.buf = buf
+			e.release()
+			return nil, err
+		}
+		rows = append(rows, eventRow{bucket: r.Bucket.UTC(), schema: r.Schema, version: int32(r.Version)})
+		offs = append(offs, offsets{tuple: [2]int{start, len(buf)}, dims: dims, meas: [2]int{mstart, len(ms.names)}})
+	}
+	// The buffers have stopped growing: point the rows into them.
+	for i := range rows {
+		o, r := &offs[i], &rows[i]
+		r.tuple = buf[o.tuple[0]:o.tuple[1]:o.tuple[1]]
+		r.dimsJSON = buf[o.dims[0]:o.dims[1]:o.dims[1]]
+		r.names = ms.names[o.meas[0]:o.meas[1]:o.meas[1]]
+		r.vals = ms.vals[o.meas[0]:o.meas[1]:o.meas[1]]
+	}
+	e.buf, e.rows = buf, rows
+	return e, nil
+}
+
+// release returns e to the pool; nil is a no-op.
+func (e *encoded) release() {
+	if e == nil || cap(e.buf) > maxPooledBytes {
+		return
+	}
+	clear(e.rows) // drop references to the records' strings
+	clear(e.ms.names)
+	e.rows, e.ms.names = e.rows[:0], e.ms.names[:0]
+	encodedPool.Put(e)
+}
+
+// copyStream reads a binary COPY stream: the header, the rows' tuples in
+// order, and the trailer, without first copying them into one buffer.
+type copyStream struct {
+	rows   []eventRow
+	i, off int  // next row, and offset in it
+	stage  int8 // 0: header, 1: rows, 2: trailer, 3: done
+}
+
+// copyTrailer ends a binary COPY stream: a tuple of -1 fields.
+const copyTrailer = "\xff\xff"
+
+func (c *copyStream) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		switch c.stage {
+		case 0, 2:
+			s := copyHeader
+			if c.stage == 2 {
+				s = copyTrailer
+			}
+			k := copy(p[n:], s[c.off:])
+			n, c.off = n+k, c.off+k
+			if c.off == len(s) {
+				c.stage, c.off = c.stage+1, 0
+			}
+		case 1:
+			if c.i == len(c.rows) {
+				c.stage = 2
+				continue
+			}
+			t := c.rows[c.i].tuple
+			k := copy(p[n:], t[c.off:])
+			n, c.off = n+k, c.off+k
+			if c.off == len(t) {
+				c.i, c.off = c.i+1, 0
+			}
+		default:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return n, nil
+		}
+	}
+	return n, nil
 }
 
 // copyHeader starts a binary COPY stream: the signature, no flags, no
@@ -184,7 +305,7 @@ var jsonSafe = func() (t [256]bool) {
 // appendMeasureArrays appends a rollup's measure statistics as the
 // PostgreSQL array literals stored in rollups.measure_names (names sorted
 // bytewise) and rollups.measure_stats ([n, sum, min, max] per name, in
-// that order). Values are finite (validateBatch checked the measures).
+// that order). Values are finite (encodeBatch checked the measures).
 func appendMeasureArrays(names, stats []byte, mnames []string, mstats []measureStat) ([]byte, []byte) {
 	names = append(names, '{')
 	stats = append(stats, '{')

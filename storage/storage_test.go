@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -550,5 +551,42 @@ func TestDedupKeyModes(t *testing.T) {
 	var kept bool
 	if err := db.Pool().QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM enc_hashes WHERE hash = $1)", e.EncHash).Scan(&kept); err != nil || kept {
 		t.Errorf("duplicate request's enc hash stored: %v %v", kept, err)
+	}
+}
+
+// TestSubmitInvalidRecord: a record the writer cannot store fails Submit
+// at once (the records are encoded there), and the writer goes on.
+func TestSubmitInvalidRecord(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	w := storage.NewWriter(db, storage.WriterConfig{})
+	defer w.Close(ctx)
+	for name, mutate := range map[string]func(*storage.Batch){
+		"NaN measure":      func(b *storage.Batch) { b.Records[1].Measures["ms"] = math.NaN() },
+		"infinite measure": func(b *storage.Batch) { b.Records[0].Measures["x"] = math.Inf(-1) },
+		"float dimension":  func(b *storage.Batch) { b.Records[1].Dimensions["f"] = 1.5 },
+		"nil dimension":    func(b *storage.Batch) { b.Records[0].Dimensions["f"] = nil },
+		"long batch key":   func(b *storage.Batch) { b.BatchKey = make([]byte, 65) },
+	} {
+		b := batchOf(t, "invalid", 2)
+		mutate(b)
+		b.Done = func(storage.Status, error) { t.Errorf("%s: Done called", name) }
+		if err := w.Submit(b); !errors.Is(err, storage.ErrInvalidRecord) {
+			t.Errorf("%s: Submit = %v, want ErrInvalidRecord", name, err)
+		}
+	}
+	if err := w.Submit(nil); !errors.Is(err, storage.ErrInvalidRecord) {
+		t.Errorf("nil batch: Submit = %v", err)
+	}
+	ok := batchOf(t, "valid", 3)
+	if s, err := w.Write(ctx, ok); err != nil || s != storage.StatusCommitted {
+		t.Fatalf("valid batch after invalid ones: %v %v", s, err)
+	}
+	if n := countTag(t, ctx, db, "invalid"); n != 0 {
+		t.Errorf("%d rows of invalid batches stored", n)
+	}
+	if n := countTag(t, ctx, db, "valid"); n != 3 {
+		t.Errorf("valid batch: %d rows, want 3", n)
 	}
 }

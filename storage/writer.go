@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -95,6 +94,8 @@ type Batch struct {
 	// request has committed (status, nil) or failed (0, err). It runs on a
 	// writer goroutine and must not block.
 	Done func(Status, error)
+
+	enc *encoded // the records as COPY tuples, from Submit until Done
 }
 
 // WriterConfig configures a Writer; the zero value works.
@@ -228,24 +229,38 @@ func NewWriter(db *DB, cfg WriterConfig) *Writer {
 // Submit queues b. It never blocks: it fails at once with ErrOverloaded
 // when the queue is full and with ErrUnavailable while the database is
 // unreachable. On nil error, b.Done will be called exactly once.
+//
+// Submit encodes b's records (see encodeBatch) on the caller's goroutine,
+// so that the writer's workers, which commit one group at a time, spend
+// their time on the database. b may be submitted again once its Done has
+// been called.
 func (w *Writer) Submit(b *Batch) error {
 	if err := validateBatch(b); err != nil {
 		return err
 	}
+	enc, err := encodeBatch(b.Records)
+	if err != nil {
+		return err
+	}
+	b.enc = enc
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	if w.closed {
-		return ErrClosed
-	}
-	if !w.up.Load() {
-		return ErrUnavailable
-	}
-	select {
-	case w.queue <- b:
-		return nil
+	err = ErrOverloaded
+	switch {
+	case w.closed:
+		err = ErrClosed
+	case !w.up.Load():
+		err = ErrUnavailable
 	default:
-		return ErrOverloaded
+		select {
+		case w.queue <- b:
+			return nil
+		default:
+		}
 	}
+	b.enc = nil
+	enc.release()
+	return err
 }
 
 // Write submits b and waits for its completion. It replaces b.Done with a
@@ -335,21 +350,6 @@ func (w *Writer) Close(ctx context.Context) error {
 func validateBatch(b *Batch) error {
 	if b == nil {
 		return fmt.Errorf("%w: nil batch", ErrInvalidRecord)
-	}
-	for i := range b.Records {
-		r := &b.Records[i]
-		for _, v := range r.Measures {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return fmt.Errorf("%w: non-finite measure", ErrInvalidRecord)
-			}
-		}
-		for _, v := range r.Dimensions {
-			switch v.(type) {
-			case string, bool, int64, int, int32:
-			default:
-				return fmt.Errorf("%w: dimension of type %T", ErrInvalidRecord, v)
-			}
-		}
 	}
 	if len(b.BatchKey) > 64 || len(b.EncHash) > 64 {
 		return fmt.Errorf("%w: dedup key longer than 64 bytes", ErrInvalidRecord)
@@ -458,6 +458,10 @@ func (w *Writer) commit(sc *scratch, group []*Batch) {
 				p.status = 0
 			}
 		}
+		// Release the encoding before Done: after Done the caller may
+		// submit b again.
+		p.b.enc.release()
+		p.b.enc = nil
 		if p.b.Done != nil {
 			p.b.Done(p.status, p.err)
 		}
@@ -612,26 +616,10 @@ func (w *Writer) monitor() {
 	}
 }
 
-// eventRow is one event row, encoded once as a binary COPY tuple; the
-// rollups use its dimensions' JSON from inside that tuple.
-type eventRow struct {
-	bucket   time.Time
-	schema   string
-	version  int32
-	tuple    [2]int // offsets of the COPY tuple in the group's buffer
-	dims     [2]int // offsets of the dimensions' JSON in the same buffer
-	meas     [2]int // the row's measures in the group's measureSink
-	dimsJSON []byte
-}
-
-// scratch is one worker's buffers, reused from group to group so that a
-// group's encoding allocates next to nothing once they have grown.
+// scratch is one worker's buffers, reused from group to group.
 type scratch struct {
-	buf  []byte     // every row's binary COPY tuple
 	rows []eventRow // the group's rows
 	kept []eventRow // the rows of non-duplicate requests
-	out  []byte     // the COPY stream: header, shuffled tuples, trailer
-	ms   measureSink
 }
 
 type rollupKey struct {
@@ -738,36 +726,18 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 	defer cancel()
 	now := w.cfg.Now()
 
-	// Encode rows first: no connection is held for CPU work. One buffer
-	// holds every row's binary COPY tuple.
+	// The rows were encoded at Submit: the group's are their union.
 	n := 0
 	for _, p := range live {
-		n += len(p.b.Records)
+		n += len(p.b.enc.rows)
 	}
 	rows := slices.Grow(sc.rows[:0], n)
-	buf := sc.buf[:0]
-	ms := &sc.ms
-	ms.names, ms.vals = ms.names[:0], ms.vals[:0]
 	for _, p := range live {
 		p.lo = len(rows)
-		for i := range p.b.Records {
-			r := &p.b.Records[i]
-			var err error
-			var dims [2]int
-			start, mstart := len(buf), len(ms.names)
-			if buf, dims, err = appendEventTuple(buf, r, ms); err != nil {
-				sc.rows, sc.buf = rows[:0], buf[:0]
-				return err
-			}
-			rows = append(rows, eventRow{bucket: r.Bucket.UTC(), schema: r.Schema, version: int32(r.Version), tuple: [2]int{start, len(buf)}, dims: dims, meas: [2]int{mstart, len(ms.names)}})
-		}
+		rows = append(rows, p.b.enc.rows...)
 		p.hi = len(rows)
 	}
-	sc.rows, sc.buf = rows[:0], buf[:0]
-	for i := range rows {
-		r := &rows[i]
-		r.dimsJSON = buf[r.dims[0]:r.dims[1]:r.dims[1]]
-	}
+	sc.rows = rows[:0]
 	if err := w.ensurePartitions(ctx, rows); err != nil {
 		return err
 	}
@@ -787,7 +757,7 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 	final := &pgx.Batch{}
 	if !claim {
 		queueKeyInserts(final, live, now, w.cfg.DedupHorizon, w.cfg.EncHashTTL)
-		queueRollups(final, rows, ms)
+		queueRollups(final, rows)
 		queueOutcomes(final, live)
 	}
 
@@ -842,7 +812,7 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 			sc.kept = kept[:0]
 			rows = kept
 		}
-		queueRollups(final, rows, ms)
+		queueRollups(final, rows)
 		queueOutcomes(final, live)
 	}
 
@@ -855,12 +825,6 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 		// The rows are already binary COPY tuples (pre-encoded jsonb, no
 		// per-value interface boxing or type lookup): the stream is their
 		// concatenation in shuffled order.
-		out := append(sc.out[:0], copyHeader...)
-		for i := range rows {
-			out = append(out, buf[rows[i].tuple[0]:rows[i].tuple[1]]...)
-		}
-		out = append(out, 0xff, 0xff) // file trailer: a tuple of -1 fields
-		sc.out = out[:0]
 		query := "COPY events (bucket, schema_name, schema_version, dims, measures) FROM STDIN (FORMAT binary)"
 		if begin != "" {
 			// One simple query: the server runs BEGIN and SET LOCAL
@@ -868,7 +832,7 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 			// transaction stays open after it.
 			query = begin + "; " + query
 		}
-		if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(out), query); err != nil {
+		if _, err := conn.PgConn().CopyFrom(ctx, &copyStream{rows: rows}, query); err != nil {
 			return err
 		}
 	} else if begin != "" {
@@ -1046,7 +1010,7 @@ func (db *DB) ensurePartition(ctx context.Context, day time.Time) error {
 // queueRollups pre-aggregates rows by hour, schema, version and dimension
 // set and queues the upserts, in key order so that concurrent transactions
 // lock rollup rows in the same order.
-func queueRollups(batch *pgx.Batch, rows []eventRow, ms *measureSink) {
+func queueRollups(batch *pgx.Batch, rows []eventRow) {
 	if len(rows) == 0 {
 		return
 	}
@@ -1079,7 +1043,7 @@ func queueRollups(batch *pgx.Batch, rows []eventRow, ms *measureSink) {
 			byDims[d] = append(ks, keyed{rollupKey{hour: hour, schema: r.schema, version: r.version, dims: d}, a})
 			n++
 		}
-		a.add(ms.names[r.meas[0]:r.meas[1]], ms.vals[r.meas[0]:r.meas[1]])
+		a.add(r.names, r.vals)
 	}
 	aggs := make(map[rollupKey]*rollupAgg, n)
 	for _, ks := range byDims {
