@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -31,123 +32,96 @@ func benchRecords(n int) []storage.Record {
 	return out
 }
 
-const benchRequestSize = 10 // events per request
-
 // BenchmarkWriter reports rows/s of the writer at several group sizes, and
-// of a bare pgx CopyFrom of the same (pre-encoded) rows into the same table
-// in transactions of the same size, on the same number of connections, in
-// the same run. fsync is on (the managed server's default).
+// of a bare pgx CopyFrom of the same rows into the same table in
+// transactions of the same size, on the same number of connections, in the
+// same run. fsync is on (the managed server's default).
 //
-// On the 2-core development machine, shared with other builds, rows/s,
-// 10 events per request, writer vs bare-copy (pre-encoded) in the same run:
+// Two bare figures: bare-copy sends rows whose JSON was made before the
+// timer (the floor: COPY alone, the figure the writer is held to);
+// bare-copy-maps lets pgx encode the records' maps, as a plain use of
+// CopyFrom would.
 //
-//	group   first writer (load 6-12)       current writer (load 1-2)
-//	100     4-15k   vs 49-80k  (9-20%)     24-29k  vs 66-87k   (27-44%)
-//	1000    9-35k   vs 58-93k  (16-38%)    79-93k  vs 198-233k (40%)
-//	10000   58-101k vs 105-134k(55-87%)    158-206k vs 430-472k (37-44%)
+// The writer runs with requests of 10 and of 50 events (50 is `veil
+// bench`'s default request; the SDK sends up to 100 per batch, fewer when
+// a client has little to say). Each request, whatever its size, costs
+// the writer two unique-index inserts (its batch key and enc hash, random
+// keys) that bare COPY does not do: about 4 µs of server CPU each on the
+// 2-core machine, against about 2.8 µs per COPYed row. So at 10 events per
+// request the keys add about 30 % to the server's work per row, at 50
+// about 6 %.
 //
-// With the dedup keys claimed by INSERT ... ON CONFLICT ... RETURNING in
-// the first round trip (no SELECT ... = ANY lookup, whose cached generic
-// plan seq-scanned the growing key tables) and fewer allocations per row,
-// alternating old and new test binaries, load 3-9 from another benchmark,
-// writer as % of bare-copy in the same run:
-//
-//	group   before (5 runs)   after (4 runs)
-//	100     28-53%            39-54%
-//	1000    18-40%            46-67%
-//	10000   32-45%            33-80% (mostly 33-40%)
-//
-// Note the bench's dimensions (i%2, i%10, i%20) make only 20 distinct
-// dimension sets, so a group upserts 20 rollup rows, not 400: the rollup
-// upsert is not what bounds the writer here. At 10,000 rows the bound is
-// CPU on the 2 shared cores: the 2,000 key claims per group (a random-key
-// index insert each, plus the expires_at index), the Go-side encoding and
-// pre-aggregation (a third of the Go time is GC), and the COPY itself
-// slowed by both.
-//
-// With the rows sent as pre-encoded binary COPY tuples from per-worker
-// buffers, the enc_hashes expires_at index dropped and batch_keys' made
-// BRIN (migration 004), and rollups pre-aggregated from the sorted
-// measures, quiet machine (load ~1), alternating the old and new test
-// binaries, writer as % of bare-copy in the same run:
-//
-//	group   before (3 runs)   after (7 runs)
-//	100     44-57%            43-57%
-//	1000    42-57%            55-81% (writer 128-139k -> 143-209k rows/s)
-//	10000   46-55%            43-72% (writer 209-236k -> 235-307k rows/s)
-//
-// Left: without the rollup upsert (an experiment, not a mode) the writer
-// ran 77% / 88% / 61%, so at 100-1,000 rows the ~20 rollup rows' upsert
-// (an ARRAY(SELECT ... unnest ...) merge per conflicting row) is the
-// largest remaining server cost; giving each worker its own rollup rows
-// (no row-lock wait between workers) measured no better. At 10,000 the
-// dedup key claims and the Go-side encoding remain.
-//
-// Bare COPY itself runs 2-4x faster on a quiet machine, so ratios from
-// different loads do not compare; within one run the writer's extra work is
-// the dedup lookups and key inserts (2 keys per 10-row request here), the
-// rollup upserts (400 dimension sets, one row each) and the Go-side
-// encoding and shuffling. VEIL_BENCH_LINGER and VEIL_BENCH_WORKERS override
-// the writer's linger and workers for tuning.
+// Figures (2-core machine, quiet, writer ÷ bare-copy in the same run, 5
+// runs, median) are in the closing notes of issue 3 and in
+// docs/performance.md; the history of the changes that got here is in
+// git log storage/. VEIL_BENCH_LINGER and VEIL_BENCH_WORKERS override the
+// writer's linger and workers for tuning.
 func BenchmarkWriter(b *testing.B) {
 	for _, group := range []int{100, 1000, 10000} {
 		recs := benchRecords(group)
-		b.Run(fmt.Sprintf("group=%d/writer", group), func(b *testing.B) {
-			db := storagetest.New(b)
-			queue := 4 * group / benchRequestSize
-			w := storage.NewWriter(db, benchWriterConfig(b, storage.WriterConfig{MaxGroupRows: group, QueueSize: queue}))
-			defer w.Close(context.Background())
-			var wg sync.WaitGroup
-			var failed error
-			var mu sync.Mutex
-			// Requests are built before the timer: the benchmark measures
-			// the writer, not the feeder.
-			var reqs []*storage.Batch
-			// The feeder keeps the queue full without spinning on
-			// ErrOverloaded.
-			inflight := make(chan struct{}, queue)
-			for range b.N {
-				for off := 0; off < group; off += benchRequestSize {
-					req := &storage.Batch{
-						Records:  recs[off:min(off+benchRequestSize, group)],
-						Outcomes: []storage.OutcomeCount{{Bucket: recs[0].Bucket, Schema: "app.launch", Version: 1, Outcome: "accepted", Count: benchRequestSize}},
-						BatchKey: randKey(),
-						EncHash:  randKey(),
-					}
-					req.Done = func(s storage.Status, err error) {
-						if err != nil {
-							mu.Lock()
-							failed = err
-							mu.Unlock()
-						}
-						<-inflight
-						wg.Done()
-					}
-					reqs = append(reqs, req)
-				}
-			}
-			wg.Add(len(reqs))
-			b.ResetTimer()
-			start := time.Now()
-			n := 0
-			for _, req := range reqs {
-				inflight <- struct{}{}
-				if err := w.Submit(req); err != nil {
-					b.Fatal(err)
-				}
-				n += len(req.Records)
-			}
-			wg.Wait()
-			el := time.Since(start)
-			b.StopTimer()
-			if failed != nil {
-				b.Fatal(failed)
-			}
-			b.ReportMetric(float64(n)/el.Seconds(), "rows/s")
-		})
+		for _, reqSize := range []int{10, 50} {
+			b.Run(fmt.Sprintf("group=%d/writer-req%d", group, reqSize), func(b *testing.B) { benchWriter(b, recs, reqSize) })
+		}
 		b.Run(fmt.Sprintf("group=%d/bare-copy", group), func(b *testing.B) { bareCopy(b, recs, true) })
 		b.Run(fmt.Sprintf("group=%d/bare-copy-maps", group), func(b *testing.B) { bareCopy(b, recs, false) })
 	}
+}
+
+// benchWriter feeds the writer recs in requests of reqSize events, b.N
+// times, one group's worth of rows per op.
+func benchWriter(b *testing.B, recs []storage.Record, reqSize int) {
+	group := len(recs)
+	db := storagetest.New(b)
+	queue := 4 * group / reqSize
+	w := storage.NewWriter(db, benchWriterConfig(b, storage.WriterConfig{MaxGroupRows: group, QueueSize: queue}))
+	defer w.Close(context.Background())
+	var wg sync.WaitGroup
+	var failed error
+	var mu sync.Mutex
+	// Requests are built before the timer: the benchmark measures
+	// the writer, not the feeder.
+	var reqs []*storage.Batch
+	// The feeder keeps the queue full without spinning on
+	// ErrOverloaded.
+	inflight := make(chan struct{}, queue)
+	for range b.N {
+		for off := 0; off < group; off += reqSize {
+			req := &storage.Batch{
+				Records:  recs[off:min(off+reqSize, group)],
+				Outcomes: []storage.OutcomeCount{{Bucket: recs[0].Bucket, Schema: "app.launch", Version: 1, Outcome: "accepted", Count: int64(reqSize)}},
+				BatchKey: randKey(),     // 16 bytes, as a decoded batch_id
+				EncHash:  randBytes(32), // sha256 of the enc, as ingest sends
+			}
+			req.Done = func(s storage.Status, err error) {
+				if err != nil {
+					mu.Lock()
+					failed = err
+					mu.Unlock()
+				}
+				<-inflight
+				wg.Done()
+			}
+			reqs = append(reqs, req)
+		}
+	}
+	wg.Add(len(reqs))
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for _, req := range reqs {
+		inflight <- struct{}{}
+		if err := w.Submit(req); err != nil {
+			b.Fatal(err)
+		}
+		n += len(req.Records)
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	if failed != nil {
+		b.Fatal(failed)
+	}
+	b.ReportMetric(float64(n)/el.Seconds(), "rows/s")
 }
 
 // bareCopy COPYs recs into events in one transaction per op, on two
@@ -257,6 +231,12 @@ func BenchmarkEventLayout(b *testing.B) {
 	b.Run("typed", func(b *testing.B) {
 		run(b, "typed_events", []string{"bucket", "schema_name", "schema_version", "os", "app_version", "country", "cold_start_ms", "bytes"}, typedRows)
 	})
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
 
 // benchWriterConfig applies VEIL_BENCH_LINGER and VEIL_BENCH_WORKERS.
