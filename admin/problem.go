@@ -3,9 +3,12 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -43,6 +46,11 @@ func ErrorHandler(logger *slog.Logger) runtime.ErrorHandlerFunc {
 	}
 	return func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 		e := asError(err)
+		if bodyOverflowed(r) {
+			// grpc-gateway reports the body limit as InvalidArgument, its
+			// error type lost: limitBody's mark says what happened.
+			e = Errorf(KindTooLarge, "request body over %d bytes", maxRequestBody)
+		}
 		retry := ""
 		if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
 			if v := md.HeaderMD.Get(retryAfterMD); len(v) > 0 {
@@ -60,6 +68,49 @@ func ErrorHandler(logger *slog.Logger) runtime.ErrorHandlerFunc {
 		}
 		writeProblem(w, e, retry)
 	}
+}
+
+// limitBody bounds a REST request's body to n bytes: a declared length
+// over it is answered 413 at once, and a streamed body that runs over it
+// fails grpc-gateway's read, marked so that ErrorHandler answers 413 too
+// (http.MaxBytesHandler alone reached the client as a 400).
+func limitBody(h http.Handler, n int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > n {
+			writeProblem(w, Errorf(KindTooLarge, "request body over %d bytes", n), "")
+			return
+		}
+		ob := &overflowBody{ReadCloser: http.MaxBytesReader(w, r.Body, n)}
+		r = r.WithContext(context.WithValue(r.Context(), overflowKey{}, ob))
+		r.Body = ob
+		h.ServeHTTP(w, r)
+	})
+}
+
+type overflowKey struct{}
+
+// overflowBody remembers that its limit was reached.
+type overflowBody struct {
+	io.ReadCloser
+	over atomic.Bool
+}
+
+func (b *overflowBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mb *http.MaxBytesError
+	if err != nil && errors.As(err, &mb) {
+		b.over.Store(true)
+	}
+	return n, err
+}
+
+// bodyOverflowed reports whether r's body ran over limitBody's bound.
+func bodyOverflowed(r *http.Request) bool {
+	if r == nil {
+		return false
+	}
+	ob, _ := r.Context().Value(overflowKey{}).(*overflowBody)
+	return ob != nil && ob.over.Load()
 }
 
 // writeProblem writes e as a problem. retry is a Retry-After value or "".

@@ -220,7 +220,7 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(veilv1.OpenAPI)
 	})))
-	mux.Handle("/v1/", tok.Require(http.MaxBytesHandler(s.rest, maxRequestBody)))
+	mux.Handle("/v1/", tok.Require(limitBody(s.rest, maxRequestBody)))
 	if s.cfg.Pprof {
 		// Registered here explicitly: importing net/http/pprof also adds
 		// them to http.DefaultServeMux, which nothing in veil serves.

@@ -246,6 +246,10 @@ func TestOuterErrors(t *testing.T) {
 			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 				t.Errorf("content type %q", ct)
 			}
+			// An error is never cached, by the relay or a CDN in front.
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
 		})
 	}
 	if n := e.inner.count(); n != 0 {
@@ -357,6 +361,10 @@ func TestKeysUnavailable(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("status %d", resp.StatusCode)
+	}
+	// A shared cache must not keep serving "no keys" once keys exist.
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", cc)
 	}
 	if err := e.gw.Refresh(t.Context()); err == nil {
 		t.Error("Refresh with no keys succeeded")

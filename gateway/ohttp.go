@@ -212,13 +212,11 @@ func isRequestMediaType(v string) bool {
 // are the same whatever went wrong.
 func (g *Gateway) keyProblem(w http.ResponseWriter, l *logLine) {
 	l.status, l.reason = StatusKeyProblem, "key"
-	w.Header().Set("Cache-Control", "no-store")
 	g.outerProblem(w, StatusKeyProblem, ProblemKey, "Key configuration not acceptable")
 }
 
 func (g *Gateway) refuse(w http.ResponseWriter, l *logLine, status int, reason string) {
 	l.status, l.reason = status, reason
-	w.Header().Set("Cache-Control", "no-store")
 	g.outerProblem(w, status, "about:blank", http.StatusText(status))
 }
 
@@ -227,6 +225,9 @@ func (g *Gateway) outerProblem(w http.ResponseWriter, status int, typ, title str
 	body := problemJSON(nil, typ, title, status)
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
+	// No cache (a relay's, a CDN's) may keep an error: a 404, 405 or a
+	// keys endpoint's 503 would outlive its cause.
+	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)

@@ -22,6 +22,9 @@ var (
 	// ErrInvalidEvent is returned by Record for an empty schema name, a
 	// version below 1, or fields that cannot be encoded as JSON.
 	ErrInvalidEvent = errors.New("veil: invalid event")
+	// ErrQueueDirInUse is returned by New when another Client, in this
+	// process or another, has Config.QueueDir open (Unix systems).
+	ErrQueueDirInUse = errors.New("veil: queue directory in use by another client")
 )
 
 // Client batches events and delivers them through an Oblivious HTTP relay.
@@ -277,6 +280,11 @@ func (c *Client) Close(ctx context.Context) error {
 		}
 	}
 	c.report(rs...)
+	if c.q != nil {
+		// Everything is on disk or answered: the next Client may take
+		// the directory.
+		c.q.close()
+	}
 	if c.cfg.ownClient {
 		c.cfg.HTTPClient.CloseIdleConnections()
 	}

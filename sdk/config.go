@@ -68,8 +68,10 @@ type Config struct {
 	// and removed once answered. A new Client on the same directory sends
 	// what an earlier one left, in order and with the same batch_id, so the
 	// gateway stores each batch once. Only one Client may use a directory
-	// at a time. File names are random per batch; nothing in the directory
-	// identifies the installation.
+	// at a time: on Unix systems New takes a lock on it and fails with
+	// ErrQueueDirInUse while another Client holds it (released by Close, or
+	// when the process ends). File names are random per batch; nothing in
+	// the directory identifies the installation.
 	QueueDir string
 
 	// MaxQueueBytes caps the bytes in QueueDir (default 64 MiB). A batch

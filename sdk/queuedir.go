@@ -28,6 +28,7 @@ import (
 type queueDir struct {
 	dir      string
 	maxBytes int64
+	lock     *os.File // holds lockQueueDir's lock; nil where there is none
 
 	mu      sync.Mutex
 	size    int64  // bytes in all queue files
@@ -67,11 +68,18 @@ func openQueueDir(dir string, maxBytes int64) (*queueDir, []*queueFile, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("veil: queue directory: %w", err)
 	}
+	lock, err := lockQueueDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, nil, fmt.Errorf("veil: queue directory: %w", err)
 	}
-	q := &queueDir{dir: dir, maxBytes: maxBytes}
+	q := &queueDir{dir: dir, maxBytes: maxBytes, lock: lock}
 	var files []*queueFile
 	for _, e := range entries {
 		name := e.Name()
@@ -97,6 +105,14 @@ func openQueueDir(dir string, maxBytes int64) (*queueDir, []*queueFile, error) {
 	// Names sort by their fixed-width order part.
 	slices.SortFunc(files, func(a, b *queueFile) int { return strings.Compare(a.name, b.name) })
 	return q, files, nil
+}
+
+// close releases the directory's lock.
+func (q *queueDir) close() {
+	if q.lock != nil {
+		q.lock.Close()
+		q.lock = nil
+	}
 }
 
 func queueFileKey(name string) (uint64, bool) {

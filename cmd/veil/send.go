@@ -331,16 +331,41 @@ var errInputStopped = errors.New("stopped reading input")
 // reason invalid_event. It fails with errInputStopped when ctx ends before
 // the end of the input.
 func readEvents(ctx context.Context, in io.Reader, p *resultPrinter, record func(int, sendEvent), flush func() error) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 64<<10), maxEventLine)
+	// The input is scanned on its own goroutine so that --timeout ends the
+	// run even while a read blocks (a pipe whose writer is silent). Such a
+	// read cannot be interrupted; the goroutine ends with the process.
+	lines := make(chan []byte)
+	scanErr := make(chan error, 1)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 0, 64<<10), maxEventLine)
+		for sc.Scan() {
+			select {
+			case lines <- bytes.Clone(sc.Bytes()):
+			case <-ctx.Done():
+				return
+			}
+		}
+		scanErr <- sc.Err()
+	}()
 	i := 0
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
+	for {
+		var raw []byte
+		var ok bool
+		select {
+		case raw, ok = <-lines:
+		case <-ctx.Done():
 		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%w after %d events: %w", errInputStopped, i, err)
+		}
+		if !ok {
+			return <-scanErr
+		}
+		line := bytes.TrimSpace(raw)
+		if len(line) == 0 {
+			continue
 		}
 		p.expect(i + 1)
 		var ev sendEvent
@@ -356,10 +381,6 @@ func readEvents(ctx context.Context, in io.Reader, p *resultPrinter, record func
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return nil
 }
 
 // decodeJSON decodes one JSON value, keeping numbers exact.

@@ -251,3 +251,32 @@ func TestSendTimeoutBeforeEndOfInput(t *testing.T) {
 		t.Errorf("err = %v, want exit 1 for input left unread", err)
 	}
 }
+
+// TestSendTimeoutSilentInput: --timeout ends a run whose input blocks
+// without a line (a pipe whose writer never writes nor closes).
+func TestSendTimeoutSilentInput(t *testing.T) {
+	srv := sendGateway(t)
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	cmd := newRootCmd()
+	var out, errb bytes.Buffer
+	cmd.SetArgs([]string{"send", "--relay", srv.URL + "/gateway", "--timeout", "1s"})
+	cmd.SetIn(pr)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- cmd.ExecuteContext(context.Background()) }()
+	select {
+	case err := <-done:
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "stopped reading input after 0 events") {
+			t.Errorf("err = %v, want exit 1 for input left unread", err)
+		}
+		if el := time.Since(start); el > 10*time.Second {
+			t.Errorf("returned after %v with --timeout 1s", el)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("veil send still blocked on its input 30s after a --timeout of 1s")
+	}
+}

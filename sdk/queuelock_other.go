@@ -1,0 +1,9 @@
+//go:build !unix
+
+package veil
+
+import "os"
+
+// lockQueueDir does not lock on this platform: one Client per queue
+// directory is up to the application.
+func lockQueueDir(string) (*os.File, error) { return nil, nil }
