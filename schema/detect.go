@@ -1153,7 +1153,10 @@ func coordGap(g string) bool {
 //     ("presentCheckoutOnboarding17" averages 6.75);
 //   - vowels: random letters are vowels about one time in five, English
 //     words two in five, which separates single-case keys ("AKIA…", base32)
-//     whose letter runs are long.
+//     whose letter runs are long;
+//   - letter pairs: in single-case runs without separators (base32 keys,
+//     lower-case API keys, letters-only secrets), how many adjacent letters
+//     form a frequent English bigram.
 //
 // A hexadecimal run of exactly 16 characters (Android ID, 64-bit ids) or 32
 // (IDFA or GAID without hyphens, MD5 of an identifier) is a device id; other
@@ -1170,6 +1173,9 @@ func findSecretRun(s string) (string, bool) {
 			j                    = i
 			upperN, lowerN, digN int
 			vowels, segs         int
+			seps                 int // separators inside the run
+			pairs, commonPairs   int // adjacent letters; those that are frequent English bigrams
+			prevLetter           byte
 			hexOnly              = true
 			prev, prev2          uint8
 			seen                 uint64
@@ -1192,8 +1198,23 @@ func findSecretRun(s string) (string, bool) {
 				lowerN++
 				seen |= 1 << (c - 'a' + 36)
 			default:
-				prev, prev2 = 0, 0
+				if c != '=' || j < len(s) && s[j] != '=' && isB64URL(s[j]) {
+					seps++ // not base32/base64 end padding
+				}
+				prev, prev2, prevLetter = 0, 0, 0
 				continue
+			}
+			if cls == 1 {
+				prevLetter = 0
+			} else {
+				l := c | 0x20
+				if prevLetter != 0 {
+					pairs++
+					if englishBigram[prevLetter-'a'][l-'a'] {
+						commonPairs++
+					}
+				}
+				prevLetter = l
 			}
 			if !isHex(c) {
 				hexOnly = false
@@ -1214,6 +1235,18 @@ func findSecretRun(s string) (string, bool) {
 			continue
 		}
 		letters := upperN + lowerN
+		// A single-case run of 20 or more without separators whose
+		// adjacent letters are rarely a frequent English pair: fewer than
+		// 27 % of its letter pairs are in englishBigram, where names made
+		// of words reach about half and random letters about a sixth. The
+		// class rules below take a letters-only run for a word, and segment
+		// lengths say little about single-case text.
+		// A run of few distinct symbols ("aaaa…", "abababab…") is not random.
+		if n >= 20 && seps == 0 && (upperN == 0 || lowerN == 0) && letters >= 16 &&
+			100*commonPairs < 27*pairs && !(hexOnly && digN > 0) &&
+			float64(bits.OnesCount64(seen)) >= 0.6*expectedDistinct(26+10*min(digN, 1), n) {
+			return KindToken, true
+		}
 		if digN == 0 || letters == 0 {
 			if digN > 0 || upperN == 0 || lowerN == 0 {
 				continue // one class only: a number or a word
@@ -1244,6 +1277,21 @@ func findSecretRun(s string) (string, bool) {
 	}
 	return "", false
 }
+
+// englishBigram marks 108 frequent English letter pairs: about half of the
+// adjacent letter pairs of English words (and of names made of them), a
+// sixth of a random string's (108 of 676).
+var englishBigram = func() (t [26][26]bool) {
+	const list = "th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng " +
+		"se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur " +
+		"ca el ta la ns di fo ho pe ec pr no ct us ac ot il tr ly nc et ut ss so rs un " +
+		"lo wa ge ie wh ee wi em ad ol rt po we na ul ni ts mo ow pa im mi ai sh ir su " +
+		"ke ey bo oa rd ck ay gh ht ld ab ag ap pl ry ty mp op up"
+	for i := 0; i+1 < len(list); i += 3 {
+		t[list[i]-'a'][list[i+1]-'a'] = true
+	}
+	return t
+}()
 
 // expectedDistinct is the expected number of distinct symbols among n
 // uniform draws from an alphabet of k.

@@ -718,3 +718,78 @@ func TestIdentifyingNameSpellings(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectSingleCaseKeys covers random keys in one letter case —
+// lower-case API keys, base32 secrets, letters-only keys — which the
+// segment and vowel rules miss, against names made of telemetry words
+// written together in one case, which must stay benign.
+func TestDetectSingleCaseKeys(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 21))
+	for _, c := range []struct {
+		name, alphabet string
+		minRecall      float64 // at 20-40 characters
+	}{
+		{"lower+digits", "abcdefghijklmnopqrstuvwxyz0123456789", 0.95},
+		{"upper+digits", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 0.95},
+		{"base32", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 0.90},
+		{"lower letters", "abcdefghijklmnopqrstuvwxyz", 0.85},
+		{"upper letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 0.85},
+	} {
+		hit, n := 0, 2000
+		for range n {
+			if _, ok := Detect(randFrom(r, c.alphabet, 20+r.IntN(21))); ok {
+				hit++
+			}
+		}
+		rec := float64(hit) / float64(n)
+		t.Logf("recall %-14s %.3f", c.name, rec)
+		if rec < c.minRecall {
+			t.Errorf("%s: recall %.3f below %.2f", c.name, rec, c.minRecall)
+		}
+	}
+	words := []string{"cold", "start", "checkout", "payment", "sheet", "settings", "privacy", "sync", "upload", "retry",
+		"timeout", "network", "offline", "camera", "photo", "share", "widget", "refresh", "login", "screen", "tab", "home",
+		"search", "error", "banner", "background", "foreground", "fetch", "completed", "failed", "notification",
+		"permission", "granted", "denied", "location", "bluetooth", "keyboard", "scroll", "display", "brightness",
+		"volume", "playback", "buffer", "stream", "video", "audio", "subscription", "purchase", "restore", "onboarding",
+		"profile", "avatar", "message", "thread", "reply", "forward", "delete", "archive", "inbox", "draft", "calendar",
+		"reminder", "dark", "light", "mode", "toggle", "switch", "button", "tapped", "viewed", "opened", "closed",
+		"crash", "memory", "warning", "battery", "charging", "wifi", "cellular", "gps", "sensor", "step", "heart",
+		"rate", "sleep", "workout", "running", "cycling", "swimming", "yoga", "journal", "mood", "symptom",
+		"medication", "dose", "glucose", "pressure", "weight", "temperature"}
+	fp, total := 0, 0
+	for range 5000 {
+		s := ""
+		for range 3 + r.IntN(3) {
+			s += words[r.IntN(len(words))]
+		}
+		if len(s) < 20 {
+			continue
+		}
+		if r.IntN(2) == 0 {
+			s = strings.ToUpper(s)
+		}
+		total++
+		if kind, ok := Detect(s); ok {
+			if fp++; fp <= 10 {
+				t.Logf("false positive as %s: %q", kind, s)
+			}
+		}
+	}
+	long := []string{"internationalization", "uncharacteristically", "counterrevolutionaries", "electroencephalography",
+		"hydroxychloroquinesulfate", "levothyroxinesodium", "geschwindigkeitsbegrenzung", "supercalifragilisticexpialidocious",
+		"ANDROIDXCOMPOSEFOUNDATION", "systemuiservicebinder", "surfaceflingerframestats", "mediaplaybackservicestate",
+		"CFNETWORKDOWNLOADSTALLED", "nsurlerrortimedout", "wkwebviewcontentprocessterminated", "dxgierrordeviceremoved",
+		strings.Repeat("a", 40), strings.Repeat("ab", 15), strings.Repeat("XYZ", 10)} // repetition is not randomness
+	for _, s := range long {
+		total++
+		if kind, ok := Detect(s); ok {
+			fp++
+			t.Logf("false positive as %s: %q", kind, s)
+		}
+	}
+	t.Logf("false positives %d/%d", fp, total)
+	if fp*1000 > total { // 0.1 %
+		t.Errorf("%d false positives in %d single-case names", fp, total)
+	}
+}
