@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -295,6 +296,10 @@ func TestEndToEnd(t *testing.T) {
 	r = call(t, "GET", s.admin+"/metrics", s.token, "", nil)
 	if r.Status != 200 || !bytes.Contains(r.Body, []byte("veil_admin_requests_total")) || !bytes.Contains(r.Body, []byte("go_goroutines")) {
 		t.Errorf("metrics: %d", r.Status)
+	}
+	// The writer has committed the batches above.
+	if m := regexp.MustCompile(`(?m)^veil_writer_transactions_total (\d+)$`).FindSubmatch(r.Body); m == nil || string(m[1]) == "0" {
+		t.Errorf("metrics: veil_writer_transactions_total missing or zero: %q", m)
 	}
 	if bytes.Contains(r.Body, []byte(rejectedValue)) {
 		t.Error("metrics hold an event value")
