@@ -590,3 +590,42 @@ func TestSubmitInvalidRecord(t *testing.T) {
 		t.Errorf("valid batch: %d rows, want 3", n)
 	}
 }
+
+// TestLingerBoundsGroupWait: a steady trickle of requests, each arriving
+// within the linger of the one before, must not hold a group open until
+// it is full: the linger counts from the group's first request.
+func TestLingerBoundsGroupWait(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	const linger = 60 * time.Millisecond
+	w := storage.NewWriter(db, storage.WriterConfig{Linger: linger, Workers: 1, MaxGroupRows: 100000})
+	defer w.Close(ctx)
+	first := make(chan time.Duration, 1)
+	start := time.Now()
+	b := batchOf(t, "linger", 1)
+	b.Done = func(storage.Status, error) { first <- time.Since(start) }
+	if err := w.Submit(b); err != nil {
+		t.Fatal(err)
+	}
+	// One request every 10 ms for 1.5 s: each within the linger of the last.
+	var wg sync.WaitGroup
+	for range 150 {
+		time.Sleep(10 * time.Millisecond)
+		b := batchOf(t, "linger", 1)
+		wg.Add(1)
+		b.Done = func(storage.Status, error) { wg.Done() }
+		if err := w.Submit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case d := <-first:
+		if d > 750*time.Millisecond {
+			t.Errorf("first request committed after %v with a %v linger", d, linger)
+		}
+	default:
+		t.Errorf("first request not committed after %v of trickle with a %v linger", time.Since(start), linger)
+	}
+	wg.Wait()
+}

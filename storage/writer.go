@@ -127,9 +127,9 @@ type WriterConfig struct {
 	QueueSize int
 	// MaxGroupRows bounds the event rows of one transaction (0: 5000).
 	MaxGroupRows int
-	// Linger is how long a worker waits for more requests when a group is
-	// not full and the queue is empty (0 or negative: no wait, the default;
-	// see above).
+	// Linger bounds how long a group waits for more requests, from its
+	// first request, while it is not full and the queue is empty (0 or
+	// negative: no wait, the default; see above).
 	Linger time.Duration
 	// Workers is the number of concurrent transactions (0: 2).
 	Workers int
@@ -370,6 +370,10 @@ func (w *Writer) work() {
 		group := []*Batch{first}
 		rows := len(first.Records)
 		open := true
+		// The linger bounds the group's wait from its first request, not
+		// from each arrival: a steady trickle would otherwise hold a group
+		// until it is full.
+		deadline := time.Now().Add(w.cfg.Linger)
 	collect:
 		for rows < w.cfg.MaxGroupRows {
 			select {
@@ -383,13 +387,14 @@ func (w *Writer) work() {
 				continue
 			default:
 			}
-			if w.cfg.Linger <= 0 {
+			wait := time.Until(deadline)
+			if w.cfg.Linger <= 0 || wait <= 0 {
 				break
 			}
 			if timer == nil {
-				timer = time.NewTimer(w.cfg.Linger)
+				timer = time.NewTimer(wait)
 			} else {
-				timer.Reset(w.cfg.Linger)
+				timer.Reset(wait)
 			}
 			select {
 			case b, ok := <-w.queue:
