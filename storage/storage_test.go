@@ -629,3 +629,65 @@ func TestLingerBoundsGroupWait(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSmallGroupsWaitForInFlight: while one transaction is in flight, the
+// other worker gathers small requests into one group and commits it when
+// that transaction ends, instead of committing each as it comes.
+func TestSmallGroupsWaitForInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	w := storage.NewWriter(db, storage.WriterConfig{Workers: 2})
+	defer w.Close(ctx)
+	// Hold the outcomes table so the first transaction blocks in its
+	// final batch, in flight.
+	lock, err := db.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx)
+	if _, err := lock.Exec(ctx, "LOCK TABLE ingest_outcomes IN EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	submit := func(b *storage.Batch) {
+		wg.Add(1)
+		b.Done = func(s storage.Status, err error) {
+			if err != nil || s != storage.StatusCommitted {
+				t.Errorf("%v %v", s, err)
+			}
+			wg.Done()
+		}
+		if err := w.Submit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit(batchOf(t, "inflight-first", 3))
+	// Wait until the first transaction waits on the lock.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		if err := db.Pool().QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE relation = 'ingest_outcomes'::regclass AND NOT granted").Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first transaction never reached the outcomes table")
+		}
+	}
+	for range 5 {
+		submit(batchOf(t, "inflight-small", 1))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if st := w.Stats(); st.Groups != 2 {
+		t.Errorf("%d transactions, want 2: the first, then one for the five small requests gathered meanwhile", st.Groups)
+	}
+	if n := countTag(t, ctx, db, "inflight-small"); n != 5 {
+		t.Errorf("%d small rows stored, want 5", n)
+	}
+}
