@@ -1176,9 +1176,16 @@ func findSecretRun(s string) (string, bool) {
 			seps                 int // separators inside the run
 			pairs, commonPairs   int // adjacent letters; those that are frequent English bigrams
 			prevLetter           byte
-			hexOnly              = true
-			prev, prev2          uint8
-			seen                 uint64
+			// The current separator-delimited piece, and how many pieces
+			// were words: 4+ letters only, a vowel, half or more of the
+			// letter pairs frequent English bigrams ("FORMAT", "UNORM").
+			pieceLetters, pieceVowels, piecePairs, pieceCommon int
+			pieceDigits, wordPieces, longestOther              int
+			pieceSeen                                          uint64
+			randomPiece                                        bool // a piece of 20+ that reads as random letters
+			hexOnly                                            = true
+			prev, prev2                                        uint8
+			seen                                               uint64
 		)
 		for j < len(s) && (isB64URL(s[j]) || s[j] == '+' || s[j] == '/' || s[j] == '=') {
 			c := s[j]
@@ -1189,29 +1196,43 @@ func findSecretRun(s string) (string, bool) {
 				cls = 1
 				digN++
 				seen |= 1 << (c - '0')
+				pieceSeen |= 1 << (c - '0')
 			case 'A' <= c && c <= 'Z':
 				cls = 2
 				upperN++
 				seen |= 1 << (c - 'A' + 10)
+				pieceSeen |= 1 << (c - 'A' + 10)
 			case 'a' <= c && c <= 'z':
 				cls = 3
 				lowerN++
 				seen |= 1 << (c - 'a' + 36)
+				pieceSeen |= 1 << (c - 'a' + 36)
 			default:
 				if c != '=' || j < len(s) && s[j] != '=' && isB64URL(s[j]) {
 					seps++ // not base32/base64 end padding
 				}
+				if isWordPiece(pieceLetters, pieceDigits, pieceVowels, piecePairs, pieceCommon) {
+					wordPieces++
+				} else {
+					longestOther = max(longestOther, pieceLetters+pieceDigits)
+				}
+				randomPiece = randomPiece || isRandomPiece(pieceLetters, pieceDigits, piecePairs, pieceCommon, pieceSeen, true)
+				pieceLetters, pieceDigits, pieceVowels, piecePairs, pieceCommon, pieceSeen = 0, 0, 0, 0, 0, 0
 				prev, prev2, prevLetter = 0, 0, 0
 				continue
 			}
 			if cls == 1 {
 				prevLetter = 0
+				pieceDigits++
 			} else {
 				l := c | 0x20
+				pieceLetters++
 				if prevLetter != 0 {
 					pairs++
+					piecePairs++
 					if englishBigram[prevLetter-'a'][l-'a'] {
 						commonPairs++
+						pieceCommon++
 					}
 				}
 				prevLetter = l
@@ -1222,6 +1243,7 @@ func findSecretRun(s string) (string, bool) {
 			switch c | 0x20 {
 			case 'a', 'e', 'i', 'o', 'u':
 				vowels++
+				pieceVowels++
 			}
 			switch {
 			case prev == 0, (cls == 1) != (prev == 1), cls == 2 && prev == 3, cls == 3 && prev == 2 && prev2 == 2:
@@ -1230,21 +1252,25 @@ func findSecretRun(s string) (string, bool) {
 			prev2, prev = prev, cls
 		}
 		i = j
+		if isWordPiece(pieceLetters, pieceDigits, pieceVowels, piecePairs, pieceCommon) {
+			wordPieces++
+		} else {
+			longestOther = max(longestOther, pieceLetters+pieceDigits)
+		}
+		randomPiece = randomPiece || isRandomPiece(pieceLetters, pieceDigits, piecePairs, pieceCommon, pieceSeen, seps > 0)
 		n := upperN + lowerN + digN
 		if n < 16 || (n < 20 && n != 16) {
 			continue
 		}
 		letters := upperN + lowerN
-		// A single-case run of 20 or more without separators whose
-		// adjacent letters are rarely a frequent English pair: fewer than
-		// 27 % of its letter pairs are in englishBigram, where names made
-		// of words reach about half and random letters about a sixth. The
-		// class rules below take a letters-only run for a word, and segment
-		// lengths say little about single-case text.
-		// A run of few distinct symbols ("aaaa…", "abababab…") is not random.
-		if n >= 20 && seps == 0 && (upperN == 0 || lowerN == 0) && letters >= 16 &&
-			100*commonPairs < 27*pairs && !(hexOnly && digN > 0) &&
-			float64(bits.OnesCount64(seen)) >= 0.6*expectedDistinct(26+10*min(digN, 1), n) {
+		// A piece of 20 or more (between separators, or the whole run)
+		// whose adjacent letters are rarely a frequent English pair: fewer
+		// than 27 % of its letter pairs are in englishBigram, where names
+		// made of words reach about half and random letters about a sixth
+		// (isRandomPiece). The class rules below take a letters-only run
+		// for a word, and segment lengths say little about single-case
+		// text or a key behind a worded prefix ("sk_live_…").
+		if randomPiece && !(hexOnly && digN > 0) {
 			return KindToken, true
 		}
 		if digN == 0 || letters == 0 {
@@ -1266,6 +1292,13 @@ func findSecretRun(s string) (string, bool) {
 		if n < 20 || float64(distinct) < 0.6*expectedDistinct(26*min(upperN, 1)+26*min(lowerN, 1)+10*min(digN, 1), n) {
 			continue
 		}
+		// Two or more pieces between separators that are words, and no
+		// other piece longer than 12, make a format code or constant
+		// ("VK_FORMAT_R8G8B8A8_UNORM"), not a key; a key behind a worded
+		// prefix ("token_value_…") has a long piece of its own.
+		if wordPieces >= 2 && longestOther <= 12 {
+			continue
+		}
 		// Short segments (n/segs ≤ 2.4); or fairly short ones (≤ 3.2) with
 		// few vowels (≤ 30 %), which keeps format codes made of words
 		// ("DXGI_FORMAT_R16G16B16A16_FLOAT") out; or, for single-case keys
@@ -1276,6 +1309,38 @@ func findSecretRun(s string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// isWordPiece reports whether a piece of a run between separators reads as
+// a word: four or more letters and no digits, a vowel, and at least half of
+// its letter pairs frequent English bigrams.
+func isWordPiece(letters, digits, vowels, pairs, common int) bool {
+	return letters >= 4 && digits == 0 && vowels > 0 && 2*common >= pairs
+}
+
+// isRandomPiece reports whether a piece of a run reads as random: 20 or
+// more characters, 16 or more of them letters, fewer than 27 % of its
+// letter pairs frequent English bigrams, and enough distinct symbols that
+// it is not a repetition ("aaaa…", "abab…"). A mixed-case piece counts only
+// when mixed is set (the run has separators: a key behind a prefix such as
+// "sk_live_"); a mixed-case run of its own is left to the segment rules,
+// since camelCase names with acronyms ("BufferToggleGpsSync") pair their
+// letters less like English.
+func isRandomPiece(letters, digits, pairs, common int, seen uint64, mixed bool) bool {
+	n := letters + digits
+	if n < 20 || letters < 16 || 100*common >= 27*pairs {
+		return false
+	}
+	upper := seen>>10&(1<<26-1) != 0
+	lower := seen>>36 != 0
+	if upper && lower && !mixed {
+		return false
+	}
+	k := 10*min(digits, 1) + 26
+	if upper && lower {
+		k += 26
+	}
+	return float64(bits.OnesCount64(seen)) >= 0.6*expectedDistinct(k, n)
 }
 
 // englishBigram marks 108 frequent English letter pairs: about half of the
