@@ -1154,9 +1154,11 @@ func coordGap(g string) bool {
 //   - vowels: random letters are vowels about one time in five, English
 //     words two in five, which separates single-case keys ("AKIA…", base32)
 //     whose letter runs are long;
-//   - letter pairs: in single-case runs without separators (base32 keys,
-//     lower-case API keys, letters-only secrets), how many adjacent letters
-//     form a frequent English bigram.
+//   - letter pairs: in each piece of a run between separators, how many
+//     adjacent letters form a frequent English bigram; a long piece with
+//     few is random (base32 keys, lower-case API keys, letters-only
+//     secrets, the key behind "sk_live_"), and two worded pieces make a
+//     format constant ("VK_FORMAT_R8G8B8A8_UNORM").
 //
 // A hexadecimal run of exactly 16 characters (Android ID, 64-bit ids) or 32
 // (IDFA or GAID without hyphens, MD5 of an identifier) is a device id; other
@@ -1174,76 +1176,61 @@ func findSecretRun(s string) (string, bool) {
 			upperN, lowerN, digN int
 			vowels, segs         int
 			seps                 int // separators inside the run
-			pairs, commonPairs   int // adjacent letters; those that are frequent English bigrams
-			prevLetter           byte
-			// The current separator-delimited piece, and how many pieces
-			// were words: 4+ letters only, a vowel, half or more of the
-			// letter pairs frequent English bigrams ("FORMAT", "UNORM").
-			pieceLetters, pieceVowels, piecePairs, pieceCommon int
-			pieceDigits, wordPieces, longestOther              int
-			pieceSeen                                          uint64
-			randomPiece                                        bool // a piece of 20+ that reads as random letters
-			hexOnly                                            = true
-			prev, prev2                                        uint8
-			seen                                               uint64
+			ps                   pieces
+			hexOnly              = true
+			prev, prev2          uint8
+			seen                 uint64
 		)
 		for j < len(s) && (isB64URL(s[j]) || s[j] == '+' || s[j] == '/' || s[j] == '=') {
 			c := s[j]
 			j++
-			var cls uint8
+			var (
+				cls uint8
+				bit uint64
+			)
 			switch {
 			case isDigit(c):
-				cls = 1
+				cls, bit = 1, 1<<(c-'0')
 				digN++
-				seen |= 1 << (c - '0')
-				pieceSeen |= 1 << (c - '0')
 			case 'A' <= c && c <= 'Z':
-				cls = 2
+				cls, bit = 2, 1<<(c-'A'+10)
 				upperN++
-				seen |= 1 << (c - 'A' + 10)
-				pieceSeen |= 1 << (c - 'A' + 10)
 			case 'a' <= c && c <= 'z':
-				cls = 3
+				cls, bit = 3, 1<<(c-'a'+36)
 				lowerN++
-				seen |= 1 << (c - 'a' + 36)
-				pieceSeen |= 1 << (c - 'a' + 36)
 			default:
 				if c != '=' || j < len(s) && s[j] != '=' && isB64URL(s[j]) {
 					seps++ // not base32/base64 end padding
 				}
-				if isWordPiece(pieceLetters, pieceDigits, pieceVowels, piecePairs, pieceCommon) {
-					wordPieces++
-				} else {
-					longestOther = max(longestOther, pieceLetters+pieceDigits)
-				}
-				randomPiece = randomPiece || isRandomPiece(pieceLetters, pieceDigits, piecePairs, pieceCommon, pieceSeen, true)
-				pieceLetters, pieceDigits, pieceVowels, piecePairs, pieceCommon, pieceSeen = 0, 0, 0, 0, 0, 0
-				prev, prev2, prevLetter = 0, 0, 0
+				ps.end(true)
+				prev, prev2 = 0, 0
 				continue
 			}
+			// The current piece (counted here, not in a method: this loop
+			// runs over every character of every string of every event).
 			if cls == 1 {
-				prevLetter = 0
-				pieceDigits++
+				ps.digits++
+				ps.prevLetter = 0
 			} else {
 				l := c | 0x20
-				pieceLetters++
-				if prevLetter != 0 {
-					pairs++
-					piecePairs++
-					if englishBigram[prevLetter-'a'][l-'a'] {
-						commonPairs++
-						pieceCommon++
+				ps.letters++
+				if ps.prevLetter != 0 {
+					ps.pairs++
+					if englishBigram[ps.prevLetter-'a'][l-'a'] {
+						ps.common++
 					}
 				}
-				prevLetter = l
+				ps.prevLetter = l
 			}
+			seen |= bit
+			ps.seen |= bit
 			if !isHex(c) {
 				hexOnly = false
 			}
 			switch c | 0x20 {
 			case 'a', 'e', 'i', 'o', 'u':
 				vowels++
-				pieceVowels++
+				ps.vowels++
 			}
 			switch {
 			case prev == 0, (cls == 1) != (prev == 1), cls == 2 && prev == 3, cls == 3 && prev == 2 && prev2 == 2:
@@ -1252,12 +1239,7 @@ func findSecretRun(s string) (string, bool) {
 			prev2, prev = prev, cls
 		}
 		i = j
-		if isWordPiece(pieceLetters, pieceDigits, pieceVowels, piecePairs, pieceCommon) {
-			wordPieces++
-		} else {
-			longestOther = max(longestOther, pieceLetters+pieceDigits)
-		}
-		randomPiece = randomPiece || isRandomPiece(pieceLetters, pieceDigits, piecePairs, pieceCommon, pieceSeen, seps > 0)
+		ps.end(seps > 0)
 		n := upperN + lowerN + digN
 		if n < 16 || (n < 20 && n != 16) {
 			continue
@@ -1270,7 +1252,7 @@ func findSecretRun(s string) (string, bool) {
 		// (isRandomPiece). The class rules below take a letters-only run
 		// for a word, and segment lengths say little about single-case
 		// text or a key behind a worded prefix ("sk_live_…").
-		if randomPiece && !(hexOnly && digN > 0) {
+		if ps.random && !(hexOnly && digN > 0) {
 			return KindToken, true
 		}
 		if digN == 0 || letters == 0 {
@@ -1296,7 +1278,7 @@ func findSecretRun(s string) (string, bool) {
 		// other piece longer than 12, make a format code or constant
 		// ("VK_FORMAT_R8G8B8A8_UNORM"), not a key; a key behind a worded
 		// prefix ("token_value_…") has a long piece of its own.
-		if wordPieces >= 2 && longestOther <= 12 {
+		if ps.words >= 2 && ps.longestOther <= 12 {
 			continue
 		}
 		// Short segments (n/segs ≤ 2.4); or fairly short ones (≤ 3.2) with
@@ -1311,36 +1293,62 @@ func findSecretRun(s string) (string, bool) {
 	return "", false
 }
 
-// isWordPiece reports whether a piece of a run between separators reads as
-// a word: four or more letters and no digits, a vowel, and at least half of
-// its letter pairs frequent English bigrams.
-func isWordPiece(letters, digits, vowels, pairs, common int) bool {
-	return letters >= 4 && digits == 0 && vowels > 0 && 2*common >= pairs
+// pieces follows the pieces of a run between separators ('_', '-', '+',
+// '/', '='): the current one, how many were words, the longest other, and
+// whether one read as random.
+type pieces struct {
+	letters, digits, vowels int
+	pairs, common           int // adjacent letters; those that are frequent English bigrams
+	prevLetter              byte
+	seen                    uint64
+
+	words        int // pieces that read as words ("FORMAT", "UNORM")
+	longestOther int // the longest piece that is not a word
+	random       bool
 }
 
-// isRandomPiece reports whether a piece of a run reads as random: 20 or
-// more characters, 16 or more of them letters, fewer than 27 % of its
-// letter pairs frequent English bigrams, and enough distinct symbols that
-// it is not a repetition ("aaaa…", "abab…"). A mixed-case piece counts only
-// when mixed is set (the run has separators: a key behind a prefix such as
+// end closes the current piece (see isRandom for mixed) and starts the
+// next.
+func (p *pieces) end(mixed bool) {
+	if p.isWord() {
+		p.words++
+	} else {
+		p.longestOther = max(p.longestOther, p.letters+p.digits)
+	}
+	p.random = p.random || p.isRandom(mixed)
+	p.letters, p.digits, p.vowels, p.pairs, p.common, p.prevLetter, p.seen = 0, 0, 0, 0, 0, 0, 0
+}
+
+// isWord reports whether the current piece reads as a word: four or more
+// letters and no digits, a vowel, and at least half of its letter pairs
+// frequent English bigrams.
+func (p *pieces) isWord() bool {
+	return p.letters >= 4 && p.digits == 0 && p.vowels > 0 && 2*p.common >= p.pairs
+}
+
+// isRandom reports whether the current piece reads as random: 20 or more
+// characters, 16 or more of them letters, fewer than 27 % of its letter
+// pairs frequent English bigrams, and enough distinct symbols that it is
+// not a repetition ("aaaa…", "abab…"). A mixed-case piece counts only when
+// mixed is set (the run has separators: a key behind a prefix such as
 // "sk_live_"); a mixed-case run of its own is left to the segment rules,
 // since camelCase names with acronyms ("BufferToggleGpsSync") pair their
 // letters less like English.
-func isRandomPiece(letters, digits, pairs, common int, seen uint64, mixed bool) bool {
-	n := letters + digits
-	if n < 20 || letters < 16 || 100*common >= 27*pairs {
+func (p *pieces) isRandom(mixed bool) bool {
+	n := p.letters + p.digits
+	if n < 20 || p.letters < 16 || 100*p.common >= 27*p.pairs {
 		return false
 	}
-	upper := seen>>10&(1<<26-1) != 0
-	lower := seen>>36 != 0
+	upper := p.seen>>10&(1<<26-1) != 0
+	lower := p.seen>>36 != 0
 	if upper && lower && !mixed {
 		return false
 	}
-	k := 10*min(digits, 1) + 26
+	k := 10*min(p.digits, 1) + 26
 	if upper && lower {
 		k += 26
 	}
-	return float64(bits.OnesCount64(seen)) >= 0.6*expectedDistinct(k, n)
+	return float64(bits.OnesCount64(p.seen)) >= 0.6*expectedDistinct(k, n)
 }
 
 // englishBigram marks 108 frequent English letter pairs: about half of the
