@@ -46,10 +46,10 @@ func ErrorHandler(logger *slog.Logger) runtime.ErrorHandlerFunc {
 	}
 	return func(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 		e := asError(err)
-		if bodyOverflowed(r) {
+		if ob := overflowed(r); ob != nil {
 			// grpc-gateway reports the body limit as InvalidArgument, its
 			// error type lost: limitBody's mark says what happened.
-			e = Errorf(KindTooLarge, "request body over %d bytes", maxRequestBody)
+			e = bodyTooLarge(ob.limit)
 		}
 		retry := ""
 		if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
@@ -77,10 +77,10 @@ func ErrorHandler(logger *slog.Logger) runtime.ErrorHandlerFunc {
 func limitBody(h http.Handler, n int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > n {
-			writeProblem(w, Errorf(KindTooLarge, "request body over %d bytes", n), "")
+			writeProblem(w, bodyTooLarge(n), "")
 			return
 		}
-		ob := &overflowBody{ReadCloser: http.MaxBytesReader(w, r.Body, n)}
+		ob := &overflowBody{ReadCloser: http.MaxBytesReader(w, r.Body, n), limit: n}
 		r = r.WithContext(context.WithValue(r.Context(), overflowKey{}, ob))
 		r.Body = ob
 		h.ServeHTTP(w, r)
@@ -89,10 +89,15 @@ func limitBody(h http.Handler, n int64) http.Handler {
 
 type overflowKey struct{}
 
+func bodyTooLarge(limit int64) *Error {
+	return Errorf(KindTooLarge, "request body over %d bytes", limit)
+}
+
 // overflowBody remembers that its limit was reached.
 type overflowBody struct {
 	io.ReadCloser
-	over atomic.Bool
+	limit int64
+	over  atomic.Bool
 }
 
 func (b *overflowBody) Read(p []byte) (int, error) {
@@ -104,13 +109,15 @@ func (b *overflowBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// bodyOverflowed reports whether r's body ran over limitBody's bound.
-func bodyOverflowed(r *http.Request) bool {
+// overflowed returns r's limitBody body if it ran over its bound, else nil.
+func overflowed(r *http.Request) *overflowBody {
 	if r == nil {
-		return false
+		return nil
 	}
-	ob, _ := r.Context().Value(overflowKey{}).(*overflowBody)
-	return ob != nil && ob.over.Load()
+	if ob, _ := r.Context().Value(overflowKey{}).(*overflowBody); ob != nil && ob.over.Load() {
+		return ob
+	}
+	return nil
 }
 
 // writeProblem writes e as a problem. retry is a Retry-After value or "".

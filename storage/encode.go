@@ -20,8 +20,8 @@ import (
 // pre-aggregation relies on that.
 
 // appendDims appends dims as a JSON object. Values are string, bool or an
-// integer. The map is read once: its entries are
-// copied out and sorted by key, so no value is looked up by its key again.
+// integer. The map is read once: its entries are copied out and sorted by
+// key, so no value is looked up by its key again.
 func appendDims(dst []byte, dims map[string]any) ([]byte, error) {
 	var eb [16]entry[any] // no allocation for the usual few keys
 	es := sortedEntries(eb[:0], dims)

@@ -466,7 +466,6 @@ type pending struct {
 	err    error
 }
 
-// commit writes group in one transaction and completes each request.
 // smallGroup is the size below which a group waits for another worker's
 // transaction to end before it commits (see work).
 func (w *Writer) smallGroup() int { return max(1, w.cfg.MaxGroupRows/5) }
@@ -478,6 +477,7 @@ func (w *Writer) txDone() <-chan struct{} {
 	return w.txDoneCh
 }
 
+// commit writes group in one transaction and completes each request.
 func (w *Writer) commit(sc *scratch, group []*Batch) {
 	w.active.Add(1)
 	defer func() {
