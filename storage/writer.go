@@ -809,10 +809,13 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 	if _, err := io.ReadFull(w.cfg.Rand, seed[:]); err != nil {
 		return fmt.Errorf("storage: shuffle seed: %w", err)
 	}
-	begin := "BEGIN"
+	// The statements that open the transaction: in insert mode they travel
+	// in the COPY's query; claim mode queues them before its claims.
+	opening := []string{"BEGIN"}
 	if w.db.writerRole {
-		begin += "; SET LOCAL ROLE veil_writer"
+		opening = append(opening, "SET LOCAL ROLE veil_writer")
 	}
+	begin := strings.Join(opening, "; ")
 
 	// The batch that commits. In insert mode every statement of it is
 	// known before a connection is taken: the rollups are aggregated here,
@@ -846,9 +849,8 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 
 	if claim {
 		first := &pgx.Batch{}
-		first.Queue("BEGIN")
-		if w.db.writerRole {
-			first.Queue("SET LOCAL ROLE veil_writer")
+		for _, q := range opening {
+			first.Queue(q)
 		}
 		claims := w.queueDedupClaims(first, live, now)
 		br := conn.SendBatch(ctx, first)
