@@ -2,7 +2,6 @@ package storage_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -231,12 +230,6 @@ func BenchmarkEventLayout(b *testing.B) {
 	b.Run("typed", func(b *testing.B) {
 		run(b, "typed_events", []string{"bucket", "schema_name", "schema_version", "os", "app_version", "country", "cold_start_ms", "bytes"}, typedRows)
 	})
-}
-
-func randBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
 }
 
 // benchWriterConfig applies VEIL_BENCH_LINGER and VEIL_BENCH_WORKERS.

@@ -35,8 +35,11 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-func randKey() []byte {
-	b := make([]byte, 16)
+// randKey is a random 16-byte key, the size of a decoded batch_id.
+func randKey() []byte { return randBytes(16) }
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
 	rand.Read(b)
 	return b
 }
