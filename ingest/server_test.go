@@ -83,6 +83,11 @@ type fakeWriter struct {
 	mu        sync.Mutex
 	batches   []*storage.Batch
 	committed chan *storage.Batch
+
+	// For "late": submitted receives each batch as it is submitted, and
+	// the batch commits when release is closed.
+	submitted chan *storage.Batch
+	release   chan struct{}
 }
 
 func (w *fakeWriter) Submit(b *storage.Batch) error {
@@ -103,8 +108,9 @@ func (w *fakeWriter) Submit(b *storage.Batch) error {
 	case "hang":
 	case "late":
 		// Commits after the caller gave up.
+		w.submitted <- b
 		go func() {
-			time.Sleep(50 * time.Millisecond)
+			<-w.release
 			b.Done(storage.StatusCommitted, nil)
 			if w.committed != nil {
 				w.committed <- b
@@ -522,15 +528,18 @@ func TestCallerGivesUp(t *testing.T) {
 		}
 	})
 	t.Run("canceled, then committed", func(t *testing.T) {
-		w := &fakeWriter{mode: "late", committed: make(chan *storage.Batch, 1)}
+		w := &fakeWriter{mode: "late", committed: make(chan *storage.Batch, 1),
+			submitted: make(chan *storage.Batch, 1), release: make(chan struct{})}
 		s := newTestServer(t, w, nil, nil)
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { time.Sleep(5 * time.Millisecond); cancel() }()
+		// The caller gives up once the batch is with the writer.
+		go func() { <-w.submitted; cancel() }()
 		resp, err := s.SubmitEvents(ctx, &veilv1.SubmitEventsRequest{BatchId: testBatchID,
 			Events: []*veilv1.Event{launch(t, map[string]any{"os": "ios"})}})
 		if resp != nil || status.Code(err) != codes.Canceled {
 			t.Errorf("got %v, %v", resp, err)
 		}
+		close(w.release)
 		// The writer's late Done must not block or panic.
 		select {
 		case <-w.committed:

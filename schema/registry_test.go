@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -163,25 +164,28 @@ func TestRegistryNegativeBound(t *testing.T) {
 }
 
 func TestRegistryConcurrentMissesShareLookup(t *testing.T) {
-	store := &fakeStore{docs: map[string][]byte{}, gate: make(chan struct{})}
-	store.put("app.launch", 1, launchDoc)
-	reg, _ := NewRegistry(RegistryConfig{Store: store})
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := reg.Get(context.Background(), "app.launch", 1); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	time.Sleep(20 * time.Millisecond)
-	close(store.gate)
-	wg.Wait()
-	if c := store.calls.Load(); c != 1 {
-		t.Errorf("%d store lookups for one key", c)
-	}
+	// synctest.Wait returns once all 20 callers are blocked (on the
+	// gate, or on the one lookup in flight), so the gate opens only after
+	// every caller has missed the cache.
+	synctest.Test(t, func(t *testing.T) {
+		store := &fakeStore{docs: map[string][]byte{}, gate: make(chan struct{})}
+		store.put("app.launch", 1, launchDoc)
+		reg, _ := NewRegistry(RegistryConfig{Store: store})
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				if _, err := reg.Get(context.Background(), "app.launch", 1); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		synctest.Wait()
+		close(store.gate)
+		wg.Wait()
+		if c := store.calls.Load(); c != 1 {
+			t.Errorf("%d store lookups for one key", c)
+		}
+	})
 }
 
 func TestRegistryContextCancel(t *testing.T) {

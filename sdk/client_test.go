@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/veil-telemetry/veil/bhttp"
@@ -224,27 +225,33 @@ func TestBatchingByBytes(t *testing.T) {
 }
 
 func TestBatchingByInterval(t *testing.T) {
+	// In a synctest bubble the Client's system clock is the bubble's: the
+	// interval elapses only when every goroutine is blocked, so "nothing
+	// was sent before the interval" is checked exactly, not after a sleep.
+	// The gateway's listener is made outside: a socket never counts as
+	// blocked inside a bubble.
 	g := newFakeGateway(t)
-	clk := veil.NewFakeClock(time.Now())
-	cfg := veil.Config{FlushInterval: 5 * time.Second}
-	veil.SetClock(&cfg, clk)
-	c, col := newClient(t, g, cfg)
-	record(t, c, 3)
-	waitArmed(t, clk, func(d time.Duration) bool { return d == 5*time.Second })
-	time.Sleep(20 * time.Millisecond)
-	if n := len(g.seen()); n != 0 {
-		t.Fatalf("%d requests before the interval elapsed", n)
-	}
-	clk.Advance(4 * time.Second)
-	time.Sleep(20 * time.Millisecond)
-	if n := len(g.seen()); n != 0 {
-		t.Fatalf("%d requests before the interval elapsed", n)
-	}
-	clk.Advance(time.Second)
-	eventually(t, "the interval batch", func() bool { return col.count(veil.StatusAccepted) == 3 })
-	if got := sizes(g.seen()); !slices.Equal(got, []int{3}) {
-		t.Errorf("batch sizes = %v, want [3]", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		c, col := newClient(t, g, veil.Config{FlushInterval: 5 * time.Second, HTTPClient: g.inProcess()})
+		record(t, c, 3)
+		synctest.Wait()
+		if n := len(g.seen()); n != 0 {
+			t.Fatalf("%d requests before the interval elapsed", n)
+		}
+		time.Sleep(4 * time.Second)
+		synctest.Wait()
+		if n := len(g.seen()); n != 0 {
+			t.Fatalf("%d requests 4s into a 5s interval", n)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := col.count(veil.StatusAccepted); n != 3 {
+			t.Fatalf("accepted = %d at the interval, want 3", n)
+		}
+		if got := sizes(g.seen()); !slices.Equal(got, []int{3}) {
+			t.Errorf("batch sizes = %v, want [3]", got)
+		}
+	})
 }
 
 func TestPaddingBuckets(t *testing.T) {
@@ -996,13 +1003,18 @@ func TestQueueDirRestart(t *testing.T) {
 	// A new client on the same directory delivers everything, in order,
 	// with the same batch ids: the batch already stored comes back as
 	// duplicate, so each event is stored exactly once.
+	// The restarted client runs on the same clock, a minute later: the
+	// batches are a minute old, well inside MaxAge, on any calendar date.
 	g.setScript(nil)
 	before := len(g.seen())
-	c2, col2 := newClient(t, g, veil.Config{QueueDir: dir})
+	clk.Advance(time.Minute)
+	cfg2 := veil.Config{QueueDir: dir}
+	veil.SetClock(&cfg2, clk)
+	c2, col2 := newClient(t, g, cfg2)
 	flush(t, c2)
 	reqs := g.seen()[before:]
 	if got := sizes(reqs); !slices.Equal(got, []int{10, 10, 5}) {
-		t.Errorf("resumed batch sizes = %v", got)
+		t.Fatalf("resumed batch sizes = %v, want [10 10 5]", got)
 	}
 	if got := eventIndexes(reqs); !slices.Equal(got, seq(0, 25)) {
 		t.Errorf("resumed order = %v", got)
@@ -1414,8 +1426,13 @@ func TestStressRecordFlushClose(t *testing.T) {
 					}
 				})
 			}
-			// Close while the writers are still going.
-			time.Sleep(20 * time.Millisecond)
+			// Close while the writers are still going: once some events
+			// are taken, not after a guessed delay.
+			eventually(t, "the first events taken", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return taken >= 100
+			})
 			for range 3 {
 				wg.Go(func() {
 					ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

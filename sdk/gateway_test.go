@@ -90,6 +90,24 @@ func newFakeGateway(t testing.TB, kems ...ohttp.KEMID) *fakeGateway {
 
 func (g *fakeGateway) relayURL() string { return g.srv.URL + "/gateway" }
 
+// inProcess is an HTTP client that serves each request from the fake
+// gateway's handler on the caller's goroutine, with no socket: a Client
+// using it can run inside a testing/synctest bubble, where time is the
+// bubble's and synctest.Wait sees every goroutine block.
+func (g *fakeGateway) inProcess() *http.Client {
+	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		rec := httptest.NewRecorder()
+		g.serveHTTP(rec, r)
+		resp := rec.Result()
+		resp.Request = r
+		return resp, nil
+	})}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 // addKey generates a key, offers it and accepts requests for it.
 func (g *fakeGateway) addKey(id uint8, kem ohttp.KEMID) *ohttp.PrivateKey {
 	g.t.Helper()
