@@ -1,4 +1,4 @@
-package veil_test
+package sdk_test
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/veil-telemetry/veil/bhttp"
 	"github.com/veil-telemetry/veil/ohttp"
-	veil "github.com/veil-telemetry/veil/sdk"
+	"github.com/veil-telemetry/veil/sdk"
 )
 
 // stubGateway is an http.RoundTripper that plays relay and gateway without
@@ -127,14 +127,14 @@ func BenchmarkClientPerEvent(b *testing.B) {
 	stub := newStubGateway(b)
 	var accepted int
 	var mu sync.Mutex
-	c, err := veil.New(veil.Config{
+	c, err := sdk.New(sdk.Config{
 		RelayURL:       "https://relay.invalid/gateway",
 		HTTPClient:     &http.Client{Transport: stub},
 		MaxBatchEvents: 100,
 		MaxQueueEvents: 1000,
 		FlushInterval:  time.Hour,
-		OnResult: func(r veil.Result) {
-			if r.Status == veil.StatusAccepted {
+		OnResult: func(r sdk.Result) {
+			if r.Status == sdk.StatusAccepted {
 				mu.Lock()
 				accepted++
 				mu.Unlock()

@@ -1,4 +1,4 @@
-package veil_test
+package sdk_test
 
 import (
 	"bytes"
@@ -21,28 +21,28 @@ import (
 
 	"github.com/veil-telemetry/veil/bhttp"
 	"github.com/veil-telemetry/veil/ohttp"
-	veil "github.com/veil-telemetry/veil/sdk"
+	"github.com/veil-telemetry/veil/sdk"
 )
 
 // collector gathers OnResult calls.
 type collector struct {
 	mu      sync.Mutex
-	results []veil.Result
+	results []sdk.Result
 }
 
-func (c *collector) hook(r veil.Result) {
+func (c *collector) hook(r sdk.Result) {
 	c.mu.Lock()
 	c.results = append(c.results, r)
 	c.mu.Unlock()
 }
 
-func (c *collector) all() []veil.Result {
+func (c *collector) all() []sdk.Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.results)
 }
 
-func (c *collector) count(s veil.Status) int {
+func (c *collector) count(s sdk.Status) int {
 	n := 0
 	for _, r := range c.all() {
 		if r.Status == s {
@@ -53,7 +53,7 @@ func (c *collector) count(s veil.Status) int {
 }
 
 // newClient starts a client for g, closing it when the test ends.
-func newClient(t *testing.T, g *fakeGateway, cfg veil.Config) (*veil.Client, *collector) {
+func newClient(t *testing.T, g *fakeGateway, cfg sdk.Config) (*sdk.Client, *collector) {
 	t.Helper()
 	col := &collector{}
 	if cfg.RelayURL == "" {
@@ -62,7 +62,7 @@ func newClient(t *testing.T, g *fakeGateway, cfg veil.Config) (*veil.Client, *co
 	if cfg.OnResult == nil {
 		cfg.OnResult = col.hook
 	}
-	c, err := veil.New(cfg)
+	c, err := sdk.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func newClient(t *testing.T, g *fakeGateway, cfg veil.Config) (*veil.Client, *co
 	return c, col
 }
 
-func record(t *testing.T, c *veil.Client, n int) {
+func record(t *testing.T, c *sdk.Client, n int) {
 	t.Helper()
 	for i := range n {
 		if err := c.Record(context.Background(), "app.launch", 1, map[string]any{"os": "ios", "i": i}); err != nil {
@@ -83,7 +83,7 @@ func record(t *testing.T, c *veil.Client, n int) {
 	}
 }
 
-func flush(t *testing.T, c *veil.Client) {
+func flush(t *testing.T, c *sdk.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -114,7 +114,7 @@ func sizes(reqs []*gwRequest) []int {
 
 // waitArmed returns the next timer the client arms whose duration
 // satisfies ok, skipping others (such as the batching interval).
-func waitArmed(t *testing.T, clk *veil.FakeClock, ok func(time.Duration) bool) time.Duration {
+func waitArmed(t *testing.T, clk *sdk.FakeClock, ok func(time.Duration) bool) time.Duration {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -144,7 +144,7 @@ var batchIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`)
 
 func TestBatchingByCount(t *testing.T) {
 	g := newFakeGateway(t)
-	c, col := newClient(t, g, veil.Config{MaxBatchEvents: 10})
+	c, col := newClient(t, g, sdk.Config{MaxBatchEvents: 10})
 	record(t, c, 25)
 	flush(t, c)
 
@@ -168,7 +168,7 @@ func TestBatchingByCount(t *testing.T) {
 	if len(ids) != 3 {
 		t.Errorf("batch ids not distinct: %v", ids)
 	}
-	if n := col.count(veil.StatusAccepted); n != 25 {
+	if n := col.count(sdk.StatusAccepted); n != 25 {
 		t.Errorf("accepted results = %d, want 25", n)
 	}
 	for i, r := range col.all() {
@@ -193,7 +193,7 @@ func seq(from, to int) []int {
 func TestBatchingByBytes(t *testing.T) {
 	g := newFakeGateway(t)
 	const limit = 2048
-	c, _ := newClient(t, g, veil.Config{MaxBatchBytes: limit, DisableCompression: true})
+	c, _ := newClient(t, g, sdk.Config{MaxBatchBytes: limit, DisableCompression: true})
 	pad := strings.Repeat("x", 300)
 	for i := range 20 {
 		if err := c.Record(context.Background(), "app.launch", 1, map[string]any{"i": i, "pad": pad}); err != nil {
@@ -219,7 +219,7 @@ func TestBatchingByBytes(t *testing.T) {
 	}
 
 	err := c.Record(context.Background(), "app.launch", 1, map[string]any{"pad": strings.Repeat("y", limit)})
-	if !errors.Is(err, veil.ErrEventTooLarge) {
+	if !errors.Is(err, sdk.ErrEventTooLarge) {
 		t.Errorf("oversized event: err = %v, want ErrEventTooLarge", err)
 	}
 }
@@ -232,7 +232,7 @@ func TestBatchingByInterval(t *testing.T) {
 	// blocked inside a bubble.
 	g := newFakeGateway(t)
 	synctest.Test(t, func(t *testing.T) {
-		c, col := newClient(t, g, veil.Config{FlushInterval: 5 * time.Second, HTTPClient: g.inProcess()})
+		c, col := newClient(t, g, sdk.Config{FlushInterval: 5 * time.Second, HTTPClient: g.inProcess()})
 		record(t, c, 3)
 		synctest.Wait()
 		if n := len(g.seen()); n != 0 {
@@ -245,7 +245,7 @@ func TestBatchingByInterval(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if n := col.count(veil.StatusAccepted); n != 3 {
+		if n := col.count(sdk.StatusAccepted); n != 3 {
 			t.Fatalf("accepted = %d at the interval, want 3", n)
 		}
 		if got := sizes(g.seen()); !slices.Equal(got, []int{3}) {
@@ -260,7 +260,7 @@ func TestPaddingBuckets(t *testing.T) {
 		{4097, 16 << 10}, {16 << 10, 16 << 10}, {16<<10 + 1, 64 << 10}, {64 << 10, 64 << 10},
 		{64<<10 + 1, 128 << 10}, {200000, 256 << 10},
 	} {
-		if got := veil.PaddedSize(tc.n); got != tc.want {
+		if got := sdk.PaddedSize(tc.n); got != tc.want {
 			t.Errorf("PaddedSize(%d) = %d, want %d", tc.n, got, tc.want)
 		}
 	}
@@ -268,7 +268,7 @@ func TestPaddingBuckets(t *testing.T) {
 	// What the gateway decrypts is always a bucket's size, and the
 	// padding is valid Binary HTTP (the fake decodes it).
 	g := newFakeGateway(t)
-	c, _ := newClient(t, g, veil.Config{DisableCompression: true, MaxBatchEvents: 1})
+	c, _ := newClient(t, g, sdk.Config{DisableCompression: true, MaxBatchEvents: 1})
 	for _, n := range []int{1, 2000, 10000, 30000} {
 		if err := c.Record(context.Background(), "app.launch", 1, map[string]any{"pad": strings.Repeat("p", n)}); err != nil {
 			t.Fatal(err)
@@ -324,9 +324,9 @@ func TestBackoff(t *testing.T) {
 				}
 				return gwAnswer{}
 			})
-			clk := veil.NewFakeClock(clockStart)
-			cfg := veil.Config{FlushInterval: time.Hour}
-			veil.SetClock(&cfg, clk)
+			clk := sdk.NewFakeClock(clockStart)
+			cfg := sdk.Config{FlushInterval: time.Hour}
+			sdk.SetClock(&cfg, clk)
 			c, col := newClient(t, g, cfg)
 			record(t, c, 2)
 			done := make(chan error, 1)
@@ -359,7 +359,7 @@ func TestBackoff(t *testing.T) {
 					t.Errorf("retry Date %v before first %v", r.Date, reqs[0].Date)
 				}
 			}
-			if n := col.count(veil.StatusAccepted); n != 2 {
+			if n := col.count(sdk.StatusAccepted); n != 2 {
 				t.Errorf("accepted = %d, want 2", n)
 			}
 			if st := c.Stats(); st.Retries != uint64(len(tc.answers)) {
@@ -378,9 +378,9 @@ func problemWith(status int, typ string, extra ...bhttp.Field) gwAnswer {
 func TestMaxAttempts(t *testing.T) {
 	g := newFakeGateway(t)
 	g.setScript(func(*gwRequest) gwAnswer { return gwAnswer{OuterStatus: 503} })
-	clk := veil.NewFakeClock(clockStart)
-	cfg := veil.Config{MaxAttempts: 3, FlushInterval: time.Hour}
-	veil.SetClock(&cfg, clk)
+	clk := sdk.NewFakeClock(clockStart)
+	cfg := sdk.Config{MaxAttempts: 3, FlushInterval: time.Hour}
+	sdk.SetClock(&cfg, clk)
 	c, col := newClient(t, g, cfg)
 	record(t, c, 4)
 	done := make(chan error, 1)
@@ -395,15 +395,15 @@ func TestMaxAttempts(t *testing.T) {
 		t.Errorf("%d requests, want 3", n)
 	}
 	for _, r := range col.all() {
-		if r.Status != veil.StatusDropped || r.Reason != veil.ReasonRetriesExhausted {
-			t.Errorf("result %+v, want dropped %s", r, veil.ReasonRetriesExhausted)
+		if r.Status != sdk.StatusDropped || r.Reason != sdk.ReasonRetriesExhausted {
+			t.Errorf("result %+v, want dropped %s", r, sdk.ReasonRetriesExhausted)
 		}
 	}
 }
 
 func TestDateCorrection(t *testing.T) {
 	g := newFakeGateway(t)
-	clk := veil.NewFakeClock(clockStart)
+	clk := sdk.NewFakeClock(clockStart)
 	gatewayNow := func() time.Time { return clk.Now().Add(3 * time.Hour) } // the client's clock is 3h slow
 	g.setScript(func(r *gwRequest) gwAnswer {
 		if d := r.Date.Sub(gatewayNow()); d < -5*time.Minute || d > 5*time.Minute {
@@ -412,8 +412,8 @@ func TestDateCorrection(t *testing.T) {
 		}
 		return gwAnswer{}
 	})
-	cfg := veil.Config{}
-	veil.SetClock(&cfg, clk)
+	cfg := sdk.Config{}
+	sdk.SetClock(&cfg, clk)
 	c, col := newClient(t, g, cfg)
 	record(t, c, 2)
 	flush(t, c)
@@ -426,7 +426,7 @@ func TestDateCorrection(t *testing.T) {
 	if reqs[0].BatchID != reqs[1].BatchID {
 		t.Error("Date retry changed batch_id")
 	}
-	if n := col.count(veil.StatusAccepted); n != 3 {
+	if n := col.count(sdk.StatusAccepted); n != 3 {
 		t.Errorf("accepted = %d, want 3", n)
 	}
 
@@ -438,7 +438,7 @@ func TestDateCorrection(t *testing.T) {
 	})
 	record(t, c, 1)
 	flush(t, c)
-	if got := col.all()[3]; got.Status != veil.StatusDropped || got.Reason != veil.ReasonClockSkew {
+	if got := col.all()[3]; got.Status != sdk.StatusDropped || got.Reason != sdk.ReasonClockSkew {
 		t.Errorf("result = %+v, want dropped clock_skew", got)
 	}
 	if n := len(g.seen()); n != 5 {
@@ -448,7 +448,7 @@ func TestDateCorrection(t *testing.T) {
 
 func TestKeyRotation(t *testing.T) {
 	g := newFakeGateway(t)
-	c, col := newClient(t, g, veil.Config{})
+	c, col := newClient(t, g, sdk.Config{})
 	record(t, c, 1)
 	flush(t, c)
 	g.rotate(7)
@@ -464,7 +464,7 @@ func TestKeyRotation(t *testing.T) {
 	if n := g.fetches(); n != 2 {
 		t.Errorf("key fetches = %d, want 2 (cached per max-age, refetched once on the key problem)", n)
 	}
-	if n := col.count(veil.StatusAccepted); n != 3 {
+	if n := col.count(sdk.StatusAccepted); n != 3 {
 		t.Errorf("accepted = %d, want 3", n)
 	}
 }
@@ -477,9 +477,9 @@ func TestOuterClientErrorRefetchesOnce(t *testing.T) {
 		}
 		return gwAnswer{}
 	})
-	clk := veil.NewFakeClock(clockStart)
-	cfg := veil.Config{FlushInterval: time.Hour}
-	veil.SetClock(&cfg, clk)
+	clk := sdk.NewFakeClock(clockStart)
+	cfg := sdk.Config{FlushInterval: time.Hour}
+	sdk.SetClock(&cfg, clk)
 	c, col := newClient(t, g, cfg)
 	record(t, c, 1)
 	done := make(chan error, 1)
@@ -496,7 +496,7 @@ func TestOuterClientErrorRefetchesOnce(t *testing.T) {
 	if n := g.fetches(); n != 3 {
 		t.Errorf("key fetches = %d, want 3", n)
 	}
-	if n := col.count(veil.StatusAccepted); n != 1 {
+	if n := col.count(sdk.StatusAccepted); n != 1 {
 		t.Errorf("accepted = %d", n)
 	}
 }
@@ -526,13 +526,13 @@ func TestMalformedKeyDocumentRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newFakeGateway(t)
 			g.setKeyDoc(tc.doc(t))
-			c, col := newClient(t, g, veil.Config{MaxAttempts: 1})
+			c, col := newClient(t, g, sdk.Config{MaxAttempts: 1})
 			record(t, c, 2)
 			flush(t, c)
 			if n := len(g.seen()); n != 0 {
 				t.Errorf("%d requests sent with a malformed key document", n)
 			}
-			if n := col.count(veil.StatusDropped); n != 2 {
+			if n := col.count(sdk.StatusDropped); n != 2 {
 				t.Errorf("dropped = %d, want 2", n)
 			}
 		})
@@ -542,7 +542,7 @@ func TestMalformedKeyDocumentRefused(t *testing.T) {
 func TestPostQuantumPreferred(t *testing.T) {
 	for _, pq := range []bool{false, true} {
 		g := newFakeGateway(t, ohttp.KEMX25519, ohttp.KEMXWing)
-		c, col := newClient(t, g, veil.Config{PostQuantum: pq})
+		c, col := newClient(t, g, sdk.Config{PostQuantum: pq})
 		record(t, c, 1)
 		flush(t, c)
 		want := ohttp.KEMX25519
@@ -552,13 +552,13 @@ func TestPostQuantumPreferred(t *testing.T) {
 		if r := g.seen()[0]; r.KEM != want || r.Suite != ohttp.DefaultSuite {
 			t.Errorf("PostQuantum=%v: KEM %v suite %v, want %v %v", pq, r.KEM, r.Suite, want, ohttp.DefaultSuite)
 		}
-		if col.count(veil.StatusAccepted) != 1 {
+		if col.count(sdk.StatusAccepted) != 1 {
 			t.Errorf("PostQuantum=%v: not accepted", pq)
 		}
 	}
 	// Only X25519 offered: PostQuantum falls back to it.
 	g := newFakeGateway(t, ohttp.KEMX25519)
-	c, _ := newClient(t, g, veil.Config{PostQuantum: true})
+	c, _ := newClient(t, g, sdk.Config{PostQuantum: true})
 	record(t, c, 1)
 	flush(t, c)
 	if r := g.seen()[0]; r.KEM != ohttp.KEMX25519 {
@@ -579,7 +579,7 @@ func TestSplitOn413(t *testing.T) {
 				}
 				return gwAnswer{}
 			})
-			c, col := newClient(t, g, veil.Config{MaxBatchEvents: 10})
+			c, col := newClient(t, g, sdk.Config{MaxBatchEvents: 10})
 			record(t, c, 10)
 			flush(t, c)
 			reqs := g.seen()
@@ -609,7 +609,7 @@ func TestSplitOn413(t *testing.T) {
 				t.Fatalf("%d results", len(rs))
 			}
 			for i, r := range rs {
-				if r.Seq != uint64(i+1) || r.Status != veil.StatusAccepted {
+				if r.Seq != uint64(i+1) || r.Status != sdk.StatusAccepted {
 					t.Errorf("result %d = %+v", i, r)
 				}
 			}
@@ -619,10 +619,10 @@ func TestSplitOn413(t *testing.T) {
 	// A single event the gateway finds too large is dropped, not looped on.
 	g := newFakeGateway(t)
 	g.setScript(func(*gwRequest) gwAnswer { return problem(413, "about:blank") })
-	c, col := newClient(t, g, veil.Config{})
+	c, col := newClient(t, g, sdk.Config{})
 	record(t, c, 1)
 	flush(t, c)
-	if r := col.all()[0]; r.Status != veil.StatusDropped || r.Reason != veil.ReasonTooLarge {
+	if r := col.all()[0]; r.Status != sdk.StatusDropped || r.Reason != sdk.ReasonTooLarge {
 		t.Errorf("result = %+v, want dropped too_large", r)
 	}
 }
@@ -638,15 +638,15 @@ func TestResults(t *testing.T) {
 				`{"index":3,"status":"rejected","reason":"schema_unknown"}]}`),
 		}
 	})
-	c, col := newClient(t, g, veil.Config{})
+	c, col := newClient(t, g, sdk.Config{})
 	record(t, c, 5)
 	flush(t, c)
-	want := []veil.Result{
-		{Seq: 1, Schema: "app.launch", Version: 1, Status: veil.StatusAccepted},
-		{Seq: 2, Schema: "app.launch", Version: 1, Status: veil.StatusRejected, Reason: "identifier_email", Field: "note"},
-		{Seq: 3, Schema: "app.launch", Version: 1, Status: veil.StatusDuplicate},
-		{Seq: 4, Schema: "app.launch", Version: 1, Status: veil.StatusRejected, Reason: "schema_unknown"},
-		{Seq: 5, Schema: "app.launch", Version: 1, Status: veil.StatusDropped, Reason: veil.ReasonNoResult},
+	want := []sdk.Result{
+		{Seq: 1, Schema: "app.launch", Version: 1, Status: sdk.StatusAccepted},
+		{Seq: 2, Schema: "app.launch", Version: 1, Status: sdk.StatusRejected, Reason: "identifier_email", Field: "note"},
+		{Seq: 3, Schema: "app.launch", Version: 1, Status: sdk.StatusDuplicate},
+		{Seq: 4, Schema: "app.launch", Version: 1, Status: sdk.StatusRejected, Reason: "schema_unknown"},
+		{Seq: 5, Schema: "app.launch", Version: 1, Status: sdk.StatusDropped, Reason: sdk.ReasonNoResult},
 	}
 	if got := col.all(); !slices.Equal(got, want) {
 		t.Errorf("results:\n got %+v\nwant %+v", got, want)
@@ -663,14 +663,14 @@ func TestResults(t *testing.T) {
 func TestInnerClientErrorDrops(t *testing.T) {
 	g := newFakeGateway(t)
 	g.setScript(func(*gwRequest) gwAnswer { return problem(403, "about:blank") })
-	c, col := newClient(t, g, veil.Config{})
+	c, col := newClient(t, g, sdk.Config{})
 	record(t, c, 3)
 	flush(t, c)
 	if n := len(g.seen()); n != 1 {
 		t.Errorf("%d requests, want 1 (not retried)", n)
 	}
 	for _, r := range col.all() {
-		if r.Status != veil.StatusDropped || r.Reason != veil.ReasonRefused {
+		if r.Status != sdk.StatusDropped || r.Reason != sdk.ReasonRefused {
 			t.Errorf("result %+v, want dropped refused", r)
 		}
 	}
@@ -678,13 +678,13 @@ func TestInnerClientErrorDrops(t *testing.T) {
 
 func TestQueueFullDropsNewest(t *testing.T) {
 	g := newFakeGateway(t)
-	clk := veil.NewFakeClock(clockStart) // frozen: nothing is cut until Flush
-	cfg := veil.Config{MaxQueueEvents: 5}
-	veil.SetClock(&cfg, clk)
+	clk := sdk.NewFakeClock(clockStart) // frozen: nothing is cut until Flush
+	cfg := sdk.Config{MaxQueueEvents: 5}
+	sdk.SetClock(&cfg, clk)
 	c, col := newClient(t, g, cfg)
 	for i := range 8 {
 		err := c.Record(context.Background(), "app.launch", 1, map[string]any{"i": i})
-		if wantFull := i >= 5; wantFull != errors.Is(err, veil.ErrQueueFull) {
+		if wantFull := i >= 5; wantFull != errors.Is(err, sdk.ErrQueueFull) {
 			t.Errorf("Record %d: err = %v", i, err)
 		}
 	}
@@ -693,7 +693,7 @@ func TestQueueFullDropsNewest(t *testing.T) {
 		t.Fatalf("%d results before Flush, want the 3 dropped", len(dropped))
 	}
 	for i, r := range dropped {
-		if r.Seq != uint64(6+i) || r.Status != veil.StatusDropped || r.Reason != veil.ReasonQueueFull {
+		if r.Seq != uint64(6+i) || r.Status != sdk.StatusDropped || r.Reason != sdk.ReasonQueueFull {
 			t.Errorf("dropped %d = %+v", i, r)
 		}
 	}
@@ -713,7 +713,7 @@ func TestQueueFullDropsNewest(t *testing.T) {
 
 func TestGzip(t *testing.T) {
 	g := newFakeGateway(t)
-	c, _ := newClient(t, g, veil.Config{})
+	c, _ := newClient(t, g, sdk.Config{})
 	record(t, c, 50) // repetitive JSON compresses well
 	flush(t, c)
 	if err := c.Record(context.Background(), "x", 1, map[string]any{"k": "v"}); err != nil {
@@ -735,7 +735,7 @@ func TestGzip(t *testing.T) {
 	}
 
 	g2 := newFakeGateway(t)
-	c2, _ := newClient(t, g2, veil.Config{DisableCompression: true})
+	c2, _ := newClient(t, g2, sdk.Config{DisableCompression: true})
 	record(t, c2, 50)
 	flush(t, c2)
 	if g2.seen()[0].Gzipped {
@@ -748,7 +748,7 @@ func TestGzip(t *testing.T) {
 func TestNothingIdentifying(t *testing.T) {
 	g := newFakeGateway(t)
 	for range 2 {
-		c, _ := newClient(t, g, veil.Config{MaxBatchEvents: 2})
+		c, _ := newClient(t, g, sdk.Config{MaxBatchEvents: 2})
 		record(t, c, 4)
 		flush(t, c)
 	}
@@ -783,7 +783,7 @@ func TestNothingIdentifying(t *testing.T) {
 
 func TestRecordErrors(t *testing.T) {
 	g := newFakeGateway(t)
-	c, _ := newClient(t, g, veil.Config{})
+	c, _ := newClient(t, g, sdk.Config{})
 	ctx := context.Background()
 	for _, tc := range []struct {
 		schema  string
@@ -794,7 +794,7 @@ func TestRecordErrors(t *testing.T) {
 		{"app.launch", 0, nil},
 		{"app.launch", 1, map[string]any{"bad": make(chan int)}},
 	} {
-		if err := c.Record(ctx, tc.schema, tc.version, tc.fields); !errors.Is(err, veil.ErrInvalidEvent) {
+		if err := c.Record(ctx, tc.schema, tc.version, tc.fields); !errors.Is(err, sdk.ErrInvalidEvent) {
 			t.Errorf("Record(%q, %d, %v) = %v, want ErrInvalidEvent", tc.schema, tc.version, tc.fields, err)
 		}
 	}
@@ -806,13 +806,13 @@ func TestRecordErrors(t *testing.T) {
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Record(ctx, "app.launch", 1, nil); !errors.Is(err, veil.ErrClosed) {
+	if err := c.Record(ctx, "app.launch", 1, nil); !errors.Is(err, sdk.ErrClosed) {
 		t.Errorf("Record after Close = %v, want ErrClosed", err)
 	}
-	if err := c.Flush(ctx); !errors.Is(err, veil.ErrClosed) {
+	if err := c.Flush(ctx); !errors.Is(err, sdk.ErrClosed) {
 		t.Errorf("Flush after Close = %v, want ErrClosed", err)
 	}
-	if err := c.Close(ctx); !errors.Is(err, veil.ErrClosed) {
+	if err := c.Close(ctx); !errors.Is(err, sdk.ErrClosed) {
 		t.Errorf("second Close = %v, want ErrClosed", err)
 	}
 	if st := c.Stats(); st.Recorded != 0 {
@@ -821,7 +821,7 @@ func TestRecordErrors(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
-	for _, cfg := range []veil.Config{
+	for _, cfg := range []sdk.Config{
 		{},
 		{RelayURL: "relay.example/gateway"},
 		{RelayURL: "ftp://relay.example/gateway"},
@@ -830,7 +830,7 @@ func TestConfigValidation(t *testing.T) {
 		{RelayURL: "https://relay.example/gateway", MaxBatchEvents: -1},
 		{RelayURL: "https://relay.example/gateway", MaxBatchBytes: 100},
 	} {
-		if c, err := veil.New(cfg); err == nil {
+		if c, err := sdk.New(cfg); err == nil {
 			c.Close(context.Background())
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
@@ -839,7 +839,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestConcurrentUse(t *testing.T) {
 	g := newFakeGateway(t)
-	c, col := newClient(t, g, veil.Config{MaxBatchEvents: 37})
+	c, col := newClient(t, g, sdk.Config{MaxBatchEvents: 37})
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
@@ -855,7 +855,7 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := col.count(veil.StatusAccepted); n != 1600 {
+	if n := col.count(sdk.StatusAccepted); n != 1600 {
 		t.Errorf("accepted = %d, want 1600", n)
 	}
 	seen := map[uint64]bool{}
@@ -872,12 +872,12 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 	func() {
 		g := newFakeGateway(t)
 		defer g.srv.Close()
-		for _, cfg := range []veil.Config{
+		for _, cfg := range []sdk.Config{
 			{},                      // delivers everything
 			{QueueDir: t.TempDir()}, // with a queue directory
 		} {
 			cfg.RelayURL = g.relayURL()
-			c, err := veil.New(cfg)
+			c, err := sdk.New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -890,7 +890,7 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 		g.setScript(func(*gwRequest) gwAnswer {
 			return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}}
 		})
-		c, err := veil.New(veil.Config{RelayURL: g.relayURL()})
+		c, err := sdk.New(sdk.Config{RelayURL: g.relayURL()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -911,7 +911,7 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 func TestCloseReportsUndelivered(t *testing.T) {
 	g := newFakeGateway(t)
 	g.setScript(func(*gwRequest) gwAnswer { return gwAnswer{OuterStatus: 503} })
-	c, col := newClient(t, g, veil.Config{MaxBatchEvents: 2})
+	c, col := newClient(t, g, sdk.Config{MaxBatchEvents: 2})
 	record(t, c, 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -923,7 +923,7 @@ func TestCloseReportsUndelivered(t *testing.T) {
 		t.Fatalf("%d results, want 5", len(rs))
 	}
 	for _, r := range rs {
-		if r.Status != veil.StatusDropped || r.Reason != veil.ReasonClosed {
+		if r.Status != sdk.StatusDropped || r.Reason != sdk.ReasonClosed {
 			t.Errorf("result %+v, want dropped closed", r)
 		}
 	}
@@ -953,9 +953,9 @@ func TestQueueDirRestart(t *testing.T) {
 		}
 		return gwAnswer{OuterStatus: http.StatusServiceUnavailable, OuterHeader: http.Header{"Retry-After": {"3600"}}}
 	})
-	clk := veil.NewFakeClock(clockStart)
-	cfg := veil.Config{QueueDir: dir, MaxBatchEvents: 10}
-	veil.SetClock(&cfg, clk)
+	clk := sdk.NewFakeClock(clockStart)
+	cfg := sdk.Config{QueueDir: dir, MaxBatchEvents: 10}
+	sdk.SetClock(&cfg, clk)
 	c1, col1 := newClient(t, g, cfg)
 	record(t, c1, 25)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -974,7 +974,7 @@ func TestQueueDirRestart(t *testing.T) {
 		t.Errorf("%d results at Close, want 25 queued", len(rs1))
 	}
 	for i, r := range rs1 {
-		if r.Status != veil.StatusQueued || r.Reason != "" || r.Seq != uint64(i+1) || r.Schema != "app.launch" || r.Version != 1 {
+		if r.Status != sdk.StatusQueued || r.Reason != "" || r.Seq != uint64(i+1) || r.Schema != "app.launch" || r.Version != 1 {
 			t.Errorf("result %d at Close = %+v, want queued", i, r)
 		}
 	}
@@ -1008,8 +1008,8 @@ func TestQueueDirRestart(t *testing.T) {
 	g.setScript(nil)
 	before := len(g.seen())
 	clk.Advance(time.Minute)
-	cfg2 := veil.Config{QueueDir: dir}
-	veil.SetClock(&cfg2, clk)
+	cfg2 := sdk.Config{QueueDir: dir}
+	sdk.SetClock(&cfg2, clk)
 	c2, col2 := newClient(t, g, cfg2)
 	flush(t, c2)
 	reqs := g.seen()[before:]
@@ -1030,9 +1030,9 @@ func TestQueueDirRestart(t *testing.T) {
 		t.Fatalf("%d results, want 25", len(rs))
 	}
 	for i, r := range rs {
-		want := veil.StatusAccepted
+		want := sdk.StatusAccepted
 		if i < 10 {
-			want = veil.StatusDuplicate
+			want = sdk.StatusDuplicate
 		}
 		if r.Status != want || r.Seq != 0 || r.Schema != "app.launch" || r.Version != 1 {
 			t.Errorf("result %d = %+v", i, r)
@@ -1049,18 +1049,18 @@ func TestQueueDirKeepsUncutEventsAtClose(t *testing.T) {
 	g.setScript(func(*gwRequest) gwAnswer {
 		return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}}
 	})
-	c1, col1 := newClient(t, g, veil.Config{QueueDir: dir})
+	c1, col1 := newClient(t, g, sdk.Config{QueueDir: dir})
 	record(t, c1, 7)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	c1.Close(ctx)
-	if n := col1.count(veil.StatusQueued); n != 7 || len(col1.all()) != 7 {
+	if n := col1.count(sdk.StatusQueued); n != 7 || len(col1.all()) != 7 {
 		t.Errorf("results at Close with a queue directory: %+v, want 7 queued", col1.all())
 	}
 	g.setScript(nil)
-	c2, col2 := newClient(t, g, veil.Config{QueueDir: dir})
+	c2, col2 := newClient(t, g, sdk.Config{QueueDir: dir})
 	flush(t, c2)
-	if n := col2.count(veil.StatusAccepted); n != 7 {
+	if n := col2.count(sdk.StatusAccepted); n != 7 {
 		t.Errorf("accepted after restart = %d, want 7", n)
 	}
 }
@@ -1071,9 +1071,9 @@ func TestQueueDirAgeCap(t *testing.T) {
 	g.setScript(func(*gwRequest) gwAnswer {
 		return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}}
 	})
-	clk := veil.NewFakeClock(clockStart)
-	cfg := veil.Config{QueueDir: dir}
-	veil.SetClock(&cfg, clk)
+	clk := sdk.NewFakeClock(clockStart)
+	cfg := sdk.Config{QueueDir: dir}
+	sdk.SetClock(&cfg, clk)
 	c1, _ := newClient(t, g, cfg)
 	record(t, c1, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -1084,9 +1084,9 @@ func TestQueueDirAgeCap(t *testing.T) {
 	}
 
 	before := len(g.seen())
-	clk2 := veil.NewFakeClock(clockStart.Add(veil.DefaultMaxAge + time.Minute))
-	cfg2 := veil.Config{QueueDir: dir}
-	veil.SetClock(&cfg2, clk2)
+	clk2 := sdk.NewFakeClock(clockStart.Add(sdk.DefaultMaxAge + time.Minute))
+	cfg2 := sdk.Config{QueueDir: dir}
+	sdk.SetClock(&cfg2, clk2)
 	c2, col := newClient(t, g, cfg2)
 	flush(t, c2)
 	if n := len(g.seen()) - before; n != 0 {
@@ -1097,7 +1097,7 @@ func TestQueueDirAgeCap(t *testing.T) {
 		t.Fatalf("%d results, want 4", len(rs))
 	}
 	for _, r := range rs {
-		if r.Status != veil.StatusDropped || r.Reason != veil.ReasonExpired {
+		if r.Status != sdk.StatusDropped || r.Reason != sdk.ReasonExpired {
 			t.Errorf("result %+v, want dropped expired", r)
 		}
 	}
@@ -1112,11 +1112,11 @@ func TestQueueDirSizeCap(t *testing.T) {
 	g.setScript(func(*gwRequest) gwAnswer {
 		return gwAnswer{OuterStatus: 503, OuterHeader: http.Header{"Retry-After": {"3600"}}}
 	})
-	c, col := newClient(t, g, veil.Config{QueueDir: dir, MaxQueueBytes: 1600, MaxBatchEvents: 10})
+	c, col := newClient(t, g, sdk.Config{QueueDir: dir, MaxQueueBytes: 1600, MaxBatchEvents: 10})
 	record(t, c, 30) // three batch files of about 760 bytes; only two fit
-	eventually(t, "the third batch to be dropped", func() bool { return col.count(veil.StatusDropped) == 10 })
+	eventually(t, "the third batch to be dropped", func() bool { return col.count(sdk.StatusDropped) == 10 })
 	for _, r := range col.all() {
-		if r.Reason != veil.ReasonQueueFull || r.Seq < 21 {
+		if r.Reason != sdk.ReasonQueueFull || r.Seq < 21 {
 			t.Errorf("result %+v, want the newest batch dropped queue_full", r)
 		}
 	}
@@ -1142,7 +1142,7 @@ func TestQueueDirResultsKeepSeq(t *testing.T) {
 		}
 		return gwAnswer{}
 	})
-	c, col := newClient(t, g, veil.Config{QueueDir: t.TempDir(), MaxBatchEvents: 10})
+	c, col := newClient(t, g, sdk.Config{QueueDir: t.TempDir(), MaxBatchEvents: 10})
 	record(t, c, 25)
 	flush(t, c)
 	rs := col.all()
@@ -1151,7 +1151,7 @@ func TestQueueDirResultsKeepSeq(t *testing.T) {
 	}
 	var got []int
 	for _, r := range rs {
-		if r.Status != veil.StatusAccepted {
+		if r.Status != sdk.StatusAccepted {
 			t.Errorf("result %+v", r)
 		}
 		got = append(got, int(r.Seq))
@@ -1182,9 +1182,9 @@ func TestQueueDirDamagedFiles(t *testing.T) {
 		}
 		return gwAnswer{}
 	})
-	clk := veil.NewFakeClock(clockStart)
-	cfg := veil.Config{QueueDir: dir, MaxBatchEvents: 2, FlushInterval: time.Hour}
-	veil.SetClock(&cfg, clk)
+	clk := sdk.NewFakeClock(clockStart)
+	cfg := sdk.Config{QueueDir: dir, MaxBatchEvents: 2, FlushInterval: time.Hour}
+	sdk.SetClock(&cfg, clk)
 	c, col := newClient(t, g, cfg)
 	record(t, c, 6) // three files: Seq 1-2, 3-4, 5-6
 	// The first batch is attempted and waits out its Retry-After.
@@ -1213,7 +1213,7 @@ func TestQueueDirDamagedFiles(t *testing.T) {
 	clk.Advance(2 * time.Hour)
 	flush(t, c)
 
-	got := map[uint64]veil.Result{}
+	got := map[uint64]sdk.Result{}
 	for _, r := range col.all() {
 		if _, dup := got[r.Seq]; dup {
 			t.Errorf("Seq %d reported twice", r.Seq)
@@ -1225,9 +1225,9 @@ func TestQueueDirDamagedFiles(t *testing.T) {
 		switch {
 		case !ok:
 			t.Errorf("Seq %d: no result", seq)
-		case seq <= 2 && r.Status != veil.StatusAccepted,
-			(seq == 3 || seq == 4) && (r.Status != veil.StatusDropped || r.Reason != veil.ReasonCorrupt),
-			seq >= 5 && r.Status != veil.StatusQueued:
+		case seq <= 2 && r.Status != sdk.StatusAccepted,
+			(seq == 3 || seq == 4) && (r.Status != sdk.StatusDropped || r.Reason != sdk.ReasonCorrupt),
+			seq >= 5 && r.Status != sdk.StatusQueued:
 			t.Errorf("Seq %d: result %+v", seq, r)
 		}
 	}
@@ -1274,7 +1274,7 @@ func (a answerAfterCancel) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestAnswerArrivingAtClose(t *testing.T) {
 	g := newFakeGateway(t)
 	tr := answerAfterCancel{inFlight: make(chan struct{})}
-	c, col := newClient(t, g, veil.Config{HTTPClient: &http.Client{Transport: tr}})
+	c, col := newClient(t, g, sdk.Config{HTTPClient: &http.Client{Transport: tr}})
 	record(t, c, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { c.Flush(ctx) }()
@@ -1286,7 +1286,7 @@ func TestAnswerArrivingAtClose(t *testing.T) {
 		t.Fatalf("%d results, want 3", len(rs))
 	}
 	for _, r := range rs {
-		if r.Status != veil.StatusAccepted {
+		if r.Status != sdk.StatusAccepted {
 			t.Errorf("result %+v, want accepted: the gateway stored it", r)
 		}
 	}
@@ -1311,9 +1311,9 @@ func TestQueueDirSplitRewriteFails(t *testing.T) {
 		}
 		return hold
 	})
-	clk := veil.NewFakeClock(clockStart)
-	cfg := veil.Config{QueueDir: dir, MaxBatchEvents: 4, FlushInterval: time.Hour}
-	veil.SetClock(&cfg, clk)
+	clk := sdk.NewFakeClock(clockStart)
+	cfg := sdk.Config{QueueDir: dir, MaxBatchEvents: 4, FlushInterval: time.Hour}
+	sdk.SetClock(&cfg, clk)
 	c, col := newClient(t, g, cfg)
 	record(t, c, 4)
 	waitArmed(t, clk, func(d time.Duration) bool { return d > time.Hour })
@@ -1326,7 +1326,7 @@ func TestQueueDirSplitRewriteFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(2 * time.Hour)
-	eventually(t, "the first half", func() bool { return col.count(veil.StatusAccepted) == 2 })
+	eventually(t, "the first half", func() bool { return col.count(sdk.StatusAccepted) == 2 })
 	waitArmed(t, clk, func(d time.Duration) bool { return d > time.Hour })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -1348,7 +1348,7 @@ func TestQueueDirSplitRewriteFails(t *testing.T) {
 		t.Fatalf("%d results, want 4", len(rs))
 	}
 	for _, r := range rs[2:] {
-		if r.Status != veil.StatusDropped || r.Reason != veil.ReasonClosed {
+		if r.Status != sdk.StatusDropped || r.Reason != sdk.ReasonClosed {
 			t.Errorf("result %+v, want the undelivered half dropped closed", r)
 		}
 	}
@@ -1381,13 +1381,13 @@ func TestStressRecordFlushClose(t *testing.T) {
 				results = map[uint64]int{}
 				taken   int
 			)
-			cfg := veil.Config{
+			cfg := sdk.Config{
 				RelayURL:       g.relayURL(),
 				MaxBatchEvents: 7,
 				FlushInterval:  time.Millisecond,
 				MaxQueueEvents: 1000,
 				MaxRetryWait:   time.Millisecond,
-				OnResult: func(r veil.Result) {
+				OnResult: func(r sdk.Result) {
 					mu.Lock()
 					results[r.Seq]++
 					mu.Unlock()
@@ -1396,7 +1396,7 @@ func TestStressRecordFlushClose(t *testing.T) {
 			if withDir {
 				cfg.QueueDir = t.TempDir()
 			}
-			c, err := veil.New(cfg)
+			c, err := sdk.New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1406,11 +1406,11 @@ func TestStressRecordFlushClose(t *testing.T) {
 					for i := range 150 {
 						err := c.Record(context.Background(), "app.launch", 1, map[string]any{"w": w, "i": i})
 						switch {
-						case err == nil, errors.Is(err, veil.ErrQueueFull):
+						case err == nil, errors.Is(err, sdk.ErrQueueFull):
 							mu.Lock()
 							taken++
 							mu.Unlock()
-						case errors.Is(err, veil.ErrClosed):
+						case errors.Is(err, sdk.ErrClosed):
 							return
 						default:
 							t.Errorf("Record: %v", err)

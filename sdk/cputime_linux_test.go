@@ -1,6 +1,6 @@
 //go:build linux
 
-package veil_test
+package sdk_test
 
 import (
 	"runtime"

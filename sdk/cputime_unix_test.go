@@ -1,6 +1,6 @@
 //go:build unix
 
-package veil_test
+package sdk_test
 
 import (
 	"syscall"

@@ -1,18 +1,18 @@
-// Package veil is the Go client of veil, a telemetry service that cannot
+// Package sdk is the Go client of veil, a telemetry service that cannot
 // tell who sent an event. It batches events, encrypts each batch to the
 // gateway's public key with Oblivious HTTP (RFC 9458) and sends it through a
 // relay run by someone else: the relay sees who sends but not what, the
 // gateway sees what but not who.
 //
 // The import path is github.com/veil-telemetry/veil/sdk; the package name is
-// veil.
+// sdk, so calls read sdk.New, sdk.Config.
 //
 // # Use
 //
 // Create one Client per process with New, call Record for each event and
 // Close before exiting:
 //
-//	c, err := veil.New(veil.Config{RelayURL: "https://relay.example/gateway"})
+//	c, err := sdk.New(sdk.Config{RelayURL: "https://relay.example/gateway"})
 //	...
 //	c.Record(ctx, "app.launch", 1, map[string]any{"os": "ios", "cold_start_ms": 420})
 //	...
@@ -60,4 +60,4 @@
 // event is dropped and reported. With Config.QueueDir each batch is written
 // to disk before its first attempt, so batches survive a crash or restart
 // and are sent by the next Client with the same batch_id.
-package veil
+package sdk

@@ -1,4 +1,4 @@
-package veil_test
+package sdk_test
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"github.com/veil-telemetry/veil/gateway"
+	"github.com/veil-telemetry/veil/internal/gateway"
 	"github.com/veil-telemetry/veil/ohttp"
-	veil "github.com/veil-telemetry/veil/sdk"
+	"github.com/veil-telemetry/veil/sdk"
 )
 
 func Example() {
@@ -20,10 +20,10 @@ func Example() {
 	srv := startDemoGateway()
 	defer srv.Close()
 
-	c, err := veil.New(veil.Config{
+	c, err := sdk.New(sdk.Config{
 		RelayURL: srv.URL + "/gateway",
-		OnResult: func(r veil.Result) {
-			if r.Status == veil.StatusRejected {
+		OnResult: func(r sdk.Result) {
+			if r.Status == sdk.StatusRejected {
 				fmt.Printf("event %d: %s (%s in field %q)\n", r.Seq, r.Status, r.Reason, r.Field)
 				return
 			}

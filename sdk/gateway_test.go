@@ -1,4 +1,4 @@
-package veil_test
+package sdk_test
 
 import (
 	"bytes"

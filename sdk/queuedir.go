@@ -1,4 +1,4 @@
-package veil
+package sdk
 
 import (
 	"crypto/rand"

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package veil
+package sdk
 
 import "os"
 

@@ -1,13 +1,13 @@
 //go:build unix
 
-package veil_test
+package sdk_test
 
 import (
 	"context"
 	"errors"
 	"testing"
 
-	veil "github.com/veil-telemetry/veil/sdk"
+	"github.com/veil-telemetry/veil/sdk"
 )
 
 // TestQueueDirExclusive: a second Client on a queue directory in use is
@@ -15,11 +15,11 @@ import (
 func TestQueueDirExclusive(t *testing.T) {
 	dir := t.TempDir()
 	g := newFakeGateway(t)
-	c1, err := veil.New(veil.Config{RelayURL: g.relayURL(), QueueDir: dir})
+	c1, err := sdk.New(sdk.Config{RelayURL: g.relayURL(), QueueDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c2, err := veil.New(veil.Config{RelayURL: g.relayURL(), QueueDir: dir}); !errors.Is(err, veil.ErrQueueDirInUse) {
+	if c2, err := sdk.New(sdk.Config{RelayURL: g.relayURL(), QueueDir: dir}); !errors.Is(err, sdk.ErrQueueDirInUse) {
 		if c2 != nil {
 			c2.Close(context.Background())
 		}
@@ -28,7 +28,7 @@ func TestQueueDirExclusive(t *testing.T) {
 	if err := c1.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	c3, err := veil.New(veil.Config{RelayURL: g.relayURL(), QueueDir: dir})
+	c3, err := sdk.New(sdk.Config{RelayURL: g.relayURL(), QueueDir: dir})
 	if err != nil {
 		t.Fatalf("after the first closed: %v", err)
 	}

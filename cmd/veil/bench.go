@@ -21,11 +21,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/veil-telemetry/veil/ingest"
-	"github.com/veil-telemetry/veil/loadgen"
+	"github.com/veil-telemetry/veil/internal/ingest"
+	"github.com/veil-telemetry/veil/internal/loadgen"
+	"github.com/veil-telemetry/veil/internal/schema"
+	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/ohttp"
-	"github.com/veil-telemetry/veil/schema"
-	"github.com/veil-telemetry/veil/storage"
 )
 
 // benchOptions is the configuration of `veil bench`.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/veil-telemetry/veil/storage"
+	"github.com/veil-telemetry/veil/internal/storage"
 )
 
 // newMigrateCmd applies the embedded migrations: to --database-url, or to

@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
-	"github.com/veil-telemetry/veil/relay"
+	"github.com/veil-telemetry/veil/internal/relay"
 )
 
 // relayOptions is the configuration of `veil relay`.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/veil-telemetry/veil/schema"
+	"github.com/veil-telemetry/veil/internal/schema"
 )
 
 func newSchemaCmd() *cobra.Command {

@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	veil "github.com/veil-telemetry/veil/sdk"
+	"github.com/veil-telemetry/veil/sdk"
 )
 
 const (
@@ -188,7 +188,7 @@ func runSend(cmd *cobra.Command, o sendOptions, args []string) error {
 		index    []int
 		restored restoredCounts
 	)
-	c, err := veil.New(veil.Config{
+	c, err := sdk.New(sdk.Config{
 		RelayURL:       o.Relay,
 		KeysURL:        o.KeysURL,
 		PostQuantum:    o.PostQuantum,
@@ -196,7 +196,7 @@ func runSend(cmd *cobra.Command, o sendOptions, args []string) error {
 		MaxAttempts:    o.MaxAttempts,
 		MaxQueueEvents: 2 * sendChunk,
 		Logger:         slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel})),
-		OnResult: func(r veil.Result) {
+		OnResult: func(r sdk.Result) {
 			if r.Seq == 0 {
 				restored.add(r) // left in --queue-dir by an earlier run
 				return
@@ -217,15 +217,15 @@ func runSend(cmd *cobra.Command, o sendOptions, args []string) error {
 		mu.Unlock()
 		err := c.Record(ctx, ev.Schema, ev.Version, ev.Fields)
 		switch {
-		case err == nil, errors.Is(err, veil.ErrQueueFull):
+		case err == nil, errors.Is(err, sdk.ErrQueueFull):
 			// Queued, or already reported through OnResult.
 			return
-		case errors.Is(err, veil.ErrEventTooLarge):
-			p.set(sendResult{Index: i, Status: string(veil.StatusDropped), Reason: veil.ReasonTooLarge})
-		case errors.Is(err, veil.ErrInvalidEvent):
-			p.set(sendResult{Index: i, Status: string(veil.StatusDropped), Reason: "invalid_event"})
+		case errors.Is(err, sdk.ErrEventTooLarge):
+			p.set(sendResult{Index: i, Status: string(sdk.StatusDropped), Reason: sdk.ReasonTooLarge})
+		case errors.Is(err, sdk.ErrInvalidEvent):
+			p.set(sendResult{Index: i, Status: string(sdk.StatusDropped), Reason: "invalid_event"})
 		default:
-			p.set(sendResult{Index: i, Status: string(veil.StatusDropped), Reason: veil.ReasonClosed})
+			p.set(sendResult{Index: i, Status: string(sdk.StatusDropped), Reason: sdk.ReasonClosed})
 		}
 		// Record gave this event no Seq.
 		mu.Lock()
@@ -257,7 +257,7 @@ func runSend(cmd *cobra.Command, o sendOptions, args []string) error {
 	}
 	failed, queued, total := p.failed+restored.failed(), p.queued+restored.queuedCount(), p.total+restored.total()
 	if failed > 0 {
-		if closeErr != nil && !errors.Is(closeErr, veil.ErrClosed) {
+		if closeErr != nil && !errors.Is(closeErr, sdk.ErrClosed) {
 			return &exitError{code: 1, err: fmt.Errorf("send: %d of %d events not delivered: %w", failed, total, closeErr)}
 		}
 		return &exitError{code: 1}
@@ -275,17 +275,17 @@ type restoredCounts struct {
 	accepted, duplicate, rejected, dropped, queued int
 }
 
-func (r *restoredCounts) add(res veil.Result) {
+func (r *restoredCounts) add(res sdk.Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch res.Status {
-	case veil.StatusAccepted:
+	case sdk.StatusAccepted:
 		r.accepted++
-	case veil.StatusDuplicate:
+	case sdk.StatusDuplicate:
 		r.duplicate++
-	case veil.StatusRejected:
+	case sdk.StatusRejected:
 		r.rejected++
-	case veil.StatusQueued:
+	case sdk.StatusQueued:
 		r.queued++
 	default:
 		r.dropped++
@@ -370,7 +370,7 @@ func readEvents(ctx context.Context, in io.Reader, p *resultPrinter, record func
 		p.expect(i + 1)
 		var ev sendEvent
 		if err := decodeJSON(line, &ev); err != nil || ev.Schema == "" || ev.Version < 1 {
-			p.set(sendResult{Index: i, Status: string(veil.StatusDropped), Reason: "invalid_event"})
+			p.set(sendResult{Index: i, Status: string(sdk.StatusDropped), Reason: "invalid_event"})
 		} else {
 			record(i, ev)
 		}
@@ -445,8 +445,8 @@ func (p *resultPrinter) set(r sendResult) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch r.Status {
-	case string(veil.StatusAccepted), string(veil.StatusDuplicate):
-	case string(veil.StatusQueued):
+	case string(sdk.StatusAccepted), string(sdk.StatusDuplicate):
+	case string(sdk.StatusQueued):
 		p.queued++
 	default:
 		p.failed++
@@ -489,7 +489,7 @@ func (p *resultPrinter) finish() {
 	}
 	p.mu.Unlock()
 	for _, i := range missing {
-		p.set(sendResult{Index: i, Status: string(veil.StatusDropped), Reason: veil.ReasonClosed})
+		p.set(sendResult{Index: i, Status: string(sdk.StatusDropped), Reason: sdk.ReasonClosed})
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

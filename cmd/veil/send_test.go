@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veil-telemetry/veil/gateway"
+	"github.com/veil-telemetry/veil/internal/gateway"
 	"github.com/veil-telemetry/veil/ohttp"
 )
 

@@ -21,13 +21,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/veil-telemetry/veil/admin"
-	"github.com/veil-telemetry/veil/gateway"
-	"github.com/veil-telemetry/veil/ingest"
+	"github.com/veil-telemetry/veil/internal/admin"
+	"github.com/veil-telemetry/veil/internal/gateway"
+	"github.com/veil-telemetry/veil/internal/ingest"
+	"github.com/veil-telemetry/veil/internal/schema"
+	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
-	"github.com/veil-telemetry/veil/schema"
-	"github.com/veil-telemetry/veil/storage"
 )
 
 func newServeCmd() *cobra.Command {

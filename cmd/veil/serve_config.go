@@ -16,9 +16,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/veil-telemetry/veil/admin"
-	"github.com/veil-telemetry/veil/gateway"
-	"github.com/veil-telemetry/veil/ingest"
+	"github.com/veil-telemetry/veil/internal/admin"
+	"github.com/veil-telemetry/veil/internal/gateway"
+	"github.com/veil-telemetry/veil/internal/ingest"
 )
 
 // serveConfig is the configuration of `veil serve`. Every field is a flag;

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/veil-telemetry/veil/admin"
+	"github.com/veil-telemetry/veil/internal/admin"
 )
 
 // parseServe runs the serve configuration pipeline: flags, then the

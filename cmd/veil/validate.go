@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/veil-telemetry/veil/schema"
+	"github.com/veil-telemetry/veil/internal/schema"
 )
 
 // maxEventLine bounds one line of the events file.

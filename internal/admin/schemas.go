@@ -1,0 +1,125 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/veil-telemetry/veil/internal/schema"
+	"github.com/veil-telemetry/veil/internal/storage"
+	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
+)
+
+// schemaService implements veilv1.SchemaServiceServer.
+type schemaService struct {
+	veilv1.UnimplementedSchemaServiceServer
+	s *Server
+}
+
+// canonicalDocument encodes a document the same way every time (sorted
+// object members, shortest numbers), so registering the same document
+// twice stores the same bytes and is recognised as a no-op.
+func canonicalDocument(doc *structpb.Struct) ([]byte, error) {
+	return json.Marshal(doc.AsMap())
+}
+
+func (ss *schemaService) RegisterSchema(ctx context.Context, req *veilv1.RegisterSchemaRequest) (*veilv1.RegisterSchemaResponse, error) {
+	if req.GetDocument() == nil {
+		return nil, Errorf(KindInvalid, "document is required")
+	}
+	doc, err := canonicalDocument(req.GetDocument())
+	if err != nil {
+		return nil, Errorf(KindInvalid, "document is not encodable as JSON")
+	}
+	sch, err := schema.Compile(doc)
+	if err != nil {
+		var le *schema.LintError
+		if errors.As(err, &le) {
+			e := &Error{Kind: KindInvalid, Message: "schema refused: see findings"}
+			for _, f := range le.Findings {
+				e.Findings = append(e.Findings, Finding{Property: f.Property, Rule: f.Rule, Message: f.Message})
+			}
+			return nil, e
+		}
+		return nil, &Error{Kind: KindInvalid, Message: "schema refused", Err: err}
+	}
+	created, err := ss.s.cfg.DB.PutSchema(ctx, storage.SchemaRecord{Name: sch.Name, Version: sch.Version, Document: doc})
+	if err != nil {
+		return nil, storageError(err)
+	}
+	if ss.s.cfg.SchemaRegistered != nil {
+		ss.s.cfg.SchemaRegistered(sch.Name, sch.Version)
+	}
+	if created {
+		ss.s.log.InfoContext(ctx, "registered schema", "schema", sch.Name, "version", sch.Version)
+	}
+	rec, err := ss.s.cfg.DB.GetSchema(ctx, sch.Name, sch.Version)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	out, err := schemaProto(rec)
+	if err != nil {
+		return nil, err
+	}
+	return &veilv1.RegisterSchemaResponse{Schema: out, Created: created}, nil
+}
+
+func (ss *schemaService) ListSchemas(ctx context.Context, _ *veilv1.ListSchemasRequest) (*veilv1.ListSchemasResponse, error) {
+	recs, err := ss.s.cfg.DB.ListSchemas(ctx)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	resp := &veilv1.ListSchemasResponse{}
+	for _, r := range recs {
+		p, err := schemaProto(r)
+		if err != nil {
+			return nil, err
+		}
+		resp.Schemas = append(resp.Schemas, p)
+	}
+	return resp, nil
+}
+
+func (ss *schemaService) GetSchema(ctx context.Context, req *veilv1.GetSchemaRequest) (*veilv1.Schema, error) {
+	if req.GetName() == "" || req.GetVersion() <= 0 {
+		return nil, Errorf(KindInvalid, "name and a positive version are required")
+	}
+	rec, err := ss.s.cfg.DB.GetSchema(ctx, req.GetName(), int(req.GetVersion()))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, Errorf(KindNotFound, "no schema %s version %d", req.GetName(), req.GetVersion())
+	}
+	if err != nil {
+		return nil, storageError(err)
+	}
+	return schemaProto(rec)
+}
+
+// schemaProto describes a stored schema. The stored document compiled when
+// it was registered, so a failure here is internal.
+func schemaProto(rec storage.SchemaRecord) (*veilv1.Schema, error) {
+	sch, err := schema.Compile(rec.Document)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Err: err}
+	}
+	var m map[string]any
+	if err := json.Unmarshal(rec.Document, &m); err != nil {
+		return nil, &Error{Kind: KindInternal, Err: err}
+	}
+	doc, err := structpb.NewStruct(m)
+	if err != nil {
+		return nil, &Error{Kind: KindInternal, Err: err}
+	}
+	return &veilv1.Schema{
+		Name:          rec.Name,
+		Version:       int32(rec.Version),
+		Document:      doc,
+		CreateTime:    timestamppb.New(rec.CreatedAt),
+		Granularity:   sch.Granularity,
+		RetentionDays: int32(sch.RetentionDays),
+		Dimensions:    sch.Dimensions,
+		Measures:      sch.Measures,
+	}, nil
+}

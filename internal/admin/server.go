@@ -1,0 +1,283 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/veil-telemetry/veil/internal/storage"
+	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
+)
+
+// Defaults of Config.
+const (
+	DefaultK          = 10
+	MinK              = 2
+	DefaultKeyRotate  = 30 * 24 * time.Hour
+	DefaultKeyGrace   = 7 * 24 * time.Hour
+	defaultQuerySpan  = 24 * time.Hour
+	maxQuerySpan      = 366 * 24 * time.Hour
+	maxRequestBody    = 1 << 20
+	readyCheckTimeout = 2 * time.Second
+)
+
+// Config configures the admin plane.
+type Config struct {
+	// DB is the database (required).
+	DB *storage.DB
+	// Tokens are the accepted bearer tokens (required).
+	Tokens *Tokens
+	// K is the k-anonymity threshold of aggregate queries (0: DefaultK);
+	// below MinK is refused.
+	K int
+	// KeyGrace is how long a replaced current key stays active
+	// (0: DefaultKeyGrace).
+	KeyGrace time.Duration
+	// KeyRotate is the scheduled rotation period (0: DefaultKeyRotate).
+	KeyRotate time.Duration
+	// KEMs are the KEMs that get a key on first start (nil: X25519 and
+	// X-Wing).
+	KEMs []string
+	// SchemaRegistered is called after a schema version was stored, so
+	// the ingest registry can drop a cached miss. May be nil.
+	SchemaRegistered func(name string, version int)
+	// Ready reports readiness for /readyz (nil: always ready).
+	Ready func(ctx context.Context) error
+	// Registerer and Gatherer are the metrics registry (nil: a private
+	// registry).
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// SecureCookie marks the dashboard cookie Secure (set with TLS).
+	SecureCookie bool
+	// Pprof serves the Go runtime profiles (net/http/pprof) under
+	// /debug/pprof/, behind the token like everything else. /cmdline is
+	// left out: a command line may hold a database URL with a password.
+	Pprof  bool
+	Logger *slog.Logger
+	Now    func() time.Time
+	Rand   io.Reader
+}
+
+// Server is the admin plane. Handler serves all of it on one listener.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	grpc    *grpc.Server
+	rest    *runtime.ServeMux
+	kems    []kemInfo
+
+	schemas *schemaService
+	keys    *keyService
+	query   *queryService
+}
+
+// New validates cfg and builds the admin plane.
+func New(cfg Config) (*Server, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("admin: Config.DB is required")
+	}
+	if cfg.Tokens == nil || len(cfg.Tokens.digests) == 0 {
+		return nil, errors.New("admin: Config.Tokens is required")
+	}
+	if cfg.K == 0 {
+		cfg.K = DefaultK
+	}
+	if cfg.K < MinK {
+		return nil, errors.New("admin: k-anonymity threshold must be at least 2")
+	}
+	if cfg.KeyGrace == 0 {
+		cfg.KeyGrace = DefaultKeyGrace
+	}
+	if cfg.KeyRotate == 0 {
+		cfg.KeyRotate = DefaultKeyRotate
+	}
+	if cfg.KeyGrace < 0 || cfg.KeyRotate < time.Minute {
+		return nil, errors.New("admin: key grace must be >= 0 and the rotation period at least a minute")
+	}
+	if cfg.KEMs == nil {
+		cfg.KEMs = []string{"x25519", "xwing"}
+	}
+	kems := make([]kemInfo, 0, len(cfg.KEMs))
+	for _, name := range cfg.KEMs {
+		k, ok := kemByName(name)
+		if !ok {
+			return nil, errors.New("admin: unknown KEM " + name)
+		}
+		kems = append(kems, k)
+	}
+	if cfg.Registerer == nil || cfg.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		cfg.Registerer, cfg.Gatherer = reg, reg
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	m, err := NewMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m, kems: kems}
+	s.schemas = &schemaService{s: s}
+	s.keys = &keyService{s: s}
+	s.query = &queryService{s: s}
+
+	s.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(m.UnaryInterceptor(), s.errorInterceptor, cfg.Tokens.UnaryAuth(), retryAfterInterceptor),
+		grpc.ChainStreamInterceptor(cfg.Tokens.StreamAuth()),
+		grpc.MaxRecvMsgSize(maxRequestBody),
+	)
+	veilv1.RegisterSchemaServiceServer(s.grpc, s.schemas)
+	veilv1.RegisterKeyServiceServer(s.grpc, s.keys)
+	veilv1.RegisterQueryServiceServer(s.grpc, s.query)
+
+	opts := append(MuxOptions(cfg.Logger), runtime.WithMiddlewares(m.restMiddleware))
+	s.rest = runtime.NewServeMux(opts...)
+	ctx := context.Background()
+	for _, reg := range []func() error{
+		func() error { return veilv1.RegisterSchemaServiceHandlerServer(ctx, s.rest, s.schemas) },
+		func() error { return veilv1.RegisterKeyServiceHandlerServer(ctx, s.rest, s.keys) },
+		func() error { return veilv1.RegisterQueryServiceHandlerServer(ctx, s.rest, s.query) },
+	} {
+		if err := reg(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// errorInterceptor is the gRPC side of the one error mapping: whatever a
+// handler returns leaves as the status of its Kind, so an error that is
+// not an *Error (a raw database error) goes out as a bare Internal, never
+// with its text, and a panic in a handler fails that call instead of the
+// process (grpc-go does not recover them).
+func (s *Server) errorInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			// The panic value may hold request data: not logged.
+			s.log.ErrorContext(ctx, "handler panicked", "method", info.FullMethod)
+			resp, err = nil, &Error{Kind: KindInternal}
+		}
+	}()
+	resp, err = h(ctx, req)
+	if err == nil {
+		return resp, nil
+	}
+	e := asError(err)
+	if e.Kind == KindInternal {
+		s.log.ErrorContext(ctx, "request failed", "method", info.FullMethod, "error", e.Error())
+	}
+	return nil, e
+}
+
+// retryAfterInterceptor copies an error's RetryAfter into the retry-after
+// header metadata of a real gRPC response.
+func retryAfterInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(retryAfterMD, retryAfterHeader(e.RetryAfter)))
+	}
+	return resp, err
+}
+
+// GRPCServer is the admin gRPC server, for GracefulStop at shutdown.
+func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+
+// Handler serves the whole admin plane: gRPC (HTTP/2 with content-type
+// application/grpc), REST under /v1/, /metrics, /openapi.json, the
+// dashboard, /healthz and /readyz, and /debug/pprof/ when Config.Pprof is
+// set. Everything but health requires a token.
+// The http.Server must speak HTTP/2 (TLS, or UnencryptedHTTP2 for h2c) for
+// gRPC clients to reach it.
+func (s *Server) Handler() http.Handler {
+	tok := s.cfg.Tokens
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeText(w, http.StatusOK, "ok\n")
+	})
+	mux.Handle("GET /readyz", ReadyHandler(s.cfg.Ready))
+	mux.Handle("GET /metrics", tok.Require(promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{})))
+	mux.Handle("GET /openapi.json", tok.Require(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(veilv1.OpenAPI)
+	})))
+	mux.Handle("/v1/", tok.Require(limitBody(s.rest, maxRequestBody)))
+	if s.cfg.Pprof {
+		// Registered here explicitly: importing net/http/pprof also adds
+		// them to http.DefaultServeMux, which nothing in veil serves.
+		// Index answers 404 for /debug/pprof/cmdline, which has no
+		// handler of its own here.
+		mux.Handle("GET /debug/pprof/", tok.Require(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", tok.Require(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/trace", tok.Require(http.HandlerFunc(pprof.Trace)))
+		mux.Handle("GET /debug/pprof/symbol", tok.Require(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("POST /debug/pprof/symbol", tok.Require(http.HandlerFunc(pprof.Symbol)))
+	}
+	mux.HandleFunc("GET /{$}", s.dashboard)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, Errorf(KindNotFound, "no such endpoint"), "")
+	})
+	// CSRF: a browser's cross-origin POST (Sec-Fetch-Site, else Origin
+	// against Host) is refused before any handler runs. The login form
+	// would otherwise sign a victim in with an attacker's token, and
+	// logout would be a forced sign-out; the API needs a bearer header a
+	// form cannot send, but gets the same check. Clients that send
+	// neither header (curl, SDKs, veil itself) are not browsers and pass.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, Errorf(KindForbidden, "cross-origin request refused"), "")
+	}))
+	web := csrf.Handler(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			s.grpc.ServeHTTP(w, r)
+			return
+		}
+		web.ServeHTTP(w, r)
+	})
+}
+
+// ReadyHandler answers 200 when ready reports nil (or is nil), else 503
+// naming the unmet condition; ready's errors must carry no secrets.
+func ReadyHandler(ready func(ctx context.Context) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), readyCheckTimeout)
+			defer cancel()
+			if err := ready(ctx); err != nil {
+				w.Header().Set("Retry-After", "1")
+				writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error()+"\n")
+				return
+			}
+		}
+		writeText(w, http.StatusOK, "ready\n")
+	})
+}
+
+func writeText(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}

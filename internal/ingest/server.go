@@ -1,0 +1,478 @@
+package ingest
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/veil-telemetry/veil/internal/schema"
+	"github.com/veil-telemetry/veil/internal/storage"
+
+	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
+)
+
+// Registry finds a registered schema (*schema.Registry). Get fails with an error wrapping
+// schema.ErrNotFound when no schema has that name and version; any other
+// error means the registry cannot answer now (the request then fails with
+// Unavailable).
+type Registry interface {
+	Get(ctx context.Context, name string, version int) (*schema.Schema, error)
+}
+
+// Writer queues a batch for commit (storage.Writer). Submit fails fast with
+// storage.ErrOverloaded or storage.ErrUnavailable; otherwise it calls
+// b.Done exactly once, after the commit or its failure.
+type Writer interface {
+	Submit(b *storage.Batch) error
+}
+
+// Defaults for the zero Config fields.
+const (
+	DefaultMaxEvents         = 500
+	DefaultMaxFieldsPerEvent = 64
+	DefaultRetryAfter        = 2 * time.Second
+)
+
+// Config configures a Server. Registry and Writer are required; the zero
+// value of every other field works.
+type Config struct {
+	Registry Registry
+	Writer   Writer
+	// Now is the receive clock (nil: time.Now). Only its coarsened value is
+	// stored.
+	Now func() time.Time
+	// MaxEvents bounds the events of one batch (0: DefaultMaxEvents); a
+	// longer batch fails whole with batch_too_large.
+	MaxEvents int
+	// MaxBytes bounds the decoded request's protobuf size (0: no bound
+	// here). The transport bounds the body first: the gateway's
+	// MaxRequestBytes, JSONMarshaler.MaxBytes, gRPC's MaxRecvMsgSize.
+	MaxBytes int
+	// MaxFieldsPerEvent (0: DefaultMaxFieldsPerEvent): an event with more
+	// fields than this and than its schema declares is rejected
+	// field_unknown without running the validator over all of them.
+	MaxFieldsPerEvent int
+	// RetryAfter is the delay a 503 suggests (0: DefaultRetryAfter); it is
+	// sent in whole seconds, at least 1.
+	RetryAfter time.Duration
+	// Logger gets one line per request, counts only (nil: discard).
+	Logger *slog.Logger
+	// Metrics, if not nil, counts requests and events.
+	Metrics *Metrics
+}
+
+// Server implements veilv1.IngestServiceServer. It is safe for concurrent
+// use.
+type Server struct {
+	veilv1.UnimplementedIngestServiceServer
+
+	reg        Registry
+	w          Writer
+	now        func() time.Time
+	maxEvents  int
+	maxBytes   int
+	maxFields  int
+	retryAfter time.Duration
+	log        *slog.Logger
+	m          *Metrics
+}
+
+var _ veilv1.IngestServiceServer = (*Server)(nil)
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Registry == nil || cfg.Writer == nil {
+		return nil, errors.New("ingest: Config.Registry and Config.Writer are required")
+	}
+	if cfg.MaxEvents < 0 || cfg.MaxBytes < 0 || cfg.MaxFieldsPerEvent < 0 || cfg.RetryAfter < 0 {
+		return nil, errors.New("ingest: negative limit in Config")
+	}
+	s := &Server{
+		reg: cfg.Registry, w: cfg.Writer, now: cfg.Now,
+		maxEvents: cfg.MaxEvents, maxBytes: cfg.MaxBytes, maxFields: cfg.MaxFieldsPerEvent,
+		retryAfter: cfg.RetryAfter, log: cfg.Logger, m: cfg.Metrics,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxEvents == 0 {
+		s.maxEvents = DefaultMaxEvents
+	}
+	if s.maxFields == 0 {
+		s.maxFields = DefaultMaxFieldsPerEvent
+	}
+	if s.retryAfter == 0 {
+		s.retryAfter = DefaultRetryAfter
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// Event statuses of an EventResult.
+const (
+	StatusAccepted  = "accepted"
+	StatusRejected  = "rejected"
+	StatusDuplicate = "duplicate"
+)
+
+// batchKeyLen is the decoded size of a batch_id: 128 random bits.
+const batchKeyLen = 16
+
+// decodeBatchID decodes the base64url (RFC 4648 §5) batch_id, unpadded or
+// padded, in its one canonical spelling.
+func decodeBatchID(id string) ([]byte, bool) {
+	enc := base64.RawURLEncoding.Strict()
+	if len(id) == 24 && id[22:] == "==" {
+		id = id[:22]
+	}
+	if len(id) != 22 {
+		return nil, false
+	}
+	key, err := enc.DecodeString(id)
+	if err != nil || len(key) != batchKeyLen {
+		return nil, false
+	}
+	return key, true
+}
+
+type schemaKey struct {
+	name    string
+	version int32
+}
+
+type schemaEntry struct {
+	s   *schema.Schema // nil: unknown
+	err error          // the registry failed
+}
+
+// outcomeKey groups the outcome counts of one request.
+type outcomeKey struct {
+	bucket  time.Time
+	schema  string
+	version int
+	outcome string
+	reason  string
+}
+
+// SubmitEvents validates the batch, hands its accepted records to the
+// writer and answers one result per event, in order, after the commit.
+func (s *Server) SubmitEvents(ctx context.Context, req *veilv1.SubmitEventsRequest) (*veilv1.SubmitEventsResponse, error) {
+	start := time.Now()
+	resp, rr, err := s.submit(ctx, req)
+	s.observe(ctx, start, req, rr)
+	return resp, err
+}
+
+// requestResult is a request's outcome for the log line and the metrics.
+type requestResult struct {
+	result string // a Result* constant
+	counts eventCounts
+	// reasons counts the rejections of a committed request by reason code.
+	reasons map[string]int
+}
+
+type eventCounts struct{ accepted, rejected, duplicate int }
+
+func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*veilv1.SubmitEventsResponse, requestResult, error) {
+	key, ok := decodeBatchID(req.GetBatchId())
+	if !ok {
+		return nil, requestResult{result: ResultBatchInvalid},
+			newError(errBatchInvalid, "batch_id must be the base64url form of 16 random bytes")
+	}
+	events := req.GetEvents()
+	if len(events) > s.maxEvents {
+		return nil, requestResult{result: ResultBatchTooLarge},
+			newError(errBatchTooLarge, fmt.Sprintf("%d events, at most %d per batch", len(events), s.maxEvents))
+	}
+	d := decodedFor(ctx, req)
+	if s.maxBytes > 0 {
+		if d != nil {
+			// The bound is on the protobuf form: build it.
+			materialize(req, d)
+			d = nil
+		}
+		if n := proto.Size(req); n > s.maxBytes {
+			return nil, requestResult{result: ResultBatchTooLarge},
+				newError(errBatchTooLarge, fmt.Sprintf("batch of %d bytes, at most %d", n, s.maxBytes))
+		}
+	}
+	resp := &veilv1.SubmitEventsResponse{Results: make([]*veilv1.EventResult, len(events))}
+	if len(events) == 0 {
+		return resp, requestResult{result: ResultCommitted}, nil
+	}
+
+	now := s.now().UTC()
+	hour := now.Truncate(time.Hour)
+	results := make([]veilv1.EventResult, len(events))
+	indexes := make([]int32, len(events))
+	schemas := make(map[schemaKey]schemaEntry, 4)
+	outcomes := make(map[outcomeKey]int64, 8)
+	records := make([]storage.Record, 0, len(events))
+	var counts eventCounts
+	var scratch map[string]any // the Struct path's fields, reused per event
+
+	for i, ev := range events {
+		r := &results[i]
+		indexes[i] = int32(i)
+		r.Index = &indexes[i]
+		resp.Results[i] = r
+
+		sk := schemaKey{ev.GetSchema(), ev.GetVersion()}
+		ent, seen := schemas[sk]
+		if !seen {
+			ent = s.lookup(ctx, sk)
+			schemas[sk] = ent
+		}
+		if ent.err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, requestResult{result: ResultCanceled}, contextError(ctxErr)
+			}
+			s.log.LogAttrs(ctx, slog.LevelError, "ingest: schema registry failed",
+				slog.String("error_kind", errorKind(ent.err)))
+			return nil, requestResult{result: ResultUnavailable}, s.retryError(ctx, errUnavailable)
+		}
+		sc := ent.s
+		if sc == nil {
+			// The name a client sent for an unknown schema may itself be a
+			// value: count it under no name at all.
+			r.Status, r.Reason = StatusRejected, schema.ReasonSchemaUnknown
+			outcomes[outcomeKey{hour, "", 0, StatusRejected, schema.ReasonSchemaUnknown}]++
+			counts.rejected++
+			continue
+		}
+		bucket := coarsen(now, sc.Granularity)
+		var fields map[string]any
+		if d != nil {
+			fields = d.fields[i]
+		} else {
+			if scratch == nil {
+				scratch = make(map[string]any, len(sc.Dimensions)+len(sc.Measures))
+			}
+			fields = structFields(ev.GetFields(), scratch)
+		}
+		rej := s.tooManyFields(sc, fields)
+		if rej == nil {
+			rej = sc.Check(fields)
+		}
+		var dims map[string]any
+		var measures map[string]float64
+		if rej == nil {
+			dims, measures = sc.Split(fields)
+		}
+		if rej != nil {
+			r.Status, r.Reason, r.Field, r.Pointer = StatusRejected, rej.Reason, rej.Field, rej.Pointer
+			outcomes[outcomeKey{bucket, sc.Name, sc.Version, StatusRejected, rej.Reason}]++
+			counts.rejected++
+			continue
+		}
+		r.Status = StatusAccepted
+		outcomes[outcomeKey{bucket, sc.Name, sc.Version, StatusAccepted, ""}]++
+		counts.accepted++
+		records = append(records, storage.Record{
+			Bucket: bucket, Schema: sc.Name, Version: sc.Version,
+			Dimensions: dims, Measures: measures,
+		})
+	}
+
+	batch := &storage.Batch{
+		Records:  records,
+		Outcomes: outcomeCounts(outcomes),
+		BatchKey: key,
+		EncHash:  encHashFrom(ctx),
+	}
+	st, err := s.commit(ctx, batch)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return nil, requestResult{result: ResultCanceled, counts: counts}, contextError(ctxErr)
+		}
+		switch {
+		case errors.Is(err, storage.ErrOverloaded):
+			return nil, requestResult{result: ResultOverloaded, counts: counts}, s.retryError(ctx, errOverloaded)
+		case errors.Is(err, storage.ErrInvalidRecord):
+			// A record ingest built and the writer refused: a bug, not
+			// something a retry fixes.
+			s.log.LogAttrs(ctx, slog.LevelError, "ingest: writer refused a record",
+				slog.String("error_kind", errorKind(err)))
+			return nil, requestResult{result: ResultInternal, counts: counts},
+				newError(errInternal, "the batch could not be stored")
+		}
+		// Unavailable, closed (shutting down) or a failed commit: nothing
+		// of the batch is stored, and a retry may succeed.
+		s.log.LogAttrs(ctx, slog.LevelError, "ingest: batch not committed",
+			slog.String("error_kind", errorKind(err)))
+		return nil, requestResult{result: ResultUnavailable, counts: counts}, s.retryError(ctx, errUnavailable)
+	}
+	reasons := make(map[string]int, 4)
+	for k, n := range outcomes {
+		if k.outcome == StatusRejected {
+			reasons[k.reason] += int(n)
+		}
+	}
+	if st == storage.StatusDuplicate {
+		for i := range results {
+			if results[i].Status == StatusAccepted {
+				results[i].Status, results[i].Reason = StatusDuplicate, schema.ReasonDuplicate
+			}
+		}
+		counts.duplicate, counts.accepted = counts.accepted, 0
+		return resp, requestResult{result: ResultDuplicate, counts: counts, reasons: reasons}, nil
+	}
+	return resp, requestResult{result: ResultCommitted, counts: counts, reasons: reasons}, nil
+}
+
+// structFields fills m with st's fields as Go values (what AsMap gives,
+// without a new map per event) and returns it.
+func structFields(st *structpb.Struct, m map[string]any) map[string]any {
+	clear(m)
+	for k, v := range st.GetFields() {
+		m[k] = v.AsInterface()
+	}
+	return m
+}
+
+// materialize sets the Fields Structs the marshaler left out for d.
+func materialize(req *veilv1.SubmitEventsRequest, d *decoded) {
+	for i, f := range d.fields {
+		if f != nil {
+			// The marshaler checked that every field converts.
+			req.Events[i].Fields, _ = toStruct(f, 0)
+		}
+	}
+}
+
+// lookup asks the registry for a schema, turning "not registered" into an
+// entry without schema. Names and versions that cannot be registered are
+// unknown without asking.
+func (s *Server) lookup(ctx context.Context, k schemaKey) schemaEntry {
+	if k.name == "" || k.version <= 0 {
+		return schemaEntry{}
+	}
+	sc, err := s.reg.Get(ctx, k.name, int(k.version))
+	switch {
+	case errors.Is(err, schema.ErrNotFound):
+		return schemaEntry{}
+	case err != nil:
+		return schemaEntry{err: err}
+	case sc == nil:
+		return schemaEntry{}
+	}
+	return schemaEntry{s: sc}
+}
+
+// tooManyFields rejects, as field_unknown, an event with more fields than
+// both the limit and its schema's properties — at least one of them is
+// undeclared — naming the smallest undeclared name, as Check would.
+func (s *Server) tooManyFields(sc *schema.Schema, fields map[string]any) *schema.Rejection {
+	if len(fields) <= s.maxFields || len(fields) <= len(sc.Dimensions)+len(sc.Measures) {
+		return nil
+	}
+	unknown := ""
+	for name := range fields {
+		declared := slices.Contains(sc.Dimensions, name) || slices.Contains(sc.Measures, name)
+		if !declared && (unknown == "" || name < unknown) {
+			unknown = name
+		}
+	}
+	// Check's answer for the same event could be an identifier; say only
+	// what is certain and never echo a name that may carry data.
+	r := &schema.Rejection{Reason: schema.ReasonFieldUnknown}
+	if name := safeName(unknown); name != "" {
+		r.Field, r.Pointer = name, "/"+name
+	}
+	return r
+}
+
+// safeName is name if it is a plain identifier, else "".
+func safeName(name string) string {
+	if len(name) == 0 || len(name) > 64 {
+		return ""
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return ""
+		}
+	}
+	if _, hit := schema.Detect(name); hit {
+		return ""
+	}
+	return name
+}
+
+// commit submits b and waits for its Done. When ctx ends first it returns
+// ctx's error; the writer may still commit b, and a retry of the batch then
+// answers duplicate.
+func (s *Server) commit(ctx context.Context, b *storage.Batch) (storage.Status, error) {
+	type done struct {
+		st  storage.Status
+		err error
+	}
+	ch := make(chan done, 1) // Done must not block the writer
+	b.Done = func(st storage.Status, err error) { ch <- done{st, err} }
+	if err := s.w.Submit(b); err != nil {
+		return 0, err
+	}
+	select {
+	case d := <-ch:
+		if d.err == nil && d.st != storage.StatusCommitted && d.st != storage.StatusDuplicate {
+			return 0, fmt.Errorf("ingest: writer reported %v", d.st)
+		}
+		return d.st, d.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// coarsen truncates the receive time t (UTC) to a schema's granularity:
+// the hour by default, the UTC day for "day". An unknown granularity gets
+// the coarser bucket.
+func coarsen(t time.Time, granularity string) time.Time {
+	switch granularity {
+	case "", schema.GranularityHour:
+		return t.Truncate(time.Hour)
+	default:
+		y, m, d := t.Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+}
+
+func outcomeCounts(m map[outcomeKey]int64) []storage.OutcomeCount {
+	out := make([]storage.OutcomeCount, 0, len(m))
+	for k, n := range m {
+		out = append(out, storage.OutcomeCount{
+			Bucket: k.bucket, Schema: k.schema, Version: k.version,
+			Outcome: k.outcome, Reason: k.reason, Count: n,
+		})
+	}
+	// A fixed order keeps the writer's upserts in one lock order.
+	slices.SortFunc(out, func(a, b storage.OutcomeCount) int {
+		return cmp.Or(a.Bucket.Compare(b.Bucket), cmp.Compare(a.Schema, b.Schema),
+			cmp.Compare(a.Version, b.Version), cmp.Compare(a.Outcome, b.Outcome),
+			cmp.Compare(a.Reason, b.Reason))
+	})
+	return out
+}
+
+// observe writes the request's log line and metrics: counts, a result from
+// a closed set and a duration, nothing the client sent.
+func (s *Server) observe(ctx context.Context, start time.Time, req *veilv1.SubmitEventsRequest, rr requestResult) {
+	d := time.Since(start)
+	s.m.observe(rr, d)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "ingest batch",
+		slog.String("result", rr.result),
+		slog.Int("events", len(req.GetEvents())),
+		slog.Int("accepted", rr.counts.accepted),
+		slog.Int("rejected", rr.counts.rejected),
+		slog.Int("duplicate", rr.counts.duplicate),
+		slog.Duration("duration", d))
+}

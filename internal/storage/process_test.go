@@ -1,0 +1,276 @@
+package storage_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/veil-telemetry/veil/internal/storage"
+	"github.com/veil-telemetry/veil/internal/storage/storagetest"
+)
+
+// localDir makes a directory for a managed server of the test's own,
+// outside t.TempDir (0700 root-owned when run as root, so the postgres user
+// could not reach it) with a path short enough for the socket.
+func localDir(t *testing.T) string {
+	t.Helper()
+	storagetest.NeedBinaries(t)
+	dir, err := os.MkdirTemp("", "veil-lt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "data")
+}
+
+func TestLocalServerRefusesSecondInstance(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	dir := localDir(t)
+	s, err := storage.StartLocal(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	if _, err := storage.StartLocal(ctx, dir, nil); !errors.Is(err, storage.ErrDataDirInUse) {
+		t.Fatalf("second StartLocal: %v; want ErrDataDirInUse", err)
+	}
+	if !strings.Contains(s.URL(), "host=") {
+		t.Fatalf("URL %q is not a unix-socket URL", s.URL())
+	}
+	// Only a unix socket: no TCP listener.
+	db, err := storage.Open(ctx, storage.Config{URL: s.URL()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var listen, fsync string
+	if err := db.Pool().QueryRow(ctx, "SELECT current_setting('listen_addresses'), current_setting('fsync')").Scan(&listen, &fsync); err != nil || listen != "" || fsync != "on" {
+		t.Fatalf("listen_addresses=%q fsync=%q (%v)", listen, fsync, err)
+	}
+}
+
+func TestUnavailableAndRecovery(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	dir := localDir(t)
+	srv, err := storage.StartLocal(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			srv.Stop(context.Background())
+		}
+	}()
+	db, err := storage.Open(ctx, storage.Config{URL: srv.URL(), ConnectTimeout: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := storage.NewWriter(db, storage.WriterConfig{})
+	defer w.Close(context.Background())
+	if s, err := w.Write(ctx, batchOf(t, "before", 2)); err != nil || s != storage.StatusCommitted {
+		t.Fatal(s, err)
+	}
+
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	// Until the writer notices, a request may be queued; it must complete
+	// with ErrUnavailable, not hang. Then Submit must fail at once.
+	deadline := time.Now().Add(15 * time.Second)
+	var pending sync.WaitGroup
+	for {
+		b := batchOf(t, "during", 1)
+		pending.Add(1)
+		b.Done = func(s storage.Status, err error) {
+			defer pending.Done()
+			if err == nil || !errors.Is(err, storage.ErrUnavailable) {
+				t.Errorf("request during outage completed with %v, %v; want ErrUnavailable", s, err)
+			}
+		}
+		start := time.Now()
+		err := w.Submit(b)
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Errorf("Submit took %v during an outage", d)
+		}
+		if errors.Is(err, storage.ErrUnavailable) {
+			pending.Done()
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writer never reported the database unavailable")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitOrFail(t, &pending, 15*time.Second, "requests queued before the outage was noticed")
+	if w.Connected() {
+		t.Error("Connected() true during an outage")
+	}
+
+	srv, err = storage.StartLocal(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	for !w.Connected() {
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatal("writer did not reconnect")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s, err := w.Write(ctx, batchOf(t, "after", 2)); err != nil || s != storage.StatusCommitted {
+		t.Fatalf("write after recovery: %v %v", s, err)
+	}
+	if n := countTag(t, ctx, db, "during"); n != 0 {
+		t.Errorf("%d rows written during the outage", n)
+	}
+}
+
+func waitOrFail(t *testing.T, wg *sync.WaitGroup, d time.Duration, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s: not completed after %v", what, d)
+	}
+}
+
+const childEnv = "VEIL_STORAGE_TEST_CHILD_URL"
+
+// childKey is request i's idempotency key.
+func childKey(i int) []byte {
+	h := sha256.Sum256([]byte("kill-" + strconv.Itoa(i)))
+	return h[:16]
+}
+
+// writerChild is the child process of TestKillDuringStream (TestMain runs
+// it when childEnv is set): it streams requests through a Writer and prints
+// "ack N" once request N has completed as committed. It never returns
+// normally; the parent kills it.
+func writerChild(url string) int {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, storage.Config{URL: url}, nil)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	w := storage.NewWriter(db, storage.WriterConfig{MaxGroupRows: 200})
+	var mu sync.Mutex
+	out := bufio.NewWriter(os.Stdout)
+	for i := 0; ; i++ {
+		b := newBatch("kill-"+strconv.Itoa(i), 3)
+		b.BatchKey = childKey(i)
+		b.Done = func(s storage.Status, err error) {
+			if err != nil || s != storage.StatusCommitted {
+				return
+			}
+			mu.Lock()
+			fmt.Fprintf(out, "ack %d\n", i)
+			out.Flush()
+			mu.Unlock()
+		}
+		for {
+			err := w.Submit(b)
+			if err == nil {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+func TestKillDuringStream(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	url := storagetest.URL(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"="+url)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[int]bool{}
+	sc := bufio.NewScanner(stdout)
+	killed := false
+	timeout := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer timeout.Stop()
+	for sc.Scan() {
+		line := sc.Text()
+		if n, ok := strings.CutPrefix(line, "ack "); ok {
+			i, err := strconv.Atoi(n)
+			if err != nil {
+				t.Fatalf("child wrote %q", line)
+			}
+			acked[i] = true
+		} else if strings.HasPrefix(line, "error") {
+			t.Fatalf("child: %s", line)
+		}
+		if len(acked) >= 300 && !killed {
+			// Mid-stream: requests are queued and a transaction is in flight.
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatalf("child ended before the kill after %d acks", len(acked))
+	}
+	check, err := storage.Open(ctx, storage.Config{URL: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close()
+	rows, err := check.Pool().Query(ctx, "SELECT dims->>'tag', count(*) FROM events GROUP BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for rows.Next() {
+		var tag string
+		var n int
+		if err := rows.Scan(&tag, &n); err != nil {
+			t.Fatal(err)
+		}
+		counts[tag] = n
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	for i := range acked {
+		if n := counts["kill-"+strconv.Itoa(i)]; n != 3 {
+			t.Errorf("acknowledged request %d has %d of its 3 rows", i, n)
+		}
+	}
+	for tag, n := range counts {
+		if n != 3 {
+			t.Errorf("request %s partly written: %d rows", tag, n)
+		}
+	}
+	t.Logf("%d acknowledged before SIGKILL, %d committed in all", len(acked), len(counts))
+}
