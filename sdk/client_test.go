@@ -458,6 +458,9 @@ func TestKeyRotation(t *testing.T) {
 	flush(t, c)
 
 	reqs := g.seen()
+	if len(reqs) != 4 {
+		t.Fatalf("%d requests, want 4 (the key problem's retry included)", len(reqs))
+	}
 	if got := []uint8{reqs[0].KeyID, reqs[1].KeyID, reqs[2].KeyID, reqs[3].KeyID}; !slices.Equal(got, []uint8{1, 1, 7, 7}) {
 		t.Errorf("key ids = %v, want [1 1 7 7]", got)
 	}
@@ -721,6 +724,9 @@ func TestGzip(t *testing.T) {
 	}
 	flush(t, c)
 	reqs := g.seen()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2", len(reqs))
+	}
 	if !reqs[0].Gzipped {
 		t.Error("compressible batch sent without gzip")
 	}
