@@ -620,6 +620,28 @@ func TestConnectionErrors(t *testing.T) {
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "--admin") {
 		t.Errorf("nothing listening: %v", err)
 	}
+	if strings.Contains(err.Error(), "desc =") {
+		t.Errorf("raw gRPC text: %v", err)
+	}
+
+	// An HTTP/2 server that is not the admin API (the public listener
+	// answers 404 to everything it does not serve).
+	other := httptest.NewUnstartedServer(http.NotFoundHandler())
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	other.Config.Protocols = &protos
+	other.Start()
+	defer other.Close()
+	c, err = New(Config{Addr: other.URL, TokenFile: writeTokenFile(t, testToken), Timeout: 10 * time.Second, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.ListSchemas(ctx)
+	if err == nil || !strings.Contains(err.Error(), "does not serve the veil admin API") || strings.Contains(err.Error(), "HTTP status") {
+		t.Errorf("not the admin API: %v", err)
+	}
 	if out.Len() != 0 {
 		t.Errorf("printed %q", out.String())
 	}

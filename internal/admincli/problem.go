@@ -102,9 +102,11 @@ func (c *CLI) problem(err error) error {
 		case codes.Unavailable, codes.DeadlineExceeded:
 			// Not the admin API's answer: gRPC's own, about the
 			// connection.
-			return fmt.Errorf("%w at %s (%s): is veil serve running there? --admin gives the address of its admin listener", ErrUnreachable, c.addr, st.Message())
+			return fmt.Errorf("%w at %s: %s; is veil serve running, and is --admin its admin listener (https:// when it serves TLS)?", ErrUnreachable, c.addr, transportCause(st.Message()))
 		case codes.Unimplemented:
-			return fmt.Errorf("%s does not serve the veil admin API (%s): is --admin the admin listener of veil serve, not its public one?", c.addr, st.Message())
+			// Something answered HTTP/2, but not the admin API: the
+			// public listener, or another server.
+			return fmt.Errorf("%s does not serve the veil admin API: is --admin the admin listener of veil serve (its --admin-listen), not the public one?", c.addr)
 		}
 		p.Title = st.Code().String()
 		return p
@@ -117,4 +119,16 @@ func (c *CLI) problem(err error) error {
 		p.Detail += "; the token in " + c.cfg.TokenFile + " is not one the server accepts"
 	}
 	return p
+}
+
+// transportCause shortens grpc-go's connection error text
+// (`connection error: desc = "transport: Error while dialing: dial tcp
+// …: connect: connection refused"`) to its cause.
+func transportCause(msg string) string {
+	if _, desc, ok := strings.Cut(msg, `desc = "`); ok {
+		msg = strings.TrimSuffix(desc, `"`)
+	}
+	msg = strings.TrimPrefix(msg, "transport: ")
+	msg = strings.TrimPrefix(msg, "Error while dialing: ")
+	return msg
 }
