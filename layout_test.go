@@ -21,6 +21,8 @@ var allowed = map[string][]string{
 	"schema":     {},
 	"ingest":     {"schema", "storage", "proto"},
 	"admin":      {"schema", "storage", "proto", "ohttp"},
+	"admincli":   {"proto"}, // veil admin: a client of the admin API
+	"buildinfo":  {},
 	"storage":    {"migrations"},
 	"migrations": {},
 	"proto":      {},

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/veil-telemetry/veil/internal/buildinfo"
 )
 
 // exitError carries a process exit code through cobra; err may be nil when
@@ -28,7 +30,10 @@ func newRootCmd() *cobra.Command {
 		Short:         "Privacy-preserving telemetry over Oblivious HTTP",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Read().String(),
 	}
+	// --version prints what `veil version` prints.
+	root.SetVersionTemplate("{{.Version}}")
 	root.AddCommand(
 		newServeCmd(),
 		newRelayCmd(),
@@ -38,6 +43,37 @@ func newRootCmd() *cobra.Command {
 		newSchemaCmd(),
 		newSendCmd(),
 		newBenchCmd(),
+		newAdminCmd(),
+		newVersionCmd(),
 	)
+	flagWarningsToStderr(root)
 	return root
+}
+
+// flagWarningsToStderr sends pflag's warnings (a deprecated flag was
+// used) to each command's standard error. cobra prints them on standard
+// output when one is set, where they would mix with results such as send's
+// JSON lines.
+func flagWarningsToStderr(c *cobra.Command) {
+	c.Flags().SetOutput(stderrOf{c})
+	for _, sub := range c.Commands() {
+		flagWarningsToStderr(sub)
+	}
+}
+
+// stderrOf writes to a command's standard error as it is when written.
+type stderrOf struct{ c *cobra.Command }
+
+func (w stderrOf) Write(p []byte) (int, error) { return w.c.ErrOrStderr().Write(p) }
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the module version, the VCS revision and the Go version of this binary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprint(cmd.OutOrStdout(), buildinfo.Read().String())
+			return err
+		},
+	}
 }

@@ -26,17 +26,19 @@ func newSchemaLintCmd() *cobra.Command {
 		Short: "Print the findings that would refuse a schema at registration",
 		Long: `lint runs the registration checks on a schema document and prints one
 finding per line, tab separated: property ("-" for the whole document),
-rule, message. Exit status: 0 when the schema is acceptable, 1 when there
-are findings, 2 when the file cannot be read.`,
+rule, message; or, when there is none, one line saying the schema passes.
+Exit status: 0 when the schema is acceptable, 1 when there are findings, 2
+when the file cannot be read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc, err := os.ReadFile(args[0])
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("schema lint: %w", err)}
 			}
-			_, err = schema.Compile(doc)
+			sch, err := schema.Compile(doc)
 			if err == nil {
-				return nil
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: schema %s version %d passes every registration check\n", args[0], sch.Name, sch.Version)
+				return err
 			}
 			var le *schema.LintError
 			if !errors.As(err, &le) {

@@ -9,7 +9,7 @@ import (
 func TestSchemaLintCommand(t *testing.T) {
 	good := writeFile(t, "good.json", testSchema)
 	out, _, code := runVeil(t, "", "schema", "lint", good)
-	if code != 0 || out != "" {
+	if code != 0 || out != good+": schema app.launch version 1 passes every registration check\n" {
 		t.Errorf("good schema: code %d, output %q", code, out)
 	}
 

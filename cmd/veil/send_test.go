@@ -193,7 +193,7 @@ func TestSendQueueDir(t *testing.T) {
 	}
 
 	out, stderr, code := runSendCmdStderr(t, "", "send", "--relay", srv.URL+"/gateway", "--queue-dir", dir,
-		"--schema", "app.launch", "--version", "1", "--fields", `{"os":"ios"}`)
+		"--schema", "app.launch", "--schema-version", "1", "--fields", `{"os":"ios"}`)
 	if code != 0 || out != `{"index":0,"status":"accepted"}`+"\n" {
 		t.Errorf("second run: exit %d, output %q", code, out)
 	}

@@ -149,7 +149,7 @@ func New(cfg Config) (*Server, error) {
 	veilv1.RegisterKeyServiceServer(s.grpc, s.keys)
 	veilv1.RegisterQueryServiceServer(s.grpc, s.query)
 
-	opts := append(MuxOptions(cfg.Logger), runtime.WithMiddlewares(m.restMiddleware))
+	opts := append(MuxOptions(cfg.Logger), runtime.WithMiddlewares(m.restMiddleware, restInput))
 	s.rest = runtime.NewServeMux(opts...)
 	ctx := context.Background()
 	for _, reg := range []func() error{

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/veil-telemetry/veil/internal/admincli"
+)
+
+// adminFlags are the persistent flags of veil admin.
+type adminFlags struct {
+	addr, tokenFile, dataDir, caFile string
+	timeout                          time.Duration
+	json                             bool
+}
+
+func newAdminCmd() *cobra.Command {
+	var f adminFlags
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Operate a running veil serve: schemas, keys, aggregates, stats",
+		Long: `admin talks to the admin listener of veil serve over gRPC, with a bearer
+token from --token-file, else the file named by VEIL_ADMIN_TOKEN_FILE, else
+<data-dir>/admin-token (the token veil serve creates when given none).
+
+Results are tables; with --json, the API's answer as exactly one JSON
+document (the REST API's JSON). Errors print the problem's title, its detail
+and each finding.
+
+Times (--from, --to) are RFC 3339 (2025-01-31T09:00:00Z), a date
+(2025-01-31, midnight UTC), or relative to now: -24h, -7d, -1d12h, now.
+
+Exit status: 0 on success, 1 when the API refused or could not be reached,
+2 on a usage error.`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.addr, "admin", admincli.DefaultAddr, "admin listener of veil serve: host:port (h2c), or https://host:port")
+	pf.StringVar(&f.tokenFile, "token-file", "", "admin token file (default: $VEIL_ADMIN_TOKEN_FILE, else <data-dir>/admin-token)")
+	pf.StringVar(&f.dataDir, "data-dir", cmp.Or(os.Getenv("VEIL_DATA_DIR"), admincli.DefaultDataDir), "veil serve's data directory, where it keeps the admin token it creates")
+	pf.StringVar(&f.caFile, "ca-file", "", "PEM CA certificates to trust for an https:// --admin (default: the system's)")
+	pf.DurationVar(&f.timeout, "timeout", admincli.DefaultTimeout, "give up on a call after this long")
+	pf.BoolVar(&f.json, "json", false, "print the API's answer as one JSON document")
+
+	cmd.AddCommand(newAdminSchemasCmd(&f), newAdminKeysCmd(&f), newAdminAggregatesCmd(&f), newAdminStatsCmd(&f))
+	return cmd
+}
+
+// adminRun builds the CLI from the flags, runs fn, and maps its error to
+// veil's exit statuses.
+func adminRun(cmd *cobra.Command, f *adminFlags, fn func(*admincli.CLI) error) error {
+	c, err := admincli.New(admincli.Config{
+		Addr:      f.addr,
+		TokenFile: admincli.TokenFile(f.tokenFile, os.Getenv("VEIL_ADMIN_TOKEN_FILE"), f.dataDir),
+		CAFile:    f.caFile,
+		Timeout:   f.timeout,
+		JSON:      f.json,
+		Out:       cmd.OutOrStdout(),
+	})
+	if err == nil {
+		err = fn(c)
+		c.Close()
+	}
+	if err == nil {
+		return nil
+	}
+	var ue *admincli.UsageError
+	if errors.As(err, &ue) {
+		return &exitError{code: 2, err: err}
+	}
+	return &exitError{code: 1, err: err}
+}
+
+func newAdminSchemasCmd(f *adminFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "schemas", Short: "Register, list and show event schemas"}
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "register FILE...",
+			Short: "Register schema documents (the files veil schema lint reads)",
+			Long: `register sends each file's schema document, in order, and prints one row per
+file: registered, or unchanged when the identical document was registered
+before. The first refusal stops the run and prints its findings. With
+--json: an array of the API's answers, one per file registered.`,
+			Args: cobra.MinimumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.RegisterSchemas(cmd.Context(), args) })
+			},
+		},
+		&cobra.Command{
+			Use:   "list",
+			Short: "List registered schema versions",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.ListSchemas(cmd.Context()) })
+			},
+		},
+		&cobra.Command{
+			Use:   "get NAME VERSION",
+			Short: "Print a schema version's document as registered",
+			Args:  cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.GetSchema(cmd.Context(), args[0], args[1]) })
+			},
+		},
+	)
+	return cmd
+}
+
+func newAdminKeysCmd(f *adminFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "List, rotate and retire the gateway's keys"}
+	var kems []string
+	rotate := &cobra.Command{
+		Use:   "rotate [--kem K]...",
+		Short: "Make a new current key per KEM; the old one stays active for veil serve's --key-grace",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return adminRun(cmd, f, func(c *admincli.CLI) error { return c.RotateKeys(cmd.Context(), kems) })
+		},
+	}
+	rotate.Flags().StringSliceVar(&kems, "kem", nil, "KEM to rotate: x25519, xwing, p256, x25519kyber768 (repeatable; default: every KEM with a current key)")
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "list",
+			Short: "List the key ring (states, creation and retirement times)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.ListKeys(cmd.Context()) })
+			},
+		},
+		rotate,
+		&cobra.Command{
+			Use:   "retire ID",
+			Short: "Stop offering a key at once (a current key must be rotated first)",
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.RetireKey(cmd.Context(), args[0]) })
+			},
+		},
+	)
+	return cmd
+}
+
+func newAdminAggregatesCmd(f *adminFlags) *cobra.Command {
+	var q admincli.AggregatesQuery
+	cmd := &cobra.Command{
+		Use:   "aggregates --schema S --version V [--group-by a,b] [--from T --to T] [--bucket hour|day]",
+		Short: "Print counts and measure statistics per time bucket and group",
+		Long: `aggregates prints, per time bucket and group of the --group-by dimensions,
+the number of events and each measure's count, sum, min, max and mean.
+Groups with fewer events than veil serve's --k-anonymity are withheld and
+only counted. Without --from and --to it covers the last 24 hours.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return adminRun(cmd, f, func(c *admincli.CLI) error { return c.Aggregates(cmd.Context(), q) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&q.Schema, "schema", "", "schema name (required)")
+	fl.IntVar(&q.Version, "version", 0, "schema version (required)")
+	fl.IntVar(&q.Version, "schema-version", 0, "same as --version, as veil send names it")
+	fl.StringSliceVar(&q.GroupBy, "group-by", nil, "dimensions to group by, comma separated")
+	fl.StringVar(&q.From, "from", "", "start of the range (default: 24 hours before --to)")
+	fl.StringVar(&q.To, "to", "", "end of the range (default: now)")
+	fl.StringVar(&q.Bucket, "bucket", "", "time bucket: hour (default) or day")
+	return cmd
+}
+
+func newAdminStatsCmd(f *adminFlags) *cobra.Command {
+	var from, to string
+	cmd := &cobra.Command{
+		Use:   "stats [--from T --to T]",
+		Short: "Print accepted and rejected event counts by schema and reason",
+		Long: `stats prints how many events ingest accepted and rejected, by schema version
+and reason code (docs/reason-codes.md). These are exact operational counts,
+not aggregates, so nothing is withheld. Events naming a schema that is not
+registered are counted as "(unregistered)": the name a client sent may
+itself be a value, so it is not kept. Without --from and --to it covers the
+last 24 hours.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return adminRun(cmd, f, func(c *admincli.CLI) error { return c.Stats(cmd.Context(), from, to) })
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "start of the range (default: 24 hours before --to)")
+	cmd.Flags().StringVar(&to, "to", "", "end of the range (default: now)")
+	return cmd
+}

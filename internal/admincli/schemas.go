@@ -1,0 +1,134 @@
+package admincli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
+)
+
+// maxSchemaFile bounds a schema file; the admin listener refuses requests
+// over 1 MiB anyway.
+const maxSchemaFile = 1 << 20
+
+// readSchemaFile reads a schema document as `veil schema lint` takes it.
+func readSchemaFile(path string) (*structpb.Struct, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSchemaFile {
+		return nil, fmt.Errorf("%s: %d bytes, over the %d the admin API accepts", path, len(b), maxSchemaFile)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON object: %w (veil schema lint %s says more)", path, err, path)
+	}
+	doc, err := structpb.NewStruct(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return doc, nil
+}
+
+// RegisterSchemas registers each file's schema document, in order. Every
+// file is read before anything is sent; the first refusal stops the run,
+// after printing what was registered before it. The table has one row per
+// file; JSON is an array of the API's answers, one per file registered.
+func (c *CLI) RegisterSchemas(ctx context.Context, files []string) error {
+	if len(files) == 0 {
+		return &UsageError{Msg: "give at least one schema file"}
+	}
+	docs := make([]*structpb.Struct, len(files))
+	for i, f := range files {
+		d, err := readSchemaFile(f)
+		if err != nil {
+			return err
+		}
+		docs[i] = d
+	}
+	var answers []*veilv1.RegisterSchemaResponse
+	var failed error
+	for i, d := range docs {
+		cctx, cancel := c.call(ctx)
+		resp, err := c.schemas.RegisterSchema(cctx, &veilv1.RegisterSchemaRequest{Document: d})
+		cancel()
+		if err != nil {
+			failed = fmt.Errorf("%s: %w", files[i], c.problem(err))
+			break
+		}
+		answers = append(answers, resp)
+	}
+	if c.cfg.JSON {
+		msgs := make([]proto.Message, len(answers))
+		for i, a := range answers {
+			msgs[i] = a
+		}
+		if err := writeJSON(c.cfg.Out, true, msgs...); err != nil {
+			return err
+		}
+		return failed
+	}
+	if len(answers) > 0 {
+		t := newTable(c.cfg.Out, "FILE", "NAME", "VERSION", "RESULT")
+		for i, a := range answers {
+			result := "registered"
+			if !a.GetCreated() {
+				result = "unchanged (already registered)"
+			}
+			t.row(files[i], a.GetSchema().GetName(), strconv.Itoa(int(a.GetSchema().GetVersion())), result)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	return failed
+}
+
+// ListSchemas prints every registered schema version.
+func (c *CLI) ListSchemas(ctx context.Context) error {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.schemas.ListSchemas(cctx, &veilv1.ListSchemasRequest{})
+	if err != nil {
+		return c.problem(err)
+	}
+	if c.cfg.JSON {
+		return writeJSON(c.cfg.Out, false, resp)
+	}
+	t := newTable(c.cfg.Out, "NAME", "VERSION", "GRANULARITY", "RETENTION", "DIMENSIONS", "MEASURES", "REGISTERED")
+	for _, s := range resp.GetSchemas() {
+		t.row(s.GetName(), strconv.Itoa(int(s.GetVersion())), s.GetGranularity(),
+			fmt.Sprintf("%dd", s.GetRetentionDays()),
+			strings.Join(s.GetDimensions(), ","), strings.Join(s.GetMeasures(), ","),
+			timeCell(s.GetCreateTime()))
+	}
+	return t.flush()
+}
+
+// GetSchema prints one schema version's document as registered (a file
+// `schemas register` takes back); JSON is the API's answer, with the
+// version's other attributes.
+func (c *CLI) GetSchema(ctx context.Context, name, version string) error {
+	v, err := strconv.ParseInt(version, 10, 32)
+	if err != nil || v < 1 {
+		return &UsageError{Msg: fmt.Sprintf("version %q: give a positive integer", version)}
+	}
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.schemas.GetSchema(cctx, &veilv1.GetSchemaRequest{Name: name, Version: int32(v)})
+	if err != nil {
+		return c.problem(err)
+	}
+	if c.cfg.JSON {
+		return writeJSON(c.cfg.Out, false, resp)
+	}
+	return writeJSON(c.cfg.Out, false, resp.GetDocument())
+}
