@@ -15,49 +15,41 @@ import (
 	"time"
 
 	"github.com/veil-telemetry/veil/internal/gateway"
-	"github.com/veil-telemetry/veil/ohttp"
 )
 
 type staticKeys []gateway.Key
 
 func (k staticKeys) LiveKeys(context.Context) ([]gateway.Key, error) { return k, nil }
 
-// sendGateway runs the real gateway in front of a stand-in ingest API that
-// rejects any event with a "note" field, as the identifier detectors would
-// an e-mail address.
+// innerAPI stands in for the ingest API: it rejects any event with a
+// "note" field, as the identifier detectors would an e-mail address.
+var innerAPI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Events []struct {
+			Fields map[string]any `json:"fields"`
+		} `json:"events"`
+	}
+	body, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(body, &req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var out []string
+	for i, e := range req.Events {
+		if _, ok := e.Fields["note"]; ok {
+			out = append(out, fmt.Sprintf(`{"index":%d,"status":"rejected","reason":"identifier_email","field":"note"}`, i))
+		} else {
+			out = append(out, fmt.Sprintf(`{"index":%d,"status":"accepted"}`, i))
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"results":[%s]}`, strings.Join(out, ","))
+})
+
+// sendGateway runs the real gateway in front of innerAPI.
 func sendGateway(t *testing.T) *httptest.Server {
 	t.Helper()
-	k, err := ohttp.GenerateKey(nil, 1, ohttp.KEMX25519, []ohttp.SymmetricSuite{ohttp.DefaultSuite})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Events []struct {
-				Fields map[string]any `json:"fields"`
-			} `json:"events"`
-		}
-		body, _ := io.ReadAll(r.Body)
-		if err := json.Unmarshal(body, &req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		var out []string
-		for i, e := range req.Events {
-			if _, ok := e.Fields["note"]; ok {
-				out = append(out, fmt.Sprintf(`{"index":%d,"status":"rejected","reason":"identifier_email","field":"note"}`, i))
-			} else {
-				out = append(out, fmt.Sprintf(`{"index":%d,"status":"accepted"}`, i))
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"results":[%s]}`, strings.Join(out, ","))
-	})
-	g, err := gateway.New(gateway.Config{Keys: staticKeys{{Private: k, State: gateway.StateCurrent}}, Inner: inner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g)
+	srv := httptest.NewServer(newGatewayHandler(t))
 	t.Cleanup(srv.Close)
 	return srv
 }
