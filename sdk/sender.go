@@ -352,14 +352,15 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 		switch code := resp.StatusCode; {
 		case code == http.StatusRequestEntityTooLarge:
 			a.kind = outSplit
-		case code >= 500 || retryableStatus(code):
+		case code == http.StatusTooManyRequests || code >= 500:
 		case code >= 400:
 			// An unencapsulated client error: most likely a key the
 			// gateway no longer has (RFC 9458 §5.3 key problem), so
 			// refetch the keys.
-			if problemType(resp.Header.Get("Content-Type"), body) == problemKey {
+			switch {
+			case problemType(resp.Header.Get("Content-Type"), body) == problemKey:
 				de.Err = errors.New("key problem")
-			} else {
+			case code != http.StatusRequestTimeout:
 				de.class = ErrRelayRefused
 			}
 			a.kind = outRefreshKeys
@@ -404,7 +405,7 @@ func (c *Client) classifyInner(s *sender, r *bhttp.Response, b *batch, relay str
 		return attempt{kind: outDone, sent: true, results: results}
 	case code == http.StatusRequestEntityTooLarge:
 		a.kind = outSplit
-	case code >= 500 || retryableStatus(code):
+	case code == http.StatusTooManyRequests || code >= 500:
 		de.retryAfter = parseRetryAfter(fieldValue(r.Header, "retry-after"), now)
 	case code == http.StatusBadRequest && strings.HasSuffix(problemType(ctype, r.Content), "#date"):
 		de.Err = errors.New("gateway refused the request's Date")
