@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"migrations": {},
 	"proto":      {},
 	"sdk":        {"ohttp", "bhttp"},
+	"send":       {"sdk"}, // `veil send`, a client of the SDK like an app
 	// The load generator drives the public path like a client; the fault
 	// and end-to-end tests run the whole binary and may import anything.
 	"loadgen":   {"ohttp", "bhttp", "sdk", "proto"},

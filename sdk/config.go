@@ -109,6 +109,20 @@ type Config struct {
 	// not call Flush or Close.
 	OnResult func(Result)
 
+	// OnError, when set, is told of every failed attempt to fetch the
+	// gateway's keys or deliver a batch, with a *DeliveryError that says
+	// what was requested, what came back, and whether and when the Client
+	// tries again. Match its class with errors.Is: ErrUnreachable,
+	// ErrKeysRefused, ErrRelayRefused, ErrTLS, ErrKeyConfig; anything else
+	// (a timeout, 429, 5xx) is the kind of trouble that passes. The Client
+	// keeps its events queued and retries whatever the class, until
+	// MaxAttempts or MaxAge; OnError lets an app show why nothing is being
+	// delivered, or a one-shot tool give up. It is called from the
+	// sending goroutine, before any backoff wait; it must be safe for
+	// concurrent use with OnResult, return quickly and not call Flush or
+	// Close.
+	OnError func(error)
+
 	// Logger receives operational messages (attempts, backoff, key fetches).
 	// Event contents are never logged. Default: discard.
 	Logger *slog.Logger

@@ -56,6 +56,30 @@
 //   - Events the gateway rejects (invalid, or looking identifying) are not
 //     retried; their reason code and field reach OnResult.
 //
+// # When nothing gets through
+//
+// Config.OnError is told of every failed attempt, with a *DeliveryError
+// naming the URL, the HTTP status (if any answer came) and the wait before
+// the next attempt. Its class says whether waiting can help:
+//
+//	c, err := sdk.New(sdk.Config{
+//		RelayURL: relay,
+//		OnError: func(err error) {
+//			switch {
+//			case errors.Is(err, sdk.ErrKeysRefused), errors.Is(err, sdk.ErrKeyConfig), errors.Is(err, sdk.ErrTLS):
+//				// misconfigured: a wrong RelayURL or KeysURL, or a certificate
+//			case errors.Is(err, sdk.ErrUnreachable):
+//				// nothing listens there, or no route: the relay may be down
+//			default:
+//				// a timeout, 429 or 5xx: retried with backoff
+//			}
+//		},
+//	})
+//
+// Whatever the class, the Client keeps its events queued (and, with a
+// QueueDir, on disk) and keeps retrying until MaxAttempts or MaxAge, since
+// an app's relay may come back; only the app can decide to give up.
+//
 // Memory is bounded by Config.MaxQueueEvents: when it is reached the newest
 // event is dropped and reported. With Config.QueueDir each batch is written
 // to disk before its first attempt, so batches survive a crash or restart

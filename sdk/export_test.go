@@ -80,3 +80,5 @@ func (f *FakeClock) Advance(d time.Duration) {
 	}
 	f.timers = kept
 }
+
+var TransportClass = transportClass

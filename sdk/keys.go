@@ -28,7 +28,8 @@ const (
 
 // ErrKeyConfig reports a key document that could not be used: malformed
 // (refused whole, RFC 9458 §3.2), of the wrong media type, or offering no
-// key and suite the Client supports.
+// key and suite the Client supports. It is the class of a DeliveryError
+// (see ErrUnreachable for the others).
 var ErrKeyConfig = errors.New("veil: unusable gateway key configuration")
 
 // keyCache holds the key configuration the sender encapsulates to. Only the
@@ -41,59 +42,69 @@ type keyCache struct {
 
 func (k *keyCache) invalidate() { k.cfg = nil }
 
-// get returns the cached key configuration, fetching the key document when
+// key returns the cached key configuration, fetching the key document when
 // there is none or it has expired.
 func (c *Client) key(ctx context.Context) (*ohttp.KeyConfig, ohttp.SymmetricSuite, error) {
 	now := c.cfg.clock.Now()
 	if c.keys.cfg != nil && now.Before(c.keys.expires) {
 		return c.keys.cfg, c.keys.suite, nil
 	}
-	cfgs, age, err := c.fetchKeys(ctx)
+	cfg, suite, age, err := c.fetchKeys(ctx)
 	if err != nil {
 		return nil, ohttp.SymmetricSuite{}, err
-	}
-	cfg, suite, ok := selectKey(cfgs, c.cfg.PostQuantum)
-	if !ok {
-		return nil, ohttp.SymmetricSuite{}, fmt.Errorf("%w: no supported key and suite offered", ErrKeyConfig)
 	}
 	c.keys = keyCache{cfg: cfg, suite: suite, expires: now.Add(age)}
 	c.cfg.Logger.Debug("veil: gateway keys fetched", "key_id", cfg.KeyID, "kem", cfg.KEM.String(), "suite", suite.String(), "max_age", age)
 	return cfg, suite, nil
 }
 
-// fetchKeys GETs the key document and parses it.
-func (c *Client) fetchKeys(ctx context.Context) ([]*ohttp.KeyConfig, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.keysURL.String(), nil)
+// fetchKeys GETs the key document, parses it and picks the configuration
+// to encapsulate to (selectKey). Every error is a *DeliveryError.
+func (c *Client) fetchKeys(ctx context.Context) (*ohttp.KeyConfig, ohttp.SymmetricSuite, time.Duration, error) {
+	var none ohttp.SymmetricSuite
+	u := c.cfg.keysURL.String()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, none, 0, &DeliveryError{Op: OpFetchKeys, URL: u, Err: err}
 	}
 	req.Header.Set("Accept", ohttp.KeysMediaType)
 	req.Header.Set("User-Agent", "") // send none: it would only add to what the relay can tell apart
 	c.stats.keyFetches.Add(1)
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, 0, &httpError{op: "fetch keys", err: err}
+		return nil, none, 0, transportError(OpFetchKeys, u, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxKeysBytes+1))
 	if err != nil {
-		return nil, 0, &httpError{op: "fetch keys", err: err}
+		return nil, none, 0, transportError(OpFetchKeys, u, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, &httpError{op: "fetch keys", status: resp.StatusCode,
+		e := &DeliveryError{Op: OpFetchKeys, URL: u, Status: resp.StatusCode,
 			retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.clock.Now())}
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && !retryableStatus(resp.StatusCode) {
+			e.class = ErrKeysRefused
+		}
+		return nil, none, 0, e
+	}
+	keyConfigError := func(err error) error {
+		return &DeliveryError{Op: OpFetchKeys, URL: u, Err: fmt.Errorf("unusable key document: %w", err), class: ErrKeyConfig}
 	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != ohttp.KeysMediaType {
-		return nil, 0, fmt.Errorf("%w: content type %q", ErrKeyConfig, resp.Header.Get("Content-Type"))
+		return nil, none, 0, keyConfigError(fmt.Errorf("content type %q, want %s", resp.Header.Get("Content-Type"), ohttp.KeysMediaType))
 	}
 	if len(body) > maxKeysBytes {
-		return nil, 0, fmt.Errorf("%w: document larger than %d bytes", ErrKeyConfig, maxKeysBytes)
+		return nil, none, 0, keyConfigError(fmt.Errorf("document larger than %d bytes", maxKeysBytes))
 	}
 	cfgs, err := ohttp.ParseKeyConfigs(body)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrKeyConfig, err)
+		return nil, none, 0, keyConfigError(err)
 	}
-	return cfgs, keysMaxAge(resp.Header.Get("Cache-Control")), nil
+	cfg, suite, ok := selectKey(cfgs, c.cfg.PostQuantum)
+	if !ok {
+		return nil, none, 0, keyConfigError(errors.New("no supported key and suite offered"))
+	}
+	return cfg, suite, keysMaxAge(resp.Header.Get("Cache-Control")), nil
 }
 
 // selectKey picks the configuration to encapsulate to: X-Wing when

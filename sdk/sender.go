@@ -44,23 +44,6 @@ type sender struct {
 	results resultBufs
 }
 
-// httpError is a failed HTTP exchange with the relay.
-type httpError struct {
-	op         string
-	status     int // 0 for a transport error
-	retryAfter time.Duration
-	err        error
-}
-
-func (e *httpError) Error() string {
-	if e.status == 0 {
-		return "veil: " + e.op + ": " + e.err.Error()
-	}
-	return fmt.Sprintf("veil: %s: HTTP %d", e.op, e.status)
-}
-
-func (e *httpError) Unwrap() error { return e.err }
-
 // sendLoop delivers queued units in order, one at a time, until ctx ends.
 func (c *Client) sendLoop(ctx context.Context) {
 	defer c.wg.Done()
@@ -213,17 +196,18 @@ const (
 )
 
 type attempt struct {
-	kind       outcome
-	results    []Result
-	reason     string
-	retryAfter time.Duration
-	offset     time.Duration
-	sent       bool  // a request reached the network
-	err        error // for the log
+	kind    outcome
+	results []Result
+	reason  string
+	offset  time.Duration
+	sent    bool           // a request reached the network
+	err     *DeliveryError // nil for outDone
 }
 
 // deliver sends b until it is answered, split or given up. It returns the
-// final results, or the two halves of b, or ok=false when ctx ended.
+// final results, or the two halves of b, or ok=false when ctx ended. Each
+// failed attempt is reported to Config.OnError once what follows it is
+// decided.
 func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Result, halves []*batch, ok bool) {
 	keysRefreshed, dateCorrected := false, false
 	failures, requests := 0, 0
@@ -252,8 +236,10 @@ func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Re
 		if ctx.Err() != nil {
 			return nil, nil, false
 		}
+		a.err.Attempt = n
 		switch a.kind {
 		case outSplit:
+			c.failed(a.err, 0)
 			if len(b.events) == 1 {
 				return appendResults(nil, b.events, StatusDropped, ReasonTooLarge), nil, true
 			}
@@ -264,9 +250,11 @@ func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Re
 				{id: newBatchID(), created: b.created, events: b.events[half:]},
 			}, true
 		case outDrop:
+			c.failed(a.err, 0)
 			c.cfg.Logger.Warn("veil: batch refused", "events", len(b.events), "reason", a.reason, "err", a.err)
 			return appendResults(nil, b.events, StatusDropped, a.reason), nil, true
 		case outDate:
+			c.failed(a.err, 0)
 			if !dateCorrected {
 				dateCorrected = true
 				c.clockOffset = a.offset
@@ -278,16 +266,19 @@ func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Re
 			c.keys.invalidate()
 			if !keysRefreshed {
 				keysRefreshed = true
+				c.failed(a.err, 0)
 				c.cfg.Logger.Info("veil: gateway refused key, refetching", "err", a.err)
 				continue
 			}
 		}
 		if c.cfg.MaxAttempts > 0 && n >= c.cfg.MaxAttempts {
+			c.failed(a.err, 0)
 			c.cfg.Logger.Warn("veil: giving up on batch", "events", len(b.events), "attempts", n, "err", a.err)
 			return appendResults(nil, b.events, StatusDropped, ReasonRetriesExhausted), nil, true
 		}
-		wait := backoff(failures, a.retryAfter, c.cfg.MaxRetryWait)
+		wait := backoff(failures, a.err.retryAfter, c.cfg.MaxRetryWait)
 		failures++
+		c.failed(a.err, wait)
 		c.cfg.Logger.Warn("veil: delivery failed, backing off", "err", a.err, "wait", wait, "attempt", n)
 		timer, release := c.cfg.clock.Timer(wait)
 		select {
@@ -300,15 +291,28 @@ func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Re
 	}
 }
 
-// attempt makes one request for b.
+// failed reports a failed attempt to Config.OnError.
+func (c *Client) failed(err *DeliveryError, retryIn time.Duration) {
+	err.RetryIn = retryIn
+	if c.cfg.OnError != nil {
+		c.cfg.OnError(err)
+	}
+}
+
+// attempt makes one request for b. Unless its kind is outDone, it carries
+// a *DeliveryError.
 func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 	cfg, suite, err := c.key(ctx)
 	if err != nil {
-		a := attempt{kind: outRetry, err: err}
-		if he, ok := errors.AsType[*httpError](err); ok {
-			a.retryAfter = he.retryAfter
+		de, ok := errors.AsType[*DeliveryError](err)
+		if !ok { // fetchKeys gives only *DeliveryError
+			de = &DeliveryError{Op: OpFetchKeys, URL: c.cfg.keysURL.String(), Err: err}
 		}
-		return a
+		return attempt{kind: outRetry, err: de}
+	}
+	relay := c.cfg.relayURL.String()
+	fail := func(kind outcome, err error) attempt {
+		return attempt{kind: kind, reason: ReasonRefused, err: &DeliveryError{Op: OpSend, URL: relay, Err: err}}
 	}
 	if s.contentFor != b {
 		c.encodeContent(s, b)
@@ -316,35 +320,35 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 	msg, err := c.encodeRequest(s, b)
 	if err != nil {
 		// Only a bug can get here; retrying would not fix it.
-		return attempt{kind: outDrop, reason: ReasonRefused, err: err}
+		return fail(outDrop, err)
 	}
 	enc, cctx, err := ohttp.EncapsulateRequest(nil, cfg, suite, msg)
 	if err != nil {
-		return attempt{kind: outRefreshKeys, err: err}
+		return fail(outRefreshKeys, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.relayURL.String(), bytes.NewReader(enc))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, relay, bytes.NewReader(enc))
 	if err != nil {
-		return attempt{kind: outDrop, reason: ReasonRefused, err: err}
+		return fail(outDrop, err)
 	}
 	req.Header.Set("Content-Type", ohttp.RequestMediaType)
 	req.Header.Set("User-Agent", "")
 	c.stats.requests.Add(1)
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return attempt{kind: outRetry, sent: true, err: &httpError{op: "send", err: err}}
+		return attempt{kind: outRetry, sent: true, err: transportError(OpSend, relay, err)}
 	}
 	s.resp.Reset()
 	_, err = s.resp.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes+1))
 	resp.Body.Close()
 	body := s.resp.Bytes()
 	if err != nil {
-		return attempt{kind: outRetry, sent: true, err: &httpError{op: "send", err: err}}
+		return attempt{kind: outRetry, sent: true, err: transportError(OpSend, relay, err)}
 	}
 	now := c.cfg.clock.Now()
-	retryAfter := parseRetryAfter(resp.Header.Get("Retry-After"), now)
 	if resp.StatusCode != http.StatusOK {
-		herr := &httpError{op: "send", status: resp.StatusCode}
-		a := attempt{kind: outRetry, sent: true, retryAfter: retryAfter, err: herr}
+		de := &DeliveryError{Op: OpSend, URL: relay, Status: resp.StatusCode,
+			retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), now)}
+		a := attempt{kind: outRetry, sent: true, err: de}
 		switch code := resp.StatusCode; {
 		case code == http.StatusRequestEntityTooLarge:
 			a.kind = outSplit
@@ -353,30 +357,41 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 			// An unencapsulated client error: most likely a key the
 			// gateway no longer has (RFC 9458 §5.3 key problem), so
 			// refetch the keys.
-			if problemType(resp.Header.Get("Content-Type"), body) == problemKey {
-				herr.err = errors.New("key problem")
+			switch {
+			case problemType(resp.Header.Get("Content-Type"), body) == problemKey:
+				de.Err = errors.New("key problem")
+			case code != http.StatusRequestTimeout:
+				de.class = ErrRelayRefused
 			}
 			a.kind = outRefreshKeys
 		}
 		return a
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != ohttp.ResponseMediaType || len(body) > maxResponseBytes {
-		return attempt{kind: outRetry, sent: true, err: errors.New("veil: unexpected response from relay")}
+		a := fail(outRetry, fmt.Errorf("unexpected response: content type %q, %d bytes", resp.Header.Get("Content-Type"), len(body)))
+		a.sent = true
+		return a
 	}
 	inner, err := cctx.DecapsulateResponse(body)
-	if err != nil {
-		return attempt{kind: outRetry, sent: true, err: err}
+	if err == nil {
+		var ir *bhttp.Response
+		if ir, err = bhttp.UnmarshalResponse(inner); err == nil {
+			return c.classifyInner(s, ir, b, relay, now)
+		}
 	}
-	ir, err := bhttp.UnmarshalResponse(inner)
-	if err != nil {
-		return attempt{kind: outRetry, sent: true, err: err}
-	}
-	return c.classifyInner(s, ir, b, now)
+	a := fail(outRetry, err)
+	a.sent = true
+	return a
 }
 
+// errAnsweredByGateway marks a DeliveryError whose Status is the gateway's,
+// from inside the encapsulated answer.
+var errAnsweredByGateway = errors.New("answered by the gateway")
+
 // classifyInner maps the gateway's decapsulated answer to an outcome.
-func (c *Client) classifyInner(s *sender, r *bhttp.Response, b *batch, now time.Time) attempt {
-	a := attempt{kind: outRetry, sent: true}
+func (c *Client) classifyInner(s *sender, r *bhttp.Response, b *batch, relay string, now time.Time) attempt {
+	de := &DeliveryError{Op: OpSend, URL: relay, Status: r.StatusCode, Err: errAnsweredByGateway}
+	a := attempt{kind: outRetry, sent: true, err: de}
 	ctype := fieldValue(r.Header, "content-type")
 	switch code := r.StatusCode; {
 	case code == http.StatusOK:
@@ -384,26 +399,28 @@ func (c *Client) classifyInner(s *sender, r *bhttp.Response, b *batch, now time.
 		if err != nil {
 			// The batch may have been stored; resending it with the
 			// same batch_id is safe and yields "duplicate".
-			a.err = err
+			de.Err = err
 			return a
 		}
 		return attempt{kind: outDone, sent: true, results: results}
 	case code == http.StatusRequestEntityTooLarge:
 		a.kind = outSplit
 	case code == http.StatusTooManyRequests || code >= 500:
-		a.retryAfter = parseRetryAfter(fieldValue(r.Header, "retry-after"), now)
-		a.err = fmt.Errorf("veil: gateway answered %d", code)
+		de.retryAfter = parseRetryAfter(fieldValue(r.Header, "retry-after"), now)
 	case code == http.StatusBadRequest && strings.HasSuffix(problemType(ctype, r.Content), "#date"):
+		de.Err = errors.New("gateway refused the request's Date")
 		t, err := http.ParseTime(fieldValue(r.Header, "date"))
 		if err != nil {
-			return attempt{kind: outDrop, sent: true, reason: ReasonClockSkew, err: errors.New("veil: date problem without a Date")}
+			de.Err = errors.New("gateway refused the request's Date and sent none")
+			a.kind, a.reason = outDrop, ReasonClockSkew
+			return a
 		}
 		a.kind, a.offset = outDate, t.Sub(now)
 	case code >= 400:
 		a.kind, a.reason = outDrop, ReasonRefused
-		a.err = fmt.Errorf("veil: gateway answered %d %s", code, problemType(ctype, r.Content))
-	default:
-		a.err = fmt.Errorf("veil: gateway answered %d", code)
+		if p := problemType(ctype, r.Content); p != "" {
+			de.Err = fmt.Errorf("%w, problem %s", errAnsweredByGateway, p)
+		}
 	}
 	return a
 }
