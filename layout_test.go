@@ -14,14 +14,17 @@ const module = "github.com/veil-telemetry/veil"
 // allowed lists, per folder, the folders of this module it may import
 // (directly). Sub-packages inherit their folder's row; test files are exempt.
 var allowed = map[string][]string{
-	"bhttp":      {},
-	"ohttp":      {},
-	"gateway":    {"ohttp", "bhttp"},
-	"relay":      {},
-	"schema":     {},
-	"ingest":     {"schema", "storage", "proto"},
-	"admin":      {"schema", "storage", "proto", "ohttp"},
-	"storage":    {"migrations"},
+	"bhttp":   {},
+	"ohttp":   {},
+	"gateway": {"ohttp", "bhttp", "keystate"},
+	"relay":   {},
+	"schema":  {},
+	"ingest":  {"schema", "storage", "proto"},
+	// The admin plane owns the key lifecycle: it hands the storage key
+	// ring to the gateway (admin.Server.LiveKeys).
+	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate"},
+	"storage":    {"migrations", "keystate"},
+	"keystate":   {},
 	"migrations": {},
 	"proto":      {},
 	"sdk":        {"ohttp", "bhttp"},
@@ -39,10 +42,11 @@ var public = map[string]bool{"bhttp": true, "ohttp": true, "sdk": true, "proto":
 // thirdParty lists the module paths outside the standard library each
 // folder may use, directly or not. Folders not listed here are unrestricted.
 var thirdParty = map[string][]string{
-	"bhttp":  {},
-	"ohttp":  {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
-	"relay":  {"golang.org/x/time"},
-	"schema": {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text", "github.com/goccy/go-json"},
+	"bhttp":    {},
+	"keystate": {},
+	"ohttp":    {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
+	"relay":    {"golang.org/x/time"},
+	"schema":   {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text", "github.com/goccy/go-json"},
 }
 
 func folderOf(pkg string) string {

@@ -8,11 +8,9 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -26,7 +24,6 @@ import (
 	"github.com/veil-telemetry/veil/internal/ingest"
 	"github.com/veil-telemetry/veil/internal/schema"
 	"github.com/veil-telemetry/veil/internal/storage"
-	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
@@ -86,8 +83,6 @@ const (
 	writeTimeout             = 60 * time.Second
 	idleTimeout              = 120 * time.Second
 	maxHeaderBytes           = 32 << 10
-	dbReadyTimeout           = 2 * time.Second
-	readyCacheTTL            = time.Second
 )
 
 // serveAddrs tells a caller (tests) where the listeners are.
@@ -104,7 +99,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	if err != nil {
 		return err
 	}
-	tokens, err := loadAdminTokens(c, logger)
+	tokens, err := admin.ServeTokens(c.AdminTokenFile, c.DataDir, logger)
 	if err != nil {
 		return err
 	}
@@ -150,16 +145,14 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(writerMetrics(writer)...)
+	reg.MustRegister(admin.WriterMetrics(writer)...)
 
 	registry, err := schema.NewRegistry(schema.RegistryConfig{Store: ingest.SchemaStore{DB: db}})
 	if err != nil {
 		return err
 	}
-	// One cached check for both listeners: /readyz is unauthenticated on
-	// the public listener, and each uncached probe reads (and unseals)
-	// the whole key ring.
-	ready := cacheReady(readiness(db, writer), readyCacheTTL, time.Now)
+	// One cached check for both listeners.
+	ready := admin.Readiness(db, writer)
 	adm, err := admin.New(admin.Config{
 		DB:               db,
 		Tokens:           tokens,
@@ -187,7 +180,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 		return err
 	}
 	gw, err := gateway.New(gateway.Config{
-		Keys:            keyStore{db},
+		Keys:            adm,
 		Inner:           inner,
 		WithEncHash:     ingest.WithEncHash,
 		ReplayWindow:    c.ReplayWindow,
@@ -231,8 +224,8 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	}
 	jobs, stopJobs := context.WithCancel(context.Background())
 	wg.Add(2)
-	go func() { defer wg.Done(); rotationLoop(jobs, adm, logger) }()
-	go func() { defer wg.Done(); retentionLoop(jobs, db, c.RetentionEvery, logger) }()
+	go func() { defer wg.Done(); adm.RunRotation(jobs) }()
+	go func() { defer wg.Done(); db.RunRetentionLoop(jobs, c.RetentionEvery) }()
 
 	scheme := "http"
 	if tlsConf != nil {
@@ -335,191 +328,4 @@ func innerHandler(c serveConfig, registry *schema.Registry, writer *storage.Writ
 		return nil, err
 	}
 	return mux, nil
-}
-
-// loadAdminTokens reads --admin-token-file, or creates <data-dir>/admin-token
-// and logs its path (never its value).
-func loadAdminTokens(c serveConfig, logger *slog.Logger) (*admin.Tokens, error) {
-	if c.AdminTokenFile != "" {
-		t, err := admin.LoadTokens(c.AdminTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--admin-token-file: %w", err)
-		}
-		// A warning, not a refusal: secret mounts (Kubernetes' default
-		// 0644) are often wider than the file's real exposure.
-		if err := admin.CheckTokenFileMode(c.AdminTokenFile); err != nil {
-			logger.Warn("admin token file is accessible to other users", "path", c.AdminTokenFile)
-		}
-		return t, nil
-	}
-	path := filepath.Join(c.DataDir, "admin-token")
-	t, created, err := admin.EnsureTokenFile(path, nil)
-	if err != nil {
-		return nil, fmt.Errorf("admin token: %w", err)
-	}
-	if created {
-		logger.Info("created admin token file", "path", path)
-	} else {
-		logger.Info("using admin token file", "path", path)
-	}
-	return t, nil
-}
-
-// readiness is ready when migrations ran (storage.Open applied them before
-// this is reachable), the writer is connected and a current key exists.
-func readiness(db *storage.DB, w *storage.Writer) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if !w.Connected() {
-			return errors.New("writer not connected to the database")
-		}
-		ctx, cancel := context.WithTimeout(ctx, dbReadyTimeout)
-		defer cancel()
-		keys, err := db.ListKeys(ctx)
-		if err != nil {
-			return errors.New("cannot read the key ring")
-		}
-		for _, k := range keys {
-			if k.State == storage.KeyCurrent {
-				return nil
-			}
-		}
-		return errors.New("no current gateway key")
-	}
-}
-
-// cacheReady runs check at most once per ttl and answers every probe in
-// between with its last result, so a flood of /readyz requests costs the
-// database one query a second. Probes that arrive during a check wait for
-// it rather than starting their own.
-func cacheReady(check func(context.Context) error, ttl time.Duration, now func() time.Time) func(context.Context) error {
-	var (
-		mu   sync.Mutex
-		at   time.Time
-		last error
-		done bool
-	)
-	return func(ctx context.Context) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if t := now(); !done || t.Sub(at) >= ttl || t.Before(at) {
-			last, at, done = check(ctx), t, true
-		}
-		return last
-	}
-}
-
-// rotationJitter spreads replicas' scheduled rotations. Every replica
-// computes the same due time from the shared key ring, and
-// storage.RotateKey rotates unconditionally, so replicas waking at that
-// same instant would each rotate: several current keys in a row and
-// clients split across them. Waking at a random point of the next few
-// minutes lets the first replica rotate and the others find a fresh key
-// that is not due. (Only a rotation conditional on the current key id, in
-// storage, closes the remaining window of one ListKeys round trip.)
-const rotationJitter = 5 * time.Minute
-
-// rotationWait is how long the rotation loop sleeps before its next check:
-// until next plus jitter, at least a second, at most an hour (so clock
-// jumps and other replicas' rotations are noticed).
-func rotationWait(next, now time.Time, jitter time.Duration) time.Duration {
-	d := next.Sub(now)
-	if d >= time.Hour {
-		return time.Hour
-	}
-	return min(max(d, time.Second)+jitter, time.Hour)
-}
-
-// rotationLoop rotates gateway keys on schedule: it wakes when the next
-// current key falls due (plus a random jitter, see rotationJitter), and at
-// least hourly.
-func rotationLoop(ctx context.Context, adm *admin.Server, logger *slog.Logger) {
-	for {
-		next, err := adm.RotateDue(ctx)
-		wait := time.Hour
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			logger.Error("scheduled key rotation failed", "error", err.Error())
-			wait = time.Minute + rand.N(rotationJitter/5)
-		} else {
-			wait = rotationWait(next, time.Now(), rand.N(rotationJitter))
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// writerMetrics exports the writer's counters (storage.WriterStats).
-func writerMetrics(w *storage.Writer) []prometheus.Collector {
-	counter := func(name, help string, f func(storage.WriterStats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(f(w.Stats())) })
-	}
-	return []prometheus.Collector{
-		counter("veil_writer_transactions_total", "Writer transactions committed (each holds a group of requests).",
-			func(s storage.WriterStats) int64 { return s.Groups }),
-		counter("veil_writer_claim_transactions_total", "Committed writer transactions that checked dedup keys in claim mode, after a stored key was found.",
-			func(s storage.WriterStats) int64 { return s.ClaimGroups }),
-		counter("veil_writer_key_conflicts_total", "Writer transactions rolled back because a dedup key was already stored (duplicates found in insert mode); their groups ran again.",
-			func(s storage.WriterStats) int64 { return s.KeyConflicts }),
-	}
-}
-
-// retentionLoop drops expired partitions, rollups, dedup keys and keys.
-func retentionLoop(ctx context.Context, db *storage.DB, every time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if err := db.RunRetention(ctx, time.Now(), storage.RetentionConfig{}); err != nil && ctx.Err() == nil {
-			logger.Error("retention run failed", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// keyStore adapts the storage key ring to gateway.KeyStore (storage must
-// not import ohttp, gateway must not import storage).
-type keyStore struct{ db *storage.DB }
-
-func (s keyStore) LiveKeys(ctx context.Context) ([]gateway.Key, error) {
-	recs, err := s.db.ListKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	out := make([]gateway.Key, 0, len(recs))
-	for _, r := range recs {
-		var state gateway.KeyState
-		switch r.State {
-		case storage.KeyCurrent:
-			state = gateway.StateCurrent
-		case storage.KeyActive:
-			if !r.RetireAfter.IsZero() && !now.Before(r.RetireAfter) {
-				continue // past its grace period; retention retires it
-			}
-			state = gateway.StateActive
-		default:
-			continue
-		}
-		cfg, err := ohttp.ParseKeyConfig(r.Config)
-		if err != nil {
-			return nil, fmt.Errorf("key %d: %w", r.ID, err)
-		}
-		priv, err := ohttp.NewPrivateKey(*cfg, r.Secret)
-		if err != nil {
-			return nil, fmt.Errorf("key %d: %w", r.ID, err)
-		}
-		out = append(out, gateway.Key{Private: priv, State: state, RetireAfter: r.RetireAfter})
-	}
-	return out, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/veil-telemetry/veil/internal/admin"
 	"github.com/veil-telemetry/veil/internal/gateway"
 	"github.com/veil-telemetry/veil/internal/ingest"
+	"github.com/veil-telemetry/veil/ohttp"
 )
 
 // serveConfig is the configuration of `veil serve`. Every field is a flag;
@@ -100,7 +101,7 @@ func bindServeFlags(f *pflag.FlagSet, c *serveConfig) {
 	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve both listeners over TLS with this certificate chain (PEM)")
 	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
 	f.IntVar(&c.KAnonymity, "k-anonymity", c.KAnonymity, "aggregates suppress groups counting fewer events (at least 2)")
-	f.StringSliceVar(&c.KEMs, "kems", c.KEMs, "KEMs that get a gateway key: "+strings.Join(admin.KEMNames(), ", "))
+	f.StringSliceVar(&c.KEMs, "kems", c.KEMs, "KEMs that get a gateway key: "+strings.Join(ohttp.KEMNames(), ", "))
 	f.DurationVar(&c.KeyRotation, "key-rotation", c.KeyRotation, "a new current gateway key after this long")
 	f.DurationVar(&c.KeyGrace, "key-grace", c.KeyGrace, "a replaced key stays active this long")
 	f.DurationVar(&c.ReplayWindow, "replay-window", c.ReplayWindow, "accepted skew of the inner request's Date")
@@ -213,7 +214,7 @@ func (c *serveConfig) validate() error {
 	if len(c.KEMs) == 0 {
 		bad("--kems must name at least one KEM")
 	}
-	names := admin.KEMNames()
+	names := ohttp.KEMNames()
 	sort.Strings(names)
 	for _, k := range c.KEMs {
 		if i := sort.SearchStrings(names, k); i == len(names) || names[i] != k {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -13,8 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-
-	"github.com/veil-telemetry/veil/internal/admin"
 )
 
 // parseServe runs the serve configuration pipeline: flags, then the
@@ -137,96 +132,6 @@ func TestServeReadHeaderTimeout(t *testing.T) {
 	if srv.ReadHeaderTimeout != 750*time.Millisecond || srv.ReadTimeout == 0 || srv.WriteTimeout == 0 ||
 		srv.IdleTimeout == 0 || srv.MaxHeaderBytes == 0 {
 		t.Errorf("server timeouts %+v", srv)
-	}
-}
-
-// TestReadinessIsCached: /readyz is unauthenticated on the public
-// listener; a flood of probes must not become a flood of key ring reads.
-func TestReadinessIsCached(t *testing.T) {
-	calls := 0
-	var fail error
-	now := time.Unix(1_700_000_000, 0)
-	ready := cacheReady(func(context.Context) error { calls++; return fail }, time.Second, func() time.Time { return now })
-	h := admin.ReadyHandler(ready)
-	probe := func() int {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-		return rec.Code
-	}
-	for range 100 {
-		if code := probe(); code != 200 {
-			t.Fatalf("status %d", code)
-		}
-	}
-	if calls != 1 {
-		t.Fatalf("100 probes ran the check %d times", calls)
-	}
-	fail = errors.New("writer not connected")
-	now = now.Add(time.Second)
-	if code := probe(); code != 503 || calls != 2 {
-		t.Fatalf("after ttl: %d, %d calls", code, calls)
-	}
-	if code := probe(); code != 503 || calls != 2 {
-		t.Fatalf("cached failure: %d, %d calls", code, calls)
-	}
-}
-
-// TestRotationWait: replicas sharing a key ring compute the same due time;
-// the loop must add the jitter it is given, so they do not all wake (and
-// rotate) at the same instant.
-func TestRotationWait(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	for _, tc := range []struct {
-		next   time.Duration
-		jitter time.Duration
-		want   time.Duration
-	}{
-		{10 * time.Minute, 0, 10 * time.Minute},
-		{10 * time.Minute, 3 * time.Minute, 13 * time.Minute},
-		{-time.Minute, 2 * time.Minute, time.Second + 2*time.Minute}, // overdue
-		{0, 0, time.Second},
-		{3 * time.Hour, 4 * time.Minute, time.Hour},
-		{59 * time.Minute, 4 * time.Minute, time.Hour},
-	} {
-		if got := rotationWait(now.Add(tc.next), now, tc.jitter); got != tc.want {
-			t.Errorf("next in %v, jitter %v: wait %v, want %v", tc.next, tc.jitter, got, tc.want)
-		}
-	}
-	if rotationJitter < time.Minute {
-		t.Errorf("jitter %v is too small to spread replicas", rotationJitter)
-	}
-}
-
-// TestAdminTokenFileMode: the generated token file must stay private; an
-// operator's token file readable by others is warned about by path only.
-func TestAdminTokenFileMode(t *testing.T) {
-	dir := t.TempDir()
-	var logs strings.Builder
-	logger := newServeLogger(&logs, "info")
-	c := defaultServeConfig()
-	c.DataDir = dir
-	if _, err := loadAdminTokens(c, logger); err != nil {
-		t.Fatal(err)
-	}
-	gen := filepath.Join(dir, "admin-token")
-	os.Chmod(gen, 0o640)
-	if _, err := loadAdminTokens(c, logger); err == nil {
-		t.Error("generated token file with mode 0640 accepted")
-	}
-
-	const tok = "operator-token-0123456789abcdef"
-	c.AdminTokenFile = filepath.Join(dir, "tokens")
-	os.WriteFile(c.AdminTokenFile, []byte(tok+"\n"), 0o644)
-	os.Chmod(c.AdminTokenFile, 0o644)
-	logs.Reset()
-	if _, err := loadAdminTokens(c, logger); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(logs.String(), "accessible to other users") || !strings.Contains(logs.String(), c.AdminTokenFile) {
-		t.Errorf("no warning: %s", logs.String())
-	}
-	if strings.Contains(logs.String(), tok) {
-		t.Error("the log holds the token")
 	}
 }
 

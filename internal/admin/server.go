@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/veil-telemetry/veil/internal/storage"
+	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
@@ -77,7 +79,7 @@ type Server struct {
 	metrics *Metrics
 	grpc    *grpc.Server
 	rest    *runtime.ServeMux
-	kems    []kemInfo
+	kems    []ohttp.KEMID
 
 	schemas *schemaService
 	keys    *keyService
@@ -110,11 +112,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.KEMs == nil {
 		cfg.KEMs = []string{"x25519", "xwing"}
 	}
-	kems := make([]kemInfo, 0, len(cfg.KEMs))
+	kems := make([]ohttp.KEMID, 0, len(cfg.KEMs))
 	for _, name := range cfg.KEMs {
-		k, ok := kemByName(name)
-		if !ok {
-			return nil, errors.New("admin: unknown KEM " + name)
+		k, err := ohttp.ParseKEM(name)
+		if err != nil {
+			return nil, fmt.Errorf("admin: %w", err)
 		}
 		kems = append(kems, k)
 	}
