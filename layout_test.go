@@ -30,7 +30,16 @@ var allowed = map[string][]string{
 	"sdk":        {"ohttp", "bhttp"},
 	// The load generator drives the public path like a client; the fault
 	// and end-to-end tests run the whole binary and may import anything.
-	"loadgen":   {"ohttp", "bhttp", "sdk", "proto"},
+	"loadgen": {"ohttp", "bhttp", "sdk", "proto"},
+	// veil bench's logic: it sets up targets (its ingest mode runs the
+	// ingest API in process) and drives them with loadgen.
+	"bench": {"loadgen", "admin", "gateway", "ingest", "schema", "server", "storage", "ohttp"},
+	// What cmd/veil wires: the settings of serve and relay (defaults are
+	// the owning packages' constants), the listener runner, the key file
+	// format of veil keys.
+	"config":    {"admin", "gateway", "ingest", "relay", "server", "storage", "ohttp"},
+	"server":    {},
+	"keyfile":   {"ohttp"},
 	"faulttest": {"*"},
 	"e2e":       {"*"},
 }
@@ -44,6 +53,7 @@ var public = map[string]bool{"bhttp": true, "ohttp": true, "sdk": true, "proto":
 var thirdParty = map[string][]string{
 	"bhttp":    {},
 	"keystate": {},
+	"server":   {},
 	"ohttp":    {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
 	"relay":    {"golang.org/x/time"},
 	"schema":   {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text", "github.com/goccy/go-json"},

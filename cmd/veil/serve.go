@@ -2,33 +2,30 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"sync"
-	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/veil-telemetry/veil/internal/admin"
+	"github.com/veil-telemetry/veil/internal/bench"
+	"github.com/veil-telemetry/veil/internal/config"
 	"github.com/veil-telemetry/veil/internal/gateway"
 	"github.com/veil-telemetry/veil/internal/ingest"
 	"github.com/veil-telemetry/veil/internal/schema"
+	"github.com/veil-telemetry/veil/internal/server"
 	"github.com/veil-telemetry/veil/internal/storage"
-	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
 func newServeCmd() *cobra.Command {
-	c := defaultServeConfig()
+	c := config.DefaultServe()
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the collector: OHTTP gateway, ingest, admin API and writer",
@@ -49,23 +46,23 @@ by --config with one "flag-name = value" per line. A flag beats the
 environment, which beats the file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnvAndFile(cmd.Flags(), os.Getenv); err != nil {
+			if err := config.Load(cmd.Flags(), os.Getenv); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("serve: %w", err)}
 			}
-			if err := c.validate(); err != nil {
+			if err := c.Validate(); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("serve: invalid configuration:\n%w", err)}
 			}
-			applyMemoryLimit(c.MemoryLimit, cmd.Flags().Changed("memory-limit"), os.Getenv)
-			applyGCPercent(c.GCPercent, cmd.Flags().Changed("gc-percent"), os.Getenv)
+			config.ApplyMemoryLimit(c.MemoryLimit, cmd.Flags().Changed("memory-limit"), os.Getenv)
+			config.ApplyGCPercent(c.GCPercent, cmd.Flags().Changed("gc-percent"), os.Getenv)
 			logger := newServeLogger(cmd.ErrOrStderr(), c.LogLevel)
-			if err := runServe(cmd.Context(), c, logger, nil); err != nil {
+			if err := runServe(cmd.Context(), c, logger); err != nil {
 				logger.Error("serve failed", "error", err.Error())
 				return &exitError{code: 1, err: err}
 			}
 			return nil
 		},
 	}
-	bindServeFlags(cmd.Flags(), &c)
+	c.BindFlags(cmd.Flags())
 	return cmd
 }
 
@@ -75,23 +72,12 @@ func newServeLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// Server timeouts. Requests are small; the admin plane's slowest call is an
-// aggregate query. The header timeout is --read-header-timeout.
-const (
-	defaultReadHeaderTimeout = 5 * time.Second
-	readTimeout              = 30 * time.Second
-	writeTimeout             = 60 * time.Second
-	idleTimeout              = 120 * time.Second
-	maxHeaderBytes           = 32 << 10
-)
-
-// serveAddrs tells a caller (tests) where the listeners are.
-type serveAddrs struct{ Public, Admin net.Addr }
-
 // runServe runs veil serve until ctx ends, then drains: stop accepting,
 // finish in-flight requests, flush the writer, stop the managed
-// PostgreSQL. started, if not nil, is called once both listeners serve.
-func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started func(serveAddrs)) error {
+// PostgreSQL.
+func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
+	// Secrets, TLS and listeners. Bind before starting PostgreSQL so a
+	// taken port fails in milliseconds; connections wait in the backlog.
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -103,16 +89,12 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	if err != nil {
 		return err
 	}
-	var tlsConf *tls.Config
+	run := server.Config{ReadHeaderTimeout: c.ReadHeaderTimeout, UnencryptedHTTP2: true, ShutdownTimeout: c.ShutdownWait, Logger: logger}
 	if c.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-		if err != nil {
+		if run.TLS, err = server.LoadTLS(c.TLSCert, c.TLSKey); err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	// Bind before starting PostgreSQL so a taken port fails in
-	// milliseconds; connections wait in the backlog until we serve.
 	var lc net.ListenConfig
 	pubLn, err := lc.Listen(ctx, "tcp", c.Listen)
 	if err != nil {
@@ -125,34 +107,31 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	}
 	defer admLn.Close()
 
+	// Construct: database (migrated by Open), writer, admin plane with the
+	// key ring, ingest behind the gateway.
 	db, err := storage.Open(ctx, storage.Config{URL: c.DatabaseURL, DataDir: c.DataDir, MasterKey: masterKey}, logger)
 	if err != nil {
 		return err
 	}
-	// Open applied the migrations (or refused a newer database).
 	defer db.Close()
 	writer := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
-	writerClosed := false
+	var writerClosed sync.Once
 	closeWriter := func(ctx context.Context) {
-		if !writerClosed {
-			writerClosed = true
+		writerClosed.Do(func() {
 			if err := writer.Close(ctx); err != nil {
 				logger.Error("writer did not flush in time", "error", err.Error())
 			}
-		}
+		})
 	}
 	defer closeWriter(context.Background())
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(admin.WriterMetrics(writer)...)
-
 	registry, err := schema.NewRegistry(schema.RegistryConfig{Store: ingest.SchemaStore{DB: db}})
 	if err != nil {
 		return err
 	}
-	// One cached check for both listeners.
-	ready := admin.Readiness(db, writer)
+	ready := admin.Readiness(db, writer) // one cached check for both listeners
 	adm, err := admin.New(admin.Config{
 		DB:               db,
 		Tokens:           tokens,
@@ -164,7 +143,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 		Ready:            ready,
 		Registerer:       reg,
 		Gatherer:         reg,
-		SecureCookie:     tlsConf != nil,
+		SecureCookie:     run.TLS != nil,
 		Pprof:            c.AdminPprof,
 		Logger:           logger,
 	})
@@ -174,7 +153,6 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	if err := adm.EnsureKeys(ctx); err != nil {
 		return fmt.Errorf("gateway keys: %w", err)
 	}
-
 	inner, err := innerHandler(c, registry, writer, reg, logger)
 	if err != nil {
 		return err
@@ -185,6 +163,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 		WithEncHash:     ingest.WithEncHash,
 		ReplayWindow:    c.ReplayWindow,
 		MaxRequestBytes: c.MaxRequest,
+		MaxInnerBytes:   gateway.DefaultMaxInnerBytes,
 		MaxConcurrent:   c.MaxInFlight,
 		Logger:          logger,
 	})
@@ -198,134 +177,42 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	public.Handle("GET /readyz", admin.ReadyHandler(ready))
 	public.Handle("/", gw)
 
-	pubSrv := c.newServer(public, tlsConf)
-	admSrv := c.newServer(adm.Handler(), tlsConf)
-
+	// Run: the listeners and the chores until ctx ends, then the drain.
+	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	for _, s := range []struct {
-		name string
-		srv  *http.Server
-		ln   net.Listener
-	}{{"public", pubSrv, pubLn}, {"admin", admSrv, admLn}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			if tlsConf != nil {
-				err = s.srv.ServeTLS(s.ln, "", "")
-			} else {
-				err = s.srv.Serve(s.ln)
-			}
-			if !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("%s listener: %w", s.name, err)
-			}
-		}()
+	wg.Go(func() { adm.RunRotation(jobs) })
+	wg.Go(func() { db.RunRetentionLoop(jobs, c.RetentionEvery) })
+	run.AfterDrain = func(drain context.Context) {
+		adm.GRPCServer().Stop()
+		stopJobs()
+		closeWriter(drain)
+		wg.Wait()
+		logger.Info("writer flushed; stopping database")
 	}
-	jobs, stopJobs := context.WithCancel(context.Background())
-	wg.Add(2)
-	go func() { defer wg.Done(); adm.RunRotation(jobs) }()
-	go func() { defer wg.Done(); db.RunRetentionLoop(jobs, c.RetentionEvery) }()
-
-	scheme := "http"
-	if tlsConf != nil {
-		scheme = "https"
-	}
-	logger.Info("veil serving",
-		"public", scheme+"://"+pubLn.Addr().String(),
-		"admin", scheme+"://"+admLn.Addr().String(),
-		"k_anonymity", c.KAnonymity)
-	if started != nil {
-		started(serveAddrs{Public: pubLn.Addr(), Admin: admLn.Addr()})
-	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down: draining in-flight requests")
-	case runErr = <-errc:
-	}
-	drain, cancel := context.WithTimeout(context.Background(), c.ShutdownWait)
-	defer cancel()
-	var sd sync.WaitGroup
-	for _, s := range []*http.Server{pubSrv, admSrv} {
-		sd.Add(1)
-		go func() {
-			defer sd.Done()
-			if err := s.Shutdown(drain); err != nil {
-				logger.Error("listener did not drain in time", "error", err.Error())
-				s.Close()
-			}
-		}()
-	}
-	sd.Wait()
-	adm.GRPCServer().Stop()
-	stopJobs()
-	closeWriter(drain)
-	wg.Wait()
-	logger.Info("writer flushed; stopping database")
-	return runErr
+	scheme := server.Scheme(run.TLS)
+	logger.Info("veil serving", "public", scheme+"://"+pubLn.Addr().String(),
+		"admin", scheme+"://"+admLn.Addr().String(), "k_anonymity", c.KAnonymity)
+	return server.Run(ctx, run,
+		server.Listener{Name: "public", Listener: pubLn, Handler: public},
+		server.Listener{Name: "admin", Listener: admLn, Handler: adm.Handler()})
 }
 
-// newServer is newHTTPServer with the configured header timeout.
-func (c serveConfig) newServer(h http.Handler, tlsConf *tls.Config) *http.Server {
-	srv := newHTTPServer(h, tlsConf)
-	srv.ReadHeaderTimeout = c.ReadHeaderTimeout
-	return srv
-}
-
-func newHTTPServer(h http.Handler, tlsConf *tls.Config) *http.Server {
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	if tlsConf != nil {
-		protos.SetHTTP2(true)
-	} else {
-		// h2c with prior knowledge, for gRPC clients on the admin listener.
-		protos.SetUnencryptedHTTP2(true)
-	}
-	return &http.Server{
-		Handler:           h,
-		TLSConfig:         tlsConf,
-		Protocols:         &protos,
-		ReadHeaderTimeout: defaultReadHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		// net/http's own error lines name the peer's address (TLS
-		// handshake errors): drop them, addresses are never logged.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-}
-
-// innerHandler is the gateway's inner handler: a grpc-gateway mux with only
-// IngestService, called in process. No listener serves it in the clear.
-func innerHandler(c serveConfig, registry *schema.Registry, writer *storage.Writer, reg prometheus.Registerer, logger *slog.Logger) (http.Handler, error) {
+// innerHandler is the gateway's inner handler: the ingest API, called in
+// process; no listener serves it in the clear. Its decoded body is bounded
+// like the gateway's inner content.
+func innerHandler(c config.Serve, registry *schema.Registry, writer *storage.Writer, reg prometheus.Registerer, logger *slog.Logger) (http.Handler, error) {
 	if c.BenchNoopInner {
-		logger.Warn("--bench-noop-inner: events are NOT ingested")
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, `{"results":[]}`)
-		}), nil
+		// Validate allowed it on loopback listeners only.
+		logger.Warn("--bench-noop-inner: events are NOT ingested (load testing only)")
+		return bench.NoopInner, nil
 	}
 	metrics, err := ingest.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := ingest.New(ingest.Config{
-		Registry:  registry,
-		Writer:    writer,
-		MaxEvents: c.MaxEvents,
-		Logger:    logger,
-		Metrics:   metrics,
-	})
+	srv, err := ingest.New(ingest.Config{Registry: registry, Writer: writer, MaxEvents: c.MaxEvents, Logger: logger, Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
-	opts := append(admin.MuxOptions(logger), ingest.MuxOptions(c.MaxRequest*4)...)
-	mux := runtime.NewServeMux(opts...)
-	if err := veilv1.RegisterIngestServiceHandlerServer(context.Background(), mux, srv); err != nil {
-		return nil, err
-	}
-	return mux, nil
+	return ingest.Handler(srv, gateway.DefaultMaxInnerBytes, admin.MuxOptions(logger)...)
 }

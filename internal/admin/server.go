@@ -35,6 +35,10 @@ const (
 	readyCheckTimeout = 2 * time.Second
 )
 
+// DefaultKEMs are the KEMs that get a key when Config.KEMs is nil:
+// X25519, and X-Wing for post-quantum clients.
+func DefaultKEMs() []string { return []string{ohttp.KEMX25519.Name(), ohttp.KEMXWing.Name()} }
+
 // Config configures the admin plane.
 type Config struct {
 	// DB is the database (required).
@@ -110,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("admin: key grace must be >= 0 and the rotation period at least a minute")
 	}
 	if cfg.KEMs == nil {
-		cfg.KEMs = []string{"x25519", "xwing"}
+		cfg.KEMs = DefaultKEMs()
 	}
 	kems := make([]ohttp.KEMID, 0, len(cfg.KEMs))
 	for _, name := range cfg.KEMs {

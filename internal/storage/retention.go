@@ -80,6 +80,9 @@ func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConf
 	return nil
 }
 
+// DefaultRetentionInterval is how often veil serve runs retention.
+const DefaultRetentionInterval = time.Hour
+
 // RunRetentionLoop runs RunRetention, with the default RetentionConfig, at
 // once and then every interval until ctx ends. A failed run is logged and
 // the next tick tries again.

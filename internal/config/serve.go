@@ -1,16 +1,11 @@
-package main
+package config
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"path/filepath"
-	"runtime/debug"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,15 +14,14 @@ import (
 	"github.com/veil-telemetry/veil/internal/admin"
 	"github.com/veil-telemetry/veil/internal/gateway"
 	"github.com/veil-telemetry/veil/internal/ingest"
+	"github.com/veil-telemetry/veil/internal/server"
+	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/ohttp"
 )
 
-// serveConfig is the configuration of `veil serve`. Every field is a flag;
-// each flag may also come from the environment (VEIL_ + the flag name in
-// upper case with '-' as '_') or from a config file (--config, one
-// "flag-name = value" per line). Precedence: flag, environment, file,
-// default.
-type serveConfig struct {
+// Serve is the configuration of `veil serve`. Every field is a flag (see
+// BindFlags); defaults are the owning packages' constants.
+type Serve struct {
 	DataDir     string
 	DatabaseURL string
 	// DatabaseURLFile holds the database URL, so a password in it stays
@@ -56,41 +50,45 @@ type serveConfig struct {
 	MaxInFlight int
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: the
 	// runtime default, or GOMEMLIMIT).
-	MemoryLimit byteSize
+	MemoryLimit ByteSize
 	// GCPercent is the collector's heap growth target
 	// (runtime/debug.SetGCPercent; GOGC applies when it is not set).
-	GCPercent      int
-	LogLevel       string
+	GCPercent int
+	LogLevel  string
+	// BenchNoopInner answers every decapsulated request without ingest,
+	// for load tests of the gateway alone. Validate refuses it unless
+	// both listeners are loopback, and serve warns on every start.
 	BenchNoopInner bool
 	AdminPprof     bool
 }
 
-func defaultServeConfig() serveConfig {
-	return serveConfig{
+// DefaultServe is veil serve's configuration before flags.
+func DefaultServe() Serve {
+	return Serve{
 		DataDir:           "veil-data",
 		Listen:            "127.0.0.1:8080",
 		AdminListen:       "127.0.0.1:8081",
 		KAnonymity:        admin.DefaultK,
-		KEMs:              []string{"x25519", "xwing"},
+		KEMs:              admin.DefaultKEMs(),
 		KeyRotation:       admin.DefaultKeyRotate,
 		KeyGrace:          admin.DefaultKeyGrace,
-		ReplayWindow:      5 * time.Minute,
-		MaxRequest:        1 << 20,
+		ReplayWindow:      gateway.DefaultReplayWindow,
+		MaxRequest:        gateway.DefaultMaxRequestBytes,
 		MaxEvents:         ingest.DefaultMaxEvents,
-		RetentionEvery:    time.Hour,
-		ShutdownWait:      30 * time.Second,
-		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		RetentionEvery:    storage.DefaultRetentionInterval,
+		ShutdownWait:      server.DefaultShutdownTimeout,
+		ReadHeaderTimeout: server.DefaultReadHeaderTimeout,
 		MaxInFlight:       gateway.DefaultMaxConcurrent,
-		MemoryLimit:       defaultMemoryLimit,
-		GCPercent:         defaultGCPercent,
+		MemoryLimit:       DefaultMemoryLimit,
+		GCPercent:         DefaultGCPercent,
 		LogLevel:          "info",
 	}
 }
 
-// bindServeFlags declares the flags. Their help text is the configuration
-// reference (README.md copies it).
-func bindServeFlags(f *pflag.FlagSet, c *serveConfig) {
-	f.String("config", "", "read settings from `FILE`: one flag-name = value per line, # comments")
+// BindFlags declares the flags, --config included. Their help text is the
+// configuration reference (README.md copies it).
+func (c *Serve) BindFlags(f *pflag.FlagSet) {
+	BindFile(f)
 	f.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory: managed PostgreSQL, master key, generated admin token")
 	f.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL; empty starts a private PostgreSQL under --data-dir")
 	f.StringVar(&c.DatabaseURLFile, "database-url-file", c.DatabaseURLFile, "read --database-url from this `FILE` (first line), keeping its password out of ps and the environment")
@@ -115,83 +113,13 @@ func bindServeFlags(f *pflag.FlagSet, c *serveConfig) {
 	f.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go garbage collector target: heap growth in percent of the live heap before a collection, as GOGC (-1: off, leaving only --memory-limit; GOGC applies when this is not set)")
 	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	f.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve Go runtime profiles at /debug/pprof/ on the admin listener, behind the token")
-	f.BoolVar(&c.BenchNoopInner, "bench-noop-inner", c.BenchNoopInner, "load testing only: answer every decapsulated request 200 without ingest")
+	f.BoolVar(&c.BenchNoopInner, "bench-noop-inner", c.BenchNoopInner, "load testing only, loopback listeners only: answer every decapsulated request 200 without ingest")
 }
 
-// envName is the environment variable of a flag.
-func envName(flag string) string {
-	return "VEIL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
-
-// applyEnvAndFile fills every flag not given on the command line from the
-// environment, then from the config file. A bad value is an error naming
-// its source.
-func applyEnvAndFile(f *pflag.FlagSet, getenv func(string) string) error {
-	file := map[string]string{}
-	path, _ := f.GetString("config")
-	if !f.Changed("config") {
-		path = getenv(envName("config"))
-	}
-	if path != "" {
-		fh, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("config file: %w", err)
-		}
-		file, err = parseConfigFile(fh, f)
-		fh.Close()
-		if err != nil {
-			return fmt.Errorf("config file %s: %w", path, err)
-		}
-	}
-	var errs []error
-	f.VisitAll(func(fl *pflag.Flag) {
-		if fl.Changed || fl.Name == "config" {
-			return
-		}
-		if v := getenv(envName(fl.Name)); v != "" {
-			if err := f.Set(fl.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", envName(fl.Name), err))
-			}
-			return
-		}
-		if v, ok := file[fl.Name]; ok {
-			if err := f.Set(fl.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("config file: %s: %w", fl.Name, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
-}
-
-// parseConfigFile reads "name = value" lines; names are flag names.
-func parseConfigFile(r io.Reader, f *pflag.FlagSet) (map[string]string, error) {
-	out := map[string]string{}
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("line %d: want name = value", n)
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		v = strings.Trim(v, `"`)
-		if f.Lookup(k) == nil || k == "config" {
-			return nil, fmt.Errorf("line %d: unknown setting %q", n, k)
-		}
-		if _, dup := out[k]; dup {
-			return nil, fmt.Errorf("line %d: %s set twice", n, k)
-		}
-		out[k] = v
-	}
-	return out, sc.Err()
-}
-
-// validate refuses bad settings and derives defaults that depend on
-// others. Every message names the flag.
-func (c *serveConfig) validate() error {
+// Validate refuses bad settings and derives the ones that depend on
+// others (the database URL from its file, the master key file from the
+// data directory). Every message names the flag.
+func (c *Serve) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.DataDir == "" {
@@ -205,6 +133,9 @@ func (c *serveConfig) validate() error {
 	if c.Listen == c.AdminListen {
 		bad("--listen and --admin-listen must differ: the admin API is never public")
 	}
+	if c.BenchNoopInner && (!IsLoopback(c.Listen) || !IsLoopback(c.AdminListen)) {
+		bad("--bench-noop-inner stops ingesting: it is refused unless --listen and --admin-listen are loopback addresses")
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("--tls-cert and --tls-key go together")
 	}
@@ -214,11 +145,9 @@ func (c *serveConfig) validate() error {
 	if len(c.KEMs) == 0 {
 		bad("--kems must name at least one KEM")
 	}
-	names := ohttp.KEMNames()
-	sort.Strings(names)
 	for _, k := range c.KEMs {
-		if i := sort.SearchStrings(names, k); i == len(names) || names[i] != k {
-			bad("--kems: unknown KEM %q (known: %s)", k, strings.Join(names, ", "))
+		if !slices.Contains(ohttp.KEMNames(), k) {
+			bad("--kems: unknown KEM %q (known: %s)", k, strings.Join(ohttp.KEMNames(), ", "))
 		}
 	}
 	if c.KeyRotation < time.Hour {
@@ -242,14 +171,14 @@ func (c *serveConfig) validate() error {
 	if c.ShutdownWait <= 0 {
 		bad("--shutdown-timeout must be positive")
 	}
-	if c.ReadHeaderTimeout < 100*time.Millisecond || c.ReadHeaderTimeout > readTimeout {
-		bad("--read-header-timeout %v: must be between 100ms and %v", c.ReadHeaderTimeout, readTimeout)
+	if c.ReadHeaderTimeout < 100*time.Millisecond || c.ReadHeaderTimeout > server.DefaultReadTimeout {
+		bad("--read-header-timeout %v: must be between 100ms and %v", c.ReadHeaderTimeout, server.DefaultReadTimeout)
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<16 {
 		bad("--max-inflight %d: must be between 1 and 65536", c.MaxInFlight)
 	}
-	if c.MemoryLimit != 0 && c.MemoryLimit < minMemoryLimit {
-		bad("--memory-limit %v: must be 0 or at least %v", c.MemoryLimit, byteSize(minMemoryLimit))
+	if err := checkMemoryLimit(c.MemoryLimit); err != nil {
+		errs = append(errs, err)
 	}
 	if c.GCPercent != -1 && (c.GCPercent < 25 || c.GCPercent > 10000) {
 		bad("--gc-percent %d: must be -1 or between 25 and 10000", c.GCPercent)
@@ -264,7 +193,7 @@ func (c *serveConfig) validate() error {
 	if c.DatabaseURLFile != "" {
 		if c.DatabaseURL != "" {
 			bad("--database-url and --database-url-file exclude each other")
-		} else if u, err := readSecretLine(c.DatabaseURLFile); err != nil {
+		} else if u, err := ReadSecretLine(c.DatabaseURLFile); err != nil {
 			bad("--database-url-file: %v", err)
 		} else {
 			c.DatabaseURL = u
@@ -276,101 +205,16 @@ func (c *serveConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// readSecretLine returns the first line of a secret file, trimmed. Errors
-// name the file, never its content.
-func readSecretLine(path string) (string, error) {
-	f, err := os.Open(path)
+// IsLoopback reports whether a host:port listens on loopback only: a
+// loopback IP or "localhost", never an empty host (all interfaces).
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", err
+		return false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
-	if !sc.Scan() {
-		if err := sc.Err(); err != nil {
-			return "", err
-		}
-		return "", errors.New("file is empty")
+	if host == "localhost" {
+		return true
 	}
-	v := strings.TrimSpace(sc.Text())
-	if v == "" {
-		return "", errors.New("first line is empty")
-	}
-	return v, nil
-}
-
-// Soft memory limit (runtime/debug.SetMemoryLimit) of veil serve and veil
-// relay. Their in-flight limits bound what they hold; the soft limit makes
-// the collector return garbage sooner when a burst nears it, well below
-// the 512 MiB a 2-core deployment is sized for.
-const (
-	defaultMemoryLimit = 384 << 20
-	minMemoryLimit     = 32 << 20
-)
-
-// defaultGCPercent is veil serve's collector target. Its live heap is
-// small (a few MiB: pools, key ring, caches), so at the runtime's default
-// of 100 the collector runs every few MiB allocated — every couple of
-// hundred gateway requests — and its fixed per-cycle cost came to about a
-// fifth of the process's CPU per request under gateway load. At 400 the
-// heap settles at a few tens of MiB and the memory limit still bounds a
-// burst.
-const defaultGCPercent = 400
-
-// byteSize is a flag value in bytes, written as GOMEMLIMIT is: a number
-// with an optional B, KiB, MiB or GiB suffix.
-type byteSize int64
-
-func (b *byteSize) String() string {
-	switch v := int64(*b); {
-	case v == 0:
-		return "0"
-	case v%(1<<30) == 0:
-		return strconv.FormatInt(v>>30, 10) + "GiB"
-	case v%(1<<20) == 0:
-		return strconv.FormatInt(v>>20, 10) + "MiB"
-	case v%(1<<10) == 0:
-		return strconv.FormatInt(v>>10, 10) + "KiB"
-	default:
-		return strconv.FormatInt(v, 10) + "B"
-	}
-}
-
-func (b *byteSize) Set(s string) error {
-	num, mul := strings.TrimSpace(s), int64(1)
-	for _, u := range []struct {
-		suffix string
-		mul    int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
-		if n, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mul = n, u.mul
-			break
-		}
-	}
-	v, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || v < 0 || v > (1<<62)/mul {
-		return fmt.Errorf("%q: want a size such as 384MiB", s)
-	}
-	*b = byteSize(v * mul)
-	return nil
-}
-
-func (*byteSize) Type() string { return "size" }
-
-// applyMemoryLimit sets the runtime's soft memory limit from a flag. A flag
-// left at its default yields to GOMEMLIMIT in the environment; 0 leaves
-// the runtime alone.
-func applyMemoryLimit(limit byteSize, changed bool, getenv func(string) string) {
-	if limit == 0 || (!changed && getenv("GOMEMLIMIT") != "") {
-		return
-	}
-	debug.SetMemoryLimit(int64(limit))
-}
-
-// applyGCPercent sets the collector's target from a flag. A flag left at
-// its default yields to GOGC in the environment.
-func applyGCPercent(percent int, changed bool, getenv func(string) string) {
-	if !changed && getenv("GOGC") != "" {
-		return
-	}
-	debug.SetGCPercent(percent)
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
