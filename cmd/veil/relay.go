@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
@@ -73,13 +72,8 @@ func runRelay(ctx context.Context, c config.Relay, logger *slog.Logger, ready fu
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	srv := server.Config{
-		// Long enough for the slowest gateway answer the relay waits for.
-		WriteTimeout:    c.UpstreamTimeout + 10*time.Second,
-		MaxHeaderBytes:  16 << 10,
-		ShutdownTimeout: c.ShutdownTimeout,
-		Logger:          logger,
-	}
+	srv := c.ServerConfig()
+	srv.Logger = logger
 	if c.TLSCert != "" {
 		if srv.TLS, err = server.LoadTLS(c.TLSCert, c.TLSKey); err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("relay: %w", err)}

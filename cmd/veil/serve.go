@@ -89,7 +89,8 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	run := server.Config{ReadHeaderTimeout: c.ReadHeaderTimeout, UnencryptedHTTP2: true, ShutdownTimeout: c.ShutdownWait, Logger: logger}
+	run := c.ServerConfig()
+	run.Logger = logger
 	if c.TLSCert != "" {
 		if run.TLS, err = server.LoadTLS(c.TLSCert, c.TLSKey); err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)

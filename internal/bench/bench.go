@@ -50,7 +50,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Mode: "gateway", Concurrency: 16, Requests: 10000, Duration: 30 * time.Second,
-		Events: 50, Suite: "x25519", Timeout: 10 * time.Second, Warmup: 200,
+		Events: 50, Suite: ohttp.KEMX25519.Name(), Timeout: 10 * time.Second, Warmup: 200,
 	}
 }
 

@@ -60,6 +60,23 @@ func (c *Relay) BindFlags(f *pflag.FlagSet) {
 	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on shutdown")
 }
 
+// The relay listener's fixed settings: its requests carry no large
+// headers, and an answer may wait for the gateway's.
+const (
+	relayMaxHeaderBytes = 16 << 10
+	relayWriteSlack     = 10 * time.Second
+)
+
+// ServerConfig is how the relay's listener runs (without TLS; the caller
+// loads --tls-cert).
+func (c *Relay) ServerConfig() server.Config {
+	return server.Config{
+		WriteTimeout:    c.UpstreamTimeout + relayWriteSlack,
+		MaxHeaderBytes:  relayMaxHeaderBytes,
+		ShutdownTimeout: c.ShutdownTimeout,
+	}
+}
+
 // Validate refuses bad settings; every message names the flag.
 func (c *Relay) Validate() error {
 	var errs []error

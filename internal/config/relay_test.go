@@ -113,3 +113,23 @@ func TestReadSecretLine(t *testing.T) {
 		}
 	}
 }
+
+// TestServerConfigs: each command's listener settings follow its flags.
+func TestServerConfigs(t *testing.T) {
+	r, err := parseRelay(t, []string{"--gateway", "http://127.0.0.1:1/gateway", "--upstream-timeout", "20s", "--shutdown-timeout", "3s"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := r.ServerConfig()
+	if rs.WriteTimeout != 20*time.Second+relayWriteSlack || rs.MaxHeaderBytes != relayMaxHeaderBytes || rs.ShutdownTimeout != 3*time.Second || rs.UnencryptedHTTP2 {
+		t.Errorf("relay %+v", rs)
+	}
+	s, err := parseServe(t, []string{"--read-header-timeout", "2s", "--shutdown-timeout", "4s"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := s.ServerConfig()
+	if ss.ReadHeaderTimeout != 2*time.Second || ss.ShutdownTimeout != 4*time.Second || !ss.UnencryptedHTTP2 {
+		t.Errorf("serve %+v", ss)
+	}
+}

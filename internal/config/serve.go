@@ -62,10 +62,13 @@ type Serve struct {
 	AdminPprof     bool
 }
 
+// DefaultDataDir is veil serve's and veil migrate's data directory.
+const DefaultDataDir = "veil-data"
+
 // DefaultServe is veil serve's configuration before flags.
 func DefaultServe() Serve {
 	return Serve{
-		DataDir:           "veil-data",
+		DataDir:           DefaultDataDir,
 		Listen:            "127.0.0.1:8080",
 		AdminListen:       "127.0.0.1:8081",
 		KAnonymity:        admin.DefaultK,
@@ -203,6 +206,12 @@ func (c *Serve) Validate() error {
 		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
 	}
 	return errors.Join(errs...)
+}
+
+// ServerConfig is how serve's listeners run (without TLS; the caller
+// loads --tls-cert): h2c too, for gRPC clients of the admin listener.
+func (c *Serve) ServerConfig() server.Config {
+	return server.Config{ReadHeaderTimeout: c.ReadHeaderTimeout, UnencryptedHTTP2: true, ShutdownTimeout: c.ShutdownWait}
 }
 
 // IsLoopback reports whether a host:port listens on loopback only: a

@@ -104,12 +104,6 @@ func (l Life) At(now time.Time) State {
 	return Retired
 }
 
-// Advance is l with its recorded state moved on to At(now).
-func (l Life) Advance(now time.Time) Life {
-	l.State = l.At(now)
-	return l
-}
-
 // Rotate is the current key replaced at now by a new one: it stays
 // published for grace, then drains for Drain.
 func (l Life) Rotate(now time.Time, grace time.Duration) (Life, error) {
