@@ -14,23 +14,35 @@ const module = "github.com/veil-telemetry/veil"
 // allowed lists, per folder, the folders of this module it may import
 // (directly). Sub-packages inherit their folder's row; test files are exempt.
 var allowed = map[string][]string{
-	"bhttp":      {},
-	"ohttp":      {},
-	"gateway":    {"ohttp", "bhttp"},
-	"relay":      {},
-	"schema":     {},
-	"ingest":     {"schema", "storage", "proto"},
-	"admin":      {"schema", "storage", "proto", "ohttp"},
+	"bhttp":   {},
+	"ohttp":   {},
+	"gateway": {"ohttp", "bhttp", "keystate"},
+	"relay":   {},
+	"schema":  {},
+	"ingest":  {"schema", "storage", "proto"},
+	// The admin plane owns the key lifecycle: it hands the storage key
+	// ring to the gateway (admin.Server.LiveKeys).
+	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate"},
 	"admincli":   {"proto"}, // veil admin: a client of the admin API
 	"buildinfo":  {},
-	"storage":    {"migrations"},
+	"storage":    {"migrations", "keystate"},
+	"keystate":   {},
 	"migrations": {},
 	"proto":      {},
 	"sdk":        {"ohttp", "bhttp"},
 	"send":       {"sdk"}, // `veil send`, a client of the SDK like an app
 	// The load generator drives the public path like a client; the fault
 	// and end-to-end tests run the whole binary and may import anything.
-	"loadgen":   {"ohttp", "bhttp", "sdk", "proto"},
+	"loadgen": {"ohttp", "bhttp", "sdk", "proto"},
+	// veil bench's logic: it sets up targets (its ingest mode runs the
+	// ingest API in process) and drives them with loadgen.
+	"bench": {"loadgen", "admin", "gateway", "ingest", "schema", "server", "storage", "ohttp"},
+	// What cmd/veil wires: the settings of serve and relay (defaults are
+	// the owning packages' constants), the listener runner, the key file
+	// format of veil keys.
+	"config":    {"admin", "gateway", "ingest", "relay", "server", "storage", "ohttp"},
+	"server":    {},
+	"keyfile":   {"ohttp"},
 	"faulttest": {"*"},
 	"e2e":       {"*"},
 }
@@ -42,10 +54,12 @@ var public = map[string]bool{"bhttp": true, "ohttp": true, "sdk": true, "proto":
 // thirdParty lists the module paths outside the standard library each
 // folder may use, directly or not. Folders not listed here are unrestricted.
 var thirdParty = map[string][]string{
-	"bhttp":  {},
-	"ohttp":  {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
-	"relay":  {"golang.org/x/time"},
-	"schema": {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text", "github.com/goccy/go-json"},
+	"bhttp":    {},
+	"keystate": {},
+	"server":   {},
+	"ohttp":    {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
+	"relay":    {"golang.org/x/time"},
+	"schema":   {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text", "github.com/goccy/go-json"},
 }
 
 func folderOf(pkg string) string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/veil-telemetry/veil/internal/keyfile"
 	"github.com/veil-telemetry/veil/ohttp"
 )
 
@@ -60,7 +61,7 @@ func TestKeysGenerate(t *testing.T) {
 				t.Errorf("config %d %v %d suites", cfg.KeyID, cfg.KEM, len(cfg.Suites))
 			}
 			// The file round-trips to a key that decrypts for that config.
-			key, err := readKeyFile(path)
+			key, err := keyfile.Read(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,35 +175,5 @@ func TestKeysConfigAndList(t *testing.T) {
 		if _, err := runKeys(t, args...); err == nil {
 			t.Errorf("%s: no error", name)
 		}
-	}
-}
-
-func TestParseKeyFileMismatch(t *testing.T) {
-	// A secret that does not belong to the config is refused.
-	k1, _ := ohttp.GenerateKey(nil, 1, ohttp.KEMX25519, []ohttp.SymmetricSuite{ohttp.DefaultSuite})
-	k2, _ := ohttp.GenerateKey(nil, 1, ohttp.KEMX25519, []ohttp.SymmetricSuite{ohttp.DefaultSuite})
-	cfg, _ := k1.Config.MarshalBinary()
-	data := keyFileMagic + "\nconfig " + hex.EncodeToString(cfg) + "\nsecret " + hex.EncodeToString(k2.Secret()) + "\n"
-	if _, err := parseKeyFile([]byte(data)); err == nil {
-		t.Error("mismatched secret accepted")
-	}
-}
-
-func TestParseKeyFileErrorHidesContents(t *testing.T) {
-	// A secret line separated by a tab is not understood; the error must
-	// not echo it, since key file contents are secret.
-	k, err := ohttp.GenerateKey(nil, 1, ohttp.KEMX25519, []ohttp.SymmetricSuite{ohttp.DefaultSuite})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, _ := k.Config.MarshalBinary()
-	secret := hex.EncodeToString(k.Secret())
-	data := keyFileMagic + "\nconfig " + hex.EncodeToString(cfg) + "\nsecret\t" + secret + "\n"
-	_, err = parseKeyFile([]byte(data))
-	if err == nil {
-		t.Fatal("malformed key file accepted")
-	}
-	if strings.Contains(err.Error(), secret[:16]) {
-		t.Errorf("error quotes the secret: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/veil-telemetry/veil/internal/config"
 	"github.com/veil-telemetry/veil/internal/storage"
 )
 
@@ -66,6 +67,6 @@ func newMigrateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&databaseURL, "database-url", "", "PostgreSQL URL; empty uses the managed PostgreSQL under --data-dir")
-	cmd.Flags().StringVar(&dataDir, "data-dir", "veil-data", "data directory of the managed PostgreSQL")
+	cmd.Flags().StringVar(&dataDir, "data-dir", config.DefaultDataDir, "data directory of the managed PostgreSQL")
 	return cmd
 }

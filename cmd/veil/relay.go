@@ -2,50 +2,21 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
+	"github.com/veil-telemetry/veil/internal/config"
 	"github.com/veil-telemetry/veil/internal/relay"
+	"github.com/veil-telemetry/veil/internal/server"
 )
 
-// relayOptions is the configuration of `veil relay`.
-type relayOptions struct {
-	Listen          string
-	GatewayURL      string
-	KeysURL         string
-	TLSCert         string
-	TLSKey          string
-	GatewayCA       string
-	MaxBodyBytes    int64
-	Rate            float64
-	Burst           int
-	UpstreamTimeout time.Duration
-	ShutdownTimeout time.Duration
-	MaxInFlight     int
-	MemoryLimit     byteSize
-}
-
 func newRelayCmd() *cobra.Command {
-	o := relayOptions{
-		Listen:          "127.0.0.1:8082",
-		MaxBodyBytes:    relay.DefaultMaxBodyBytes,
-		Rate:            float64(relay.DefaultPerClientRate),
-		Burst:           relay.DefaultPerClientBurst,
-		UpstreamTimeout: relay.DefaultUpstreamTimeout,
-		ShutdownTimeout: 30 * time.Second,
-		MaxInFlight:     relay.DefaultMaxInFlight,
-		MemoryLimit:     defaultMemoryLimit,
-	}
+	c := config.DefaultRelay()
 	cmd := &cobra.Command{
 		Use:   "relay --gateway URL",
 		Short: "Run an Oblivious HTTP relay in front of one gateway",
@@ -56,135 +27,67 @@ and /.well-known/ohttp-gateway serve the gateway's key configurations from
 the same origin's /ohttp-keys (or --keys-url) through a shared cache.
 
 The relay forwards no client header, never passes on or logs a client
-address, and cannot decrypt anything: it holds no keys.`,
+address, and cannot decrypt anything: it holds no keys.
+
+Settings load as veil serve's do: a flag, else VEIL_ and the flag name in
+upper case ('-' as '_'), else a line "flag-name = value" of the --config
+file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.MemoryLimit != 0 && o.MemoryLimit < minMemoryLimit {
-				return &exitError{code: 2, err: fmt.Errorf("relay: --memory-limit %v: must be 0 or at least %v", &o.MemoryLimit, byteSize(minMemoryLimit))}
+			if err := config.Load(cmd.Flags(), os.Getenv); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("relay: %w", err)}
 			}
-			applyMemoryLimit(o.MemoryLimit, cmd.Flags().Changed("memory-limit"), os.Getenv)
+			if err := c.Validate(); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("relay: %w", err)}
+			}
+			config.ApplyMemoryLimit(c.MemoryLimit, cmd.Flags().Changed("memory-limit"), os.Getenv)
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
-			return runRelay(cmd.Context(), o, logger, nil)
+			return runRelay(cmd.Context(), c, logger, nil)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.Listen, "listen", o.Listen, "address to listen on")
-	f.StringVar(&o.GatewayURL, "gateway", "", "the gateway's POST URL, e.g. https://collector.example/gateway (required)")
-	f.StringVar(&o.KeysURL, "keys-url", "", "where the gateway publishes its keys (default: /ohttp-keys on the gateway's origin)")
-	f.StringVar(&o.TLSCert, "tls-cert", "", "serve TLS with this certificate chain (PEM)")
-	f.StringVar(&o.TLSKey, "tls-key", "", "private key for --tls-cert (PEM)")
-	f.StringVar(&o.GatewayCA, "gateway-ca", "", "verify the gateway's certificate against the CA certificates in this PEM file instead of the system roots")
-	f.Int64Var(&o.MaxBodyBytes, "max-body", o.MaxBodyBytes, "largest encapsulated request accepted, in bytes")
-	f.Float64Var(&o.Rate, "rate", o.Rate, "requests per second allowed per client address (IPv4 address or IPv6 /64)")
-	f.IntVar(&o.Burst, "burst", o.Burst, "burst allowed per client address")
-	f.DurationVar(&o.UpstreamTimeout, "upstream-timeout", o.UpstreamTimeout, "how long to wait for the gateway")
-	f.IntVar(&o.MaxInFlight, "max-inflight", o.MaxInFlight, "requests forwarded at once; more are answered 503 with Retry-After before their body is read")
-	f.Var(&o.MemoryLimit, "memory-limit", "Go runtime soft memory limit, e.g. 384MiB (0: none; GOMEMLIMIT applies when this is not set)")
-	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long to drain in-flight requests on shutdown")
+	c.BindFlags(cmd.Flags())
 	return cmd
 }
 
 // runRelay serves until ctx is done, then drains in-flight requests. ready,
 // if not nil, is told the bound address once the listener is up.
-func runRelay(ctx context.Context, o relayOptions, logger *slog.Logger, ready func(net.Addr)) error {
-	if o.GatewayURL == "" {
-		return &exitError{code: 2, err: errors.New("relay: --gateway is required")}
-	}
-	if (o.TLSCert == "") != (o.TLSKey == "") {
-		return &exitError{code: 2, err: errors.New("relay: --tls-cert and --tls-key go together")}
-	}
-	if o.Rate <= 0 || o.Burst <= 0 || o.MaxBodyBytes <= 0 || o.UpstreamTimeout <= 0 || o.ShutdownTimeout <= 0 {
-		return &exitError{code: 2, err: errors.New("relay: --rate, --burst, --max-body and timeouts must be positive")}
-	}
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = relay.DefaultMaxInFlight
-	}
-	if o.MaxInFlight < 0 || o.MaxInFlight > 1<<16 {
-		return &exitError{code: 2, err: errors.New("relay: --max-inflight must be between 1 and 65536")}
-	}
-
-	var clientTLS *tls.Config
-	if o.GatewayCA != "" {
-		pem, err := os.ReadFile(o.GatewayCA)
-		if err != nil {
-			return fmt.Errorf("relay: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return &exitError{code: 2, err: fmt.Errorf("relay: no certificates in %s", o.GatewayCA)}
-		}
-		clientTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+func runRelay(ctx context.Context, c config.Relay, logger *slog.Logger, ready func(net.Addr)) error {
+	clientTLS, err := relay.GatewayTLS(c.GatewayCA)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("relay: --gateway-ca: %w", err)}
 	}
 	client := relay.NewClient(clientTLS)
 	defer client.CloseIdleConnections()
-
 	h, err := relay.New(relay.Config{
-		GatewayURL:      o.GatewayURL,
-		KeysURL:         o.KeysURL,
+		GatewayURL:      c.GatewayURL,
+		KeysURL:         c.KeysURL,
 		Client:          client,
-		MaxBodyBytes:    o.MaxBodyBytes,
-		UpstreamTimeout: o.UpstreamTimeout,
-		PerClientRate:   rate.Limit(o.Rate),
-		PerClientBurst:  o.Burst,
-		MaxInFlight:     o.MaxInFlight,
+		MaxBodyBytes:    c.MaxBodyBytes,
+		UpstreamTimeout: c.UpstreamTimeout,
+		PerClientRate:   rate.Limit(c.Rate),
+		PerClientBurst:  c.Burst,
+		MaxInFlight:     c.MaxInFlight,
 		Logger:          logger,
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// Long enough for the slowest gateway answer the relay waits for.
-		WriteTimeout:   o.UpstreamTimeout + 10*time.Second,
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 16 << 10,
-		// The server's own error log could name client addresses (TLS
-		// handshake errors do); drop it.
-		ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
-		BaseContext: func(net.Listener) context.Context {
-			return context.WithoutCancel(ctx)
-		},
-	}
-	if o.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
-		if err != nil {
+	srv := c.ServerConfig()
+	srv.Logger = logger
+	if c.TLSCert != "" {
+		if srv.TLS, err = server.LoadTLS(c.TLSCert, c.TLSKey); err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("relay: %w", err)}
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
-	logger.Info("relay listening", "addr", ln.Addr().String(), "tls", o.TLSCert != "")
+	logger.Info("relay listening", "addr", ln.Addr().String(), "tls", srv.TLS != nil)
 	if ready != nil {
 		ready(ln.Addr())
 	}
-
-	errc := make(chan error, 1)
-	go func() {
-		if srv.TLSConfig != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("relay: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("relay shutting down")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("relay: shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+	if err := server.Run(ctx, srv, server.Listener{Name: "relay", Listener: ln, Handler: h}); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
 	return nil

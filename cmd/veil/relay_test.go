@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/veil-telemetry/veil/internal/config"
 )
 
 // writeSelfSigned writes a certificate for 127.0.0.1 and its key as PEM.
@@ -86,7 +88,7 @@ func TestRunRelayTLS(t *testing.T) {
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() {
-		done <- runRelay(ctx, relayOptions{
+		done <- runRelay(ctx, config.Relay{
 			Listen:          "127.0.0.1:0",
 			GatewayURL:      gw.URL + "/gateway",
 			TLSCert:         certFile,
@@ -141,7 +143,7 @@ func TestRunRelayUntrustedGateway(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrc := make(chan net.Addr, 1)
-	go runRelay(ctx, relayOptions{
+	go runRelay(ctx, config.Relay{
 		Listen: "127.0.0.1:0", GatewayURL: gw.URL + "/gateway", MaxBodyBytes: 1024,
 		Rate: 10, Burst: 10, UpstreamTimeout: 5 * time.Second, ShutdownTimeout: time.Second,
 	}, slog.New(slog.DiscardHandler), func(a net.Addr) { addrc <- a })
@@ -156,27 +158,22 @@ func TestRunRelayUntrustedGateway(t *testing.T) {
 	}
 }
 
+// TestRunRelayFlags: settings that pass validation but cannot be used
+// stop the relay with exit status 2 (validation is internal/config's).
 func TestRunRelayFlags(t *testing.T) {
-	base := relayOptions{Listen: "127.0.0.1:0", GatewayURL: "http://127.0.0.1:1/gateway", MaxBodyBytes: 1, Rate: 1, Burst: 1, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second}
-	for name, mod := range map[string]func(*relayOptions){
-		"no gateway":        func(o *relayOptions) { o.GatewayURL = "" },
-		"bad gateway":       func(o *relayOptions) { o.GatewayURL = "gopher://x" },
-		"half tls":          func(o *relayOptions) { o.TLSCert = "cert.pem" },
-		"zero rate":         func(o *relayOptions) { o.Rate = 0 },
-		"missing ca file":   func(o *relayOptions) { o.GatewayCA = filepath.Join(t.TempDir(), "none.pem") },
-		"negative inflight": func(o *relayOptions) { o.MaxInFlight = -1 },
+	base := config.Relay{Listen: "127.0.0.1:0", GatewayURL: "http://127.0.0.1:1/gateway", MaxBodyBytes: 1, Rate: 1, Burst: 1, MaxInFlight: 1, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second}
+	for name, mod := range map[string]func(*config.Relay){
+		"bad gateway":     func(o *config.Relay) { o.GatewayURL = "gopher://x" },
+		"missing ca file": func(o *config.Relay) { o.GatewayCA = filepath.Join(t.TempDir(), "none.pem") },
+		"missing cert":    func(o *config.Relay) { o.TLSCert, o.TLSKey = "none.pem", "none.key" },
 	} {
 		o := base
 		mod(&o)
 		err := runRelay(context.Background(), o, slog.New(slog.DiscardHandler), nil)
-		if err == nil {
-			t.Errorf("%s: no error", name)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Errorf("%s: %v", name, err)
 		}
-	}
-	err := runRelay(context.Background(), relayOptions{}, slog.New(slog.DiscardHandler), nil)
-	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 2 {
-		t.Errorf("missing --gateway: %v", err)
 	}
 }
 
@@ -200,7 +197,8 @@ func TestRelayCmdRequiresGateway(t *testing.T) {
 	cmd := newRelayCmd()
 	cmd.SetArgs([]string{"--listen", "127.0.0.1:0"})
 	cmd.SetErr(io.Discard)
-	if err := cmd.ExecuteContext(context.Background()); err == nil {
-		t.Fatal("no error without --gateway")
+	var ee *exitError
+	if err := cmd.ExecuteContext(context.Background()); !errors.As(err, &ee) || ee.code != 2 {
+		t.Fatalf("without --gateway: %v", err)
 	}
 }

@@ -2,36 +2,30 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
-	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/veil-telemetry/veil/internal/admin"
+	"github.com/veil-telemetry/veil/internal/bench"
+	"github.com/veil-telemetry/veil/internal/config"
 	"github.com/veil-telemetry/veil/internal/gateway"
 	"github.com/veil-telemetry/veil/internal/ingest"
 	"github.com/veil-telemetry/veil/internal/schema"
+	"github.com/veil-telemetry/veil/internal/server"
 	"github.com/veil-telemetry/veil/internal/storage"
-	"github.com/veil-telemetry/veil/ohttp"
-	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
 func newServeCmd() *cobra.Command {
-	c := defaultServeConfig()
+	c := config.DefaultServe()
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the collector: OHTTP gateway, ingest, admin API and writer",
@@ -52,23 +46,23 @@ by --config with one "flag-name = value" per line. A flag beats the
 environment, which beats the file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnvAndFile(cmd.Flags(), os.Getenv); err != nil {
+			if err := config.Load(cmd.Flags(), os.Getenv); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("serve: %w", err)}
 			}
-			if err := c.validate(); err != nil {
+			if err := c.Validate(); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("serve: invalid configuration:\n%w", err)}
 			}
-			applyMemoryLimit(c.MemoryLimit, cmd.Flags().Changed("memory-limit"), os.Getenv)
-			applyGCPercent(c.GCPercent, cmd.Flags().Changed("gc-percent"), os.Getenv)
+			config.ApplyMemoryLimit(c.MemoryLimit, cmd.Flags().Changed("memory-limit"), os.Getenv)
+			config.ApplyGCPercent(c.GCPercent, cmd.Flags().Changed("gc-percent"), os.Getenv)
 			logger := newServeLogger(cmd.ErrOrStderr(), c.LogLevel)
-			if err := runServe(cmd.Context(), c, logger, nil); err != nil {
+			if err := runServe(cmd.Context(), c, logger); err != nil {
 				logger.Error("serve failed", "error", err.Error())
 				return &exitError{code: 1, err: err}
 			}
 			return nil
 		},
 	}
-	bindServeFlags(cmd.Flags(), &c)
+	c.BindFlags(cmd.Flags())
 	return cmd
 }
 
@@ -78,25 +72,12 @@ func newServeLogger(w io.Writer, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// Server timeouts. Requests are small; the admin plane's slowest call is an
-// aggregate query. The header timeout is --read-header-timeout.
-const (
-	defaultReadHeaderTimeout = 5 * time.Second
-	readTimeout              = 30 * time.Second
-	writeTimeout             = 60 * time.Second
-	idleTimeout              = 120 * time.Second
-	maxHeaderBytes           = 32 << 10
-	dbReadyTimeout           = 2 * time.Second
-	readyCacheTTL            = time.Second
-)
-
-// serveAddrs tells a caller (tests) where the listeners are.
-type serveAddrs struct{ Public, Admin net.Addr }
-
 // runServe runs veil serve until ctx ends, then drains: stop accepting,
 // finish in-flight requests, flush the writer, stop the managed
-// PostgreSQL. started, if not nil, is called once both listeners serve.
-func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started func(serveAddrs)) error {
+// PostgreSQL.
+func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
+	// Secrets, TLS and listeners. Bind before starting PostgreSQL so a
+	// taken port fails in milliseconds; connections wait in the backlog.
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -104,20 +85,17 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	if err != nil {
 		return err
 	}
-	tokens, err := loadAdminTokens(c, logger)
+	tokens, err := admin.ServeTokens(c.AdminTokenFile, c.DataDir, logger)
 	if err != nil {
 		return err
 	}
-	var tlsConf *tls.Config
+	run := c.ServerConfig()
+	run.Logger = logger
 	if c.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-		if err != nil {
+		if run.TLS, err = server.LoadTLS(c.TLSCert, c.TLSKey); err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	// Bind before starting PostgreSQL so a taken port fails in
-	// milliseconds; connections wait in the backlog until we serve.
 	var lc net.ListenConfig
 	pubLn, err := lc.Listen(ctx, "tcp", c.Listen)
 	if err != nil {
@@ -130,36 +108,31 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	}
 	defer admLn.Close()
 
+	// Construct: database (migrated by Open), writer, admin plane with the
+	// key ring, ingest behind the gateway.
 	db, err := storage.Open(ctx, storage.Config{URL: c.DatabaseURL, DataDir: c.DataDir, MasterKey: masterKey}, logger)
 	if err != nil {
 		return err
 	}
-	// Open applied the migrations (or refused a newer database).
 	defer db.Close()
 	writer := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
-	writerClosed := false
+	var writerClosed sync.Once
 	closeWriter := func(ctx context.Context) {
-		if !writerClosed {
-			writerClosed = true
+		writerClosed.Do(func() {
 			if err := writer.Close(ctx); err != nil {
 				logger.Error("writer did not flush in time", "error", err.Error())
 			}
-		}
+		})
 	}
 	defer closeWriter(context.Background())
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(writerMetrics(writer)...)
-
+	reg.MustRegister(admin.WriterMetrics(writer)...)
 	registry, err := schema.NewRegistry(schema.RegistryConfig{Store: ingest.SchemaStore{DB: db}})
 	if err != nil {
 		return err
 	}
-	// One cached check for both listeners: /readyz is unauthenticated on
-	// the public listener, and each uncached probe reads (and unseals)
-	// the whole key ring.
-	ready := cacheReady(readiness(db, writer), readyCacheTTL, time.Now)
+	ready := admin.Readiness(db, writer) // one cached check for both listeners
 	adm, err := admin.New(admin.Config{
 		DB:               db,
 		Tokens:           tokens,
@@ -171,7 +144,7 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 		Ready:            ready,
 		Registerer:       reg,
 		Gatherer:         reg,
-		SecureCookie:     tlsConf != nil,
+		SecureCookie:     run.TLS != nil,
 		Pprof:            c.AdminPprof,
 		Logger:           logger,
 	})
@@ -181,17 +154,17 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	if err := adm.EnsureKeys(ctx); err != nil {
 		return fmt.Errorf("gateway keys: %w", err)
 	}
-
 	inner, err := innerHandler(c, registry, writer, reg, logger)
 	if err != nil {
 		return err
 	}
 	gw, err := gateway.New(gateway.Config{
-		Keys:            keyStore{db},
+		Keys:            adm,
 		Inner:           inner,
 		WithEncHash:     ingest.WithEncHash,
 		ReplayWindow:    c.ReplayWindow,
 		MaxRequestBytes: c.MaxRequest,
+		MaxInnerBytes:   gateway.DefaultMaxInnerBytes,
 		MaxConcurrent:   c.MaxInFlight,
 		Logger:          logger,
 	})
@@ -205,321 +178,42 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	public.Handle("GET /readyz", admin.ReadyHandler(ready))
 	public.Handle("/", gw)
 
-	pubSrv := c.newServer(public, tlsConf)
-	admSrv := c.newServer(adm.Handler(), tlsConf)
-
+	// Run: the listeners and the chores until ctx ends, then the drain.
+	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	for _, s := range []struct {
-		name string
-		srv  *http.Server
-		ln   net.Listener
-	}{{"public", pubSrv, pubLn}, {"admin", admSrv, admLn}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			if tlsConf != nil {
-				err = s.srv.ServeTLS(s.ln, "", "")
-			} else {
-				err = s.srv.Serve(s.ln)
-			}
-			if !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("%s listener: %w", s.name, err)
-			}
-		}()
+	wg.Go(func() { adm.RunRotation(jobs) })
+	wg.Go(func() { db.RunRetentionLoop(jobs, c.RetentionEvery) })
+	run.AfterDrain = func(drain context.Context) {
+		adm.GRPCServer().Stop()
+		stopJobs()
+		closeWriter(drain)
+		wg.Wait()
+		logger.Info("writer flushed; stopping database")
 	}
-	jobs, stopJobs := context.WithCancel(context.Background())
-	wg.Add(2)
-	go func() { defer wg.Done(); rotationLoop(jobs, adm, logger) }()
-	go func() { defer wg.Done(); retentionLoop(jobs, db, c.RetentionEvery, logger) }()
-
-	scheme := "http"
-	if tlsConf != nil {
-		scheme = "https"
-	}
-	logger.Info("veil serving",
-		"public", scheme+"://"+pubLn.Addr().String(),
-		"admin", scheme+"://"+admLn.Addr().String(),
-		"k_anonymity", c.KAnonymity)
-	if started != nil {
-		started(serveAddrs{Public: pubLn.Addr(), Admin: admLn.Addr()})
-	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down: draining in-flight requests")
-	case runErr = <-errc:
-	}
-	drain, cancel := context.WithTimeout(context.Background(), c.ShutdownWait)
-	defer cancel()
-	var sd sync.WaitGroup
-	for _, s := range []*http.Server{pubSrv, admSrv} {
-		sd.Add(1)
-		go func() {
-			defer sd.Done()
-			if err := s.Shutdown(drain); err != nil {
-				logger.Error("listener did not drain in time", "error", err.Error())
-				s.Close()
-			}
-		}()
-	}
-	sd.Wait()
-	adm.GRPCServer().Stop()
-	stopJobs()
-	closeWriter(drain)
-	wg.Wait()
-	logger.Info("writer flushed; stopping database")
-	return runErr
+	scheme := server.Scheme(run.TLS)
+	logger.Info("veil serving", "public", scheme+"://"+pubLn.Addr().String(),
+		"admin", scheme+"://"+admLn.Addr().String(), "k_anonymity", c.KAnonymity)
+	return server.Run(ctx, run,
+		server.Listener{Name: "public", Listener: pubLn, Handler: public},
+		server.Listener{Name: "admin", Listener: admLn, Handler: adm.Handler()})
 }
 
-// newServer is newHTTPServer with the configured header timeout.
-func (c serveConfig) newServer(h http.Handler, tlsConf *tls.Config) *http.Server {
-	srv := newHTTPServer(h, tlsConf)
-	srv.ReadHeaderTimeout = c.ReadHeaderTimeout
-	return srv
-}
-
-func newHTTPServer(h http.Handler, tlsConf *tls.Config) *http.Server {
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	if tlsConf != nil {
-		protos.SetHTTP2(true)
-	} else {
-		// h2c with prior knowledge, for gRPC clients on the admin listener.
-		protos.SetUnencryptedHTTP2(true)
-	}
-	return &http.Server{
-		Handler:           h,
-		TLSConfig:         tlsConf,
-		Protocols:         &protos,
-		ReadHeaderTimeout: defaultReadHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		// net/http's own error lines name the peer's address (TLS
-		// handshake errors): drop them, addresses are never logged.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-}
-
-// innerHandler is the gateway's inner handler: a grpc-gateway mux with only
-// IngestService, called in process. No listener serves it in the clear.
-func innerHandler(c serveConfig, registry *schema.Registry, writer *storage.Writer, reg prometheus.Registerer, logger *slog.Logger) (http.Handler, error) {
+// innerHandler is the gateway's inner handler: the ingest API, called in
+// process; no listener serves it in the clear. Its decoded body is bounded
+// like the gateway's inner content.
+func innerHandler(c config.Serve, registry *schema.Registry, writer *storage.Writer, reg prometheus.Registerer, logger *slog.Logger) (http.Handler, error) {
 	if c.BenchNoopInner {
-		logger.Warn("--bench-noop-inner: events are NOT ingested")
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, `{"results":[]}`)
-		}), nil
+		// Validate allowed it on loopback listeners only.
+		logger.Warn("--bench-noop-inner: events are NOT ingested (load testing only)")
+		return bench.NoopInner, nil
 	}
 	metrics, err := ingest.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := ingest.New(ingest.Config{
-		Registry:  registry,
-		Writer:    writer,
-		MaxEvents: c.MaxEvents,
-		Logger:    logger,
-		Metrics:   metrics,
-	})
+	srv, err := ingest.New(ingest.Config{Registry: registry, Writer: writer, MaxEvents: c.MaxEvents, Logger: logger, Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
-	opts := append(admin.MuxOptions(logger), ingest.MuxOptions(c.MaxRequest*4)...)
-	mux := runtime.NewServeMux(opts...)
-	if err := veilv1.RegisterIngestServiceHandlerServer(context.Background(), mux, srv); err != nil {
-		return nil, err
-	}
-	return mux, nil
-}
-
-// loadAdminTokens reads --admin-token-file, or creates <data-dir>/admin-token
-// and logs its path (never its value).
-func loadAdminTokens(c serveConfig, logger *slog.Logger) (*admin.Tokens, error) {
-	if c.AdminTokenFile != "" {
-		t, err := admin.LoadTokens(c.AdminTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--admin-token-file: %w", err)
-		}
-		// A warning, not a refusal: secret mounts (Kubernetes' default
-		// 0644) are often wider than the file's real exposure.
-		if err := admin.CheckTokenFileMode(c.AdminTokenFile); err != nil {
-			logger.Warn("admin token file is accessible to other users", "path", c.AdminTokenFile)
-		}
-		return t, nil
-	}
-	path := filepath.Join(c.DataDir, "admin-token")
-	t, created, err := admin.EnsureTokenFile(path, nil)
-	if err != nil {
-		return nil, fmt.Errorf("admin token: %w", err)
-	}
-	if created {
-		logger.Info("created admin token file", "path", path)
-	} else {
-		logger.Info("using admin token file", "path", path)
-	}
-	return t, nil
-}
-
-// readiness is ready when migrations ran (storage.Open applied them before
-// this is reachable), the writer is connected and a current key exists.
-func readiness(db *storage.DB, w *storage.Writer) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if !w.Connected() {
-			return errors.New("writer not connected to the database")
-		}
-		ctx, cancel := context.WithTimeout(ctx, dbReadyTimeout)
-		defer cancel()
-		keys, err := db.ListKeys(ctx)
-		if err != nil {
-			return errors.New("cannot read the key ring")
-		}
-		for _, k := range keys {
-			if k.State == storage.KeyCurrent {
-				return nil
-			}
-		}
-		return errors.New("no current gateway key")
-	}
-}
-
-// cacheReady runs check at most once per ttl and answers every probe in
-// between with its last result, so a flood of /readyz requests costs the
-// database one query a second. Probes that arrive during a check wait for
-// it rather than starting their own.
-func cacheReady(check func(context.Context) error, ttl time.Duration, now func() time.Time) func(context.Context) error {
-	var (
-		mu   sync.Mutex
-		at   time.Time
-		last error
-		done bool
-	)
-	return func(ctx context.Context) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if t := now(); !done || t.Sub(at) >= ttl || t.Before(at) {
-			last, at, done = check(ctx), t, true
-		}
-		return last
-	}
-}
-
-// rotationJitter spreads replicas' scheduled rotations. Every replica
-// computes the same due time from the shared key ring, and
-// storage.RotateKey rotates unconditionally, so replicas waking at that
-// same instant would each rotate: several current keys in a row and
-// clients split across them. Waking at a random point of the next few
-// minutes lets the first replica rotate and the others find a fresh key
-// that is not due. (Only a rotation conditional on the current key id, in
-// storage, closes the remaining window of one ListKeys round trip.)
-const rotationJitter = 5 * time.Minute
-
-// rotationWait is how long the rotation loop sleeps before its next check:
-// until next plus jitter, at least a second, at most an hour (so clock
-// jumps and other replicas' rotations are noticed).
-func rotationWait(next, now time.Time, jitter time.Duration) time.Duration {
-	d := next.Sub(now)
-	if d >= time.Hour {
-		return time.Hour
-	}
-	return min(max(d, time.Second)+jitter, time.Hour)
-}
-
-// rotationLoop rotates gateway keys on schedule: it wakes when the next
-// current key falls due (plus a random jitter, see rotationJitter), and at
-// least hourly.
-func rotationLoop(ctx context.Context, adm *admin.Server, logger *slog.Logger) {
-	for {
-		next, err := adm.RotateDue(ctx)
-		wait := time.Hour
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			logger.Error("scheduled key rotation failed", "error", err.Error())
-			wait = time.Minute + rand.N(rotationJitter/5)
-		} else {
-			wait = rotationWait(next, time.Now(), rand.N(rotationJitter))
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// writerMetrics exports the writer's counters (storage.WriterStats).
-func writerMetrics(w *storage.Writer) []prometheus.Collector {
-	counter := func(name, help string, f func(storage.WriterStats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(f(w.Stats())) })
-	}
-	return []prometheus.Collector{
-		counter("veil_writer_transactions_total", "Writer transactions committed (each holds a group of requests).",
-			func(s storage.WriterStats) int64 { return s.Groups }),
-		counter("veil_writer_claim_transactions_total", "Committed writer transactions that checked dedup keys in claim mode, after a stored key was found.",
-			func(s storage.WriterStats) int64 { return s.ClaimGroups }),
-		counter("veil_writer_key_conflicts_total", "Writer transactions rolled back because a dedup key was already stored (duplicates found in insert mode); their groups ran again.",
-			func(s storage.WriterStats) int64 { return s.KeyConflicts }),
-	}
-}
-
-// retentionLoop drops expired partitions, rollups, dedup keys and keys.
-func retentionLoop(ctx context.Context, db *storage.DB, every time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if err := db.RunRetention(ctx, time.Now(), storage.RetentionConfig{}); err != nil && ctx.Err() == nil {
-			logger.Error("retention run failed", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// keyStore adapts the storage key ring to gateway.KeyStore (storage must
-// not import ohttp, gateway must not import storage).
-type keyStore struct{ db *storage.DB }
-
-func (s keyStore) LiveKeys(ctx context.Context) ([]gateway.Key, error) {
-	recs, err := s.db.ListKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	out := make([]gateway.Key, 0, len(recs))
-	for _, r := range recs {
-		var state gateway.KeyState
-		switch r.State {
-		case storage.KeyCurrent:
-			state = gateway.StateCurrent
-		case storage.KeyActive:
-			if !r.RetireAfter.IsZero() && !now.Before(r.RetireAfter) {
-				continue // past its grace period; retention retires it
-			}
-			state = gateway.StateActive
-		default:
-			continue
-		}
-		cfg, err := ohttp.ParseKeyConfig(r.Config)
-		if err != nil {
-			return nil, fmt.Errorf("key %d: %w", r.ID, err)
-		}
-		priv, err := ohttp.NewPrivateKey(*cfg, r.Secret)
-		if err != nil {
-			return nil, fmt.Errorf("key %d: %w", r.ID, err)
-		}
-		out = append(out, gateway.Key{Private: priv, State: state, RetireAfter: r.RetireAfter})
-	}
-	return out, nil
+	return ingest.Handler(srv, gateway.DefaultMaxInnerBytes, admin.MuxOptions(logger)...)
 }

@@ -9,51 +9,11 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
-
-// kemInfo names a KEM in the API.
-type kemInfo struct {
-	name string
-	id   ohttp.KEMID
-}
-
-// kemNames is the API's closed set of KEM names (keys.proto).
-var kemNames = [...]kemInfo{
-	{"x25519", ohttp.KEMX25519},
-	{"xwing", ohttp.KEMXWing},
-	{"p256", ohttp.KEMP256},
-	{"x25519kyber768", ohttp.KEMX25519Kyber768},
-}
-
-func kemByName(name string) (kemInfo, bool) {
-	for _, k := range kemNames {
-		if k.name == name {
-			return k, true
-		}
-	}
-	return kemInfo{}, false
-}
-
-func kemByID(id uint16) (kemInfo, bool) {
-	for _, k := range kemNames {
-		if uint16(k.id) == id {
-			return k, true
-		}
-	}
-	return kemInfo{}, false
-}
-
-// KEMNames lists the KEM names Config.KEMs accepts.
-func KEMNames() []string {
-	out := make([]string, len(kemNames))
-	for i, k := range kemNames {
-		out[i] = k.name
-	}
-	return out
-}
 
 // keySuites are the symmetric suites every new key offers: the RFC 9458
 // default first, then ChaCha20-Poly1305 for clients without AES hardware.
@@ -86,17 +46,17 @@ func (s *Server) EnsureKeys(ctx context.Context) error {
 		return err
 	}
 	for _, k := range s.kems {
-		if currentOf(keys, k.id) != nil {
+		if currentOf(keys, k) != nil {
 			continue
 		}
-		rec, err := s.cfg.DB.AddKey(ctx, uint16(k.id), s.keyGen(k.id), storage.KeyCurrent)
+		rec, err := s.cfg.DB.AddKey(ctx, uint16(k), s.keyGen(k), keystate.Current)
 		if errors.Is(err, storage.ErrKeyConflict) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("create first %s key: %w", k.name, err)
+			return fmt.Errorf("create first %s key: %w", k.Name(), err)
 		}
-		s.log.Info("created gateway key", "key_id", rec.ID, "kem", k.name)
+		s.log.Info("created gateway key", "key_id", rec.ID, "kem", k.Name())
 	}
 	return nil
 }
@@ -114,11 +74,8 @@ func (s *Server) RotateDue(ctx context.Context) (next time.Time, err error) {
 	now := s.cfg.Now()
 	next = now.Add(s.cfg.KeyRotate)
 	for _, k := range keys {
-		if k.State != storage.KeyCurrent {
-			continue
-		}
-		kem, ok := kemByID(k.KEM)
-		if !ok {
+		kem := ohttp.KEMID(k.KEM)
+		if k.State != keystate.Current || kem.Name() == "" {
 			continue
 		}
 		due := k.CreatedAt.Add(s.cfg.KeyRotate)
@@ -133,13 +90,13 @@ func (s *Server) RotateDue(ctx context.Context) (next time.Time, err error) {
 		if errors.Is(err, storage.ErrKeyConflict) {
 			// Another replica rotated since we listed; its new key is
 			// due a full period from now.
-			s.log.DebugContext(ctx, "scheduled key rotation done by another replica", "kem", kem.name)
+			s.log.DebugContext(ctx, "scheduled key rotation done by another replica", "kem", kem.Name())
 			continue
 		}
 		if err != nil {
 			return time.Time{}, err
 		}
-		s.log.Info("rotated gateway key on schedule", "key_id", rec.ID, "kem", kem.name)
+		s.log.Info("rotated gateway key on schedule", "key_id", rec.ID, "kem", kem.Name())
 	}
 	return next, nil
 }
@@ -147,26 +104,26 @@ func (s *Server) RotateDue(ctx context.Context) (next time.Time, err error) {
 // rotate makes a new current key for kem: unconditionally when expect is
 // nil (the API's explicit rotation), else only while key *expect is
 // current (storage.ErrKeyConflict otherwise).
-func (s *Server) rotate(ctx context.Context, kem kemInfo, expect *uint8, trigger string) (storage.KeyRecord, error) {
+func (s *Server) rotate(ctx context.Context, kem ohttp.KEMID, expect *uint8, trigger string) (storage.KeyRecord, error) {
 	var (
 		rec storage.KeyRecord
 		err error
 	)
 	if expect == nil {
-		rec, err = s.cfg.DB.RotateKey(ctx, uint16(kem.id), s.keyGen(kem.id), s.cfg.KeyGrace)
+		rec, err = s.cfg.DB.RotateKey(ctx, uint16(kem), s.keyGen(kem), s.cfg.KeyGrace)
 	} else {
-		rec, err = s.cfg.DB.RotateKeyIf(ctx, uint16(kem.id), *expect, s.keyGen(kem.id), s.cfg.KeyGrace)
+		rec, err = s.cfg.DB.RotateKeyIf(ctx, uint16(kem), *expect, s.keyGen(kem), s.cfg.KeyGrace)
 	}
 	if err != nil {
 		return rec, err
 	}
-	s.metrics.keyRotated(kem.name, trigger)
+	s.metrics.keyRotated(kem.Name(), trigger)
 	return rec, nil
 }
 
 func currentOf(keys []storage.KeyRecord, kem ohttp.KEMID) *storage.KeyRecord {
 	for i := range keys {
-		if keys[i].KEM == uint16(kem) && keys[i].State == storage.KeyCurrent {
+		if keys[i].KEM == uint16(kem) && keys[i].State == keystate.Current {
 			return &keys[i]
 		}
 	}
@@ -179,16 +136,18 @@ type keyService struct {
 	s *Server
 }
 
-func keyProto(k storage.KeyRecord) *veilv1.Key {
+// keyProto is k as the API shows it, in its state at now.
+func keyProto(k storage.KeyRecord, now time.Time) *veilv1.Key {
 	out := &veilv1.Key{
 		KeyId:      uint32(k.ID),
+		Kem:        ohttp.KEMID(k.KEM).Name(),
 		KemId:      uint32(k.KEM),
-		State:      k.State,
+		State:      string(k.Life().At(now)),
 		CreateTime: timestamppb.New(k.CreatedAt),
 		ConfigHex:  hex.EncodeToString(k.Config),
 	}
-	if kem, ok := kemByID(k.KEM); ok {
-		out.Kem = kem.name
+	if !k.DrainAfter.IsZero() {
+		out.DrainTime = timestamppb.New(k.DrainAfter)
 	}
 	if !k.RetireAfter.IsZero() {
 		out.RetireTime = timestamppb.New(k.RetireAfter)
@@ -202,21 +161,22 @@ func (ks *keyService) ListKeys(ctx context.Context, _ *veilv1.ListKeysRequest) (
 		return nil, storageError(err)
 	}
 	resp := &veilv1.ListKeysResponse{}
+	now := ks.s.cfg.Now()
 	for _, k := range keys {
-		resp.Keys = append(resp.Keys, keyProto(k))
+		resp.Keys = append(resp.Keys, keyProto(k, now))
 	}
 	return resp, nil
 }
 
 func (ks *keyService) RotateKeys(ctx context.Context, req *veilv1.RotateKeysRequest) (*veilv1.RotateKeysResponse, error) {
-	var kems []kemInfo
+	var kems []ohttp.KEMID
 	if len(req.GetKems()) == 0 {
 		keys, err := ks.s.cfg.DB.ListKeys(ctx)
 		if err != nil {
 			return nil, storageError(err)
 		}
 		for _, k := range keys {
-			if kem, ok := kemByID(k.KEM); ok && k.State == storage.KeyCurrent {
+			if kem := ohttp.KEMID(k.KEM); kem.Name() != "" && k.State == keystate.Current {
 				kems = append(kems, kem)
 			}
 		}
@@ -224,25 +184,26 @@ func (ks *keyService) RotateKeys(ctx context.Context, req *veilv1.RotateKeysRequ
 			return nil, Errorf(KindConflict, "no current key to rotate; name the KEMs to create")
 		}
 	}
-	seen := map[string]bool{}
+	seen := map[ohttp.KEMID]bool{}
 	for _, name := range req.GetKems() {
-		kem, ok := kemByName(name)
-		if !ok {
-			return nil, Errorf(KindInvalid, "unknown KEM %q (known: %v)", name, KEMNames())
+		kem, err := ohttp.ParseKEM(name)
+		if err != nil {
+			return nil, Errorf(KindInvalid, "unknown KEM %q (known: %v)", name, ohttp.KEMNames())
 		}
-		if !seen[name] {
-			seen[name] = true
+		if !seen[kem] {
+			seen[kem] = true
 			kems = append(kems, kem)
 		}
 	}
 	resp := &veilv1.RotateKeysResponse{}
+	now := ks.s.cfg.Now()
 	for _, kem := range kems {
 		rec, err := ks.s.rotate(ctx, kem, nil, "api")
 		if err != nil {
 			return nil, storageError(err)
 		}
-		ks.s.log.InfoContext(ctx, "rotated gateway key", "key_id", rec.ID, "kem", kem.name)
-		resp.Keys = append(resp.Keys, keyProto(rec))
+		ks.s.log.InfoContext(ctx, "rotated gateway key", "key_id", rec.ID, "kem", kem.Name())
+		resp.Keys = append(resp.Keys, keyProto(rec, now))
 	}
 	return resp, nil
 }
@@ -256,28 +217,35 @@ func (ks *keyService) RetireKey(ctx context.Context, req *veilv1.RetireKeyReques
 	if err != nil {
 		return nil, storageError(err)
 	}
+	now := ks.s.cfg.Now()
 	var rec *storage.KeyRecord
 	for i := range keys {
-		if keys[i].ID == id && keys[i].State != storage.KeyRetired {
+		if keys[i].ID == id {
 			rec = &keys[i]
 		}
 	}
 	if rec == nil {
 		return nil, Errorf(KindNotFound, "no live key %d", id)
 	}
-	if rec.State == storage.KeyCurrent {
+	// Straight to retired, skipping any draining left (keystate).
+	life, err := rec.Life().Retire(now)
+	switch {
+	case errors.Is(err, keystate.ErrRetired):
+		return nil, Errorf(KindNotFound, "no live key %d", id)
+	case errors.Is(err, keystate.ErrRetireCurrent):
 		// Retiring the current key would leave clients with no key to
 		// use; rotate first, then retire the old one.
 		return nil, Errorf(KindConflict, "key %d is current: rotate its KEM first, then retire it", id)
+	case err != nil:
+		return nil, err
 	}
 	if err := ks.s.cfg.DB.RetireKey(ctx, id); err != nil {
 		return nil, storageError(err)
 	}
 	ks.s.log.InfoContext(ctx, "retired gateway key", "key_id", id)
 	out := *rec
-	out.State = storage.KeyRetired
-	out.RetireAfter = ks.s.cfg.Now()
-	return keyProto(out), nil
+	out.State, out.DrainAfter, out.RetireAfter = life.State, life.DrainAfter, life.RetireAfter
+	return keyProto(out, now), nil
 }
 
 // storageError maps storage errors to kinds. Anything unrecognised is

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/ohttp"
 )
@@ -60,7 +61,7 @@ func TestRotateDueRace(t *testing.T) {
 	}
 	current := 0
 	for _, k := range keys {
-		if k.State == storage.KeyCurrent {
+		if k.State == keystate.Current {
 			current++
 		}
 	}

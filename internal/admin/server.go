@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/veil-telemetry/veil/internal/storage"
+	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
@@ -32,6 +34,10 @@ const (
 	maxRequestBody    = 1 << 20
 	readyCheckTimeout = 2 * time.Second
 )
+
+// DefaultKEMs are the KEMs that get a key when Config.KEMs is nil:
+// X25519, and X-Wing for post-quantum clients.
+func DefaultKEMs() []string { return []string{ohttp.KEMX25519.Name(), ohttp.KEMXWing.Name()} }
 
 // Config configures the admin plane.
 type Config struct {
@@ -77,7 +83,7 @@ type Server struct {
 	metrics *Metrics
 	grpc    *grpc.Server
 	rest    *runtime.ServeMux
-	kems    []kemInfo
+	kems    []ohttp.KEMID
 
 	schemas *schemaService
 	keys    *keyService
@@ -108,13 +114,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("admin: key grace must be >= 0 and the rotation period at least a minute")
 	}
 	if cfg.KEMs == nil {
-		cfg.KEMs = []string{"x25519", "xwing"}
+		cfg.KEMs = DefaultKEMs()
 	}
-	kems := make([]kemInfo, 0, len(cfg.KEMs))
+	kems := make([]ohttp.KEMID, 0, len(cfg.KEMs))
 	for _, name := range cfg.KEMs {
-		k, ok := kemByName(name)
-		if !ok {
-			return nil, errors.New("admin: unknown KEM " + name)
+		k, err := ohttp.ParseKEM(name)
+		if err != nil {
+			return nil, fmt.Errorf("admin: %w", err)
 		}
 		kems = append(kems, k)
 	}

@@ -110,7 +110,7 @@ func newInproc(t *testing.T) *inproc {
 	}
 	keys := staticKeys{
 		{Private: cur, State: gateway.StateCurrent},
-		{Private: old, State: gateway.StateRetired, RetireAfter: time.Now().Add(-time.Minute)},
+		{Private: old, State: gateway.StateDraining, RetireAfter: time.Now().Add(-time.Minute)},
 	}
 	gw, err := gateway.New(gateway.Config{
 		Keys:            keys,

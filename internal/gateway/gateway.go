@@ -28,12 +28,15 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/veil-telemetry/veil/internal/keystate"
 )
 
 // Problem types (RFC 9457) the gateway answers with.
@@ -70,11 +73,14 @@ const innerHost = "ingest.invalid"
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultReplayWindow      = 5 * time.Minute
-	DefaultMaxRequestBytes   = 1 << 20
-	DefaultMaxInnerBytes     = 4 << 20
-	DefaultMaxResponseBytes  = 4 << 20
-	DefaultKeysMaxAge        = time.Hour
+	DefaultReplayWindow     = 5 * time.Minute
+	DefaultMaxRequestBytes  = 1 << 20
+	DefaultMaxInnerBytes    = 4 << 20
+	DefaultMaxResponseBytes = 4 << 20
+	// DefaultKeysMaxAge is the longest a key document may be cached: a
+	// key that stops being published drains (still decrypts) this long,
+	// so New refuses a longer KeysMaxAge.
+	DefaultKeysMaxAge        = keystate.Drain
 	DefaultKeyRefresh        = time.Minute
 	DefaultUnknownKeyRefresh = 10 * time.Second
 	// DefaultMaxConcurrent is twice the concurrency at which veil's full
@@ -112,7 +118,8 @@ type Config struct {
 	// a larger one is answered 500 inside the encapsulation.
 	MaxResponseBytes int64
 	// KeysMaxAge caps the max-age of the published key configurations
-	// (default 1 h); it is shortened to the time until the next key change.
+	// (default and most keystate.Drain, 1 h); it is shortened to the time
+	// until the next key change.
 	KeysMaxAge time.Duration
 	// KeyRefresh is how often the key ring is reread (default 1 min).
 	KeyRefresh time.Duration
@@ -169,6 +176,8 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("gateway: negative duration")
 	case cfg.MaxRequestBytes < 0, cfg.MaxInnerBytes < 0, cfg.MaxResponseBytes < 0, cfg.MaxConcurrent < 0:
 		return nil, errors.New("gateway: negative limit")
+	case cfg.KeysMaxAge > keystate.Drain:
+		return nil, fmt.Errorf("gateway: KeysMaxAge %v is longer than a retired key drains (%v): clients could hold a document listing a key that no longer decrypts", cfg.KeysMaxAge, keystate.Drain)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

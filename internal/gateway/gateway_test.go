@@ -139,8 +139,8 @@ func TestKeyProblems(t *testing.T) {
 	otherKEM := genKey(t, 1, ohttp.KEMP256) // key id 1 is X25519 here
 	e.store.set(
 		gateway.Key{Private: e.key, State: gateway.StateCurrent},
-		gateway.Key{Private: retired, State: gateway.StateRetired, RetireAfter: testNow.Add(-time.Second)},
-		gateway.Key{Private: graced, State: gateway.StateRetired, RetireAfter: testNow.Add(time.Hour)},
+		gateway.Key{Private: retired, State: gateway.StateDraining, RetireAfter: testNow.Add(-time.Second)},
+		gateway.Key{Private: graced, State: gateway.StateDraining, RetireAfter: testNow.Add(time.Hour)},
 	)
 	good, _ := seal(t, &e.key.Config, innerRequest(testNow, nil))
 	tampered := bytes.Clone(good)
@@ -190,7 +190,7 @@ func TestKeyProblems(t *testing.T) {
 		t.Error("logs name the failing check")
 	}
 
-	// A retired key inside its grace period still decrypts.
+	// A draining key before its retirement still decrypts.
 	enc, cc := seal(t, &graced.Config, innerRequest(testNow, nil))
 	if res := open(t, post(t, e.srv.URL+"/gateway", enc, nil), cc); res.StatusCode != http.StatusCreated {
 		t.Errorf("graced key: %d", res.StatusCode)
@@ -308,8 +308,8 @@ func TestKeysEndpoint(t *testing.T) {
 	active := genKey(t, 7, ohttp.KEMXWing)
 	retired := genKey(t, 3, ohttp.KEMX25519)
 	e.store.set(
-		gateway.Key{Private: active, State: gateway.StateActive, RetireAfter: testNow.Add(20 * time.Minute)},
-		gateway.Key{Private: retired, State: gateway.StateRetired, RetireAfter: testNow.Add(time.Hour)},
+		gateway.Key{Private: active, State: gateway.StateActive, DrainAfter: testNow.Add(20 * time.Minute), RetireAfter: testNow.Add(80 * time.Minute)},
+		gateway.Key{Private: retired, State: gateway.StateDraining, RetireAfter: testNow.Add(time.Hour)},
 		gateway.Key{Private: e.key, State: gateway.StateCurrent},
 	)
 	var etag string

@@ -9,38 +9,52 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"github.com/veil-telemetry/veil/ohttp"
 )
 
-// KeyState is where a key is in its life (DESIGN.md, "Running it").
-type KeyState string
+// KeyState is where a key is in its life: keystate.State, whose At the
+// gateway asks on every request.
+type KeyState = keystate.State
 
+// The states a Key may be given (see keystate).
 const (
 	// StateCurrent is the key new clients should use; it is listed first.
-	StateCurrent KeyState = "current"
+	StateCurrent = keystate.Current
 	// StateActive keys are published and decrypt; a rotated-out current
-	// key stays active for a while so cached configurations keep working.
-	StateActive KeyState = "active"
-	// StateRetired keys are no longer published but keep decrypting until
-	// their RetireAfter, so requests already sealed to them still land.
-	StateRetired KeyState = "retired"
+	// key stays active for its grace period so cached configurations keep
+	// working.
+	StateActive = keystate.Active
+	// StateDraining keys are no longer published but keep decrypting until
+	// their RetireAfter, so requests sealed from a cached keys document
+	// still land.
+	StateDraining = keystate.Draining
 )
 
-// Key is one key of the ring.
+// Key is one key of the ring. State, DrainAfter and RetireAfter are its
+// life as recorded (keystate.Life): the gateway publishes it while
+// Life.At says published, and decrypts with it while Life.At says it
+// decrypts.
 type Key struct {
 	Private *ohttp.PrivateKey
 	State   KeyState
-	// RetireAfter is, for a retired key, the end of its grace period: it
-	// decrypts until then and is refused after. For a current or active key
-	// it is the planned end of its publication, if known (zero if not);
-	// the key list's max-age never reaches past it.
+	// DrainAfter is when an active key stops being published (zero: not
+	// scheduled); the key list's max-age never reaches past it.
+	DrainAfter time.Time
+	// RetireAfter is when the key stops decrypting (zero: not scheduled;
+	// a draining key without one is refused).
 	RetireAfter time.Time
+}
+
+// life is the key's keystate.Life.
+func (k Key) life() keystate.Life {
+	return keystate.Life{State: k.State, DrainAfter: k.DrainAfter, RetireAfter: k.RetireAfter}
 }
 
 // KeyStore supplies the key ring: every key that may still decrypt. The
 // gateway rereads it every Config.KeyRefresh and on an unknown key
-// identifier. The PostgreSQL store lives in storage and is adapted in
-// cmd/veil; tests use a slice.
+// identifier. The PostgreSQL store lives in storage and is adapted by the
+// admin plane (admin.Server.LiveKeys); tests use a slice.
 type KeyStore interface {
 	LiveKeys(ctx context.Context) ([]Key, error)
 }
@@ -59,29 +73,21 @@ type ring struct {
 }
 
 type ringKey struct {
-	priv        *ohttp.PrivateKey
-	state       KeyState
-	retireAfter time.Time
+	priv *ohttp.PrivateKey
+	life keystate.Life
 }
 
 // usable reports whether k may decrypt at now.
-func (k *ringKey) usable(now time.Time) bool {
-	switch k.state {
-	case StateCurrent, StateActive:
-		return true
-	case StateRetired:
-		return now.Before(k.retireAfter)
-	}
-	return false
-}
+func (k *ringKey) usable(now time.Time) bool { return k.life.At(now).Decrypts() }
 
+// statePriority ranks states by use, for two keys under one identifier.
 func statePriority(s KeyState) int {
 	switch s {
 	case StateCurrent:
 		return 3
 	case StateActive:
 		return 2
-	case StateRetired:
+	case StateDraining:
 		return 1
 	}
 	return 0
@@ -94,30 +100,36 @@ func buildRing(keys []Key, now time.Time) (*ring, int, error) {
 	r := &ring{loaded: now}
 	dropped := 0
 	for _, k := range keys {
-		if k.Private == nil || statePriority(k.State) == 0 {
+		if _, err := keystate.Parse(string(k.State)); k.Private == nil || err != nil {
 			dropped++
 			continue
+		}
+		st := k.life().At(now)
+		if !st.Decrypts() {
+			continue // retired by its schedule since the store listed it
 		}
 		id := k.Private.Config.KeyID
 		// Two keys under one identifier cannot both be reached; keep the
 		// one in the most useful state.
 		if old := r.keys[id]; old != nil {
 			dropped++
-			if statePriority(old.state) >= statePriority(k.State) {
+			if statePriority(old.life.At(now)) >= statePriority(st) {
 				continue
 			}
 		}
-		r.keys[id] = &ringKey{priv: k.Private, state: k.State, retireAfter: k.RetireAfter}
+		r.keys[id] = &ringKey{priv: k.Private, life: k.life()}
 	}
 	var published []*ohttp.KeyConfig
 	for _, st := range []KeyState{StateCurrent, StateActive} {
 		for _, k := range r.keys {
-			if k == nil || k.state != st {
+			if k == nil || k.life.At(now) != st {
 				continue
 			}
 			published = append(published, &k.priv.Config)
-			if t := k.retireAfter; t.After(now) && (r.nextChange.IsZero() || t.Before(r.nextChange)) {
-				r.nextChange = t
+			for _, t := range []time.Time{k.life.DrainAfter, k.life.RetireAfter} {
+				if t.After(now) && (r.nextChange.IsZero() || t.Before(r.nextChange)) {
+					r.nextChange = t
+				}
 			}
 		}
 	}

@@ -1,8 +1,9 @@
-// Package loadgen is the logic of `veil bench`: a bounded, loopback-only
-// load generator for the OHTTP gateway, the relay, the full ingest path and
-// the inner ingest API, with the measurements it reports — a latency
-// histogram of bounded memory, errors by kind, and the CPU time and peak
-// resident memory of every process it started, read from /proc.
+// Package loadgen is the load generator behind `veil bench` (whose
+// targets internal/bench sets up): bounded and loopback-only, for the
+// OHTTP gateway, the relay, the full ingest path and the inner ingest API,
+// with the measurements it reports — a latency histogram of bounded
+// memory, errors by kind, and the CPU time and peak resident memory of
+// every process it started, read from /proc.
 //
 // Every request is freshly built and encapsulated (the gateway's replay
 // check refuses repeated encapsulations, and ingest refuses a reused

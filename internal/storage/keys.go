@@ -16,16 +16,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/veil-telemetry/veil/internal/keystate"
 )
 
 const masterKeySize = 32
-
-// Key states.
-const (
-	KeyCurrent = "current" // advertised and preferred by clients
-	KeyActive  = "active"  // still accepted until RetireAfter
-	KeyRetired = "retired" // refused; its secret is wiped
-)
 
 // Key ring errors.
 var (
@@ -44,20 +39,27 @@ var (
 
 // KeyRecord is one OHTTP key of the ring. Config is the RFC 9458 key
 // configuration; Secret, the serialized private key, exists in clear only
-// in memory (it is nil for retired keys).
+// in memory (it is nil for retired keys). State, DrainAfter and RetireAfter
+// are its life as last recorded (see keystate; read it with Life().At).
 type KeyRecord struct {
 	ID          uint8
 	KEM         uint16
 	Config      []byte
 	Secret      []byte
-	State       string
+	State       keystate.State
 	CreatedAt   time.Time
+	DrainAfter  time.Time // zero: none
 	RetireAfter time.Time // zero: none
+}
+
+// Life is the key's recorded life.
+func (k KeyRecord) Life() keystate.Life {
+	return keystate.Life{State: k.State, DrainAfter: k.DrainAfter, RetireAfter: k.RetireAfter}
 }
 
 // LogValue redacts the secret.
 func (k KeyRecord) LogValue() slog.Value {
-	return slog.GroupValue(slog.Int("id", int(k.ID)), slog.Int("kem", int(k.KEM)), slog.String("state", k.State))
+	return slog.GroupValue(slog.Int("id", int(k.ID)), slog.Int("kem", int(k.KEM)), slog.String("state", string(k.State)))
 }
 
 // KeyGen makes a key for id: its key configuration and serialized secret.
@@ -148,7 +150,7 @@ func (db *DB) unseal(id uint8, sealed []byte) ([]byte, error) {
 	return out, nil
 }
 
-const keyColumns = "id, kem, config, sealed_secret, state, created_at, retire_after"
+const keyColumns = "id, kem, config, sealed_secret, state, created_at, drain_after, retire_after"
 
 func (db *DB) scanKey(row pgx.CollectableRow) (KeyRecord, error) {
 	var (
@@ -156,12 +158,17 @@ func (db *DB) scanKey(row pgx.CollectableRow) (KeyRecord, error) {
 		id          int16
 		kem         int32
 		sealed      []byte
+		state       string
+		drainAfter  *time.Time
 		retireAfter *time.Time
 	)
-	if err := row.Scan(&id, &kem, &k.Config, &sealed, &k.State, &k.CreatedAt, &retireAfter); err != nil {
+	if err := row.Scan(&id, &kem, &k.Config, &sealed, &state, &k.CreatedAt, &drainAfter, &retireAfter); err != nil {
 		return k, err
 	}
-	k.ID, k.KEM = uint8(id), uint16(kem)
+	k.ID, k.KEM, k.State = uint8(id), uint16(kem), keystate.State(state)
+	if drainAfter != nil {
+		k.DrainAfter = *drainAfter
+	}
 	if retireAfter != nil {
 		k.RetireAfter = *retireAfter
 	}
@@ -187,9 +194,10 @@ func (db *DB) ListKeys(ctx context.Context) ([]KeyRecord, error) {
 	return pgx.CollectRows(rows, db.scanKey)
 }
 
-// RotateKey makes a new current key for kem and keeps the previous current
-// key of that KEM active for grace. It picks the id (the first free one after
-// the newest key's, so ids are reused as late as possible) inside the
+// RotateKey makes a new current key for kem; the previous current key of
+// that KEM stays published (active) for grace, then drains
+// (keystate.Life.Rotate). It picks the id (the first free one after the
+// newest key's, so ids are reused as late as possible) inside the
 // transaction and calls gen with it; a retired key's id may be reused, and
 // its row is replaced. It rotates whatever the current key is: for a
 // rotation several replicas may attempt at once, use RotateKeyIf.
@@ -209,36 +217,41 @@ func (db *DB) RotateKeyIf(ctx context.Context, kem uint16, expectCurrent uint8, 
 func (db *DB) rotateKey(ctx context.Context, kem uint16, expect *uint8, gen KeyGen, grace time.Duration) (KeyRecord, error) {
 	var out KeyRecord
 	err := db.keyTx(ctx, func(tx pgx.Tx, now time.Time) error {
-		if expect != nil {
-			// The lock is held, so this statement's snapshot includes
-			// every rotation committed before ours.
-			var cur int16
-			err := tx.QueryRow(ctx, `SELECT id FROM key_ring WHERE kem = $1 AND state = 'current'`, int32(kem)).Scan(&cur)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("%w: KEM %#04x has no current key, expected key %d", ErrKeyConflict, kem, *expect)
-			}
+		// The lock is held, so this statement's snapshot includes every
+		// rotation committed before ours.
+		var cur int16
+		err := tx.QueryRow(ctx, `SELECT id FROM key_ring WHERE kem = $1 AND state = 'current'`, int32(kem)).Scan(&cur)
+		hasCurrent := err == nil
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) && expect != nil:
+			return fmt.Errorf("%w: KEM %#04x has no current key, expected key %d", ErrKeyConflict, kem, *expect)
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("storage: read current key: %w", err)
+		case expect != nil && uint8(cur) != *expect:
+			return fmt.Errorf("%w: KEM %#04x current key is %d, expected %d", ErrKeyConflict, kem, cur, *expect)
+		}
+		if hasCurrent {
+			old, err := keystate.Life{State: keystate.Current}.Rotate(now, grace)
 			if err != nil {
-				return fmt.Errorf("storage: read current key: %w", err)
+				return fmt.Errorf("storage: rotate key: %w", err)
 			}
-			if uint8(cur) != *expect {
-				return fmt.Errorf("%w: KEM %#04x current key is %d, expected %d", ErrKeyConflict, kem, cur, *expect)
+			if _, err := tx.Exec(ctx, `UPDATE key_ring SET state = $2, drain_after = $3, retire_after = $4 WHERE id = $1`,
+				cur, string(old.State), old.DrainAfter, old.RetireAfter); err != nil {
+				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE key_ring SET state = 'active', retire_after = $2
-			WHERE kem = $1 AND state = 'current'`, int32(kem), now.Add(grace)); err != nil {
-			return err
-		}
-		k, err := db.insertKey(ctx, tx, now, kem, gen, KeyCurrent)
+		k, err := db.insertKey(ctx, tx, now, kem, gen, keystate.Current)
 		out = k
 		return err
 	})
 	return out, err
 }
 
-// AddKey adds a key in state (KeyCurrent or KeyActive), e.g. the first key
-// of a ring. A second current key for a KEM is refused with ErrKeyConflict.
-func (db *DB) AddKey(ctx context.Context, kem uint16, gen KeyGen, state string) (KeyRecord, error) {
-	if state != KeyCurrent && state != KeyActive {
+// AddKey adds a key in state (current or active, with no scheduled end),
+// e.g. the first key of a ring. A second current key for a KEM is refused
+// with ErrKeyConflict.
+func (db *DB) AddKey(ctx context.Context, kem uint16, gen KeyGen, state keystate.State) (KeyRecord, error) {
+	if state != keystate.Current && state != keystate.Active {
 		return KeyRecord{}, fmt.Errorf("storage: add key: state %q is not current or active", state)
 	}
 	var out KeyRecord
@@ -250,8 +263,9 @@ func (db *DB) AddKey(ctx context.Context, kem uint16, gen KeyGen, state string) 
 	return out, err
 }
 
-// RetireKey retires key id at once and wipes its sealed secret. Retiring a
-// retired or missing key returns ErrNotFound.
+// RetireKey retires key id at once and wipes its sealed secret, whatever
+// its state (the admin API asks keystate.Life.Retire first, which refuses
+// the current key). Retiring a retired or missing key returns ErrNotFound.
 func (db *DB) RetireKey(ctx context.Context, id uint8) error {
 	tag, err := db.pool.Exec(ctx, `UPDATE key_ring SET state = 'retired', sealed_secret = NULL
 		WHERE id = $1 AND state <> 'retired'`, int16(id))
@@ -282,7 +296,7 @@ func (db *DB) keyTx(ctx context.Context, f func(pgx.Tx, time.Time) error) error 
 	})
 }
 
-func (db *DB) insertKey(ctx context.Context, tx pgx.Tx, now time.Time, kem uint16, gen KeyGen, state string) (KeyRecord, error) {
+func (db *DB) insertKey(ctx context.Context, tx pgx.Tx, now time.Time, kem uint16, gen KeyGen, state keystate.State) (KeyRecord, error) {
 	var used [256]bool
 	live := 0
 	newest := -1
@@ -321,12 +335,12 @@ func (db *DB) insertKey(ctx context.Context, tx pgx.Tx, now time.Time, kem uint1
 	if err != nil {
 		return KeyRecord{}, err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO key_ring (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, NULL)
+	_, err = tx.Exec(ctx, `INSERT INTO key_ring (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)
 		ON CONFLICT (id) DO UPDATE SET kem = excluded.kem, config = excluded.config,
 			sealed_secret = excluded.sealed_secret, state = excluded.state,
-			created_at = excluded.created_at, retire_after = NULL
+			created_at = excluded.created_at, drain_after = NULL, retire_after = NULL
 		WHERE key_ring.state = 'retired'`,
-		int16(pick), int32(kem), cfg, sealed, state, now)
+		int16(pick), int32(kem), cfg, sealed, string(state), now)
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {
@@ -337,9 +351,51 @@ func (db *DB) insertKey(ctx context.Context, tx pgx.Tx, now time.Time, kem uint1
 	return KeyRecord{ID: uint8(pick), KEM: kem, Config: cfg, Secret: secret, State: state, CreatedAt: now}, nil
 }
 
-// retireExpiredKeys retires active keys past their retire-after time.
-func (db *DB) retireExpiredKeys(ctx context.Context, now time.Time) error {
-	_, err := db.pool.Exec(ctx, `UPDATE key_ring SET state = 'retired', sealed_secret = NULL
-		WHERE state = 'active' AND retire_after IS NOT NULL AND retire_after <= $1`, now)
-	return err
+// advanceKeys records the moves the schedule made since the last run
+// (keystate.Life.At): active keys past their drain time drain, keys past
+// their retire time are retired and their secrets wiped. Each update is
+// conditional on the state it read, so a concurrent retirement or an id
+// reused meanwhile is left alone.
+func (db *DB) advanceKeys(ctx context.Context, now time.Time) error {
+	rows, err := db.pool.Query(ctx, `SELECT id, state, drain_after, retire_after FROM key_ring
+		WHERE state IN ('active', 'draining')`)
+	if err != nil {
+		return err
+	}
+	type move struct {
+		id       int16
+		from, to keystate.State
+	}
+	var moves []move
+	var (
+		id                      int16
+		state                   string
+		drainAfter, retireAfter *time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &state, &drainAfter, &retireAfter}, func() error {
+		l := keystate.Life{State: keystate.State(state)}
+		if drainAfter != nil {
+			l.DrainAfter = *drainAfter
+		}
+		if retireAfter != nil {
+			l.RetireAfter = *retireAfter
+		}
+		if to := l.At(now); to != l.State {
+			moves = append(moves, move{id, l.State, to})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range moves {
+		q := `UPDATE key_ring SET state = $3 WHERE id = $1 AND state = $2`
+		if m.to == keystate.Retired {
+			q = `UPDATE key_ring SET state = $3, sealed_secret = NULL WHERE id = $1 AND state = $2`
+		}
+		if _, err := db.pool.Exec(ctx, q, m.id, string(m.from), string(m.to)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

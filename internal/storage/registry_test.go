@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 )
@@ -68,11 +69,11 @@ func TestKeyRing(t *testing.T) {
 	rand.Read(master)
 	db := storagetest.Open(t, storage.Config{MasterKey: master})
 	secrets := map[uint8][]byte{}
-	first, err := db.AddKey(ctx, 0x20, fakeGen(secrets), storage.KeyCurrent)
+	first, err := db.AddKey(ctx, 0x20, fakeGen(secrets), keystate.Current)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.AddKey(ctx, 0x20, fakeGen(secrets), storage.KeyCurrent); !errors.Is(err, storage.ErrKeyConflict) {
+	if _, err := db.AddKey(ctx, 0x20, fakeGen(secrets), keystate.Current); !errors.Is(err, storage.ErrKeyConflict) {
 		t.Fatalf("second current key: %v; want ErrKeyConflict", err)
 	}
 	second, err := db.RotateKey(ctx, 0x20, fakeGen(secrets), time.Hour)
@@ -93,10 +94,14 @@ func TestKeyRing(t *testing.T) {
 			t.Errorf("key %d: secret does not round-trip", k.ID)
 		}
 	}
-	if k := byID[first.ID]; k.State != storage.KeyActive || k.RetireAfter.Sub(second.CreatedAt) != time.Hour {
-		t.Errorf("old key after rotation: %s retire after %v; want active, an hour after %v", k.State, k.RetireAfter, second.CreatedAt)
+	// Published an hour (the grace), then draining until every keys
+	// document that listed it has expired.
+	if k := byID[first.ID]; k.State != keystate.Active || k.DrainAfter.Sub(second.CreatedAt) != time.Hour ||
+		k.RetireAfter.Sub(k.DrainAfter) != keystate.Drain {
+		t.Errorf("old key after rotation: %s drain after %v, retire after %v; want active, drain an hour after %v, retire %v later",
+			k.State, k.DrainAfter, k.RetireAfter, second.CreatedAt, keystate.Drain)
 	}
-	if byID[second.ID].State != storage.KeyCurrent {
+	if byID[second.ID].State != keystate.Current {
 		t.Errorf("new key state %s", byID[second.ID].State)
 	}
 
@@ -154,7 +159,7 @@ func TestRotateKeyIfRace(t *testing.T) {
 		rand.Read(s)
 		return []byte{id, 0x00, 0x20, 0xaa}, s, nil
 	}
-	first, err := db.AddKey(ctx, 0x20, gen, storage.KeyCurrent)
+	first, err := db.AddKey(ctx, 0x20, gen, keystate.Current)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,11 +201,11 @@ func TestRotateKeyIfRace(t *testing.T) {
 	for _, k := range keys {
 		switch k.ID {
 		case first.ID:
-			if k.State != storage.KeyActive {
+			if k.State != keystate.Active {
 				t.Errorf("old key %d is %s; want active", k.ID, k.State)
 			}
 		case won[0].ID:
-			if k.State != storage.KeyCurrent {
+			if k.State != keystate.Current {
 				t.Errorf("new key %d is %s; want current", k.ID, k.State)
 			}
 		default:
@@ -213,7 +218,7 @@ func TestRotateKeyIfRace(t *testing.T) {
 		t.Fatalf("stale expectation: %v; want ErrKeyConflict", err)
 	}
 	third, err := db.RotateKeyIf(ctx, 0x20, won[0].ID, gen, time.Hour)
-	if err != nil || third.State != storage.KeyCurrent {
+	if err != nil || third.State != keystate.Current {
 		t.Fatalf("rotate with the current id: %+v, %v", third, err)
 	}
 	// A KEM with no current key is a conflict too, and creates nothing.

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -21,9 +22,11 @@ type RetentionConfig struct {
 }
 
 // RunRetention drops event partitions past the raw retention, deletes
-// rollups and outcome counts past theirs and expired dedup keys, retires
-// active keys past their retire-after time (wiping their secrets), and
-// creates the coming days' event partitions. Run it periodically (hourly).
+// rollups and outcome counts past theirs and expired dedup keys, records
+// the key moves the schedule made (drains active keys past their drain
+// time, retires keys past their retire time and wipes their secrets), and
+// creates the coming days' event partitions. Run it periodically
+// (RunRetentionLoop).
 func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConfig) error {
 	if cfg.RawDays <= 0 {
 		cfg.RawDays = 30
@@ -71,10 +74,38 @@ func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConf
 			return fmt.Errorf("storage: retention: %w", err)
 		}
 	}
-	if err := db.retireExpiredKeys(ctx, now); err != nil {
+	if err := db.advanceKeys(ctx, now); err != nil {
 		return fmt.Errorf("storage: retention: %w", err)
 	}
 	return nil
+}
+
+// DefaultRetentionInterval is how often veil serve runs retention.
+const DefaultRetentionInterval = time.Hour
+
+// RunRetentionLoop runs RunRetention, with the default RetentionConfig, at
+// once and then every interval until ctx ends. A failed run is logged and
+// the next tick tries again.
+func (db *DB) RunRetentionLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	retentionLoop(ctx, t.C, time.Now, func(ctx context.Context, now time.Time) error {
+		return db.RunRetention(ctx, now, RetentionConfig{})
+	}, db.log)
+}
+
+// retentionLoop is RunRetentionLoop with its clock and run injected.
+func retentionLoop(ctx context.Context, ticks <-chan time.Time, now func() time.Time, run func(context.Context, time.Time) error, log *slog.Logger) {
+	for {
+		if err := run(ctx, now()); err != nil && ctx.Err() == nil {
+			log.Error("retention run failed", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticks:
+		}
+	}
 }
 
 type partition struct {

@@ -31,12 +31,15 @@ type Key struct {
 	// "x25519", "xwing", "p256" or "x25519kyber768".
 	Kem   string `protobuf:"bytes,2,opt,name=kem,proto3" json:"kem,omitempty"`
 	KemId uint32 `protobuf:"varint,3,opt,name=kem_id,json=kemId,proto3" json:"kem_id,omitempty"`
-	// "current", "active" or "retired".
+	// "current", "active", "draining" or "retired": the state now.
 	State      string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the key is (or was) retired: refused, its secret wiped.
 	RetireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=retire_time,json=retireTime,proto3" json:"retire_time,omitempty"`
 	// The public key configuration (RFC 9458 §3), hex.
-	ConfigHex     string `protobuf:"bytes,7,opt,name=config_hex,json=configHex,proto3" json:"config_hex,omitempty"`
+	ConfigHex string `protobuf:"bytes,7,opt,name=config_hex,json=configHex,proto3" json:"config_hex,omitempty"`
+	// When an active key stops being published and starts draining.
+	DrainTime     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=drain_time,json=drainTime,proto3" json:"drain_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -118,6 +121,13 @@ func (x *Key) GetConfigHex() string {
 		return x.ConfigHex
 	}
 	return ""
+}
+
+func (x *Key) GetDrainTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DrainTime
+	}
+	return nil
 }
 
 type ListKeysRequest struct {
@@ -337,7 +347,7 @@ var File_veil_v1_keys_proto protoreflect.FileDescriptor
 
 const file_veil_v1_keys_proto_rawDesc = "" +
 	"\n" +
-	"\x12veil/v1/keys.proto\x12\aveil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x01\n" +
+	"\x12veil/v1/keys.proto\x12\aveil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x02\n" +
 	"\x03Key\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\rR\x05keyId\x12\x10\n" +
 	"\x03kem\x18\x02 \x01(\tR\x03kem\x12\x15\n" +
@@ -348,7 +358,9 @@ const file_veil_v1_keys_proto_rawDesc = "" +
 	"\vretire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"retireTime\x12\x1d\n" +
 	"\n" +
-	"config_hex\x18\a \x01(\tR\tconfigHex\"\x11\n" +
+	"config_hex\x18\a \x01(\tR\tconfigHex\x129\n" +
+	"\n" +
+	"drain_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tdrainTime\"\x11\n" +
 	"\x0fListKeysRequest\"4\n" +
 	"\x10ListKeysResponse\x12 \n" +
 	"\x04keys\x18\x01 \x03(\v2\f.veil.v1.KeyR\x04keys\"'\n" +
@@ -390,19 +402,20 @@ var file_veil_v1_keys_proto_goTypes = []any{
 var file_veil_v1_keys_proto_depIdxs = []int32{
 	6, // 0: veil.v1.Key.create_time:type_name -> google.protobuf.Timestamp
 	6, // 1: veil.v1.Key.retire_time:type_name -> google.protobuf.Timestamp
-	0, // 2: veil.v1.ListKeysResponse.keys:type_name -> veil.v1.Key
-	0, // 3: veil.v1.RotateKeysResponse.keys:type_name -> veil.v1.Key
-	1, // 4: veil.v1.KeyService.ListKeys:input_type -> veil.v1.ListKeysRequest
-	3, // 5: veil.v1.KeyService.RotateKeys:input_type -> veil.v1.RotateKeysRequest
-	5, // 6: veil.v1.KeyService.RetireKey:input_type -> veil.v1.RetireKeyRequest
-	2, // 7: veil.v1.KeyService.ListKeys:output_type -> veil.v1.ListKeysResponse
-	4, // 8: veil.v1.KeyService.RotateKeys:output_type -> veil.v1.RotateKeysResponse
-	0, // 9: veil.v1.KeyService.RetireKey:output_type -> veil.v1.Key
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	6, // 2: veil.v1.Key.drain_time:type_name -> google.protobuf.Timestamp
+	0, // 3: veil.v1.ListKeysResponse.keys:type_name -> veil.v1.Key
+	0, // 4: veil.v1.RotateKeysResponse.keys:type_name -> veil.v1.Key
+	1, // 5: veil.v1.KeyService.ListKeys:input_type -> veil.v1.ListKeysRequest
+	3, // 6: veil.v1.KeyService.RotateKeys:input_type -> veil.v1.RotateKeysRequest
+	5, // 7: veil.v1.KeyService.RetireKey:input_type -> veil.v1.RetireKeyRequest
+	2, // 8: veil.v1.KeyService.ListKeys:output_type -> veil.v1.ListKeysResponse
+	4, // 9: veil.v1.KeyService.RotateKeys:output_type -> veil.v1.RotateKeysResponse
+	0, // 10: veil.v1.KeyService.RetireKey:output_type -> veil.v1.Key
+	8, // [8:11] is the sub-list for method output_type
+	5, // [5:8] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_veil_v1_keys_proto_init() }

@@ -33,9 +33,12 @@ const (
 type KeyServiceClient interface {
 	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
 	// RotateKeys makes a new current key per KEM; the previous current key
-	// stays active for the grace period, then retires.
+	// stays active (published) for the grace period, then drains (still
+	// decrypts, no longer published) until every cached keys document has
+	// expired, then retires.
 	RotateKeys(ctx context.Context, in *RotateKeysRequest, opts ...grpc.CallOption) (*RotateKeysResponse, error)
-	// RetireKey retires a key early: it stops being offered at once.
+	// RetireKey retires an active or draining key early: it is refused and
+	// its secret wiped at once. The current key cannot be retired.
 	RetireKey(ctx context.Context, in *RetireKeyRequest, opts ...grpc.CallOption) (*Key, error)
 }
 
@@ -83,9 +86,12 @@ func (c *keyServiceClient) RetireKey(ctx context.Context, in *RetireKeyRequest, 
 type KeyServiceServer interface {
 	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
 	// RotateKeys makes a new current key per KEM; the previous current key
-	// stays active for the grace period, then retires.
+	// stays active (published) for the grace period, then drains (still
+	// decrypts, no longer published) until every cached keys document has
+	// expired, then retires.
 	RotateKeys(context.Context, *RotateKeysRequest) (*RotateKeysResponse, error)
-	// RetireKey retires a key early: it stops being offered at once.
+	// RetireKey retires an active or draining key early: it is refused and
+	// its secret wiped at once. The current key cannot be retired.
 	RetireKey(context.Context, *RetireKeyRequest) (*Key, error)
 	mustEmbedUnimplementedKeyServiceServer()
 }

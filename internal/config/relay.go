@@ -1,0 +1,100 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/veil-telemetry/veil/internal/relay"
+	"github.com/veil-telemetry/veil/internal/server"
+)
+
+// Relay is the configuration of `veil relay`, loaded like Serve's.
+type Relay struct {
+	Listen          string
+	GatewayURL      string
+	KeysURL         string
+	TLSCert         string
+	TLSKey          string
+	GatewayCA       string
+	MaxBodyBytes    int64
+	Rate            float64
+	Burst           int
+	UpstreamTimeout time.Duration
+	ShutdownTimeout time.Duration
+	MaxInFlight     int
+	MemoryLimit     ByteSize
+}
+
+// DefaultRelay is veil relay's configuration before flags.
+func DefaultRelay() Relay {
+	return Relay{
+		Listen:          "127.0.0.1:8082",
+		MaxBodyBytes:    relay.DefaultMaxBodyBytes,
+		Rate:            float64(relay.DefaultPerClientRate),
+		Burst:           relay.DefaultPerClientBurst,
+		UpstreamTimeout: relay.DefaultUpstreamTimeout,
+		ShutdownTimeout: server.DefaultShutdownTimeout,
+		MaxInFlight:     relay.DefaultMaxInFlight,
+		MemoryLimit:     DefaultMemoryLimit,
+	}
+}
+
+// BindFlags declares the flags, --config included.
+func (c *Relay) BindFlags(f *pflag.FlagSet) {
+	BindFile(f)
+	f.StringVar(&c.Listen, "listen", c.Listen, "address to listen on")
+	f.StringVar(&c.GatewayURL, "gateway", c.GatewayURL, "the gateway's POST URL, e.g. https://collector.example/gateway (required)")
+	f.StringVar(&c.KeysURL, "keys-url", c.KeysURL, "where the gateway publishes its keys (default: /ohttp-keys on the gateway's origin)")
+	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve TLS with this certificate chain (PEM)")
+	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
+	f.StringVar(&c.GatewayCA, "gateway-ca", c.GatewayCA, "verify the gateway's certificate against the CA certificates in this PEM file instead of the system roots")
+	f.Int64Var(&c.MaxBodyBytes, "max-body", c.MaxBodyBytes, "largest encapsulated request accepted, in bytes")
+	f.Float64Var(&c.Rate, "rate", c.Rate, "requests per second allowed per client address (IPv4 address or IPv6 /64)")
+	f.IntVar(&c.Burst, "burst", c.Burst, "burst allowed per client address")
+	f.DurationVar(&c.UpstreamTimeout, "upstream-timeout", c.UpstreamTimeout, "how long to wait for the gateway")
+	f.IntVar(&c.MaxInFlight, "max-inflight", c.MaxInFlight, "requests forwarded at once; more are answered 503 with Retry-After before their body is read")
+	f.Var(&c.MemoryLimit, "memory-limit", "Go runtime soft memory limit, e.g. 384MiB (0: none; GOMEMLIMIT applies when this is not set)")
+	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain in-flight requests on shutdown")
+}
+
+// The relay listener's fixed settings: its requests carry no large
+// headers, and an answer may wait for the gateway's.
+const (
+	relayMaxHeaderBytes = 16 << 10
+	relayWriteSlack     = 10 * time.Second
+)
+
+// ServerConfig is how the relay's listener runs (without TLS; the caller
+// loads --tls-cert).
+func (c *Relay) ServerConfig() server.Config {
+	return server.Config{
+		WriteTimeout:    c.UpstreamTimeout + relayWriteSlack,
+		MaxHeaderBytes:  relayMaxHeaderBytes,
+		ShutdownTimeout: c.ShutdownTimeout,
+	}
+}
+
+// Validate refuses bad settings; every message names the flag.
+func (c *Relay) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.GatewayURL == "" {
+		bad("--gateway is required")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("--tls-cert and --tls-key go together")
+	}
+	if c.Rate <= 0 || c.Burst <= 0 || c.MaxBodyBytes <= 0 || c.UpstreamTimeout <= 0 || c.ShutdownTimeout <= 0 {
+		bad("--rate, --burst, --max-body and timeouts must be positive")
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<16 {
+		bad("--max-inflight must be between 1 and 65536")
+	}
+	if err := checkMemoryLimit(c.MemoryLimit); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

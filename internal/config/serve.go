@@ -1,0 +1,229 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/veil-telemetry/veil/internal/admin"
+	"github.com/veil-telemetry/veil/internal/gateway"
+	"github.com/veil-telemetry/veil/internal/ingest"
+	"github.com/veil-telemetry/veil/internal/server"
+	"github.com/veil-telemetry/veil/internal/storage"
+	"github.com/veil-telemetry/veil/ohttp"
+)
+
+// Serve is the configuration of `veil serve`. Every field is a flag (see
+// BindFlags); defaults are the owning packages' constants.
+type Serve struct {
+	DataDir     string
+	DatabaseURL string
+	// DatabaseURLFile holds the database URL, so a password in it stays
+	// out of the process's command line and environment.
+	DatabaseURLFile string
+	Listen          string
+	AdminListen     string
+	AdminTokenFile  string
+	MasterKeyFile   string
+	TLSCert         string
+	TLSKey          string
+	KAnonymity      int
+	KEMs            []string
+	KeyRotation     time.Duration
+	KeyGrace        time.Duration
+	ReplayWindow    time.Duration
+	MaxRequest      int64
+	MaxEvents       int
+	RetentionEvery  time.Duration
+	ShutdownWait    time.Duration
+	// ReadHeaderTimeout bounds how long a connection may take to send a
+	// request's headers on both listeners (slow-loris clients).
+	ReadHeaderTimeout time.Duration
+	// MaxInFlight bounds OHTTP requests the gateway handles at once;
+	// beyond it the public listener answers 503 with Retry-After.
+	MaxInFlight int
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: the
+	// runtime default, or GOMEMLIMIT).
+	MemoryLimit ByteSize
+	// GCPercent is the collector's heap growth target
+	// (runtime/debug.SetGCPercent; GOGC applies when it is not set).
+	GCPercent int
+	LogLevel  string
+	// BenchNoopInner answers every decapsulated request without ingest,
+	// for load tests of the gateway alone. Validate refuses it unless
+	// both listeners are loopback, and serve warns on every start.
+	BenchNoopInner bool
+	AdminPprof     bool
+}
+
+// DefaultDataDir is veil serve's and veil migrate's data directory.
+const DefaultDataDir = "veil-data"
+
+// DefaultServe is veil serve's configuration before flags.
+func DefaultServe() Serve {
+	return Serve{
+		DataDir:           DefaultDataDir,
+		Listen:            "127.0.0.1:8080",
+		AdminListen:       "127.0.0.1:8081",
+		KAnonymity:        admin.DefaultK,
+		KEMs:              admin.DefaultKEMs(),
+		KeyRotation:       admin.DefaultKeyRotate,
+		KeyGrace:          admin.DefaultKeyGrace,
+		ReplayWindow:      gateway.DefaultReplayWindow,
+		MaxRequest:        gateway.DefaultMaxRequestBytes,
+		MaxEvents:         ingest.DefaultMaxEvents,
+		RetentionEvery:    storage.DefaultRetentionInterval,
+		ShutdownWait:      server.DefaultShutdownTimeout,
+		ReadHeaderTimeout: server.DefaultReadHeaderTimeout,
+		MaxInFlight:       gateway.DefaultMaxConcurrent,
+		MemoryLimit:       DefaultMemoryLimit,
+		GCPercent:         DefaultGCPercent,
+		LogLevel:          "info",
+	}
+}
+
+// BindFlags declares the flags, --config included. Their help text is the
+// configuration reference (README.md copies it).
+func (c *Serve) BindFlags(f *pflag.FlagSet) {
+	BindFile(f)
+	f.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory: managed PostgreSQL, master key, generated admin token")
+	f.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL; empty starts a private PostgreSQL under --data-dir")
+	f.StringVar(&c.DatabaseURLFile, "database-url-file", c.DatabaseURLFile, "read --database-url from this `FILE` (first line), keeping its password out of ps and the environment")
+	f.StringVar(&c.Listen, "listen", c.Listen, "public listener: the OHTTP gateway, key configurations and health")
+	f.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin listener: gRPC, REST, metrics, dashboard")
+	f.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin bearer tokens, one per line; empty creates <data-dir>/admin-token")
+	f.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "32-byte key sealing the gateway private keys at rest (default <data-dir>/master.key, created if missing)")
+	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve both listeners over TLS with this certificate chain (PEM)")
+	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
+	f.IntVar(&c.KAnonymity, "k-anonymity", c.KAnonymity, "aggregates suppress groups counting fewer events (at least 2)")
+	f.StringSliceVar(&c.KEMs, "kems", c.KEMs, "KEMs that get a gateway key: "+strings.Join(ohttp.KEMNames(), ", "))
+	f.DurationVar(&c.KeyRotation, "key-rotation", c.KeyRotation, "a new current gateway key after this long")
+	f.DurationVar(&c.KeyGrace, "key-grace", c.KeyGrace, "a replaced key stays active this long")
+	f.DurationVar(&c.ReplayWindow, "replay-window", c.ReplayWindow, "accepted skew of the inner request's Date")
+	f.Int64Var(&c.MaxRequest, "max-request-bytes", c.MaxRequest, "largest encapsulated request")
+	f.IntVar(&c.MaxEvents, "max-events", c.MaxEvents, "most events in one batch")
+	f.DurationVar(&c.RetentionEvery, "retention-interval", c.RetentionEvery, "how often expired data and keys are dropped")
+	f.DurationVar(&c.ShutdownWait, "shutdown-timeout", c.ShutdownWait, "how long SIGTERM waits for in-flight requests and the writer")
+	f.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "both listeners cut a connection that has not sent its request headers within this long")
+	f.IntVar(&c.MaxInFlight, "max-inflight", c.MaxInFlight, "OHTTP requests handled at once; more are answered 503 with Retry-After before their body is read")
+	f.Var(&c.MemoryLimit, "memory-limit", "Go runtime soft memory limit, e.g. 384MiB (0: none; GOMEMLIMIT applies when this is not set)")
+	f.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go garbage collector target: heap growth in percent of the live heap before a collection, as GOGC (-1: off, leaving only --memory-limit; GOGC applies when this is not set)")
+	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	f.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve Go runtime profiles at /debug/pprof/ on the admin listener, behind the token")
+	f.BoolVar(&c.BenchNoopInner, "bench-noop-inner", c.BenchNoopInner, "load testing only, loopback listeners only: answer every decapsulated request 200 without ingest")
+}
+
+// Validate refuses bad settings and derives the ones that depend on
+// others (the database URL from its file, the master key file from the
+// data directory). Every message names the flag.
+func (c *Serve) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.DataDir == "" {
+		bad("--data-dir must not be empty")
+	}
+	for _, l := range []struct{ name, addr string }{{"--listen", c.Listen}, {"--admin-listen", c.AdminListen}} {
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			bad("%s %q: want host:port", l.name, l.addr)
+		}
+	}
+	if c.Listen == c.AdminListen {
+		bad("--listen and --admin-listen must differ: the admin API is never public")
+	}
+	if c.BenchNoopInner && (!IsLoopback(c.Listen) || !IsLoopback(c.AdminListen)) {
+		bad("--bench-noop-inner stops ingesting: it is refused unless --listen and --admin-listen are loopback addresses")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("--tls-cert and --tls-key go together")
+	}
+	if c.KAnonymity < admin.MinK {
+		bad("--k-anonymity %d: must be at least %d", c.KAnonymity, admin.MinK)
+	}
+	if len(c.KEMs) == 0 {
+		bad("--kems must name at least one KEM")
+	}
+	for _, k := range c.KEMs {
+		if !slices.Contains(ohttp.KEMNames(), k) {
+			bad("--kems: unknown KEM %q (known: %s)", k, strings.Join(ohttp.KEMNames(), ", "))
+		}
+	}
+	if c.KeyRotation < time.Hour {
+		bad("--key-rotation %v: must be at least 1h", c.KeyRotation)
+	}
+	if c.KeyGrace < 0 {
+		bad("--key-grace must not be negative")
+	}
+	if c.ReplayWindow < time.Second || c.ReplayWindow > time.Hour {
+		bad("--replay-window %v: must be between 1s and 1h", c.ReplayWindow)
+	}
+	if c.MaxRequest < 1024 || c.MaxRequest > 64<<20 {
+		bad("--max-request-bytes %d: must be between 1024 and 64 MiB", c.MaxRequest)
+	}
+	if c.MaxEvents < 1 || c.MaxEvents > 100000 {
+		bad("--max-events %d: must be between 1 and 100000", c.MaxEvents)
+	}
+	if c.RetentionEvery < time.Minute {
+		bad("--retention-interval %v: must be at least 1m", c.RetentionEvery)
+	}
+	if c.ShutdownWait <= 0 {
+		bad("--shutdown-timeout must be positive")
+	}
+	if c.ReadHeaderTimeout < 100*time.Millisecond || c.ReadHeaderTimeout > server.DefaultReadTimeout {
+		bad("--read-header-timeout %v: must be between 100ms and %v", c.ReadHeaderTimeout, server.DefaultReadTimeout)
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<16 {
+		bad("--max-inflight %d: must be between 1 and 65536", c.MaxInFlight)
+	}
+	if err := checkMemoryLimit(c.MemoryLimit); err != nil {
+		errs = append(errs, err)
+	}
+	if c.GCPercent != -1 && (c.GCPercent < 25 || c.GCPercent > 10000) {
+		bad("--gc-percent %d: must be -1 or between 25 and 10000", c.GCPercent)
+	} else if c.GCPercent == -1 && c.MemoryLimit == 0 {
+		bad("--gc-percent -1 needs a --memory-limit")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.DatabaseURLFile != "" {
+		if c.DatabaseURL != "" {
+			bad("--database-url and --database-url-file exclude each other")
+		} else if u, err := ReadSecretLine(c.DatabaseURLFile); err != nil {
+			bad("--database-url-file: %v", err)
+		} else {
+			c.DatabaseURL = u
+		}
+	}
+	if c.MasterKeyFile == "" && c.DataDir != "" {
+		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
+	}
+	return errors.Join(errs...)
+}
+
+// ServerConfig is how serve's listeners run (without TLS; the caller
+// loads --tls-cert): h2c too, for gRPC clients of the admin listener.
+func (c *Serve) ServerConfig() server.Config {
+	return server.Config{ReadHeaderTimeout: c.ReadHeaderTimeout, UnencryptedHTTP2: true, ShutdownTimeout: c.ShutdownWait}
+}
+
+// IsLoopback reports whether a host:port listens on loopback only: a
+// loopback IP or "localhost", never an empty host (all interfaces).
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
