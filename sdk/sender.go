@@ -23,8 +23,6 @@ const (
 	maxResponseBytes = 4 << 20
 	// minGzipBytes is the smallest content worth trying to compress.
 	minGzipBytes = 256
-	// problemKey is the RFC 9458 §5.3 problem type for an unusable key.
-	problemKey = "https://iana.org/assignments/http-problem-types#ohttp-key"
 )
 
 // sender holds the sending goroutine's reusable buffers.
@@ -353,7 +351,7 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 			// An unencapsulated client error: most likely a key the
 			// gateway no longer has (RFC 9458 §5.3 key problem), so
 			// refetch the keys.
-			if problemType(resp.Header.Get("Content-Type"), body) == problemKey {
+			if problemType(resp.Header.Get("Content-Type"), body) == ohttp.ProblemTypeKey {
 				herr.err = errors.New("key problem")
 			}
 			a.kind = outRefreshKeys

@@ -329,8 +329,7 @@ func innerHandler(c serveConfig, registry *schema.Registry, writer *storage.Writ
 	if err != nil {
 		return nil, err
 	}
-	opts := append(admin.MuxOptions(logger), ingest.MuxOptions(c.MaxRequest*4)...)
-	mux := runtime.NewServeMux(opts...)
+	mux := runtime.NewServeMux(ingest.MuxOptions(logger, c.MaxRequest*4)...)
 	if err := veilv1.RegisterIngestServiceHandlerServer(context.Background(), mux, srv); err != nil {
 		return nil, err
 	}

@@ -93,9 +93,7 @@ func newInproc(t *testing.T) *inproc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := append(admin.MuxOptions(logger),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &ingest.JSONMarshaler{MaxBytes: maxRequestBytes * 4}))
-	mux := runtime.NewServeMux(opts...)
+	mux := runtime.NewServeMux(ingest.MuxOptions(logger, maxRequestBytes*4)...)
 	if err := veilv1.RegisterIngestServiceHandlerServer(ctx, mux, srv); err != nil {
 		t.Fatal(err)
 	}

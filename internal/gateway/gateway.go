@@ -13,10 +13,10 @@
 //
 // Errors come at two levels (RFC 9458 §5.2, §5.3). Before decapsulation
 // the answer is a plain HTTP status: 415, 413, 417, 400 for a malformed
-// message, and one indistinguishable 422 problem of type ProblemKey for an
-// unknown or retired key identifier and for any failure to decrypt. After
-// decapsulation every answer, error or not, travels inside an encapsulated
-// response with outer status 200.
+// message, and one indistinguishable 422 problem of type
+// ohttp.ProblemTypeKey for an unknown or retired key identifier and for any
+// failure to decrypt. After decapsulation every answer, error or not,
+// travels inside an encapsulated response with outer status 200.
 //
 // Routes:
 //
@@ -34,21 +34,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/veil-telemetry/veil/internal/problem"
 )
 
-// Problem types (RFC 9457) the gateway answers with.
-const (
-	// ProblemKey reports a key configuration the gateway cannot use
-	// (RFC 9458 §5.3): unknown key identifier, retired key, or a request
-	// that does not decrypt — deliberately one answer for all of them.
-	ProblemKey = "https://iana.org/assignments/http-problem-types#ohttp-key"
-	// ProblemDate reports an inner request whose Date is missing or
-	// outside the replay window (RFC 9458 §6.5.2). It travels inside the
-	// encapsulated response with the gateway's own Date.
-	ProblemDate = "https://iana.org/assignments/http-problem-types#date"
-)
-
-// StatusKeyProblem is the outer status of a ProblemKey answer.
+// StatusKeyProblem is the outer status of an ohttp.ProblemTypeKey answer.
 //
 // RFC 9458 §5.3 identifies the key problem by its problem type; the
 // example there answers it with 400 Bad Request. veil answers 422
@@ -224,14 +214,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, "ok\n")
 	default:
-		g.outerProblem(w, http.StatusNotFound, "about:blank", "Not Found")
+		problem.Write(w, problem.Status(http.StatusNotFound))
 		g.logOther(r, "other", http.StatusNotFound)
 	}
 }
 
 func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 	w.Header().Set("Allow", allow)
-	g.outerProblem(w, http.StatusMethodNotAllowed, "about:blank", "Method Not Allowed")
+	problem.Write(w, problem.Status(http.StatusMethodNotAllowed))
 	g.logOther(r, "method", http.StatusMethodNotAllowed)
 }
 

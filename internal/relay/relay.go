@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/veil-telemetry/veil/internal/problem"
 )
 
 // Media types the relay deals in (RFC 9458 §9, RFC 9457 §6.1). They are
@@ -38,7 +40,7 @@ const (
 	requestMediaType  = "message/ohttp-req"
 	responseMediaType = "message/ohttp-res"
 	keysMediaType     = "application/ohttp-keys"
-	problemMediaType  = "application/problem+json"
+	problemMediaType  = problem.MediaType
 )
 
 // Defaults applied by New to zero Config fields.
@@ -330,7 +332,7 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wait, ok := rl.limits.allow(clientKey(r.RemoteAddr), rl.cfg.Now()); !ok {
-		h.Set("Retry-After", retryAfterSeconds(wait))
+		h.Set("Retry-After", strconv.FormatInt(problem.RetryAfterSeconds(wait), 10))
 		rl.problem(rw, http.StatusTooManyRequests, "too many requests")
 		return
 	}
@@ -509,24 +511,12 @@ func validRetryAfter(v string) bool {
 	return err == nil
 }
 
-func retryAfterSeconds(d time.Duration) string {
-	s := int64((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return strconv.FormatInt(s, 10)
-}
-
 // problem writes an RFC 9457 problem document. Details never name the
 // client, the gateway's internals or which check failed.
 func (rl *Relay) problem(w *countingWriter, status int, detail string) {
-	h := w.Header()
-	h.Set("Content-Type", problemMediaType)
-	h.Set("Cache-Control", "no-store")
-	h.Del("Content-Length")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"type":"about:blank","title":%q,"status":%d,"detail":%q}`,
-		http.StatusText(status), status, detail)
+	d := problem.Status(status)
+	d.Detail = detail
+	problem.Write(w, d)
 }
 
 // sentBodies hands out the upstream request bodies that read one pooled
