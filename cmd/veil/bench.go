@@ -437,7 +437,10 @@ func setupIngest(ctx context.Context, o benchOptions, s *benchSetup) error {
 	if _, err := db.PutSchema(ctx, storage.SchemaRecord{Name: sc.Name, Version: sc.Version, Document: sc.Document, CreatedAt: time.Now()}); err != nil {
 		return err
 	}
-	writer := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	writer, err := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	if err != nil {
+		return err
+	}
 	s.cleanup = append(s.cleanup, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

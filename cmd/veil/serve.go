@@ -136,7 +136,10 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	}
 	// Open applied the migrations (or refused a newer database).
 	defer db.Close()
-	writer := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	writer, err := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	if err != nil {
+		return err
+	}
 	writerClosed := false
 	closeWriter := func(ctx context.Context) {
 		if !writerClosed {

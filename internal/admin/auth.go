@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -90,9 +91,7 @@ func LoadTokens(path string) (*Tokens, error) {
 // existing file that group or others may access is refused: veil made it
 // 0600, so a wider mode means someone changed it.
 func EnsureTokenFile(path string, rnd io.Reader) (t *Tokens, created bool, err error) {
-	if rnd == nil {
-		rnd = rand.Reader
-	}
+	rnd = cmp.Or(rnd, rand.Reader)
 	if _, err := os.Stat(path); err == nil {
 		return loadPrivateTokens(path)
 	} else if !errors.Is(err, os.ErrNotExist) {

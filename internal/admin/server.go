@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -92,18 +93,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Tokens == nil || len(cfg.Tokens.digests) == 0 {
 		return nil, errors.New("admin: Config.Tokens is required")
 	}
-	if cfg.K == 0 {
-		cfg.K = DefaultK
-	}
+	cfg.K = cmp.Or(cfg.K, DefaultK)
 	if cfg.K < MinK {
 		return nil, errors.New("admin: k-anonymity threshold must be at least 2")
 	}
-	if cfg.KeyGrace == 0 {
-		cfg.KeyGrace = DefaultKeyGrace
-	}
-	if cfg.KeyRotate == 0 {
-		cfg.KeyRotate = DefaultKeyRotate
-	}
+	cfg.KeyGrace = cmp.Or(cfg.KeyGrace, DefaultKeyGrace)
+	cfg.KeyRotate = cmp.Or(cfg.KeyRotate, DefaultKeyRotate)
 	if cfg.KeyGrace < 0 || cfg.KeyRotate < time.Minute {
 		return nil, errors.New("admin: key grace must be >= 0 and the rotation period at least a minute")
 	}
@@ -122,15 +117,11 @@ func New(cfg Config) (*Server, error) {
 		reg := prometheus.NewRegistry()
 		cfg.Registerer, cfg.Gatherer = reg, reg
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
+	cfg.Rand = cmp.Or(cfg.Rand, rand.Reader)
 	m, err := NewMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err

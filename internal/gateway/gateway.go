@@ -26,6 +26,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -146,39 +147,29 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Inner == nil {
 		return nil, errors.New("gateway: Config.Inner is required")
 	}
-	setDefault(&cfg.ReplayWindow, DefaultReplayWindow)
-	setDefault(&cfg.MaxRequestBytes, DefaultMaxRequestBytes)
-	setDefault(&cfg.MaxInnerBytes, DefaultMaxInnerBytes)
-	setDefault(&cfg.MaxResponseBytes, DefaultMaxResponseBytes)
-	setDefault(&cfg.KeysMaxAge, DefaultKeysMaxAge)
-	setDefault(&cfg.KeyRefresh, DefaultKeyRefresh)
-	setDefault(&cfg.UnknownKeyRefresh, DefaultUnknownKeyRefresh)
-	setDefault(&cfg.MaxConcurrent, DefaultMaxConcurrent)
 	switch {
 	case cfg.ReplayWindow < 0, cfg.KeysMaxAge < 0, cfg.KeyRefresh < 0, cfg.UnknownKeyRefresh < 0:
-		return nil, errors.New("gateway: negative duration")
+		return nil, errors.New("gateway: negative duration in Config; leave it 0 for the default")
 	case cfg.MaxRequestBytes < 0, cfg.MaxInnerBytes < 0, cfg.MaxResponseBytes < 0, cfg.MaxConcurrent < 0:
-		return nil, errors.New("gateway: negative limit")
+		return nil, errors.New("gateway: negative limit in Config; leave it 0 for the default")
 	}
+	cfg.ReplayWindow = cmp.Or(cfg.ReplayWindow, DefaultReplayWindow)
+	cfg.MaxRequestBytes = cmp.Or(cfg.MaxRequestBytes, DefaultMaxRequestBytes)
+	cfg.MaxInnerBytes = cmp.Or(cfg.MaxInnerBytes, DefaultMaxInnerBytes)
+	cfg.MaxResponseBytes = cmp.Or(cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	cfg.KeysMaxAge = cmp.Or(cfg.KeysMaxAge, DefaultKeysMaxAge)
+	cfg.KeyRefresh = cmp.Or(cfg.KeyRefresh, DefaultKeyRefresh)
+	cfg.UnknownKeyRefresh = cmp.Or(cfg.UnknownKeyRefresh, DefaultUnknownKeyRefresh)
+	cfg.MaxConcurrent = cmp.Or(cfg.MaxConcurrent, DefaultMaxConcurrent)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	return &Gateway{
 		cfg: cfg,
 		log: log,
 		sem: make(chan struct{}, cfg.MaxConcurrent),
 	}, nil
-}
-
-func setDefault[T comparable](p *T, def T) {
-	var zero T
-	if *p == zero {
-		*p = def
-	}
 }
 
 // ServeHTTP implements http.Handler.

@@ -33,7 +33,7 @@ func TestPipelineStoresNothingRejected(t *testing.T) {
 	db := storagetest.New(t)
 	var logs testlog.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{Logger: logger})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -14,6 +14,7 @@ package relay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -149,52 +150,32 @@ func New(cfg Config) (*Relay, error) {
 	} else if _, err := parseUpstream(keysURL); err != nil {
 		return nil, fmt.Errorf("relay: keys URL: %w", err)
 	}
-	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if cfg.MaxResponseBytes == 0 {
-		cfg.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if cfg.UpstreamTimeout == 0 {
-		cfg.UpstreamTimeout = DefaultUpstreamTimeout
-	}
-	if cfg.PerClientRate == 0 {
-		cfg.PerClientRate = DefaultPerClientRate
-	}
-	if cfg.PerClientBurst == 0 {
-		cfg.PerClientBurst = DefaultPerClientBurst
-	}
-	if cfg.MaxClients == 0 {
-		cfg.MaxClients = DefaultMaxClients
-	}
-	if cfg.KeysTTL == 0 {
-		cfg.KeysTTL = DefaultKeysTTL
-	}
-	if cfg.KeysMaxTTL == 0 {
-		cfg.KeysMaxTTL = DefaultKeysMaxTTL
-	}
-	if cfg.MaxInFlight == 0 {
-		cfg.MaxInFlight = DefaultMaxInFlight
-	}
 	switch {
 	case cfg.MaxBodyBytes < 0, cfg.MaxResponseBytes < 0:
-		return nil, errors.New("relay: negative size limit")
+		return nil, errors.New("relay: negative size limit; leave it 0 for the default")
 	case cfg.UpstreamTimeout < 0, cfg.KeysTTL < 0, cfg.KeysMaxTTL < 0:
-		return nil, errors.New("relay: negative duration")
+		return nil, errors.New("relay: negative duration; leave it 0 for the default")
 	case cfg.PerClientRate < 0, cfg.PerClientBurst < 0:
-		return nil, errors.New("relay: negative rate limit")
-	case cfg.MaxClients < 2:
+		return nil, errors.New("relay: negative rate limit; leave it 0 for the default")
+	case cfg.MaxClients < 0, cfg.MaxInFlight < 0:
+		return nil, errors.New("relay: negative MaxClients or MaxInFlight; leave it 0 for the default")
+	}
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	cfg.MaxResponseBytes = cmp.Or(cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	cfg.UpstreamTimeout = cmp.Or(cfg.UpstreamTimeout, DefaultUpstreamTimeout)
+	cfg.PerClientRate = cmp.Or(cfg.PerClientRate, DefaultPerClientRate)
+	cfg.PerClientBurst = cmp.Or(cfg.PerClientBurst, DefaultPerClientBurst)
+	cfg.MaxClients = cmp.Or(cfg.MaxClients, DefaultMaxClients)
+	cfg.KeysTTL = cmp.Or(cfg.KeysTTL, DefaultKeysTTL)
+	cfg.KeysMaxTTL = cmp.Or(cfg.KeysMaxTTL, DefaultKeysMaxTTL)
+	cfg.MaxInFlight = cmp.Or(cfg.MaxInFlight, DefaultMaxInFlight)
+	if cfg.MaxClients < 2 {
 		return nil, errors.New("relay: MaxClients must be at least 2")
-	case cfg.MaxInFlight < 0:
-		return nil, errors.New("relay: negative MaxInFlight")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	client := cfg.Client
 	if client == nil {
 		client = NewClient(nil)

@@ -553,6 +553,9 @@ func TestNewValidates(t *testing.T) {
 		{GatewayURL: "https://gw/gateway", MaxBodyBytes: -1},
 		{GatewayURL: "https://gw/gateway", MaxClients: 1},
 		{GatewayURL: "https://gw/gateway", MaxInFlight: -1},
+		{GatewayURL: "https://gw/gateway", MaxClients: -1},
+		{GatewayURL: "https://gw/gateway", KeysTTL: -time.Second},
+		{GatewayURL: "https://gw/gateway", PerClientBurst: -1},
 	} {
 		if _, err := New(c); err == nil {
 			t.Errorf("New(%+v) succeeded", c)

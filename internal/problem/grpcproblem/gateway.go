@@ -1,6 +1,7 @@
 package grpcproblem
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -18,9 +19,7 @@ import (
 // client; no package puts event values in errors), and hands the error to
 // write (problem.WriteError when nil).
 func ErrorHandler(logger *slog.Logger, write func(http.ResponseWriter, *http.Request, *problem.Error)) runtime.ErrorHandlerFunc {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
 	if write == nil {
 		write = func(w http.ResponseWriter, _ *http.Request, e *problem.Error) { problem.WriteError(w, e) }
 	}
