@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/veil-telemetry/veil/internal/problem"
 	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
+	"github.com/veil-telemetry/veil/internal/problem/problemtest"
 )
 
 func serveError(t *testing.T, ctx context.Context, err error) *httptest.ResponseRecorder {
@@ -32,17 +32,7 @@ func serveError(t *testing.T, ctx context.Context, err error) *httptest.Response
 
 func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder) problem.Details {
 	t.Helper()
-	if ct := rec.Header().Get("Content-Type"); ct != problem.MediaType {
-		t.Fatalf("Content-Type %q", ct)
-	}
-	var p problem.Details
-	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
-		t.Fatalf("body %q: %v", rec.Body, err)
-	}
-	if p.Status != rec.Code {
-		t.Errorf("problem status %d, HTTP status %d", p.Status, rec.Code)
-	}
-	return p
+	return problemtest.Decode(t, rec.Code, rec.Header(), rec.Body.Bytes())
 }
 
 func TestProblemResponses(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/veil-telemetry/veil/internal/problem"
+	"github.com/veil-telemetry/veil/internal/problem/problemtest"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
@@ -143,17 +144,7 @@ func mustProblem(t *testing.T, r response, status int) problem.Details {
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
 	}
-	if ct := r.header.Get("Content-Type"); ct != problem.MediaType {
-		t.Fatalf("Content-Type %q: %s", ct, r.body)
-	}
-	var p problem.Details
-	if err := json.Unmarshal(r.body, &p); err != nil {
-		t.Fatal(err)
-	}
-	if p.Status != status {
-		t.Errorf("problem status %d", p.Status)
-	}
-	return p
+	return problemtest.Decode(t, r.status, r.header, r.body)
 }
 
 func TestRESTRequiresToken(t *testing.T) {

@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/veil-telemetry/veil/internal/problem"
 	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
+	"github.com/veil-telemetry/veil/internal/problem/problemtest"
 )
 
 // newInnerMux is the inner mux as veil serve wires it for the gateway.
@@ -122,16 +122,7 @@ func TestRESTErrors(t *testing.T) {
 					t.Errorf("header %s leaked", k)
 				}
 			}
-			if ct := resp.Header.Get("Content-Type"); ct != problem.MediaType {
-				t.Errorf("Content-Type %q", ct)
-			}
-			var p problem.Details
-			if err := json.Unmarshal(body, &p); err != nil {
-				t.Fatalf("error body %s: %v", body, err)
-			}
-			if p.Status != c.status {
-				t.Errorf("problem status %d", p.Status)
-			}
+			p := problemtest.Decode(t, resp.StatusCode, resp.Header, body)
 			// The reason code: the kind's own name (5xx), or the start of
 			// the detail (4xx).
 			if c.reason != "" && p.Type != problem.TypePrefix+c.reason && !strings.HasPrefix(p.Detail, c.reason+": ") {

@@ -204,20 +204,11 @@ const (
 // NewWriter starts a writer on db; stop it with Close (or Run). A negative
 // size, count or duration in cfg (other than Linger) is an error.
 func NewWriter(db *DB, cfg WriterConfig) (*Writer, error) {
-	for _, f := range []struct {
-		name string
-		v    int64
-	}{
-		{"QueueSize", int64(cfg.QueueSize)},
-		{"MaxGroupRows", int64(cfg.MaxGroupRows)},
-		{"Workers", int64(cfg.Workers)},
-		{"DedupHorizon", int64(cfg.DedupHorizon)},
-		{"EncHashTTL", int64(cfg.EncHashTTL)},
-		{"CommitTimeout", int64(cfg.CommitTimeout)},
-	} {
-		if f.v < 0 {
-			return nil, fmt.Errorf("storage: WriterConfig.%s is negative; leave it 0 for the default", f.name)
-		}
+	switch {
+	case cfg.QueueSize < 0, cfg.MaxGroupRows < 0, cfg.Workers < 0:
+		return nil, errors.New("storage: negative size or count in WriterConfig; leave it 0 for the default")
+	case cfg.DedupHorizon < 0, cfg.EncHashTTL < 0, cfg.CommitTimeout < 0:
+		return nil, errors.New("storage: negative duration in WriterConfig; leave it 0 for the default")
 	}
 	cfg.QueueSize = cmp.Or(cfg.QueueSize, DefaultQueueSize)
 	cfg.MaxGroupRows = cmp.Or(cfg.MaxGroupRows, DefaultMaxGroupRows)

@@ -59,19 +59,21 @@ func Code(k problem.Kind) codes.Code {
 	return codes.Internal
 }
 
-// kindOfCode reads a code that names no kind of its own: the codes that
-// Code produces map back to the first kind in problem's order that maps to
-// them; the codes it never produces, which gRPC itself or another service
-// may send, to the nearest kind.
+// foreignCodes are the codes Code never produces, which gRPC itself or
+// another service may send, read as the nearest kind.
+var foreignCodes = map[codes.Code]problem.Kind{
+	codes.OutOfRange:         problem.Invalid,
+	codes.FailedPrecondition: problem.Invalid,
+	codes.Aborted:            problem.Conflict,
+	// gRPC's own refusal of a message over its size limit.
+	codes.ResourceExhausted: problem.TooLarge,
+}
+
+// kindOfCode reads a status that names no kind: a code Code produces maps
+// back to the first kind in problem's order that Code maps to it.
 func kindOfCode(c codes.Code) problem.Kind {
-	switch c {
-	case codes.OutOfRange, codes.FailedPrecondition:
-		return problem.Invalid
-	case codes.Aborted:
-		return problem.Conflict
-	case codes.ResourceExhausted:
-		// gRPC's own refusal of a message over its size limit.
-		return problem.TooLarge
+	if k, ok := foreignCodes[c]; ok {
+		return k
 	}
 	for _, k := range problem.Kinds() {
 		if Code(k) == c {

@@ -3,7 +3,6 @@ package grpcproblem
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/veil-telemetry/veil/internal/problem"
+	"github.com/veil-telemetry/veil/internal/problem/problemtest"
 )
 
 // overTheWire is err as a client sees it after a gRPC hop: only the status
@@ -63,6 +63,19 @@ func TestKindSurvivesGRPC(t *testing.T) {
 	}
 	if got := FromError(errors.New("boom")); got.Kind != problem.Internal || got.ClientMessage() != "Internal error" {
 		t.Errorf("plain error mapped to %v %q", got.Kind, got.ClientMessage())
+	}
+}
+
+// TestForeignCodesAreForeign: the codes read as the nearest kind are
+// codes no kind is sent as, so the reverse reading never disagrees with
+// Code.
+func TestForeignCodesAreForeign(t *testing.T) {
+	for c := range foreignCodes {
+		for _, k := range problem.Kinds() {
+			if Code(k) == c {
+				t.Errorf("%v is listed as foreign but is the code of %v", c, k)
+			}
+		}
 	}
 }
 
@@ -111,17 +124,7 @@ func serve(t *testing.T, ctx context.Context, logger *slog.Logger, err error) (*
 	t.Helper()
 	rec := httptest.NewRecorder()
 	ErrorHandler(logger, nil)(ctx, nil, nil, rec, httptest.NewRequest(http.MethodPost, "/v1/events", nil), err)
-	if ct := rec.Header().Get("Content-Type"); ct != problem.MediaType {
-		t.Fatalf("Content-Type %q", ct)
-	}
-	var p problem.Details
-	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
-		t.Fatalf("body %q: %v", rec.Body, err)
-	}
-	if p.Status != rec.Code {
-		t.Errorf("problem status %d, HTTP status %d", p.Status, rec.Code)
-	}
-	return rec, p
+	return rec, problemtest.Decode(t, rec.Code, rec.Header(), rec.Body.Bytes())
 }
 
 func TestErrorHandler(t *testing.T) {
