@@ -5,6 +5,19 @@ import (
 	"fmt"
 )
 
+// Problem types (RFC 9457) that RFC 9458 registers, for the answers a
+// gateway gives and a client recognises.
+const (
+	// ProblemTypeKey reports a key configuration the gateway cannot use
+	// (RFC 9458 §5.3): an unknown key identifier, a retired key, or a
+	// request that does not decrypt — deliberately one answer for all.
+	ProblemTypeKey = "https://iana.org/assignments/http-problem-types#ohttp-key"
+	// ProblemTypeDate reports an inner request whose Date is missing or
+	// outside the gateway's replay window (RFC 9458 §6.5.2). It travels
+	// inside the encapsulated response with the gateway's own Date.
+	ProblemTypeDate = "https://iana.org/assignments/http-problem-types#date"
+)
+
 var (
 	// ErrDecrypt reports that a message could not be decrypted. It is
 	// deliberately opaque: it does not say whether the KEM, the key schedule

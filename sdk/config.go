@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -176,13 +177,13 @@ func (c Config) resolve() (*config, error) {
 			return nil, fmt.Errorf("veil: Config.%s must not be negative", f.name)
 		}
 	}
-	r.MaxBatchEvents = orDefault(c.MaxBatchEvents, DefaultMaxBatchEvents)
-	r.MaxBatchBytes = orDefault(c.MaxBatchBytes, DefaultMaxBatchBytes)
-	r.FlushInterval = orDefault(c.FlushInterval, DefaultFlushInterval)
-	r.MaxQueueEvents = orDefault(c.MaxQueueEvents, DefaultMaxQueueEvents)
-	r.MaxQueueBytes = orDefault(c.MaxQueueBytes, DefaultMaxQueueBytes)
-	r.MaxAge = orDefault(c.MaxAge, DefaultMaxAge)
-	r.MaxRetryWait = orDefault(c.MaxRetryWait, DefaultMaxRetryWait)
+	r.MaxBatchEvents = cmp.Or(c.MaxBatchEvents, DefaultMaxBatchEvents)
+	r.MaxBatchBytes = cmp.Or(c.MaxBatchBytes, DefaultMaxBatchBytes)
+	r.FlushInterval = cmp.Or(c.FlushInterval, DefaultFlushInterval)
+	r.MaxQueueEvents = cmp.Or(c.MaxQueueEvents, DefaultMaxQueueEvents)
+	r.MaxQueueBytes = cmp.Or(c.MaxQueueBytes, DefaultMaxQueueBytes)
+	r.MaxAge = cmp.Or(c.MaxAge, DefaultMaxAge)
+	r.MaxRetryWait = cmp.Or(c.MaxRetryWait, DefaultMaxRetryWait)
 	if r.MaxBatchBytes < minBatchBytes {
 		return nil, fmt.Errorf("veil: Config.MaxBatchBytes must be at least %d", minBatchBytes)
 	}

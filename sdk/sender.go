@@ -23,8 +23,6 @@ const (
 	maxResponseBytes = 4 << 20
 	// minGzipBytes is the smallest content worth trying to compress.
 	minGzipBytes = 256
-	// problemKey is the RFC 9458 §5.3 problem type for an unusable key.
-	problemKey = "https://iana.org/assignments/http-problem-types#ohttp-key"
 )
 
 // sender holds the sending goroutine's reusable buffers.
@@ -358,7 +356,7 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 			// gateway no longer has (RFC 9458 §5.3 key problem), so
 			// refetch the keys.
 			switch {
-			case problemType(resp.Header.Get("Content-Type"), body) == problemKey:
+			case problemType(resp.Header.Get("Content-Type"), body) == ohttp.ProblemTypeKey:
 				de.Err = errors.New("key problem")
 			case code != http.StatusRequestTimeout:
 				de.class = ErrRelayRefused

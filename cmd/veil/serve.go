@@ -115,7 +115,10 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
-	writer := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	writer, err := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	if err != nil {
+		return err
+	}
 	var writerClosed sync.Once
 	closeWriter := func(ctx context.Context) {
 		writerClosed.Do(func() {
@@ -215,5 +218,5 @@ func innerHandler(c config.Serve, registry *schema.Registry, writer *storage.Wri
 	if err != nil {
 		return nil, err
 	}
-	return ingest.Handler(srv, gateway.DefaultMaxInnerBytes, admin.MuxOptions(logger)...)
+	return ingest.Handler(srv, logger, gateway.DefaultMaxInnerBytes)
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -13,13 +14,15 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
+	"github.com/veil-telemetry/veil/internal/secretfile"
 )
 
 // MaxTokens bounds a token file; MinTokenLen refuses guessable tokens.
@@ -88,15 +91,10 @@ func LoadTokens(path string) (*Tokens, error) {
 // existing file that group or others may access is refused: veil made it
 // 0600, so a wider mode means someone changed it.
 func EnsureTokenFile(path string, rnd io.Reader) (t *Tokens, created bool, err error) {
-	if rnd == nil {
-		rnd = rand.Reader
-	}
+	rnd = cmp.Or(rnd, rand.Reader)
 	if _, err := os.Stat(path); err == nil {
 		return loadPrivateTokens(path)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, false, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, false, err
 	}
 	var raw [32]byte
@@ -104,25 +102,13 @@ func EnsureTokenFile(path string, rnd io.Reader) (t *Tokens, created bool, err e
 		return nil, false, err
 	}
 	tok := base64.RawURLEncoding.EncodeToString(raw[:])
-	// O_EXCL: of two processes starting on one data directory, the
-	// loser reads the winner's file.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Of two processes starting on one data directory, the loser reads
+	// the winner's file.
+	err = secretfile.Create(path, []byte(tok+"\n"))
 	if errors.Is(err, os.ErrExist) {
 		return loadPrivateTokens(path)
 	}
 	if err != nil {
-		return nil, false, err
-	}
-	_, err = io.WriteString(f, tok+"\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		// A half-written file would fail every later start.
-		os.Remove(path)
 		return nil, false, err
 	}
 	t, err = LoadTokens(path)
@@ -176,12 +162,16 @@ func bearer(h string) string {
 
 var errUnauthenticated = Errorf(KindUnauthenticated, "a valid bearer token is required")
 
+// grpcUnauthenticated is errUnauthenticated as a gRPC status: the auth
+// interceptors may run outside errorInterceptor (streams do).
+var grpcUnauthenticated = grpcproblem.Error(errorDomain, errUnauthenticated)
+
 // UnaryAuth is the gRPC interceptor that requires a valid bearer token in
 // the authorization metadata.
 func (t *Tokens) UnaryAuth() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		if !t.validMD(ctx) {
-			return nil, errUnauthenticated
+			return nil, grpcUnauthenticated
 		}
 		return h(ctx, req)
 	}
@@ -192,7 +182,7 @@ func (t *Tokens) UnaryAuth() grpc.UnaryServerInterceptor {
 func (t *Tokens) StreamAuth() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 		if !t.validMD(ss.Context()) {
-			return errUnauthenticated
+			return grpcUnauthenticated
 		}
 		return h(srv, ss)
 	}
@@ -279,7 +269,7 @@ func (t *Tokens) dashboardAuthorized(r *http.Request, now time.Time) bool {
 func (t *Tokens) Require(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !t.authorized(r) {
-			writeProblem(w, errUnauthenticated, "")
+			writeProblem(w, errUnauthenticated)
 			return
 		}
 		h.ServeHTTP(w, r)

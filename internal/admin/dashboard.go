@@ -82,7 +82,7 @@ func (s *Server) renderDashboard(w http.ResponseWriter, code int, d dashboardDat
 	var buf bytes.Buffer
 	if err := dashboardTmpl.Execute(&buf, d); err != nil {
 		s.log.Error("dashboard template failed", "error", err.Error())
-		writeProblem(w, &Error{Kind: KindInternal}, "")
+		writeProblem(w, &Error{Kind: KindInternal})
 		return
 	}
 	h := w.Header()
@@ -130,7 +130,7 @@ func (s *Server) dashboardError(w http.ResponseWriter, err error) {
 	if e.Kind == KindInternal {
 		s.log.Error("dashboard failed", "error", e.Error())
 	}
-	writeProblem(w, e, "")
+	writeProblem(w, e)
 }
 
 // login checks a submitted token and sets the session cookie: a MAC keyed

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,68 +16,23 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/veil-telemetry/veil/internal/problem"
+	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
+	"github.com/veil-telemetry/veil/internal/problem/problemtest"
 )
-
-func TestKindTableIsComplete(t *testing.T) {
-	seen := map[string]bool{}
-	for k := KindInternal; int(k) < len(kinds); k++ {
-		info := k.info()
-		if info.name == "" || info.title == "" || info.status == 0 {
-			t.Errorf("kind %d has an incomplete row", k)
-		}
-		if seen[info.name] {
-			t.Errorf("kind name %q used twice", info.name)
-		}
-		seen[info.name] = true
-	}
-	if Kind(99).String() != "internal" || Kind(-1).HTTPStatus() != 500 {
-		t.Error("out-of-range kind does not fall back to internal")
-	}
-}
-
-// TestKindSurvivesGRPC checks that a kind crosses the gRPC status boundary
-// intact, including kinds that share a code (overloaded and unavailable).
-func TestKindSurvivesGRPC(t *testing.T) {
-	for k := KindInternal; int(k) < len(kinds); k++ {
-		e := &Error{Kind: k, Message: "m"}
-		back := asError(status.Convert(e).Err())
-		if back.Kind != k {
-			t.Errorf("kind %v came back as %v", k, back.Kind)
-		}
-		if got := status.Code(e); got != k.Code() {
-			t.Errorf("kind %v: code %v, want %v", k, got, k.Code())
-		}
-	}
-	// Statuses from other packages map by code.
-	if got := asError(status.Error(codes.Unavailable, "x")).Kind; got != KindUnavailable {
-		t.Errorf("plain Unavailable mapped to %v", got)
-	}
-	if got := asError(errors.New("boom")).Kind; got != KindInternal {
-		t.Errorf("plain error mapped to %v", got)
-	}
-}
 
 func serveError(t *testing.T, ctx context.Context, err error) *httptest.ResponseRecorder {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/v1/schemas", nil)
-	ErrorHandler(nil)(ctx, nil, nil, rec, req, err)
+	grpcproblem.ErrorHandler(nil, writeRESTProblem)(ctx, nil, nil, rec, req, err)
 	return rec
 }
 
-func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder) problem {
+func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder) problem.Details {
 	t.Helper()
-	if ct := rec.Header().Get("Content-Type"); ct != ProblemMediaType {
-		t.Fatalf("Content-Type %q", ct)
-	}
-	var p problem
-	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
-		t.Fatalf("body %q: %v", rec.Body, err)
-	}
-	if p.Status != rec.Code {
-		t.Errorf("problem status %d, HTTP status %d", p.Status, rec.Code)
-	}
-	return p
+	return problemtest.Decode(t, rec.Code, rec.Header(), rec.Body.Bytes())
 }
 
 func TestProblemResponses(t *testing.T) {
@@ -123,7 +77,7 @@ func TestProblemResponses(t *testing.T) {
 
 func TestProblemRetryAfterFromMetadata(t *testing.T) {
 	ctx := runtime.NewServerMetadataContext(context.Background(), runtime.ServerMetadata{
-		HeaderMD: metadata.Pairs(retryAfterMD, "7"),
+		HeaderMD: metadata.Pairs(grpcproblem.MetadataRetryAfter, "7"),
 	})
 	rec := serveError(t, ctx, status.Error(codes.Unavailable, "writer queue full"))
 	if rec.Code != 503 || rec.Header().Get("Retry-After") != "7" {
@@ -138,7 +92,7 @@ func TestProblemFindings(t *testing.T) {
 	}}
 	// Through the gRPC status, as the in-process REST handler and a real
 	// gRPC hop both see it.
-	rec := serveError(t, context.Background(), status.Convert(e).Err())
+	rec := serveError(t, context.Background(), grpcproblem.Status(errorDomain, e).Err())
 	p := decodeProblem(t, rec)
 	if rec.Code != 400 || len(p.Findings) != 2 || p.Findings[1] != e.Findings[1] {
 		t.Fatalf("got %d %+v", rec.Code, p)
@@ -239,24 +193,18 @@ func readFile(t *testing.T, p string) string {
 	return string(b)
 }
 
-// ingestStyleError is a status that also pins an HTTP status, as ingest's
-// batch_too_large does.
-type ingestStyleError struct {
-	st *status.Status
-	he *runtime.HTTPStatusError
-}
-
-func (e *ingestStyleError) Error() string              { return e.st.Message() }
-func (e *ingestStyleError) GRPCStatus() *status.Status { return e.st }
-func (e *ingestStyleError) Unwrap() error              { return e.he }
-
-func TestProblemHonoursPinnedHTTPStatus(t *testing.T) {
-	st := status.New(codes.InvalidArgument, "batch_too_large: 600 events, at most 500")
-	err := &ingestStyleError{st: st, he: &runtime.HTTPStatusError{HTTPStatus: 413, Err: st.Err()}}
-	rec := serveError(t, context.Background(), err)
-	p := decodeProblem(t, rec)
-	if rec.Code != 413 || p.Detail != st.Message() {
-		t.Fatalf("%d %+v", rec.Code, p)
+// TestProblemOfIngestTooLarge: ingest's batch_too_large, TooLarge with a
+// reason of its own, is a 413 problem whose detail is the status message,
+// in process and after a gRPC hop alike.
+func TestProblemOfIngestTooLarge(t *testing.T) {
+	e := &Error{Kind: KindTooLarge, Reason: "batch_too_large", Message: "batch_too_large: 600 events, at most 500"}
+	st := grpcproblem.Status("ingest.veil", e)
+	for _, err := range []error{grpcproblem.Error("ingest.veil", e), st.Err()} {
+		rec := serveError(t, context.Background(), err)
+		p := decodeProblem(t, rec)
+		if rec.Code != 413 || p.Detail != st.Message() || p.Type != problem.TooLarge.Type() {
+			t.Fatalf("%d %+v", rec.Code, p)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/veil-telemetry/veil/internal/storage"
+	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 )
 
 // seed registers the example schema and commits 12 ios and 3 android
@@ -34,7 +35,7 @@ func seed(t *testing.T, h *harness) {
 		{Bucket: hour, Schema: "app.launch", Version: 1, Outcome: "accepted", Count: 15},
 		{Bucket: hour, Schema: "app.launch", Version: 1, Outcome: "rejected", Reason: "identifier_email", Count: 2},
 	}
-	w := storage.NewWriter(h.db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, h.db, storage.WriterConfig{})
 	defer w.Close(context.Background())
 	if _, err := w.Write(context.Background(), b); err != nil {
 		t.Fatal(err)

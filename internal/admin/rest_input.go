@@ -21,12 +21,12 @@ func restInput(next runtime.HandlerFunc) runtime.HandlerFunc {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/v1/schemas":
 			if e := wrapBareSchema(r); e != nil {
-				writeProblem(w, e, "")
+				writeProblem(w, e)
 				return
 			}
 		case r.Method == http.MethodGet && (r.URL.Path == "/v1/aggregates" || r.URL.Path == "/v1/stats"):
 			if e := checkTimeParams(r); e != nil {
-				writeProblem(w, e, "")
+				writeProblem(w, e)
 				return
 			}
 		}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -16,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/metadata"
 
+	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
@@ -98,18 +99,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Tokens == nil || len(cfg.Tokens.digests) == 0 {
 		return nil, errors.New("admin: Config.Tokens is required")
 	}
-	if cfg.K == 0 {
-		cfg.K = DefaultK
-	}
+	cfg.K = cmp.Or(cfg.K, DefaultK)
 	if cfg.K < MinK {
 		return nil, errors.New("admin: k-anonymity threshold must be at least 2")
 	}
-	if cfg.KeyGrace == 0 {
-		cfg.KeyGrace = DefaultKeyGrace
-	}
-	if cfg.KeyRotate == 0 {
-		cfg.KeyRotate = DefaultKeyRotate
-	}
+	cfg.KeyGrace = cmp.Or(cfg.KeyGrace, DefaultKeyGrace)
+	cfg.KeyRotate = cmp.Or(cfg.KeyRotate, DefaultKeyRotate)
 	if cfg.KeyGrace < 0 || cfg.KeyRotate < time.Minute {
 		return nil, errors.New("admin: key grace must be >= 0 and the rotation period at least a minute")
 	}
@@ -128,15 +123,11 @@ func New(cfg Config) (*Server, error) {
 		reg := prometheus.NewRegistry()
 		cfg.Registerer, cfg.Gatherer = reg, reg
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
+	cfg.Rand = cmp.Or(cfg.Rand, rand.Reader)
 	m, err := NewMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -147,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 	s.query = &queryService{s: s}
 
 	s.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(m.UnaryInterceptor(), s.errorInterceptor, cfg.Tokens.UnaryAuth(), retryAfterInterceptor),
+		grpc.ChainUnaryInterceptor(m.UnaryInterceptor(), s.errorInterceptor, cfg.Tokens.UnaryAuth()),
 		grpc.ChainStreamInterceptor(cfg.Tokens.StreamAuth()),
 		grpc.MaxRecvMsgSize(maxRequestBody),
 	)
@@ -171,16 +162,17 @@ func New(cfg Config) (*Server, error) {
 }
 
 // errorInterceptor is the gRPC side of the one error mapping: whatever a
-// handler returns leaves as the status of its Kind, so an error that is
-// not an *Error (a raw database error) goes out as a bare Internal, never
-// with its text, and a panic in a handler fails that call instead of the
-// process (grpc-go does not recover them).
+// handler returns leaves as the status of its Kind (grpcproblem.Status), so
+// an error that is not an *Error (a raw database error) goes out as a bare
+// Internal, never with its text, and a panic in a handler fails that call
+// instead of the process (grpc-go does not recover them). An error's
+// RetryAfter also becomes the retry-after header metadata.
 func (s *Server) errorInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			// The panic value may hold request data: not logged.
 			s.log.ErrorContext(ctx, "handler panicked", "method", info.FullMethod)
-			resp, err = nil, &Error{Kind: KindInternal}
+			resp, err = nil, grpcproblem.Error(errorDomain, &Error{Kind: KindInternal})
 		}
 	}()
 	resp, err = h(ctx, req)
@@ -191,18 +183,8 @@ func (s *Server) errorInterceptor(ctx context.Context, req any, info *grpc.Unary
 	if e.Kind == KindInternal {
 		s.log.ErrorContext(ctx, "request failed", "method", info.FullMethod, "error", e.Error())
 	}
-	return nil, e
-}
-
-// retryAfterInterceptor copies an error's RetryAfter into the retry-after
-// header metadata of a real gRPC response.
-func retryAfterInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	resp, err := h(ctx, req)
-	var e *Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		_ = grpc.SetHeader(ctx, metadata.Pairs(retryAfterMD, retryAfterHeader(e.RetryAfter)))
-	}
-	return resp, err
+	grpcproblem.SetRetryHeader(ctx, e)
+	return nil, grpcproblem.Error(errorDomain, e)
 }
 
 // GRPCServer is the admin gRPC server, for GracefulStop at shutdown.
@@ -242,7 +224,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, Errorf(KindNotFound, "no such endpoint"), "")
+		writeProblem(w, Errorf(KindNotFound, "no such endpoint"))
 	})
 	// CSRF: a browser's cross-origin POST (Sec-Fetch-Site, else Origin
 	// against Host) is refused before any handler runs. The login form
@@ -252,7 +234,7 @@ func (s *Server) Handler() http.Handler {
 	// neither header (curl, SDKs, veil itself) are not browsers and pass.
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, Errorf(KindForbidden, "cross-origin request refused"), "")
+		writeProblem(w, Errorf(KindForbidden, "cross-origin request refused"))
 	}))
 	web := csrf.Handler(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -24,6 +24,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/veil-telemetry/veil/internal/problem"
+	"github.com/veil-telemetry/veil/internal/problem/problemtest"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
@@ -137,22 +139,12 @@ func exampleSchema(t *testing.T) map[string]any {
 	return m
 }
 
-func mustProblem(t *testing.T, r response, status int) problem {
+func mustProblem(t *testing.T, r response, status int) problem.Details {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
 	}
-	if ct := r.header.Get("Content-Type"); ct != ProblemMediaType {
-		t.Fatalf("Content-Type %q: %s", ct, r.body)
-	}
-	var p problem
-	if err := json.Unmarshal(r.body, &p); err != nil {
-		t.Fatal(err)
-	}
-	if p.Status != status {
-		t.Errorf("problem status %d", p.Status)
-	}
-	return p
+	return problemtest.Decode(t, r.status, r.header, r.body)
 }
 
 func TestRESTRequiresToken(t *testing.T) {
@@ -238,7 +230,7 @@ func TestRegisterSchema(t *testing.T) {
 	changed := exampleSchema(t)
 	changed["x-veil"].(map[string]any)["retention_days"] = 90
 	p := mustProblem(t, h.do(t, "POST", "/v1/schemas", testToken, map[string]any{"document": changed}), http.StatusConflict)
-	if p.Type != problemTypePrefix+"conflict" || p.Detail == "" {
+	if p.Type != problem.Conflict.Type() || p.Detail == "" {
 		t.Errorf("%+v", p)
 	}
 
@@ -542,7 +534,7 @@ func TestLoginRefusesCrossOrigin(t *testing.T) {
 			if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
 				t.Errorf("%s %s: %d, cookies %v", path, name, resp.StatusCode, resp.Cookies())
 			}
-			if ct := resp.Header.Get("Content-Type"); ct != ProblemMediaType {
+			if ct := resp.Header.Get("Content-Type"); ct != problem.MediaType {
 				t.Errorf("%s %s: Content-Type %q", path, name, ct)
 			}
 		}

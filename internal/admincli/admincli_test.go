@@ -433,7 +433,7 @@ func seed(t *testing.T, s *server, c client) {
 		{Bucket: hour, Schema: "app.launch", Version: 1, Outcome: "rejected", Reason: "identifier_email", Count: 1},
 		{Bucket: hour, Schema: "", Version: 0, Outcome: "rejected", Reason: "schema_unknown", Count: 2},
 	}
-	w := storage.NewWriter(s.db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, s.db, storage.WriterConfig{})
 	defer w.Close(context.Background())
 	if _, err := w.Write(context.Background(), b); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/veil-telemetry/veil/internal/admin"
 	"github.com/veil-telemetry/veil/internal/gateway"
 	"github.com/veil-telemetry/veil/internal/ingest"
 	"github.com/veil-telemetry/veil/internal/loadgen"
@@ -57,7 +56,10 @@ func (s *setup) startIngest(ctx context.Context, o Options) error {
 	if _, err := db.PutSchema(ctx, storage.SchemaRecord{Name: sc.Name, Version: sc.Version, Document: sc.Document, CreatedAt: time.Now()}); err != nil {
 		return err
 	}
-	writer := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	writer, err := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	if err != nil {
+		return err
+	}
 	s.cleanup = append(s.cleanup, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -75,7 +77,7 @@ func (s *setup) startIngest(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	h, err := ingest.Handler(srv, gateway.DefaultMaxInnerBytes, admin.MuxOptions(logger)...)
+	h, err := ingest.Handler(srv, logger, gateway.DefaultMaxInnerBytes)
 	if err != nil {
 		return err
 	}

@@ -53,16 +53,16 @@ func TestBadOuterRequests(t *testing.T) {
 		{"truncated enc", good.Body[:20], nil, 400, "about:blank"},
 		{"no ciphertext", good.Body[:7+32], nil, 400, "about:blank"},
 		{"ciphertext shorter than tag", good.Body[:7+32+8], nil, 400, "about:blank"},
-		{"unknown KEM", append(hdr(keyCurrent, 0x9999, 1, 1), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"unknown KDF", append(hdr(keyCurrent, 0x20, 0x7777, 1), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"unknown AEAD", append(hdr(keyCurrent, 0x20, 1, 0x7777), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"export-only AEAD", append(hdr(keyCurrent, 0x20, 1, 0xffff), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"suite not offered", append(hdr(keyCurrent, 0x20, 1, 3), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"wrong KEM for key", append(hdr(keyCurrent, 0x10, 1, 1), good.Body[7:]...), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"unknown key id", withKeyID(keyUnknown), nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"retired key id", retired.Body, nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"ciphertext flipped", flipped, nil, gateway.StatusKeyProblem, gateway.ProblemKey},
-		{"enc flipped", encFlipped, nil, gateway.StatusKeyProblem, gateway.ProblemKey},
+		{"unknown KEM", append(hdr(keyCurrent, 0x9999, 1, 1), good.Body[7:]...), nil, gateway.StatusKeyProblem, ohttp.ProblemTypeKey},
+		{"unknown KDF", append(hdr(keyCurrent, 0x20, 0x7777, 1), good.Body[7:]...), nil, gateway.StatusKeyProblem, ohttp.ProblemTypeKey},
+		{"unknown AEAD", append(hdr(keyCurrent, 0x20, 1, 0x7777), good.Body[7:]...), nil, gateway.StatusKeyProblem, ohttp.ProblemTypeKey},
+		{"export-only AEAD", append(hdr(keyCurrent, 0x20, 1, 0xffff), good.Body[7:]...), nil, gateway.StatusKeyProblem, ohttp.ProblemTypeKey},
+		{"suite not offered", append(hdr(keyCurrent, 0x20, 1, 3), good.Body[7:]...), nil, gateway.StatusKeyProblem, ohttp.ProblemTypeKey},
+		{"wrong KEM for key", append(hdr(keyCurrent, 0x10, 1, 1), good.Body[7:]...), nil, gateway.StatusKeyProblem, ohttp.ProblemTypeKey},
+		{"unknown key id", withKeyID(keyUnknown), nil, gateway.StatusKeyProblem, ohttp.ProblemTypeKey},
+		{"retired key id", retired.Body, nil, gateway.StatusKeyProblem, ohttp.ProblemTypeKey},
+		{"ciphertext flipped", flipped, nil, gateway.StatusKeyProblem, ohttp.ProblemTypeKey},
+		{"enc flipped", encFlipped, nil, gateway.StatusKeyProblem, ohttp.ProblemTypeKey},
 		{"wrong media type", good.Body, map[string]string{"Content-Type": "application/octet-stream"}, 415, "about:blank"},
 		{"no media type", good.Body, map[string]string{"Content-Type": ""}, 415, "about:blank"},
 		{"expect 100-continue", good.Body, map[string]string{"Expect": "100-continue"}, 417, "about:blank"},
@@ -215,10 +215,10 @@ func TestBadInnerRequests(t *testing.T) {
 		{"declared length past the end", hugeLen, 400, "about:blank", 0},
 		{"truncated field section", bhttpOf(e2etest.Inner{Content: good})[:30], 400, "", 0},
 		{"indeterminate, truncated, padded", indeterminate, 200, "", 1},
-		{"no Date", bhttpOf(e2etest.Inner{Date: &zero, Content: good}), 400, gateway.ProblemDate, 0},
-		{"stale Date", bhttpOf(e2etest.Inner{Date: &stale, Content: good}), 400, gateway.ProblemDate, 0},
-		{"future Date", bhttpOf(e2etest.Inner{Date: &future, Content: good}), 400, gateway.ProblemDate, 0},
-		{"garbage Date", bhttpOf(e2etest.Inner{Date: &zero, Header: []bhttp.Field{{Name: "date", Value: "yesterday"}}, Content: good}), 400, gateway.ProblemDate, 0},
+		{"no Date", bhttpOf(e2etest.Inner{Date: &zero, Content: good}), 400, ohttp.ProblemTypeDate, 0},
+		{"stale Date", bhttpOf(e2etest.Inner{Date: &stale, Content: good}), 400, ohttp.ProblemTypeDate, 0},
+		{"future Date", bhttpOf(e2etest.Inner{Date: &future, Content: good}), 400, ohttp.ProblemTypeDate, 0},
+		{"garbage Date", bhttpOf(e2etest.Inner{Date: &zero, Header: []bhttp.Field{{Name: "date", Value: "yesterday"}}, Content: good}), 400, ohttp.ProblemTypeDate, 0},
 		{"path not absolute", rawRequest("POST", "v1/events", now, good), 400, "about:blank", 0},
 		{"absolute URL as path", rawRequest("POST", "http://127.0.0.1:1/v1/events", now, good), 400, "about:blank", 0},
 		{"asterisk path", rawRequest("OPTIONS", "*", now, nil), 400, "about:blank", 0},
@@ -264,7 +264,7 @@ func TestBadInnerRequests(t *testing.T) {
 					t.Errorf("problem type %q, want %q", got, c.typ)
 				}
 			}
-			if c.typ == gateway.ProblemDate {
+			if c.typ == ohttp.ProblemTypeDate {
 				// RFC 9458 §6.5.2: the gateway's own Date, for the
 				// client to correct its clock.
 				d, err := http.ParseTime(fieldOf(resp, "date"))

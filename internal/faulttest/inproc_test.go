@@ -24,6 +24,7 @@ import (
 	"github.com/veil-telemetry/veil/internal/schema"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
+	"github.com/veil-telemetry/veil/internal/testlog"
 	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
@@ -59,7 +60,7 @@ type inproc struct {
 	handler http.Handler // the public listener's handler
 	cfg     *ohttp.KeyConfig
 	retired *ohttp.KeyConfig
-	logs    *e2etest.LockedBuffer
+	logs    *testlog.Buffer
 	metrics *prometheus.Registry
 }
 
@@ -68,9 +69,9 @@ func newInproc(t *testing.T) *inproc {
 	e2etest.NeedPostgres(t)
 	ctx := context.Background()
 	db := storagetest.New(t)
-	logs := &e2etest.LockedBuffer{}
+	logs := &testlog.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	writer := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	writer := storagetest.NewWriter(t, db, storage.WriterConfig{Logger: logger})
 	t.Cleanup(func() {
 		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -93,9 +94,7 @@ func newInproc(t *testing.T) *inproc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := append(admin.MuxOptions(logger),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &ingest.JSONMarshaler{MaxBytes: maxRequestBytes * 4}))
-	mux := runtime.NewServeMux(opts...)
+	mux := runtime.NewServeMux(ingest.MuxOptions(logger, maxRequestBytes*4)...)
 	if err := veilv1.RegisterIngestServiceHandlerServer(ctx, mux, srv); err != nil {
 		t.Fatal(err)
 	}

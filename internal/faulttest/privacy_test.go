@@ -427,7 +427,7 @@ func TestRegrouping(t *testing.T) {
 	const trials, perBatch, minRuns = 5, 50, 20
 	db := storagetest.New(t)
 	ctx := context.Background()
-	w := storage.NewWriter(db, storage.WriterConfig{Workers: 1, Linger: 500 * time.Millisecond})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{Workers: 1, Linger: 500 * time.Millisecond})
 	defer w.Close(ctx)
 	bucket := time.Now().UTC().Truncate(time.Hour)
 	var allRuns []int

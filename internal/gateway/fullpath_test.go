@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/veil-telemetry/veil/internal/relay"
+	"github.com/veil-telemetry/veil/internal/testlog"
 	"github.com/veil-telemetry/veil/ohttp"
 )
 
@@ -51,7 +52,7 @@ func (t *tap) record(b []byte) {
 // (issue 2, "Done when").
 func TestFullPath(t *testing.T) {
 	e := newEnv(t, nil)
-	relayLogs := &syncBuffer{}
+	relayLogs := &testlog.Buffer{}
 	tp := &tap{rt: relay.NewClient(nil).Transport}
 	rl, err := relay.New(relay.Config{
 		GatewayURL: e.srv.URL + "/gateway",

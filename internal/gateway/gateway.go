@@ -13,10 +13,10 @@
 //
 // Errors come at two levels (RFC 9458 §5.2, §5.3). Before decapsulation
 // the answer is a plain HTTP status: 415, 413, 417, 400 for a malformed
-// message, and one indistinguishable 422 problem of type ProblemKey for an
-// unknown or retired key identifier and for any failure to decrypt. After
-// decapsulation every answer, error or not, travels inside an encapsulated
-// response with outer status 200.
+// message, and one indistinguishable 422 problem of type
+// ohttp.ProblemTypeKey for an unknown or retired key identifier and for any
+// failure to decrypt. After decapsulation every answer, error or not,
+// travels inside an encapsulated response with outer status 200.
 //
 // Routes:
 //
@@ -26,6 +26,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,21 +38,10 @@ import (
 	"time"
 
 	"github.com/veil-telemetry/veil/internal/keystate"
+	"github.com/veil-telemetry/veil/internal/problem"
 )
 
-// Problem types (RFC 9457) the gateway answers with.
-const (
-	// ProblemKey reports a key configuration the gateway cannot use
-	// (RFC 9458 §5.3): unknown key identifier, retired key, or a request
-	// that does not decrypt — deliberately one answer for all of them.
-	ProblemKey = "https://iana.org/assignments/http-problem-types#ohttp-key"
-	// ProblemDate reports an inner request whose Date is missing or
-	// outside the replay window (RFC 9458 §6.5.2). It travels inside the
-	// encapsulated response with the gateway's own Date.
-	ProblemDate = "https://iana.org/assignments/http-problem-types#date"
-)
-
-// StatusKeyProblem is the outer status of a ProblemKey answer.
+// StatusKeyProblem is the outer status of an ohttp.ProblemTypeKey answer.
 //
 // RFC 9458 §5.3 identifies the key problem by its problem type; the
 // example there answers it with 400 Bad Request. veil answers 422
@@ -163,41 +153,31 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Inner == nil {
 		return nil, errors.New("gateway: Config.Inner is required")
 	}
-	setDefault(&cfg.ReplayWindow, DefaultReplayWindow)
-	setDefault(&cfg.MaxRequestBytes, DefaultMaxRequestBytes)
-	setDefault(&cfg.MaxInnerBytes, DefaultMaxInnerBytes)
-	setDefault(&cfg.MaxResponseBytes, DefaultMaxResponseBytes)
-	setDefault(&cfg.KeysMaxAge, DefaultKeysMaxAge)
-	setDefault(&cfg.KeyRefresh, DefaultKeyRefresh)
-	setDefault(&cfg.UnknownKeyRefresh, DefaultUnknownKeyRefresh)
-	setDefault(&cfg.MaxConcurrent, DefaultMaxConcurrent)
 	switch {
 	case cfg.ReplayWindow < 0, cfg.KeysMaxAge < 0, cfg.KeyRefresh < 0, cfg.UnknownKeyRefresh < 0:
-		return nil, errors.New("gateway: negative duration")
+		return nil, errors.New("gateway: negative duration in Config; leave it 0 for the default")
 	case cfg.MaxRequestBytes < 0, cfg.MaxInnerBytes < 0, cfg.MaxResponseBytes < 0, cfg.MaxConcurrent < 0:
-		return nil, errors.New("gateway: negative limit")
+		return nil, errors.New("gateway: negative limit in Config; leave it 0 for the default")
 	case cfg.KeysMaxAge > keystate.Drain:
 		return nil, fmt.Errorf("gateway: KeysMaxAge %v is longer than a retired key drains (%v): clients could hold a document listing a key that no longer decrypts", cfg.KeysMaxAge, keystate.Drain)
 	}
+	cfg.ReplayWindow = cmp.Or(cfg.ReplayWindow, DefaultReplayWindow)
+	cfg.MaxRequestBytes = cmp.Or(cfg.MaxRequestBytes, DefaultMaxRequestBytes)
+	cfg.MaxInnerBytes = cmp.Or(cfg.MaxInnerBytes, DefaultMaxInnerBytes)
+	cfg.MaxResponseBytes = cmp.Or(cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	cfg.KeysMaxAge = cmp.Or(cfg.KeysMaxAge, DefaultKeysMaxAge)
+	cfg.KeyRefresh = cmp.Or(cfg.KeyRefresh, DefaultKeyRefresh)
+	cfg.UnknownKeyRefresh = cmp.Or(cfg.UnknownKeyRefresh, DefaultUnknownKeyRefresh)
+	cfg.MaxConcurrent = cmp.Or(cfg.MaxConcurrent, DefaultMaxConcurrent)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	return &Gateway{
 		cfg: cfg,
 		log: log,
 		sem: make(chan struct{}, cfg.MaxConcurrent),
 	}, nil
-}
-
-func setDefault[T comparable](p *T, def T) {
-	var zero T
-	if *p == zero {
-		*p = def
-	}
 }
 
 // ServeHTTP implements http.Handler.
@@ -233,14 +213,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, "ok\n")
 	default:
-		g.outerProblem(w, http.StatusNotFound, "about:blank", "Not Found")
+		problem.Write(w, problem.Status(http.StatusNotFound))
 		g.logOther(r, "other", http.StatusNotFound)
 	}
 }
 
 func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 	w.Header().Set("Allow", allow)
-	g.outerProblem(w, http.StatusMethodNotAllowed, "about:blank", "Method Not Allowed")
+	problem.Write(w, problem.Status(http.StatusMethodNotAllowed))
 	g.logOther(r, "method", http.StatusMethodNotAllowed)
 }
 

@@ -105,7 +105,7 @@ func TestDateWindow(t *testing.T) {
 				t.Fatalf("inner status %d", res.StatusCode)
 			}
 			var p struct{ Type string }
-			if err := json.Unmarshal(res.Content, &p); err != nil || p.Type != gateway.ProblemDate {
+			if err := json.Unmarshal(res.Content, &p); err != nil || p.Type != ohttp.ProblemTypeDate {
 				t.Errorf("problem %q (%v)", res.Content, err)
 			}
 			if !strings.HasSuffix(p.Type, "#date") {
@@ -177,7 +177,7 @@ func TestKeyProblems(t *testing.T) {
 			Type   string
 			Status int
 		}
-		if err := json.Unmarshal(b, &p); err != nil || p.Type != gateway.ProblemKey || p.Status != 422 {
+		if err := json.Unmarshal(b, &p); err != nil || p.Type != ohttp.ProblemTypeKey || p.Status != 422 {
 			t.Errorf("%s: problem %s", name, b)
 		}
 		if first == nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/veil-telemetry/veil/bhttp"
 	"github.com/veil-telemetry/veil/internal/gateway"
+	"github.com/veil-telemetry/veil/internal/testlog"
 	"github.com/veil-telemetry/veil/ohttp"
 )
 
@@ -111,23 +112,6 @@ func (h *recordingInner) count() int {
 	return len(h.reqs)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type env struct {
@@ -135,7 +119,7 @@ type env struct {
 	inner *recordingInner
 	gw    *gateway.Gateway
 	srv   *httptest.Server
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 	key   *ohttp.PrivateKey
 	now   func() time.Time
 }
@@ -145,7 +129,7 @@ func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 	key := genKey(t, 1, ohttp.KEMX25519)
 	store := &memStore{keys: []gateway.Key{{Private: key, State: gateway.StateCurrent}}}
 	inner := &recordingInner{}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	clock := func() time.Time { return testNow }
 	cfg := gateway.Config{
 		Keys:  store,

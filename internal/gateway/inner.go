@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/veil-telemetry/veil/bhttp"
+	"github.com/veil-telemetry/veil/internal/problem"
+	"github.com/veil-telemetry/veil/ohttp"
 )
 
 // allowedInner maps the inner header fields that reach ingest (lowercase,
@@ -36,7 +38,7 @@ func (g *Gateway) handleInner(ctx context.Context, ex *exchange, plain []byte, e
 	l := &ex.line
 	breq, err := bhttp.UnmarshalRequest(plain)
 	if err != nil {
-		return g.innerProblem(ex, http.StatusBadRequest, "about:blank", "Malformed inner request", "malformed_inner", now, false)
+		return g.innerProblem(ex, http.StatusBadRequest, problem.TypeBlank, "Malformed inner request", "malformed_inner", now, false)
 	}
 
 	// RFC 9458 §6.5.1: the Date bounds how long a captured request can be
@@ -50,15 +52,15 @@ func (g *Gateway) handleInner(ctx context.Context, ex *exchange, plain []byte, e
 	}
 	t, err := http.ParseTime(date)
 	if err != nil || t.Sub(now) > g.cfg.ReplayWindow || now.Sub(t) > g.cfg.ReplayWindow {
-		return g.innerProblem(ex, http.StatusBadRequest, ProblemDate, "Date not acceptable", "date", now, true)
+		return g.innerProblem(ex, http.StatusBadRequest, ohttp.ProblemTypeDate, "Date not acceptable", "date", now, true)
 	}
 
 	if len(breq.Path) == 0 || breq.Path[0] != '/' {
-		return g.innerProblem(ex, http.StatusBadRequest, "about:blank", "Bad inner path", "path", now, false)
+		return g.innerProblem(ex, http.StatusBadRequest, problem.TypeBlank, "Bad inner path", "path", now, false)
 	}
 	u, err := url.ParseRequestURI(breq.Path)
 	if err != nil {
-		return g.innerProblem(ex, http.StatusBadRequest, "about:blank", "Bad inner path", "path", now, false)
+		return g.innerProblem(ex, http.StatusBadRequest, problem.TypeBlank, "Bad inner path", "path", now, false)
 	}
 
 	hdr := make(http.Header, 4)
@@ -83,16 +85,16 @@ func (g *Gateway) handleInner(ctx context.Context, ex *exchange, plain []byte, e
 	case "gzip", "x-gzip":
 		content, err = g.gunzip(content)
 		if errors.Is(err, errInnerTooLarge) {
-			return g.innerProblem(ex, http.StatusRequestEntityTooLarge, "about:blank", "Inner content too large", "inner_too_large", now, false)
+			return g.innerProblem(ex, http.StatusRequestEntityTooLarge, problem.TypeBlank, "Inner content too large", "inner_too_large", now, false)
 		}
 		if err != nil {
-			return g.innerProblem(ex, http.StatusBadRequest, "about:blank", "Bad gzip content", "gzip", now, false)
+			return g.innerProblem(ex, http.StatusBadRequest, problem.TypeBlank, "Bad gzip content", "gzip", now, false)
 		}
 	default:
-		return g.innerProblem(ex, http.StatusUnsupportedMediaType, "about:blank", "Unsupported content coding", "coding", now, false)
+		return g.innerProblem(ex, http.StatusUnsupportedMediaType, problem.TypeBlank, "Unsupported content coding", "coding", now, false)
 	}
 	if int64(len(content)) > g.cfg.MaxInnerBytes {
-		return g.innerProblem(ex, http.StatusRequestEntityTooLarge, "about:blank", "Inner content too large", "inner_too_large", now, false)
+		return g.innerProblem(ex, http.StatusRequestEntityTooLarge, problem.TypeBlank, "Inner content too large", "inner_too_large", now, false)
 	}
 	hdr["Content-Length"] = []string{strconv.Itoa(len(content))}
 
@@ -120,7 +122,7 @@ func (g *Gateway) handleInner(ctx context.Context, ex *exchange, plain []byte, e
 	g.dispatch(ctx, &rec, req)
 	l.inner = g.cfg.Now().Sub(start)
 	if rec.overflow || rec.panicked {
-		return g.innerProblem(ex, http.StatusInternalServerError, "about:blank", "Internal Server Error", "inner_failed", now, false)
+		return g.innerProblem(ex, http.StatusInternalServerError, problem.TypeBlank, "Internal Server Error", "inner_failed", now, false)
 	}
 	resp := rec.Response()
 	l.innerStatus = resp.StatusCode
@@ -128,7 +130,7 @@ func (g *Gateway) handleInner(ctx context.Context, ex *exchange, plain []byte, e
 	if err != nil {
 		// The inner handler produced something Binary HTTP cannot carry,
 		// such as a field value with a newline.
-		return g.innerProblem(ex, http.StatusInternalServerError, "about:blank", "Internal Server Error", "inner_response_invalid", now, false)
+		return g.innerProblem(ex, http.StatusInternalServerError, problem.TypeBlank, "Internal Server Error", "inner_response_invalid", now, false)
 	}
 	ex.out = out
 	return out
@@ -155,8 +157,8 @@ func (g *Gateway) dispatch(ctx context.Context, rec *limitedWriter, req *http.Re
 // (RFC 9458 §6.5.2).
 func (g *Gateway) innerProblem(ex *exchange, status int, typ, title, reason string, now time.Time, withDate bool) []byte {
 	ex.line.innerStatus, ex.line.reason = status, reason
-	body := problemJSON(nil, typ, title, status)
-	fields := []bhttp.Field{{Name: "content-type", Value: "application/problem+json"}}
+	body := problem.Details{Type: typ, Title: title, Status: status}.Marshal()
+	fields := []bhttp.Field{{Name: "content-type", Value: problem.MediaType}}
 	if withDate {
 		fields = append(fields, bhttp.Field{Name: "date", Value: now.UTC().Format(http.TimeFormat)})
 	}

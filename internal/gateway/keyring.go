@@ -2,13 +2,12 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/veil-telemetry/veil/internal/httpcache"
 	"github.com/veil-telemetry/veil/internal/keystate"
 	"github.com/veil-telemetry/veil/ohttp"
 )
@@ -140,9 +139,8 @@ func buildRing(keys []Key, now time.Time) (*ring, int, error) {
 	if err != nil {
 		return nil, dropped, fmt.Errorf("gateway: encoding key configurations: %w", err)
 	}
-	sum := sha256.Sum256(doc)
 	r.doc = doc
-	r.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
+	r.etag = httpcache.ETag(doc)
 	return r, dropped, nil
 }
 

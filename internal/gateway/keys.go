@@ -3,10 +3,9 @@ package gateway
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
-	"time"
 
+	"github.com/veil-telemetry/veil/internal/httpcache"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"github.com/veil-telemetry/veil/ohttp"
 )
 
@@ -27,45 +26,12 @@ func (g *Gateway) serveKeys(w http.ResponseWriter, r *http.Request) {
 	if rg == nil || rg.doc == nil {
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "5")
-		g.outerProblem(w, status, "about:blank", "No keys available")
+		problem.Write(w, problem.Details{Type: problem.TypeBlank, Title: "No keys available", Status: status})
 		return
 	}
-	now := g.cfg.Now()
 	maxAge := g.cfg.KeysMaxAge
 	if !rg.nextChange.IsZero() {
-		if d := rg.nextChange.Sub(now); d < maxAge {
-			maxAge = d
-		}
+		maxAge = min(maxAge, rg.nextChange.Sub(g.cfg.Now()))
 	}
-	if maxAge < 0 {
-		maxAge = 0
-	}
-	h := w.Header()
-	h.Set("Cache-Control", "public, max-age="+strconv.FormatInt(int64(maxAge/time.Second), 10))
-	h.Set("ETag", rg.etag)
-	if etagMatch(r.Header.Get("If-None-Match"), rg.etag) {
-		status = http.StatusNotModified
-		w.WriteHeader(status)
-		return
-	}
-	h.Set("Content-Type", ohttp.KeysMediaType)
-	h.Set("Content-Length", strconv.Itoa(len(rg.doc)))
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		w.Write(rg.doc)
-	}
-}
-
-// etagMatch implements If-None-Match's weak comparison (RFC 9110 §13.1.2).
-func etagMatch(header, etag string) bool {
-	if header == "" {
-		return false
-	}
-	for t := range strings.SplitSeq(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
-			return true
-		}
-	}
-	return false
+	status = httpcache.Serve(w, r, rg.doc, ohttp.KeysMediaType, rg.etag, maxAge)
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/veil-telemetry/veil/internal/problem"
 	"github.com/veil-telemetry/veil/ohttp"
 )
 
@@ -212,34 +213,10 @@ func isRequestMediaType(v string) bool {
 // are the same whatever went wrong.
 func (g *Gateway) keyProblem(w http.ResponseWriter, l *logLine) {
 	l.status, l.reason = StatusKeyProblem, "key"
-	g.outerProblem(w, StatusKeyProblem, ProblemKey, "Key configuration not acceptable")
+	problem.Write(w, problem.Details{Type: ohttp.ProblemTypeKey, Title: "Key configuration not acceptable", Status: StatusKeyProblem})
 }
 
 func (g *Gateway) refuse(w http.ResponseWriter, l *logLine, status int, reason string) {
 	l.status, l.reason = status, reason
-	g.outerProblem(w, status, "about:blank", http.StatusText(status))
-}
-
-// outerProblem writes an RFC 9457 problem document on the outer response.
-func (g *Gateway) outerProblem(w http.ResponseWriter, status int, typ, title string) {
-	body := problemJSON(nil, typ, title, status)
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	// No cache (a relay's, a CDN's) may keep an error: a 404, 405 or a
-	// keys endpoint's 503 would outlive its cause.
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	w.Write(body)
-}
-
-// problemJSON appends {"type":…,"title":…,"status":…} to dst.
-func problemJSON(dst []byte, typ, title string, status int) []byte {
-	dst = append(dst, `{"type":`...)
-	dst = strconv.AppendQuote(dst, typ)
-	dst = append(dst, `,"title":`...)
-	dst = strconv.AppendQuote(dst, title)
-	dst = append(dst, `,"status":`...)
-	dst = strconv.AppendInt(dst, int64(status), 10)
-	return append(dst, '}')
+	problem.Write(w, problem.Status(status))
 }

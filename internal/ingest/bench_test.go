@@ -101,7 +101,7 @@ func BenchmarkIngestMuxPerEvent(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mux := runtime.NewServeMux(MuxOptions(1 << 20)...)
+	mux := runtime.NewServeMux(MuxOptions(nil, 1<<20)...)
 	if err := veilv1.RegisterIngestServiceHandlerServer(context.Background(), mux, s); err != nil {
 		b.Fatal(err)
 	}

@@ -3,9 +3,12 @@ package ingest
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+
+	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
 
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
@@ -53,15 +56,22 @@ func Middleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 	}
 }
 
-// MuxOptions are the grpc-gateway options of the inner mux's decoding:
-// JSONMarshaler bounded to maxBytes of body (0: no bound here) for every
-// content type, and Middleware. Add them after options that set another
-// marshaler (admin.MuxOptions), so this one wins.
-func MuxOptions(maxBytes int64) []runtime.ServeMuxOption {
-	return []runtime.ServeMuxOption{
+// MuxOptions are the grpc-gateway options of the inner mux, the public
+// API the gateway dispatches to: errors as RFC 9457 problems with
+// Retry-After on 503 (grpcproblem.MuxOptions; Internal errors logged to
+// logger), no request header forwarded into gRPC metadata (ingest must see
+// no client header) and no gRPC metadata sent back, JSONMarshaler bounded
+// to maxBytes of body (0: no bound here) for every content type, and
+// Middleware.
+func MuxOptions(logger *slog.Logger, maxBytes int64) []runtime.ServeMuxOption {
+	return append(grpcproblem.MuxOptions(logger, nil),
+		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithOutgoingTrailerMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &JSONMarshaler{MaxBytes: maxBytes}),
 		runtime.WithMiddlewares(Middleware),
-	}
+	)
 }
 
 // decodedFor returns the fields the marshaler decoded for req, or nil when

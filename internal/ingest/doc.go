@@ -30,30 +30,31 @@
 //
 // # Errors for the transport
 //
-// Per-event problems are answers, not errors. Whole-request errors are gRPC
-// statuses carrying a google.rpc.ErrorInfo (domain ErrorDomain) whose reason
-// says what happened; HTTPStatus maps them for REST:
+// Per-event problems are answers, not errors. Whole-request errors are
+// *problem.Error values of one kind each, sent over gRPC as statuses
+// (grpcproblem) carrying a google.rpc.ErrorInfo (domain ErrorDomain) whose
+// reason says what happened; the kind decides the gRPC code and the HTTP
+// status:
 //
-//	ErrorInfo reason     gRPC code          HTTP  metadata
-//	batch_invalid        InvalidArgument    400
-//	batch_too_large      InvalidArgument    413
-//	overloaded           Unavailable        503   retry-after (seconds)
-//	unavailable          Unavailable        503   retry-after (seconds)
-//	internal             Internal           500   (the writer refused a record: a bug)
-//	(none)               Canceled 499 / DeadlineExceeded 504: the caller gave up
+//	ErrorInfo reason     kind          gRPC code          HTTP
+//	batch_invalid        invalid       InvalidArgument    400
+//	batch_too_large      too_large     InvalidArgument    413
+//	overloaded           overloaded    Unavailable        503 + Retry-After
+//	unavailable          unavailable   Unavailable        503 + Retry-After
+//	internal             internal      Internal           500 (the writer refused a record: a bug)
+//	(none)               canceled      Canceled           499: the caller gave up
+//	(none)               timeout       DeadlineExceeded   504: the caller's deadline ran out
 //
-// The error values are gRPC statuses (status.FromError works on them) that
-// also unwrap to a *runtime.HTTPStatusError, so grpc-gateway's default
-// error handler already answers 413 and 503; a custom handler can call
-// HTTPStatus, which also works on a status that crossed a gRPC connection.
-// For the two 503s the handler sets the gRPC header "retry-after" (with
-// grpc.SetHeader, which reaches grpc-gateway's ServerMetadata too) and adds
-// a google.rpc.RetryInfo detail with the same delay. grpc-gateway writes
-// header metadata as "Grpc-Metadata-Retry-After" unless the mux maps it:
-// runtime.WithOutgoingHeaderMatcher(OutgoingHeaderMatcher) emits it as
-// Retry-After (and drops any other metadata). A canceled or timed-out request may still commit after the
-// handler returned; its retry then answers "duplicate", so each batch is
-// applied at most once and acknowledged only after its commit.
+// ErrorReason and HTTPStatus read an error, also one that crossed a gRPC
+// connection. For the two 503s the handler also sets the gRPC header
+// "retry-after" (whole seconds; grpc.SetHeader reaches grpc-gateway's
+// ServerMetadata too) and adds a google.rpc.RetryInfo detail with the same
+// delay. On the inner mux (MuxOptions) every error is an RFC 9457 problem
+// (application/problem+json) whose type names the kind; a 4xx detail
+// begins with the reason code. A canceled or timed-out request may still
+// commit after the handler returned; its retry then answers "duplicate",
+// so each batch is applied at most once and acknowledged only after its
+// commit.
 //
 // # JSON
 //

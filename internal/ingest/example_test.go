@@ -15,8 +15,9 @@ import (
 )
 
 // Example wires the ingest server behind the inner grpc-gateway mux, as
-// the gateway dispatches to it: the fast JSON marshaler, Retry-After for
-// 503s, and the enc hash put in the request's context.
+// the gateway dispatches to it: MuxOptions (problem errors with Retry-After
+// for 503s, the fast JSON marshaler), and the enc hash put in the
+// request's context.
 func Example() {
 	var (
 		registry *schema.Registry // schema.NewRegistry over the schemas table
@@ -26,10 +27,7 @@ func Example() {
 	if err != nil {
 		return
 	}
-	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &ingest.JSONMarshaler{MaxBytes: 1 << 20}),
-		runtime.WithOutgoingHeaderMatcher(ingest.OutgoingHeaderMatcher),
-	)
+	mux := runtime.NewServeMux(ingest.MuxOptions(nil, 1<<20)...)
 	if err := veilv1.RegisterIngestServiceHandlerServer(context.Background(), mux, srv); err != nil {
 		return
 	}

@@ -2,8 +2,8 @@ package ingest
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
-	"slices"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 
@@ -12,10 +12,10 @@ import (
 
 // Handler is the ingest API as veil serve's gateway calls it, in process
 // (never served in the clear): a grpc-gateway mux with IngestService only,
-// whose request bodies ingest's marshaler decodes, up to maxBytes. opts
-// come first — the mux's error handling.
-func Handler(srv *Server, maxBytes int64, opts ...runtime.ServeMuxOption) (http.Handler, error) {
-	mux := runtime.NewServeMux(append(slices.Clip(opts), MuxOptions(maxBytes)...)...)
+// whose request bodies ingest's marshaler decodes, up to maxBytes, and
+// whose errors are ingest's problems (MuxOptions).
+func Handler(srv *Server, logger *slog.Logger, maxBytes int64) (http.Handler, error) {
+	mux := runtime.NewServeMux(MuxOptions(logger, maxBytes)...)
 	if err := veilv1.RegisterIngestServiceHandlerServer(context.Background(), mux, srv); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,7 +11,7 @@ import (
 // TestHandler: the in-process handler answers the inner API and bounds
 // the body it decodes.
 func TestHandler(t *testing.T) {
-	h, err := Handler(newTestServer(t, &fakeWriter{}, nil, nil), 512)
+	h, err := Handler(newTestServer(t, &fakeWriter{}, nil, nil), slog.New(slog.DiscardHandler), 512)
 	if err != nil {
 		t.Fatal(err)
 	}

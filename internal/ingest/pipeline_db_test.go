@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,29 +16,12 @@ import (
 	"github.com/veil-telemetry/veil/internal/schema"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
+	"github.com/veil-telemetry/veil/internal/testlog"
 
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
 func TestMain(m *testing.M) { storagetest.Main(m) }
-
-// syncBuffer is a bytes.Buffer safe for the writer's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestPipelineStoresNothingRejected is the Done-when test of the ingest
 // pipeline: a batch mixing valid, invalid and identifying events goes
@@ -50,9 +31,9 @@ func (s *syncBuffer) String() string {
 // name or the batch_id.
 func TestPipelineStoresNothingRejected(t *testing.T) {
 	db := storagetest.New(t)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{Logger: logger})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

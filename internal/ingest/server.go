@@ -97,23 +97,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		reg: cfg.Registry, w: cfg.Writer, now: cfg.Now,
-		maxEvents: cfg.MaxEvents, maxBytes: cfg.MaxBytes, maxFields: cfg.MaxFieldsPerEvent,
-		retryAfter: cfg.RetryAfter, log: cfg.Logger, m: cfg.Metrics,
+		maxEvents:  cmp.Or(cfg.MaxEvents, DefaultMaxEvents),
+		maxBytes:   cfg.MaxBytes,
+		maxFields:  cmp.Or(cfg.MaxFieldsPerEvent, DefaultMaxFieldsPerEvent),
+		retryAfter: cmp.Or(cfg.RetryAfter, DefaultRetryAfter),
+		log:        cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		m:          cfg.Metrics,
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.maxEvents == 0 {
-		s.maxEvents = DefaultMaxEvents
-	}
-	if s.maxFields == 0 {
-		s.maxFields = DefaultMaxFieldsPerEvent
-	}
-	if s.retryAfter == 0 {
-		s.retryAfter = DefaultRetryAfter
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
 	}
 	return s, nil
 }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -129,9 +130,7 @@ func Run(ctx context.Context, cfg Config) (*Stats, error) {
 	if cfg.Duration == 0 || cfg.Duration > MaxDuration {
 		cfg.Duration = MaxDuration
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 10 * time.Second
-	}
+	cfg.Timeout = cmp.Or(cfg.Timeout, 10*time.Second)
 	client := cfg.Client
 	if client == nil {
 		client = NewClient(cfg.Concurrency)

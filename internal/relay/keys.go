@@ -3,8 +3,6 @@ package relay
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/veil-telemetry/veil/internal/httpcache"
 )
 
 // keysCache holds the gateway's last key configuration document. Serving
@@ -107,23 +107,7 @@ func (rl *Relay) serveKeys(w *countingWriter, r *http.Request) {
 		return
 	}
 
-	h := w.Header()
-	maxAge := int64(doc.expires.Sub(now) / time.Second)
-	if maxAge < 0 {
-		maxAge = 0
-	}
-	h.Set("Cache-Control", "public, max-age="+strconv.FormatInt(maxAge, 10))
-	h.Set("ETag", doc.etag)
-	if etagMatch(r.Header.Get("If-None-Match"), doc.etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h.Set("Content-Type", keysMediaType)
-	h.Set("Content-Length", strconv.Itoa(len(doc.body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(doc.body)
-	}
+	httpcache.Serve(w, r, doc.body, keysMediaType, doc.etag, doc.expires.Sub(now))
 }
 
 func (rl *Relay) fetchKeys(ctx context.Context) (*keysDoc, error) {
@@ -155,11 +139,10 @@ func (rl *Relay) fetchKeys(ctx context.Context) (*keysDoc, error) {
 	now := rl.cfg.Now()
 	ttl := rl.keysTTL(resp.Header)
 	body := buf.Bytes()
-	sum := sha256.Sum256(body)
 	return &keysDoc{
 		body: body,
 		// Our own strong validator: the bytes are what clients compare.
-		etag:    `"` + hex.EncodeToString(sum[:16]) + `"`,
+		etag:    httpcache.ETag(body),
 		fetched: now,
 		expires: now.Add(ttl),
 	}, nil
@@ -205,19 +188,4 @@ func (rl *Relay) keysTTL(h http.Header) time.Duration {
 		return rl.cfg.KeysMaxTTL
 	}
 	return time.Duration(maxAge) * time.Second
-}
-
-// etagMatch implements the weak comparison of If-None-Match (RFC 9110
-// §13.1.2).
-func etagMatch(header, etag string) bool {
-	if header == "" {
-		return false
-	}
-	for t := range strings.SplitSeq(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
-			return true
-		}
-	}
-	return false
 }

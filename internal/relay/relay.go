@@ -14,6 +14,7 @@ package relay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -30,6 +31,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/veil-telemetry/veil/internal/problem"
 )
 
 // Media types the relay deals in (RFC 9458 §9, RFC 9457 §6.1). They are
@@ -38,7 +41,7 @@ const (
 	requestMediaType  = "message/ohttp-req"
 	responseMediaType = "message/ohttp-res"
 	keysMediaType     = "application/ohttp-keys"
-	problemMediaType  = "application/problem+json"
+	problemMediaType  = problem.MediaType
 )
 
 // Defaults applied by New to zero Config fields.
@@ -147,52 +150,32 @@ func New(cfg Config) (*Relay, error) {
 	} else if _, err := parseUpstream(keysURL); err != nil {
 		return nil, fmt.Errorf("relay: keys URL: %w", err)
 	}
-	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if cfg.MaxResponseBytes == 0 {
-		cfg.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if cfg.UpstreamTimeout == 0 {
-		cfg.UpstreamTimeout = DefaultUpstreamTimeout
-	}
-	if cfg.PerClientRate == 0 {
-		cfg.PerClientRate = DefaultPerClientRate
-	}
-	if cfg.PerClientBurst == 0 {
-		cfg.PerClientBurst = DefaultPerClientBurst
-	}
-	if cfg.MaxClients == 0 {
-		cfg.MaxClients = DefaultMaxClients
-	}
-	if cfg.KeysTTL == 0 {
-		cfg.KeysTTL = DefaultKeysTTL
-	}
-	if cfg.KeysMaxTTL == 0 {
-		cfg.KeysMaxTTL = DefaultKeysMaxTTL
-	}
-	if cfg.MaxInFlight == 0 {
-		cfg.MaxInFlight = DefaultMaxInFlight
-	}
 	switch {
 	case cfg.MaxBodyBytes < 0, cfg.MaxResponseBytes < 0:
-		return nil, errors.New("relay: negative size limit")
+		return nil, errors.New("relay: negative size limit; leave it 0 for the default")
 	case cfg.UpstreamTimeout < 0, cfg.KeysTTL < 0, cfg.KeysMaxTTL < 0:
-		return nil, errors.New("relay: negative duration")
+		return nil, errors.New("relay: negative duration; leave it 0 for the default")
 	case cfg.PerClientRate < 0, cfg.PerClientBurst < 0:
-		return nil, errors.New("relay: negative rate limit")
-	case cfg.MaxClients < 2:
+		return nil, errors.New("relay: negative rate limit; leave it 0 for the default")
+	case cfg.MaxClients < 0, cfg.MaxInFlight < 0:
+		return nil, errors.New("relay: negative MaxClients or MaxInFlight; leave it 0 for the default")
+	}
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
+	cfg.MaxResponseBytes = cmp.Or(cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	cfg.UpstreamTimeout = cmp.Or(cfg.UpstreamTimeout, DefaultUpstreamTimeout)
+	cfg.PerClientRate = cmp.Or(cfg.PerClientRate, DefaultPerClientRate)
+	cfg.PerClientBurst = cmp.Or(cfg.PerClientBurst, DefaultPerClientBurst)
+	cfg.MaxClients = cmp.Or(cfg.MaxClients, DefaultMaxClients)
+	cfg.KeysTTL = cmp.Or(cfg.KeysTTL, DefaultKeysTTL)
+	cfg.KeysMaxTTL = cmp.Or(cfg.KeysMaxTTL, DefaultKeysMaxTTL)
+	cfg.MaxInFlight = cmp.Or(cfg.MaxInFlight, DefaultMaxInFlight)
+	if cfg.MaxClients < 2 {
 		return nil, errors.New("relay: MaxClients must be at least 2")
-	case cfg.MaxInFlight < 0:
-		return nil, errors.New("relay: negative MaxInFlight")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	client := cfg.Client
 	if client == nil {
 		client = NewClient(nil)
@@ -330,7 +313,7 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wait, ok := rl.limits.allow(clientKey(r.RemoteAddr), rl.cfg.Now()); !ok {
-		h.Set("Retry-After", retryAfterSeconds(wait))
+		h.Set("Retry-After", strconv.FormatInt(problem.RetryAfterSeconds(wait), 10))
 		rl.problem(rw, http.StatusTooManyRequests, "too many requests")
 		return
 	}
@@ -509,24 +492,12 @@ func validRetryAfter(v string) bool {
 	return err == nil
 }
 
-func retryAfterSeconds(d time.Duration) string {
-	s := int64((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return strconv.FormatInt(s, 10)
-}
-
 // problem writes an RFC 9457 problem document. Details never name the
 // client, the gateway's internals or which check failed.
 func (rl *Relay) problem(w *countingWriter, status int, detail string) {
-	h := w.Header()
-	h.Set("Content-Type", problemMediaType)
-	h.Set("Cache-Control", "no-store")
-	h.Del("Content-Length")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"type":"about:blank","title":%q,"status":%d,"detail":%q}`,
-		http.StatusText(status), status, detail)
+	d := problem.Status(status)
+	d.Detail = detail
+	problem.Write(w, d)
 }
 
 // sentBodies hands out the upstream request bodies that read one pooled

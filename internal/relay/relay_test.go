@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/veil-telemetry/veil/internal/testlog"
 )
 
 // fakeGateway records what reaches it and answers like a gateway.
@@ -75,7 +77,7 @@ type harness struct {
 	gwSrv *httptest.Server
 	relay *Relay
 	srv   *httptest.Server
-	logs  *bytes.Buffer
+	logs  *testlog.Buffer
 }
 
 func newHarness(t *testing.T, mod func(*Config)) *harness {
@@ -83,10 +85,10 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	gw := &fakeGateway{keysBody: []byte{0, 3, 1, 2, 3}, keysCC: "public, max-age=60"}
 	gwSrv := httptest.NewServer(gw)
 	t.Cleanup(gwSrv.Close)
-	logs := new(bytes.Buffer)
+	logs := new(testlog.Buffer)
 	cfg := Config{
 		GatewayURL: gwSrv.URL + "/gateway",
-		Logger:     slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, nil)),
+		Logger:     slog.New(slog.NewJSONHandler(logs, nil)),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -98,17 +100,6 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	srv := httptest.NewServer(rl)
 	t.Cleanup(srv.Close)
 	return &harness{gw: gw, gwSrv: gwSrv, relay: rl, srv: srv, logs: logs}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func (h *harness) do(t *testing.T, method, path, ctype string, body []byte, hdr http.Header) *http.Response {
@@ -562,6 +553,9 @@ func TestNewValidates(t *testing.T) {
 		{GatewayURL: "https://gw/gateway", MaxBodyBytes: -1},
 		{GatewayURL: "https://gw/gateway", MaxClients: 1},
 		{GatewayURL: "https://gw/gateway", MaxInFlight: -1},
+		{GatewayURL: "https://gw/gateway", MaxClients: -1},
+		{GatewayURL: "https://gw/gateway", KeysTTL: -time.Second},
+		{GatewayURL: "https://gw/gateway", PerClientBurst: -1},
 	} {
 		if _, err := New(c); err == nil {
 			t.Errorf("New(%+v) succeeded", c)
@@ -584,8 +578,10 @@ func TestHealthz(t *testing.T) {
 }
 
 // TestImports enforces that the relay links nothing beyond the standard
-// library and golang.org/x/time/rate: in particular no ohttp, no HPKE, no
-// key material (DESIGN.md, privacy invariant 6).
+// library, golang.org/x/time/rate and two std-only packages of this module
+// (problem documents, cache validators): in particular no ohttp, no HPKE,
+// no key material (DESIGN.md, privacy invariant 6). The list is of every
+// dependency, direct or not, so those two stay std-only too.
 func TestImports(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -599,7 +595,8 @@ func TestImports(t *testing.T) {
 	}
 	for p := range strings.FieldsSeq(string(out)) {
 		switch p {
-		case "github.com/veil-telemetry/veil/internal/relay", "golang.org/x/time/rate":
+		case "github.com/veil-telemetry/veil/internal/relay", "golang.org/x/time/rate",
+			"github.com/veil-telemetry/veil/internal/problem", "github.com/veil-telemetry/veil/internal/httpcache":
 		default:
 			t.Errorf("relay depends on %s", p)
 		}

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,18 +77,12 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	}
 	r := &Registry{
 		store:       cfg.Store,
-		negativeTTL: cfg.NegativeTTL,
-		maxNegative: cfg.MaxNegative,
+		negativeTTL: cmp.Or(cfg.NegativeTTL, 30*time.Second),
+		maxNegative: cmp.Or(cfg.MaxNegative, 10000),
 		now:         cfg.Now,
 		schemas:     map[key]*Schema{},
 		negative:    map[key]time.Time{},
 		inflight:    map[key]*call{},
-	}
-	if r.negativeTTL == 0 {
-		r.negativeTTL = 30 * time.Second
-	}
-	if r.maxNegative == 0 {
-		r.maxNegative = 10000
 	}
 	if r.now == nil {
 		r.now = time.Now

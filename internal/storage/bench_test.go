@@ -72,7 +72,7 @@ func benchWriter(b *testing.B, recs []storage.Record, reqSize int) {
 	group := len(recs)
 	db := storagetest.New(b)
 	queue := 4 * group / reqSize
-	w := storage.NewWriter(db, benchWriterConfig(b, storage.WriterConfig{MaxGroupRows: group, QueueSize: queue}))
+	w := storagetest.NewWriter(b, db, benchWriterConfig(b, storage.WriterConfig{MaxGroupRows: group, QueueSize: queue}))
 	defer w.Close(context.Background())
 	var wg sync.WaitGroup
 	var failed error

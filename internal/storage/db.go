@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,12 @@ const versionTable = "public.veil_schema_version"
 
 // ErrSchemaTooNew reports a database migrated by a newer veil.
 var ErrSchemaTooNew = errors.New("database schema is newer than this veil binary")
+
+// Defaults of Config's zero fields.
+const (
+	defaultMaxConns       = 8
+	defaultConnectTimeout = 3 * time.Second
+)
 
 // Config configures Open. The zero value of every field but one of URL and
 // DataDir works.
@@ -58,8 +65,9 @@ type DB struct {
 // Open connects (starting the managed server when cfg.URL is empty),
 // applies pending migrations, and refuses a database newer than this binary.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
+	if cfg.MaxConns < 0 || cfg.ConnectTimeout < 0 {
+		return nil, errors.New("storage: Config.MaxConns and Config.ConnectTimeout must not be negative; leave them 0 for the defaults")
 	}
 	if cfg.MasterKey != nil && len(cfg.MasterKey) != masterKeySize {
 		return nil, fmt.Errorf("storage: master key must be %d bytes, got %d", masterKeySize, len(cfg.MasterKey))
@@ -79,14 +87,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: database URL: %w", err)
 	}
-	pcfg.MaxConns = cfg.MaxConns
-	if pcfg.MaxConns <= 0 {
-		pcfg.MaxConns = 8
-	}
-	pcfg.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
-	if pcfg.ConnConfig.ConnectTimeout <= 0 {
-		pcfg.ConnConfig.ConnectTimeout = 3 * time.Second
-	}
+	pcfg.MaxConns = cmp.Or(cfg.MaxConns, defaultMaxConns)
+	pcfg.ConnConfig.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, defaultConnectTimeout)
 	pcfg.HealthCheckPeriod = 5 * time.Second
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
@@ -155,9 +157,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 // Migrate connects to url and applies pending migrations; applying them
 // again is a no-op. It returns the schema versions before and after.
 func Migrate(ctx context.Context, url string, logger *slog.Logger) (from, to int32, err error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
 	conn, err := connectURL(ctx, url)
 	if err != nil {
 		return 0, 0, fmt.Errorf("storage: migrate: %w", err)
@@ -234,8 +234,6 @@ func connectURL(ctx context.Context, url string) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 5 * time.Second
-	}
+	cfg.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, 5*time.Second)
 	return pgx.ConnectConfig(ctx, cfg)
 }

@@ -11,13 +11,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/veil-telemetry/veil/internal/keystate"
+	"github.com/veil-telemetry/veil/internal/secretfile"
 )
 
 const masterKeySize = 32
@@ -82,28 +82,14 @@ func LoadOrCreateMasterKey(path string) ([]byte, error) {
 	if _, err := io.ReadFull(rand.Reader, key); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	// O_EXCL: two processes creating at once must not end with different
-	// keys; the loser reads the winner's.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Two processes creating at once must not end with different keys;
+	// the loser reads the winner's.
+	err = secretfile.Create(path, key)
 	if errors.Is(err, fs.ErrExist) {
 		return LoadOrCreateMasterKey(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: create master key: %w", err)
-	}
-	_, err = f.Write(key)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("storage: write master key: %w", err)
 	}
 	return key, nil
 }

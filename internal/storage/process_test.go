@@ -80,7 +80,7 @@ func TestUnavailableAndRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	w := storage.NewWriter(db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
 	defer w.Close(context.Background())
 	if s, err := w.Write(ctx, batchOf(t, "before", 2)); err != nil || s != storage.StatusCommitted {
 		t.Fatal(s, err)
@@ -174,7 +174,11 @@ func writerChild(url string) int {
 		fmt.Println("error", err)
 		return 1
 	}
-	w := storage.NewWriter(db, storage.WriterConfig{MaxGroupRows: 200})
+	w, err := storage.NewWriter(db, storage.WriterConfig{MaxGroupRows: 200})
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
 	var mu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
 	for i := 0; ; i++ {

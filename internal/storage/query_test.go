@@ -23,7 +23,7 @@ func TestAggregatesKAnonymity(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	w := storage.NewWriter(db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
 	defer w.Close(ctx)
 	hour := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	rec := func(os, ver string, ms *float64) storage.Record {
@@ -95,7 +95,7 @@ func TestRollupMeasuresMerge(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	w := storage.NewWriter(db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
 	defer w.Close(ctx)
 	hour := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	dims := map[string]any{"os": "ios"}
@@ -140,7 +140,7 @@ func TestStats(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	w := storage.NewWriter(db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
 	defer w.Close(ctx)
 	hour := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	for range 2 {
@@ -173,7 +173,7 @@ func TestRetention(t *testing.T) {
 	old := now.AddDate(0, 0, -40).Truncate(time.Hour)
 	recent := now.AddDate(0, 0, -2).Truncate(time.Hour)
 	clock := now.AddDate(0, 0, -40)
-	w := storage.NewWriter(db, storage.WriterConfig{Now: func() time.Time { return clock }})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{Now: func() time.Time { return clock }})
 	defer w.Close(ctx)
 	for _, bucket := range []time.Time{old, recent} {
 		b := batchOf(t, "ret-"+bucket.Format(time.DateOnly), 3)

@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -28,15 +30,12 @@ type RetentionConfig struct {
 // creates the coming days' event partitions. Run it periodically
 // (RunRetentionLoop).
 func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConfig) error {
-	if cfg.RawDays <= 0 {
-		cfg.RawDays = 30
+	if cfg.RawDays < 0 || cfg.RollupDays < 0 || cfg.DaysAhead < 0 {
+		return errors.New("storage: retention: RetentionConfig days must not be negative; leave them 0 for the defaults")
 	}
-	if cfg.RollupDays <= 0 {
-		cfg.RollupDays = 400
-	}
-	if cfg.DaysAhead <= 0 {
-		cfg.DaysAhead = 3
-	}
+	cfg.RawDays = cmp.Or(cfg.RawDays, 30)
+	cfg.RollupDays = cmp.Or(cfg.RollupDays, 400)
+	cfg.DaysAhead = cmp.Or(cfg.DaysAhead, 3)
 	today := now.UTC().Truncate(24 * time.Hour)
 	for d := -1; d <= cfg.DaysAhead; d++ {
 		if err := db.ensurePartition(ctx, today.AddDate(0, 0, d)); err != nil {

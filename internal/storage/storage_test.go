@@ -117,6 +117,34 @@ func TestMigrateEmptyAndRerun(t *testing.T) {
 	}
 }
 
+// TestNegativeConfigRefused: a negative size or duration is an error, not
+// silently the default (the zero value is).
+func TestNegativeConfigRefused(t *testing.T) {
+	for _, cfg := range []storage.WriterConfig{
+		{QueueSize: -1}, {MaxGroupRows: -1}, {Workers: -1},
+		{DedupHorizon: -time.Hour}, {EncHashTTL: -time.Minute}, {CommitTimeout: -time.Second},
+	} {
+		if w, err := storage.NewWriter(nil, cfg); err == nil || w != nil {
+			t.Errorf("NewWriter(%+v) accepted", cfg)
+		}
+	}
+	ctx := context.Background()
+	for _, cfg := range []storage.Config{
+		{URL: "postgres://127.0.0.1:1/none", MaxConns: -1},
+		{URL: "postgres://127.0.0.1:1/none", ConnectTimeout: -time.Second},
+	} {
+		if _, err := storage.Open(ctx, cfg, nil); err == nil || !strings.Contains(err.Error(), "negative") {
+			t.Errorf("Open(%+v): %v", cfg, err)
+		}
+	}
+	db := storagetest.New(t)
+	for _, cfg := range []storage.RetentionConfig{{RawDays: -1}, {RollupDays: -1}, {DaysAhead: -1}} {
+		if err := db.RunRetention(ctx, time.Now(), cfg); err == nil {
+			t.Errorf("RunRetention(%+v) accepted", cfg)
+		}
+	}
+}
+
 func TestNewerDatabaseRefused(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
@@ -148,7 +176,7 @@ func TestCommitBeforeAcknowledge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer probe.Close(ctx)
-	w := storage.NewWriter(db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
 	defer w.Close(ctx)
 
 	const n = 50
@@ -201,7 +229,7 @@ func TestDuplicates(t *testing.T) {
 	ctx := ctxT(t)
 	db := storagetest.New(t)
 	// A long linger so that the Submits below land in one group.
-	w := storage.NewWriter(db, storage.WriterConfig{Linger: 200 * time.Millisecond, Workers: 1})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{Linger: 200 * time.Millisecond, Workers: 1})
 	defer w.Close(ctx)
 
 	type res struct {
@@ -272,7 +300,7 @@ func TestOverloaded(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	w := storage.NewWriter(db, storage.WriterConfig{QueueSize: 2, Workers: 1, Linger: time.Second, MaxGroupRows: 1 << 30})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{QueueSize: 2, Workers: 1, Linger: time.Second, MaxGroupRows: 1 << 30})
 	defer w.Close(ctx)
 	var overloaded bool
 	var wg sync.WaitGroup
@@ -302,7 +330,7 @@ func TestCloseDrains(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	w := storage.NewWriter(db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
 	var mu sync.Mutex
 	done := 0
 	for range 20 {
@@ -335,9 +363,9 @@ func TestConcurrentDuplicates(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	w1 := storage.NewWriter(db, storage.WriterConfig{Workers: 2, Linger: -1})
+	w1 := storagetest.NewWriter(t, db, storage.WriterConfig{Workers: 2, Linger: -1})
 	defer w1.Close(ctx)
-	w2 := storage.NewWriter(db, storage.WriterConfig{Workers: 2, Linger: -1})
+	w2 := storagetest.NewWriter(t, db, storage.WriterConfig{Workers: 2, Linger: -1})
 	defer w2.Close(ctx)
 	const keys, copies = 20, 6
 	var mu sync.Mutex
@@ -387,7 +415,7 @@ func TestWriterEventValues(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	w := storage.NewWriter(db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
 	defer w.Close(context.Background())
 	// A fixed bucket: the writer compares it with no clock (it only makes
 	// sure the day's partition exists), and the test reads back the value.
@@ -433,7 +461,7 @@ func TestWriterRollupMixedMeasuresInOneGroup(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	w := storage.NewWriter(db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
 	defer w.Close(context.Background())
 	hour := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	b := &storage.Batch{BatchKey: randKey()}
@@ -488,7 +516,7 @@ func TestDedupKeyModes(t *testing.T) {
 	clock.Store(time.Now().UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
 	advance := func(d time.Duration) { clock.Add(int64(d)) }
-	w := storage.NewWriter(db, storage.WriterConfig{Workers: 1, Now: now, DedupHorizon: time.Hour, EncHashTTL: time.Minute})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{Workers: 1, Now: now, DedupHorizon: time.Hour, EncHashTTL: time.Minute})
 	defer w.Close(ctx)
 	write := func(b *storage.Batch) storage.Status {
 		t.Helper()
@@ -562,7 +590,7 @@ func TestSubmitInvalidRecord(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	w := storage.NewWriter(db, storage.WriterConfig{})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
 	defer w.Close(ctx)
 	for name, mutate := range map[string]func(*storage.Batch){
 		"NaN measure":      func(b *storage.Batch) { b.Records[1].Measures["ms"] = math.NaN() },
@@ -601,7 +629,7 @@ func TestLingerBoundsGroupWait(t *testing.T) {
 	ctx := ctxT(t)
 	db := storagetest.New(t)
 	const linger = 60 * time.Millisecond
-	w := storage.NewWriter(db, storage.WriterConfig{Linger: linger, Workers: 1, MaxGroupRows: 100000})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{Linger: linger, Workers: 1, MaxGroupRows: 100000})
 	defer w.Close(ctx)
 	first := make(chan time.Duration, 1)
 	start := time.Now()
@@ -639,7 +667,7 @@ func TestSmallGroupsWaitForInFlight(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	w := storage.NewWriter(db, storage.WriterConfig{Workers: 2})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{Workers: 2})
 	defer w.Close(ctx)
 	// Hold the outcomes table so the first transaction blocks in its
 	// final batch, in flight.

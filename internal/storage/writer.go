@@ -190,36 +190,37 @@ type Writer struct {
 	txDoneCh chan struct{}
 }
 
-// NewWriter starts a writer on db; stop it with Close (or Run).
-func NewWriter(db *DB, cfg WriterConfig) *Writer {
-	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 4096
+// Defaults of WriterConfig's zero fields (see WriterConfig for the
+// measurements behind them).
+const (
+	DefaultQueueSize     = 4096
+	DefaultMaxGroupRows  = 5000
+	DefaultWorkers       = 2
+	DefaultDedupHorizon  = 7 * 24 * time.Hour
+	DefaultEncHashTTL    = 10 * time.Minute
+	DefaultCommitTimeout = 30 * time.Second
+)
+
+// NewWriter starts a writer on db; stop it with Close (or Run). A negative
+// size, count or duration in cfg (other than Linger) is an error.
+func NewWriter(db *DB, cfg WriterConfig) (*Writer, error) {
+	switch {
+	case cfg.QueueSize < 0, cfg.MaxGroupRows < 0, cfg.Workers < 0:
+		return nil, errors.New("storage: negative size or count in WriterConfig; leave it 0 for the default")
+	case cfg.DedupHorizon < 0, cfg.EncHashTTL < 0, cfg.CommitTimeout < 0:
+		return nil, errors.New("storage: negative duration in WriterConfig; leave it 0 for the default")
 	}
-	if cfg.MaxGroupRows <= 0 {
-		cfg.MaxGroupRows = 5000
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 2
-	}
-	if cfg.DedupHorizon <= 0 {
-		cfg.DedupHorizon = 7 * 24 * time.Hour
-	}
-	if cfg.EncHashTTL <= 0 {
-		cfg.EncHashTTL = 10 * time.Minute
-	}
-	if cfg.CommitTimeout <= 0 {
-		cfg.CommitTimeout = 30 * time.Second
-	}
+	cfg.QueueSize = cmp.Or(cfg.QueueSize, DefaultQueueSize)
+	cfg.MaxGroupRows = cmp.Or(cfg.MaxGroupRows, DefaultMaxGroupRows)
+	cfg.Workers = cmp.Or(cfg.Workers, DefaultWorkers)
+	cfg.DedupHorizon = cmp.Or(cfg.DedupHorizon, DefaultDedupHorizon)
+	cfg.EncHashTTL = cmp.Or(cfg.EncHashTTL, DefaultEncHashTTL)
+	cfg.CommitTimeout = cmp.Or(cfg.CommitTimeout, DefaultCommitTimeout)
+	cfg.Rand = cmp.Or(cfg.Rand, crand.Reader)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = crand.Reader
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	w := &Writer{
 		db: db, cfg: cfg, log: log,
 		queue:       make(chan *Batch, cfg.QueueSize),
@@ -236,7 +237,7 @@ func NewWriter(db *DB, cfg WriterConfig) *Writer {
 		go w.work()
 	}
 	go w.monitor()
-	return w
+	return w, nil
 }
 
 // Submit queues b. It never blocks: it fails at once with ErrOverloaded

@@ -73,23 +73,3 @@ func FreeAddr(t testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
-
-// LockedBuffer collects output written from several goroutines: a
-// process's stdout and stderr, or a logger's.
-type LockedBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *LockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *LockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
-}

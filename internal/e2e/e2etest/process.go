@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/veil-telemetry/veil/internal/testlog"
 )
 
 // Options tune Start.
@@ -27,7 +29,7 @@ type Options struct {
 // kept in Out.
 type Process struct {
 	Name string
-	Out  *LockedBuffer
+	Out  *testlog.Buffer
 
 	args []string
 	opts Options
@@ -42,7 +44,7 @@ type Process struct {
 // its output logged if the test failed. name labels it in messages.
 func Start(t testing.TB, name string, o Options, args ...string) *Process {
 	t.Helper()
-	p := &Process{Name: name, Out: &LockedBuffer{}, args: args, opts: o}
+	p := &Process{Name: name, Out: &testlog.Buffer{}, args: args, opts: o}
 	p.Restart(t)
 	t.Cleanup(func() {
 		p.terminate()

@@ -113,6 +113,18 @@ func Open(t testing.TB, cfg storage.Config) *storage.DB {
 	return db
 }
 
+// NewWriter starts a writer on db (storage.NewWriter), failing the test
+// when cfg is refused. Closing it is the test's business: several test
+// how Close behaves.
+func NewWriter(t testing.TB, db *storage.DB, cfg storage.WriterConfig) *storage.Writer {
+	t.Helper()
+	w, err := storage.NewWriter(db, cfg)
+	if err != nil {
+		t.Fatalf("storagetest: writer: %v", err)
+	}
+	return w
+}
+
 // URL creates a fresh migrated database, dropped when the test ends, and
 // returns its URL (for tests that run a child process or a command).
 func URL(t testing.TB) string {
