@@ -100,10 +100,6 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	masterKey, err := storage.LoadOrCreateMasterKey(c.MasterKeyFile)
-	if err != nil {
-		return err
-	}
 	tokens, err := loadAdminTokens(c, logger)
 	if err != nil {
 		return err
@@ -130,7 +126,8 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	}
 	defer admLn.Close()
 
-	db, err := storage.Open(ctx, storage.Config{URL: c.DatabaseURL, DataDir: c.DataDir, MasterKey: masterKey}, logger)
+	db, err := storage.Open(ctx, storage.Config{URL: c.DatabaseURL, DataDir: c.DataDir,
+		MigrationURL: c.migrationURL, MasterKeyFile: c.MasterKeyFile}, logger)
 	if err != nil {
 		return err
 	}

@@ -8,10 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,49 +59,6 @@ func (k KeyRecord) LogValue() slog.Value {
 
 // KeyGen makes a key for id: its key configuration and serialized secret.
 type KeyGen func(id uint8) (config, secret []byte, err error)
-
-// LoadOrCreateMasterKey reads the 32-byte master key at path, creating it
-// (random, mode 0600) when missing. Losing the file loses every sealed key.
-func LoadOrCreateMasterKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if len(b) != masterKeySize {
-			return nil, fmt.Errorf("storage: master key file %s holds %d bytes, want %d", path, len(b), masterKeySize)
-		}
-		return b, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("storage: read master key: %w", err)
-	}
-	key := make([]byte, masterKeySize)
-	if _, err := io.ReadFull(rand.Reader, key); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	// O_EXCL: two processes creating at once must not end with different
-	// keys; the loser reads the winner's.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadOrCreateMasterKey(path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("storage: create master key: %w", err)
-	}
-	_, err = f.Write(key)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("storage: write master key: %w", err)
-	}
-	return key, nil
-}
 
 // sealAAD binds a sealed secret to its key id, so rows cannot be swapped.
 func sealAAD(id uint8) []byte { return []byte{'v', 'e', 'i', 'l', '-', 'k', 'e', 'y', 0, id} }
