@@ -17,7 +17,7 @@ var allowed = map[string][]string{
 	"bhttp":      {},
 	"ohttp":      {},
 	"gateway":    {"ohttp", "bhttp"},
-	"relay":      {},
+	"relay":      {"tlsconfig"},
 	"schema":     {},
 	"ingest":     {"schema", "storage", "proto"},
 	"admin":      {"schema", "storage", "proto", "ohttp"},
@@ -30,6 +30,8 @@ var allowed = map[string][]string{
 	"loadgen":   {"ohttp", "bhttp", "sdk", "proto"},
 	"faulttest": {"*"},
 	"e2e":       {"*"},
+	// TLS settings of the listeners and the relay's client: std only.
+	"tlsconfig": {},
 }
 
 // public lists the folders a user of the module imports; every other
@@ -43,6 +45,8 @@ var thirdParty = map[string][]string{
 	"ohttp":  {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
 	"relay":  {"golang.org/x/time"},
 	"schema": {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text", "github.com/goccy/go-json"},
+
+	"tlsconfig": {},
 }
 
 func folderOf(pkg string) string {

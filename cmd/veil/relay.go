@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/veil-telemetry/veil/internal/relay"
+	"github.com/veil-telemetry/veil/internal/tlsconfig"
 )
 
 // relayOptions is the configuration of `veil relay`.
@@ -113,7 +114,7 @@ func runRelay(ctx context.Context, o relayOptions, logger *slog.Logger, ready fu
 		if !pool.AppendCertsFromPEM(pem) {
 			return &exitError{code: 2, err: fmt.Errorf("relay: no certificates in %s", o.GatewayCA)}
 		}
-		clientTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		clientTLS = tlsconfig.Client(pool)
 	}
 	client := relay.NewClient(clientTLS)
 	defer client.CloseIdleConnections()
@@ -149,11 +150,12 @@ func runRelay(ctx context.Context, o relayOptions, logger *slog.Logger, ready fu
 		},
 	}
 	if o.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		// AEAD suites only; an expired certificate is logged.
+		conf, err := tlsconfig.LoadServer(o.TLSCert, o.TLSKey, time.Now(), logger)
 		if err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("relay: %w", err)}
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = conf
 	}
 
 	ln, err := net.Listen("tcp", o.Listen)

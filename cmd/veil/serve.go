@@ -26,6 +26,7 @@ import (
 	"github.com/veil-telemetry/veil/internal/ingest"
 	"github.com/veil-telemetry/veil/internal/schema"
 	"github.com/veil-telemetry/veil/internal/storage"
+	"github.com/veil-telemetry/veil/internal/tlsconfig"
 	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
@@ -106,11 +107,10 @@ func runServe(ctx context.Context, c serveConfig, logger *slog.Logger, started f
 	}
 	var tlsConf *tls.Config
 	if c.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-		if err != nil {
+		// AEAD suites only; an expired certificate is logged.
+		if tlsConf, err = tlsconfig.LoadServer(c.TLSCert, c.TLSKey, time.Now(), logger); err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	// Bind before starting PostgreSQL so a taken port fails in
 	// milliseconds; connections wait in the backlog until we serve.
