@@ -287,9 +287,11 @@ func newHTTPServer(h http.Handler, tlsConf *tls.Config) *http.Server {
 		// h2c with prior knowledge, for gRPC clients on the admin listener.
 		protos.SetUnencryptedHTTP2(true)
 	}
+	// TLSConfig is a copy per server: net/http adds its HTTP/2 settings to
+	// the config it is given, and both listeners start at once.
 	return &http.Server{
 		Handler:           h,
-		TLSConfig:         tlsConf,
+		TLSConfig:         tlsConf.Clone(),
 		Protocols:         &protos,
 		ReadHeaderTimeout: defaultReadHeaderTimeout,
 		ReadTimeout:       readTimeout,
