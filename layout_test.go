@@ -19,7 +19,7 @@ var allowed = map[string][]string{
 	"ohttp":   {},
 	"gateway": {"ohttp", "bhttp", "keystate", "problem", "httpcache"},
 	// The relay may use std-only helpers that hold no key material.
-	"relay":  {"problem", "httpcache"},
+	"relay":  {"problem", "httpcache", "tlsconfig"},
 	"schema": {},
 	"ingest": {"schema", "storage", "proto", "problem", "problem/grpcproblem"},
 	// The admin plane owns the key lifecycle: it hands the storage key
@@ -52,8 +52,10 @@ var allowed = map[string][]string{
 	// What cmd/veil wires: the settings of serve and relay (defaults are
 	// the owning packages' constants), the listener runner, the key file
 	// format of veil keys.
-	"config":    {"admin", "gateway", "ingest", "relay", "server", "storage", "ohttp"},
-	"server":    {},
+	"config": {"admin", "gateway", "ingest", "relay", "server", "storage", "ohttp"},
+	"server": {},
+	// AEAD-only TLS settings for every listener and the relay's client.
+	"tlsconfig": {},
 	"keyfile":   {"ohttp"},
 	"faulttest": {"*"},
 	"e2e":       {"*"},
@@ -84,6 +86,7 @@ var thirdParty = map[string][]string{
 	"httpcache":  {},
 	"secretfile": {},
 	"testlog":    {},
+	"tlsconfig":  {},
 }
 
 // folderOf returns the row of allowed that pkg belongs to: its folder

@@ -18,13 +18,16 @@ import (
 // stopped after). Applying twice is a no-op; a database migrated by a newer
 // veil is refused.
 func newMigrateCmd() *cobra.Command {
-	var databaseURL, dataDir string
+	var databaseURL, databaseURLFile, dataDir string
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply database migrations",
-		Long: "Apply veil's embedded SQL migrations to --database-url, or to the managed PostgreSQL\n" +
-			"under --data-dir when no URL is given. Running it again is a no-op. A database\n" +
-			"migrated by a newer veil is refused. Flags default to VEIL_DATABASE_URL and VEIL_DATA_DIR.",
+		Long: "Apply veil's embedded SQL migrations to --database-url (or --database-url-file), or to\n" +
+			"the managed PostgreSQL under --data-dir when no URL is given, and set up the database's\n" +
+			"roles (veil_writer_<db>, veil_reader_<db>, the service login veil_service_<db>). The URL\n" +
+			"logs in as the database's owner. Running it again is a no-op. A database migrated by a\n" +
+			"newer veil is refused. Flags default to VEIL_DATABASE_URL, VEIL_DATABASE_URL_FILE and\n" +
+			"VEIL_DATA_DIR.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("database-url") && os.Getenv("VEIL_DATABASE_URL") != "" {
@@ -33,10 +36,23 @@ func newMigrateCmd() *cobra.Command {
 			if !cmd.Flags().Changed("data-dir") && os.Getenv("VEIL_DATA_DIR") != "" {
 				dataDir = os.Getenv("VEIL_DATA_DIR")
 			}
+			if !cmd.Flags().Changed("database-url-file") && os.Getenv("VEIL_DATABASE_URL_FILE") != "" {
+				databaseURLFile = os.Getenv("VEIL_DATABASE_URL_FILE")
+			}
+			if databaseURLFile != "" {
+				if databaseURL != "" {
+					return &exitError{code: 2, err: fmt.Errorf("migrate: --database-url and --database-url-file exclude each other")}
+				}
+				u, err := config.ReadSecretLine(databaseURLFile)
+				if err != nil {
+					return &exitError{code: 2, err: fmt.Errorf("migrate: --database-url-file: %w", err)}
+				}
+				databaseURL = u
+			}
 			ctx := cmd.Context()
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-			url := databaseURL
-			if url == "" {
+			migrate := func() (int32, int32, error) { return storage.Migrate(ctx, databaseURL, logger) }
+			if databaseURL == "" {
 				if dataDir == "" {
 					return &exitError{code: 2, err: fmt.Errorf("migrate: give --database-url or --data-dir")}
 				}
@@ -52,9 +68,9 @@ func newMigrateCmd() *cobra.Command {
 						logger.Error("stopping managed PostgreSQL", "err", err)
 					}
 				}()
-				url = local.URL()
+				migrate = func() (int32, int32, error) { return local.Migrate(ctx, logger) }
 			}
-			from, to, err := storage.Migrate(ctx, url, logger)
+			from, to, err := migrate()
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -67,6 +83,7 @@ func newMigrateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&databaseURL, "database-url", "", "PostgreSQL URL; empty uses the managed PostgreSQL under --data-dir")
+	cmd.Flags().StringVar(&databaseURLFile, "database-url-file", "", "read --database-url from this `FILE` (first line), keeping its password out of ps and the environment")
 	cmd.Flags().StringVar(&dataDir, "data-dir", config.DefaultDataDir, "data directory of the managed PostgreSQL")
 	return cmd
 }

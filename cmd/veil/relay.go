@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
@@ -13,6 +14,7 @@ import (
 	"github.com/veil-telemetry/veil/internal/config"
 	"github.com/veil-telemetry/veil/internal/relay"
 	"github.com/veil-telemetry/veil/internal/server"
+	"github.com/veil-telemetry/veil/internal/tlsconfig"
 )
 
 func newRelayCmd() *cobra.Command {
@@ -75,7 +77,8 @@ func runRelay(ctx context.Context, c config.Relay, logger *slog.Logger, ready fu
 	srv := c.ServerConfig()
 	srv.Logger = logger
 	if c.TLSCert != "" {
-		if srv.TLS, err = server.LoadTLS(c.TLSCert, c.TLSKey); err != nil {
+		// AEAD suites only; an expired certificate is logged.
+		if srv.TLS, err = tlsconfig.LoadServer(c.TLSCert, c.TLSKey, time.Now(), logger); err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("relay: %w", err)}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,6 +23,7 @@ import (
 	"github.com/veil-telemetry/veil/internal/schema"
 	"github.com/veil-telemetry/veil/internal/server"
 	"github.com/veil-telemetry/veil/internal/storage"
+	"github.com/veil-telemetry/veil/internal/tlsconfig"
 )
 
 func newServeCmd() *cobra.Command {
@@ -81,10 +83,6 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	masterKey, err := storage.LoadOrCreateMasterKey(c.MasterKeyFile)
-	if err != nil {
-		return err
-	}
 	tokens, err := admin.ServeTokens(c.AdminTokenFile, c.DataDir, logger)
 	if err != nil {
 		return err
@@ -92,7 +90,8 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	run := c.ServerConfig()
 	run.Logger = logger
 	if c.TLSCert != "" {
-		if run.TLS, err = server.LoadTLS(c.TLSCert, c.TLSKey); err != nil {
+		// AEAD suites only; an expired certificate is logged.
+		if run.TLS, err = tlsconfig.LoadServer(c.TLSCert, c.TLSKey, time.Now(), logger); err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
 	}
@@ -110,7 +109,8 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 
 	// Construct: database (migrated by Open), writer, admin plane with the
 	// key ring, ingest behind the gateway.
-	db, err := storage.Open(ctx, storage.Config{URL: c.DatabaseURL, DataDir: c.DataDir, MasterKey: masterKey}, logger)
+	db, err := storage.Open(ctx, storage.Config{URL: c.DatabaseURL, DataDir: c.DataDir,
+		MigrationURL: c.MigrationURL(), MasterKeyFile: c.MasterKeyFile}, logger)
 	if err != nil {
 		return err
 	}

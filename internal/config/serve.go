@@ -60,6 +60,12 @@ type Serve struct {
 	// both listeners are loopback, and serve warns on every start.
 	BenchNoopInner bool
 	AdminPprof     bool
+
+	// MigrationDatabaseURLFile holds the database owner's URL, used at
+	// start to migrate and provision roles (storage.Config.MigrationURL);
+	// migrationURL is its content, never kept past the start.
+	MigrationDatabaseURLFile string
+	migrationURL             string
 }
 
 // DefaultDataDir is veil serve's and veil migrate's data directory.
@@ -95,10 +101,11 @@ func (c *Serve) BindFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory: managed PostgreSQL, master key, generated admin token")
 	f.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL; empty starts a private PostgreSQL under --data-dir")
 	f.StringVar(&c.DatabaseURLFile, "database-url-file", c.DatabaseURLFile, "read --database-url from this `FILE` (first line), keeping its password out of ps and the environment")
+	f.StringVar(&c.MigrationDatabaseURLFile, "migration-database-url-file", c.MigrationDatabaseURLFile, "read the database owner's URL from this `FILE`: used at start to migrate and set up the database roles, then closed; --database-url then logs in as the service login veil_service_<database>")
 	f.StringVar(&c.Listen, "listen", c.Listen, "public listener: the OHTTP gateway, key configurations and health")
 	f.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin listener: gRPC, REST, metrics, dashboard")
 	f.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin bearer tokens, one per line; empty creates <data-dir>/admin-token")
-	f.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "32-byte key sealing the gateway private keys at rest (default <data-dir>/master.key, created if missing)")
+	f.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "32-byte key sealing the gateway private keys at rest, mode 0600 (default <data-dir>/master.key, created if missing while the key ring holds no sealed key)")
 	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve both listeners over TLS with this certificate chain (PEM)")
 	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
 	f.IntVar(&c.KAnonymity, "k-anonymity", c.KAnonymity, "aggregates suppress groups counting fewer events (at least 2)")
@@ -202,6 +209,15 @@ func (c *Serve) Validate() error {
 			c.DatabaseURL = u
 		}
 	}
+	if c.MigrationDatabaseURLFile != "" {
+		if c.DatabaseURL == "" {
+			bad("--migration-database-url-file needs --database-url or --database-url-file (the service login's URL)")
+		} else if u, err := ReadSecretLine(c.MigrationDatabaseURLFile); err != nil {
+			bad("--migration-database-url-file: %v", err)
+		} else {
+			c.migrationURL = u
+		}
+	}
 	if c.MasterKeyFile == "" && c.DataDir != "" {
 		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
 	}
@@ -227,3 +243,8 @@ func IsLoopback(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// MigrationURL is the database owner's URL read from
+// MigrationDatabaseURLFile by Validate (empty without it): storage.Open
+// migrates and provisions roles with it, then closes that connection.
+func (c *Serve) MigrationURL() string { return c.migrationURL }

@@ -33,5 +33,5 @@ func (g *Gateway) serveKeys(w http.ResponseWriter, r *http.Request) {
 	if !rg.nextChange.IsZero() {
 		maxAge = min(maxAge, rg.nextChange.Sub(g.cfg.Now()))
 	}
-	status = httpcache.Serve(w, r, rg.doc, ohttp.KeysMediaType, rg.etag, maxAge)
+	status = httpcache.Serve(w, r, rg.doc, ohttp.KeysMediaType, rg.etag, httpcache.Public(maxAge))
 }

@@ -40,13 +40,25 @@ func NoneMatch(header, etag string) bool {
 	return false
 }
 
-// Serve answers r with body as a public document of the given media type
-// and etag, cacheable for maxAge (whole seconds; a negative one is 0), and
-// returns the status it wrote: 304 with no body when r's If-None-Match
-// holds etag, else 200 (with no body for HEAD).
-func Serve(w http.ResponseWriter, r *http.Request, body []byte, mediaType, etag string, maxAge time.Duration) int {
+// Public is the Cache-Control of a document any cache may keep for maxAge
+// (whole seconds; a negative one is 0).
+func Public(maxAge time.Duration) string {
+	return "public, max-age=" + MaxAgeSeconds(maxAge)
+}
+
+// MaxAgeSeconds formats a remaining lifetime for max-age: whole seconds,
+// at least 0.
+func MaxAgeSeconds(d time.Duration) string {
+	return strconv.FormatInt(int64(max(d, 0)/time.Second), 10)
+}
+
+// Serve answers r with body as a document of the given media type, etag
+// and Cache-Control (Public for most), and returns the status it wrote:
+// 304 with no body when r's If-None-Match holds etag, else 200 (with no
+// body for HEAD).
+func Serve(w http.ResponseWriter, r *http.Request, body []byte, mediaType, etag, cacheControl string) int {
 	h := w.Header()
-	h.Set("Cache-Control", "public, max-age="+strconv.FormatInt(int64(max(maxAge, 0)/time.Second), 10))
+	h.Set("Cache-Control", cacheControl)
 	h.Set("ETag", etag)
 	if NoneMatch(r.Header.Get("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)

@@ -54,7 +54,7 @@ func TestServe(t *testing.T) {
 				r.Header.Set("If-None-Match", c.inm)
 			}
 			rec := httptest.NewRecorder()
-			if got := Serve(rec, r, body, "application/ohttp-keys", etag, c.maxAge); got != c.status || rec.Code != c.status {
+			if got := Serve(rec, r, body, "application/ohttp-keys", etag, Public(c.maxAge)); got != c.status || rec.Code != c.status {
 				t.Fatalf("status %d (returned %d), want %d", rec.Code, got, c.status)
 			}
 			h := rec.Header()

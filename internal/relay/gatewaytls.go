@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+
+	"github.com/veil-telemetry/veil/internal/tlsconfig"
 )
 
 // GatewayTLS is the TLS configuration of the relay's client (NewClient)
@@ -23,5 +25,5 @@ func GatewayTLS(caFile string) (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("no certificates in %s", caFile)
 	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	return tlsconfig.Client(pool), nil
 }

@@ -33,6 +33,12 @@ type keysDoc struct {
 	etag    string
 	fetched time.Time
 	expires time.Time
+	// noStore and private pass the gateway's directives on to clients
+	// (RFC 9111 §5.2.2.5, §5.2.2.7): a relay that answered "public" would
+	// let every cache on the way keep what the gateway said not to.
+	// privateTTL is the max-age a private answer carries from fetched.
+	noStore, private bool
+	privateTTL       time.Duration
 }
 
 // keysRetryInterval is the least time between upstream fetches after one
@@ -92,6 +98,7 @@ func (rl *Relay) currentKeys(ctx context.Context) (*keysDoc, error) {
 		rl.keys.set(d)
 		return d, nil
 	}
+	rl.logUpstream(ctx, "fetching the gateway's keys failed", err)
 	rl.keys.failedAt = now
 	if stale {
 		return doc, nil
@@ -107,7 +114,16 @@ func (rl *Relay) serveKeys(w *countingWriter, r *http.Request) {
 		return
 	}
 
-	httpcache.Serve(w, r, doc.body, keysMediaType, doc.etag, doc.expires.Sub(now))
+	var cc string
+	switch {
+	case doc.noStore:
+		cc = "no-store"
+	case doc.private:
+		cc = "private, max-age=" + httpcache.MaxAgeSeconds(doc.fetched.Add(doc.privateTTL).Sub(now))
+	default:
+		cc = httpcache.Public(doc.expires.Sub(now))
+	}
+	httpcache.Serve(w, r, doc.body, keysMediaType, doc.etag, cc)
 }
 
 func (rl *Relay) fetchKeys(ctx context.Context) (*keysDoc, error) {
@@ -137,55 +153,87 @@ func (rl *Relay) fetchKeys(ctx context.Context) (*keysDoc, error) {
 		return nil, fmt.Errorf("%w: bad size", errKeysUpstream)
 	}
 	now := rl.cfg.Now()
-	ttl := rl.keysTTL(resp.Header)
+	cc := parseCacheControl(resp.Header)
 	body := buf.Bytes()
-	return &keysDoc{
+	d := &keysDoc{
 		body: body,
 		// Our own strong validator: the bytes are what clients compare.
 		etag:    httpcache.ETag(body),
 		fetched: now,
-		expires: now.Add(ttl),
-	}, nil
+		expires: now.Add(rl.keysTTL(resp.Header)),
+		noStore: cc.noStore,
+		private: cc.private,
+	}
+	if cc.private && cc.maxAge >= 0 {
+		d.privateTTL = rl.capTTL(cc.maxAge - cc.age)
+	}
+	return d, nil
 }
 
-// keysTTL reads how long the gateway lets shared caches keep its keys
-// (RFC 9111 §5.2.2): s-maxage over max-age, less the Age already spent;
-// no-store, no-cache and private mean not at all; none means KeysTTL.
-func (rl *Relay) keysTTL(h http.Header) time.Duration {
-	var maxAge, sMaxAge int64 = -1, -1
+// cacheControl holds the directives of a response's Cache-Control that
+// the relay acts on (RFC 9111 §5.2.2); -1 means absent.
+type cacheControl struct {
+	noStore, noCache, private bool
+	maxAge, sMaxAge           int64
+	age                       int64 // the Age header, 0 when absent
+}
+
+func parseCacheControl(h http.Header) cacheControl {
+	cc := cacheControl{maxAge: -1, sMaxAge: -1}
 	for _, v := range h.Values("Cache-Control") {
 		for d := range strings.SplitSeq(v, ",") {
 			name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
 			name = strings.ToLower(name)
 			val = strings.Trim(val, `"`)
 			switch name {
-			case "no-store", "no-cache", "private":
-				return 0
+			case "no-store":
+				cc.noStore = true
+			case "no-cache":
+				cc.noCache = true
+			case "private":
+				cc.private = true
 			case "max-age":
 				if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
-					maxAge = n
+					cc.maxAge = n
 				}
 			case "s-maxage":
 				if n, err := strconv.ParseInt(val, 10, 64); err == nil && n >= 0 {
-					sMaxAge = n
+					cc.sMaxAge = n
 				}
 			}
 		}
 	}
-	if sMaxAge >= 0 {
-		maxAge = sMaxAge
+	if age, err := strconv.ParseInt(h.Get("Age"), 10, 64); err == nil && age > 0 {
+		cc.age = age
+	}
+	return cc
+}
+
+// keysTTL reads how long the gateway lets shared caches keep its keys
+// (RFC 9111 §5.2.2): s-maxage over max-age, less the Age already spent;
+// no-store, no-cache and private mean not at all; none means KeysTTL.
+func (rl *Relay) keysTTL(h http.Header) time.Duration {
+	cc := parseCacheControl(h)
+	if cc.noStore || cc.noCache || cc.private {
+		return 0
+	}
+	maxAge := cc.maxAge
+	if cc.sMaxAge >= 0 {
+		maxAge = cc.sMaxAge
 	}
 	if maxAge < 0 {
 		return rl.cfg.KeysTTL
 	}
-	if age, err := strconv.ParseInt(h.Get("Age"), 10, 64); err == nil && age > 0 {
-		maxAge -= age
-	}
-	if maxAge <= 0 {
+	return rl.capTTL(maxAge - cc.age)
+}
+
+// capTTL is seconds as a duration, at least 0 and at most KeysMaxTTL.
+func (rl *Relay) capTTL(seconds int64) time.Duration {
+	if seconds <= 0 {
 		return 0
 	}
-	if maxAge > int64(rl.cfg.KeysMaxTTL/time.Second) {
+	if seconds > int64(rl.cfg.KeysMaxTTL/time.Second) {
 		return rl.cfg.KeysMaxTTL
 	}
-	return time.Duration(maxAge) * time.Second
+	return time.Duration(seconds) * time.Second
 }

@@ -7,8 +7,9 @@
 // §7, key consistency).
 //
 // The relay links no key material and imports nothing that can decrypt; a
-// test enforces that its dependencies are the standard library and
-// golang.org/x/time/rate only. It forwards no client header, never passes on
+// test enforces that its dependencies are the standard library,
+// golang.org/x/time/rate and veil's TLS settings (internal/tlsconfig, std
+// only). It forwards no client header, never passes on
 // or logs a client address, and limits requests per client address.
 package relay
 
@@ -17,6 +18,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +36,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/veil-telemetry/veil/internal/problem"
+	"github.com/veil-telemetry/veil/internal/tlsconfig"
 )
 
 // Media types the relay deals in (RFC 9458 §9, RFC 9457 §6.1). They are
@@ -214,8 +218,12 @@ func parseUpstream(s string) (*url.URL, error) {
 // NewClient returns the pooled keep-alive client the relay uses by default,
 // with bounded dial, TLS and header waits. It ignores proxy environment
 // variables (the relay talks to its gateway directly) and asks for no
-// content coding, so bodies pass through untouched. tlsConfig may be nil.
+// content coding, so bodies pass through untouched. tlsConfig may be nil:
+// tlsconfig.Client(nil), the system's roots and AEAD cipher suites only.
 func NewClient(tlsConfig *tls.Config) *http.Client {
+	if tlsConfig == nil {
+		tlsConfig = tlsconfig.Client(nil)
+	}
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		Proxy:                  nil,
@@ -400,6 +408,9 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 	}
 	resp, err := rl.client.Do(up)
 	if err != nil {
+		if r.Context().Err() == nil {
+			rl.logUpstream(r.Context(), "forwarding to the gateway failed", err)
+		}
 		rl.upstreamError(w, r, err)
 		return n
 	}
@@ -411,13 +422,21 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 		out.Grow(int(min(resp.ContentLength, maxPresizeBytes)))
 	}
 	if _, err := out.ReadFrom(io.LimitReader(resp.Body, rl.cfg.MaxResponseBytes+1)); err != nil {
+		if r.Context().Err() == nil {
+			rl.logUpstream(r.Context(), "reading the gateway's answer failed", err)
+		}
 		rl.upstreamError(w, r, err)
 		return n
 	}
 	// 1xx and 3xx from a gateway are a misconfiguration; a redirect in
 	// particular is never followed nor passed on.
-	if int64(out.Len()) > rl.cfg.MaxResponseBytes || resp.StatusCode < 200 || resp.StatusCode > 599 ||
-		(resp.StatusCode >= 300 && resp.StatusCode < 400) {
+	if int64(out.Len()) > rl.cfg.MaxResponseBytes {
+		rl.logUpstream(r.Context(), "the gateway's answer was refused", errors.New("larger than the response limit"))
+		rl.problem(w, http.StatusBadGateway, "bad gateway")
+		return n
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 599 || (resp.StatusCode >= 300 && resp.StatusCode < 400) {
+		rl.logUpstream(r.Context(), "the gateway's answer was refused", fmt.Errorf("status %d", resp.StatusCode))
 		rl.problem(w, http.StatusBadGateway, "bad gateway")
 		return n
 	}
@@ -467,6 +486,46 @@ func (rl *Relay) upstreamError(w *countingWriter, r *http.Request, err error) {
 		return
 	}
 	rl.problem(w, http.StatusBadGateway, "bad gateway")
+}
+
+// logUpstream logs why an exchange with the gateway failed — a TLS
+// handshake refused, a connection reset, a timeout — so a 502 or 504 in
+// the request log has its cause next to it. The line holds the error of
+// the relay's own connection to its configured gateway, never anything of
+// the client's (its address, its headers, its bytes): url.Error's
+// operation and URL are dropped, the gateway's URL being configuration.
+func (rl *Relay) logUpstream(ctx context.Context, msg string, err error) {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	rl.log.LogAttrs(ctx, slog.LevelWarn, msg,
+		slog.String("kind", upstreamKind(err)),
+		slog.String("reason", err.Error()))
+}
+
+// upstreamKind classifies an upstream failure for alerting: "tls" for a
+// refused handshake (certificate verification, protocol alerts), "timeout",
+// or "transport".
+func upstreamKind(err error) string {
+	var (
+		verify  *tls.CertificateVerificationError
+		alert   tls.AlertError
+		header  tls.RecordHeaderError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+		ne      net.Error
+	)
+	switch {
+	case errors.As(err, &verify), errors.As(err, &alert), errors.As(err, &header),
+		errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &invalid),
+		strings.HasPrefix(err.Error(), "tls: "):
+		return "tls"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return "transport"
 }
 
 // statusClientClosed is logged when the client went away before an answer.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -578,10 +579,10 @@ func TestHealthz(t *testing.T) {
 }
 
 // TestImports enforces that the relay links nothing beyond the standard
-// library, golang.org/x/time/rate and two std-only packages of this module
-// (problem documents, cache validators): in particular no ohttp, no HPKE,
-// no key material (DESIGN.md, privacy invariant 6). The list is of every
-// dependency, direct or not, so those two stay std-only too.
+// library, golang.org/x/time/rate and three std-only packages of this
+// module (problem documents, cache validators, TLS settings): in particular
+// no ohttp, no HPKE, no key material (DESIGN.md, privacy invariant 6). The
+// list is of every dependency, direct or not, so those stay std-only too.
 func TestImports(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -596,9 +597,116 @@ func TestImports(t *testing.T) {
 	for p := range strings.FieldsSeq(string(out)) {
 		switch p {
 		case "github.com/veil-telemetry/veil/internal/relay", "golang.org/x/time/rate",
-			"github.com/veil-telemetry/veil/internal/problem", "github.com/veil-telemetry/veil/internal/httpcache":
+			"github.com/veil-telemetry/veil/internal/problem", "github.com/veil-telemetry/veil/internal/httpcache",
+			"github.com/veil-telemetry/veil/internal/tlsconfig":
 		default:
 			t.Errorf("relay depends on %s", p)
 		}
+	}
+}
+
+// TestUpstreamTLSFailureLogged: a gateway whose certificate the relay does
+// not trust is answered 502 as before, and the log says why — the TLS
+// handshake and its reason — without a client detail.
+func TestUpstreamTLSFailureLogged(t *testing.T) {
+	gw := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(gw.Close)
+	logs := new(testlog.Buffer)
+	rl, err := New(Config{
+		GatewayURL: gw.URL + "/gateway",
+		Logger:     slog.New(slog.NewJSONHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rl)
+	t.Cleanup(srv.Close)
+	// Remember the client's address, to look for it in the log.
+	var clientAddr atomic.Value
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			clientAddr.Store(c.LocalAddr().String())
+		}
+		return c, err
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	for _, path := range []string{"/gateway", "/ohttp-keys"} {
+		method, ctype := http.MethodPost, requestMediaType
+		if path == "/ohttp-keys" {
+			method, ctype = http.MethodGet, ""
+		}
+		req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader([]byte("sealed")))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		req.Header.Set("User-Agent", "client-marker/1.0")
+		req.Header.Set("X-Forwarded-For", "198.51.100.7")
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("%s: status %d, want 502", path, resp.StatusCode)
+		}
+	}
+	out := logs.String()
+	var tlsLines int
+	for line := range strings.Lines(out) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["kind"] == "tls" && strings.Contains(fmt.Sprint(rec["reason"]), "certificate") {
+			tlsLines++
+		}
+	}
+	if tlsLines != 2 {
+		t.Errorf("%d log lines give the TLS reason, want 2 (forward and keys):\n%s", tlsLines, out)
+	}
+	for _, secret := range []string{clientAddr.Load().(string), "client-marker", "198.51.100.7", "sealed"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log holds a client detail %q:\n%s", secret, out)
+		}
+	}
+}
+
+// TestKeysCacheControlPassThrough: a gateway's no-store or private reaches
+// the client as such, never rewritten into a public answer.
+func TestKeysCacheControlPassThrough(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		gateway     string
+		first, next string // at once, and 10 s later
+	}{
+		{"no-store", "no-store", "no-store"},
+		{"no-store, max-age=60", "no-store", "no-store"},
+		// Shared caches may not keep a private answer, the relay
+		// included: each request fetches it anew.
+		{"private, max-age=60", "private, max-age=60", "private, max-age=60"},
+		{"private", "private, max-age=0", "private, max-age=0"},
+		{"public, max-age=60", "public, max-age=60", "public, max-age=50"},
+	} {
+		t.Run(tc.gateway, func(t *testing.T) {
+			var mu sync.Mutex
+			clock := now
+			h := newHarness(t, func(c *Config) {
+				c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			})
+			h.gw.keysCC = tc.gateway
+			for i, want := range []string{tc.first, tc.next} {
+				resp := h.do(t, "GET", "/ohttp-keys", "", nil, nil)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+				if got := resp.Header.Get("Cache-Control"); got != want {
+					t.Errorf("request %d: Cache-Control %q, want %q", i, got, want)
+				}
+				mu.Lock()
+				clock = clock.Add(10 * time.Second)
+				mu.Unlock()
+			}
+		})
 	}
 }

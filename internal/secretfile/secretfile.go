@@ -20,8 +20,9 @@ func Create(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	// O_EXCL: never overwrite, and never follow a link planted at path.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// O_EXCL: never overwrite, and never follow a link planted at path
+	// (O_NOFOLLOW says so for the last element where the system has it).
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
 	if err != nil {
 		return err
 	}

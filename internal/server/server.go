@@ -89,8 +89,10 @@ func New(baseCtx context.Context, h http.Handler, cfg Config) *http.Server {
 	}
 	base := context.WithoutCancel(baseCtx)
 	return &http.Server{
-		Handler:           h,
-		TLSConfig:         cfg.TLS,
+		Handler: h,
+		// A copy per server: net/http adds its HTTP/2 settings to the
+		// config it is given, and listeners sharing one start at once.
+		TLSConfig:         cfg.TLS.Clone(),
 		Protocols:         &protos,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
@@ -152,16 +154,6 @@ func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
 		cfg.AfterDrain(drain)
 	}
 	return runErr
-}
-
-// LoadTLS reads a certificate chain and its key (PEM) into a server TLS
-// configuration.
-func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // Scheme is "https" with TLS, else "http", for log lines.

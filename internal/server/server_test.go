@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"github.com/veil-telemetry/veil/internal/tlsconfig"
 	"io"
 	"log/slog"
 	"net"
@@ -191,14 +192,14 @@ func TestLoadTLS(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), 0o600)
-	conf, err := LoadTLS(certFile, keyFile)
+	conf, err := tlsconfig.LoadServer(certFile, keyFile, time.Now(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(conf.Certificates) != 1 || !bytes.Equal(conf.Certificates[0].Certificate[0], cert.Certificate[0]) || conf.MinVersion != tls.VersionTLS12 {
 		t.Errorf("loaded %+v", conf)
 	}
-	if _, err := LoadTLS(certFile, filepath.Join(dir, "missing.pem")); err == nil {
+	if _, err := tlsconfig.LoadServer(certFile, filepath.Join(dir, "missing.pem"), time.Now(), nil); err == nil {
 		t.Error("missing key accepted")
 	}
 	if Scheme(nil) != "http" || Scheme(conf) != "https" {

@@ -194,13 +194,14 @@ func bareCopy(b *testing.B, recs []storage.Record, preencoded bool) {
 func BenchmarkEventLayout(b *testing.B) {
 	const n = 10000
 	recs := benchRecords(n)
-	db := storagetest.New(b)
+	// The owner: the service login may not create tables.
+	pool := storagetest.Owner(b, storagetest.New(b))
 	ctx := context.Background()
-	if _, err := db.Pool().Exec(ctx, `CREATE TABLE typed_events (bucket timestamptz, schema_name text, schema_version int,
+	if _, err := pool.Exec(ctx, `CREATE TABLE typed_events (bucket timestamptz, schema_name text, schema_version int,
 		os text, app_version text, country text, cold_start_ms float8, bytes float8)`); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.Pool().Exec(ctx, "SELECT veil_ensure_event_partition($1::date)", recs[0].Bucket.Format(time.DateOnly)); err != nil {
+	if _, err := pool.Exec(ctx, "SELECT veil_ensure_event_partition($1::date)", recs[0].Bucket.Format(time.DateOnly)); err != nil {
 		b.Fatal(err)
 	}
 	jsonRows := make([][]any, n)
@@ -214,7 +215,7 @@ func BenchmarkEventLayout(b *testing.B) {
 	run := func(b *testing.B, table string, cols []string, rows [][]any) {
 		start := time.Now()
 		for range b.N {
-			err := pgx.BeginFunc(ctx, db.Pool(), func(tx pgx.Tx) error {
+			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 				_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
 				return err
 			})

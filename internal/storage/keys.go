@@ -8,16 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/veil-telemetry/veil/internal/keystate"
-	"github.com/veil-telemetry/veil/internal/secretfile"
 )
 
 const masterKeySize = 32
@@ -64,35 +61,6 @@ func (k KeyRecord) LogValue() slog.Value {
 
 // KeyGen makes a key for id: its key configuration and serialized secret.
 type KeyGen func(id uint8) (config, secret []byte, err error)
-
-// LoadOrCreateMasterKey reads the 32-byte master key at path, creating it
-// (random, mode 0600) when missing. Losing the file loses every sealed key.
-func LoadOrCreateMasterKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if len(b) != masterKeySize {
-			return nil, fmt.Errorf("storage: master key file %s holds %d bytes, want %d", path, len(b), masterKeySize)
-		}
-		return b, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("storage: read master key: %w", err)
-	}
-	key := make([]byte, masterKeySize)
-	if _, err := io.ReadFull(rand.Reader, key); err != nil {
-		return nil, err
-	}
-	// Two processes creating at once must not end with different keys;
-	// the loser reads the winner's.
-	err = secretfile.Create(path, key)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadOrCreateMasterKey(path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("storage: create master key: %w", err)
-	}
-	return key, nil
-}
 
 // sealAAD binds a sealed secret to its key id, so rows cannot be swapped.
 func sealAAD(id uint8) []byte { return []byte{'v', 'e', 'i', 'l', '-', 'k', 'e', 'y', 0, id} }

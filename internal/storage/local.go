@@ -64,6 +64,7 @@ type LocalServer struct {
 	cfg     LocalConfig
 	bin     string
 	pgdata  string
+	secret  []byte // from secretFile; the roles' passwords derive from it
 	cred    *syscall.Credential
 	lock    *os.File
 	log     *slog.Logger
@@ -126,6 +127,15 @@ func StartLocalConfig(ctx context.Context, cfg LocalConfig) (*LocalServer, error
 	if err := s.writeSettings(); err != nil {
 		return nil, err
 	}
+	if s.secret, err = s.loadSecret(dataDir); err != nil {
+		return nil, err
+	}
+	// Password authentication once the superuser has a password; until
+	// then (a new cluster, or one made by a veil that trusted every local
+	// connection) trust, for as long as it takes to set one below.
+	if err := s.writeHBA(s.secret != nil); err != nil {
+		return nil, err
+	}
 	// A veil killed with SIGKILL leaves its postmaster running; we hold the
 	// lock, so it is ours: stop it before starting afresh.
 	if _, err := os.Stat(filepath.Join(s.pgdata, "postmaster.pid")); err == nil {
@@ -146,6 +156,13 @@ func StartLocalConfig(ctx context.Context, cfg LocalConfig) (*LocalServer, error
 		s.stopWatchdog()
 		return nil, fmt.Errorf("storage: start PostgreSQL: %w\nlast lines of %s:\n%s", err, filepath.Join(s.pgdata, "server.log"), s.tailLog(20))
 	}
+	if s.secret == nil {
+		if err := s.setPasswords(ctx, dataDir); err != nil {
+			_ = s.pgctl(context.Background(), "stop", "-m", "fast", "-w")
+			s.stopWatchdog()
+			return nil, err
+		}
+	}
 	if err := s.ensureDatabase(ctx); err != nil {
 		_ = s.pgctl(context.Background(), "stop", "-m", "fast", "-w")
 		s.stopWatchdog()
@@ -156,17 +173,40 @@ func StartLocalConfig(ctx context.Context, cfg LocalConfig) (*LocalServer, error
 	return s, nil
 }
 
-// URL is the connection URL of the service database on this server.
+// URL is the connection URL of the service database on this server, as
+// its bootstrap superuser, which owns it and runs its migrations.
 func (s *LocalServer) URL() string { return s.DatabaseURL(localDatabase) }
+
+// ServiceURL is the connection URL of the service database as its service
+// login (RolesFor: NOSUPERUSER NOCREATEROLE NOCREATEDB), which Migrate
+// provisions.
+func (s *LocalServer) ServiceURL() string {
+	return s.urlAs(RolesFor(localDatabase).Service, localDatabase)
+}
 
 // DatabaseURL is the connection URL of database name on this server, as
 // its bootstrap superuser.
-func (s *LocalServer) DatabaseURL(name string) string {
+func (s *LocalServer) DatabaseURL(name string) string { return s.urlAs(localSuperuser, name) }
+
+// urlAs is the URL of database name as role, with its password.
+func (s *LocalServer) urlAs(role, name string) string {
 	q := url.Values{}
 	q.Set("host", s.pgdata)
-	q.Set("user", localSuperuser)
 	q.Set("sslmode", "disable")
-	return (&url.URL{Scheme: "postgres", Path: "/" + name, RawQuery: q.Encode()}).String()
+	u := &url.URL{Scheme: "postgres", Path: "/" + name, RawQuery: q.Encode()}
+	if s.secret != nil {
+		u.User = url.UserPassword(role, rolePassword(s.secret, role))
+	} else {
+		u.User = url.User(role)
+	}
+	return u.String()
+}
+
+// Migrate applies pending migrations to the service database as the
+// superuser and provisions its roles, the service login with its password
+// (see ServiceURL).
+func (s *LocalServer) Migrate(ctx context.Context, logger *slog.Logger) (from, to int32, err error) {
+	return prepareAsOwner(ctx, s.URL(), s.ServiceURL(), false, logger)
 }
 
 // Stop shuts the server down (fast mode: open sessions are ended and their

@@ -204,12 +204,12 @@ func (db *DB) Stats(ctx context.Context, from, to time.Time) ([]StatRow, error) 
 	return out, nil
 }
 
-// readTx runs f in a read-only repeatable-read transaction as veil_reader
-// (when available), so its queries see one snapshot.
+// readTx runs f in a read-only repeatable-read transaction as the reader
+// role (when available), so its queries see one snapshot.
 func (db *DB) readTx(ctx context.Context, f func(pgx.Tx) error) error {
 	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-	if db.readerRole {
-		begin += "; SET LOCAL ROLE veil_reader"
+	if db.setReader != "" {
+		begin += "; " + db.setReader
 	}
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
 	if err != nil {

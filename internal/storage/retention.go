@@ -50,7 +50,9 @@ func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConf
 	}
 	for _, p := range parts {
 		if !p.day.AddDate(0, 0, 1).After(cutoff) {
-			if _, err := db.pool.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{"public", p.name}.Sanitize()); err != nil {
+			// The partitions belong to the owner: the service drops them
+			// through a function that can drop nothing else.
+			if _, err := db.pool.Exec(ctx, "SELECT veil_drop_event_partition($1::date)", p.day.Format(time.DateOnly)); err != nil {
 				return fmt.Errorf("storage: retention: drop partition: %w", err)
 			}
 			db.log.Info("dropped event partition", "day", p.day.Format(time.DateOnly))

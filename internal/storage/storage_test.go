@@ -66,10 +66,19 @@ func newBatch(tag string, n int) *storage.Batch {
 	return b
 }
 
+// countTag counts tag's events in a storagetest database, as its owner:
+// the service login may insert events but not read them.
 func countTag(t testing.TB, ctx context.Context, db *storage.DB, tag string) int {
 	t.Helper()
+	return countTagOn(t, ctx, storagetest.Owner(t, db), tag)
+}
+
+func countTagOn(t testing.TB, ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, tag string) int {
+	t.Helper()
 	var n int
-	if err := db.Pool().QueryRow(ctx, "SELECT count(*) FROM events WHERE dims->>'tag' = $1", tag).Scan(&n); err != nil {
+	if err := q.QueryRow(ctx, "SELECT count(*) FROM events WHERE dims->>'tag' = $1", tag).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -103,17 +112,27 @@ func TestMigrateEmptyAndRerun(t *testing.T) {
 		}
 	}
 	// The writer role may insert events but not read them.
+	roles := storage.RolesFor(conn.Config().Database)
 	var canInsert, canSelect bool
-	err = conn.QueryRow(ctx, `SELECT has_table_privilege('veil_writer', 'events', 'INSERT'),
-		has_table_privilege('veil_writer', 'events', 'SELECT')`).Scan(&canInsert, &canSelect)
+	err = conn.QueryRow(ctx, `SELECT has_table_privilege($1, 'events', 'INSERT'),
+		has_table_privilege($1, 'events', 'SELECT')`, roles.Writer).Scan(&canInsert, &canSelect)
 	if err != nil || !canInsert || canSelect {
-		t.Errorf("veil_writer on events: insert %v, select %v, err %v; want insert only", canInsert, canSelect, err)
+		t.Errorf("%s on events: insert %v, select %v, err %v; want insert only", roles.Writer, canInsert, canSelect, err)
 	}
 	var readerWrites bool
-	err = conn.QueryRow(ctx, `SELECT has_table_privilege('veil_reader', 'rollups', 'INSERT')
-		OR has_table_privilege('veil_reader', 'key_ring', 'SELECT')`).Scan(&readerWrites)
+	err = conn.QueryRow(ctx, `SELECT has_table_privilege($1, 'rollups', 'INSERT')
+		OR has_table_privilege($1, 'key_ring', 'SELECT')`, roles.Reader).Scan(&readerWrites)
 	if err != nil || readerWrites {
-		t.Errorf("veil_reader may write rollups or read the key ring (%v)", err)
+		t.Errorf("%s may write rollups or read the key ring (%v)", roles.Reader, err)
+	}
+	// The roles migration 001 shared across the cluster's databases hold
+	// nothing here any more.
+	var shared bool
+	err = conn.QueryRow(ctx, `SELECT coalesce(bool_or(has_table_privilege(r, t, 'INSERT') OR has_table_privilege(r, t, 'SELECT')), false)
+		FROM unnest(ARRAY['veil_writer', 'veil_reader']) AS r, unnest(ARRAY['events', 'rollups', 'ingest_outcomes', 'batch_keys', 'enc_hashes', 'schemas']) AS t
+		WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)`).Scan(&shared)
+	if err != nil || shared {
+		t.Errorf("the cluster-wide veil_writer/veil_reader keep privileges on this database (%v)", err)
 	}
 }
 
@@ -171,7 +190,7 @@ func TestCommitBeforeAcknowledge(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
-	probe, err := pgx.Connect(ctx, db.Pool().Config().ConnString())
+	probe, err := pgx.Connect(ctx, storagetest.Owner(t, db).Config().ConnString())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +453,7 @@ func TestWriterEventValues(t *testing.T) {
 		schema, dims, meas string
 		version            int32
 	)
-	err := db.Pool().QueryRow(ctx, "SELECT bucket, schema_name, schema_version, dims::text, measures::text FROM events WHERE dims->>'tag' = $1", tag).
+	err := storagetest.Owner(t, db).QueryRow(ctx, "SELECT bucket, schema_name, schema_version, dims::text, measures::text FROM events WHERE dims->>'tag' = $1", tag).
 		Scan(&gotBucket, &schema, &version, &dims, &meas)
 	if err != nil {
 		t.Fatal(err)
@@ -446,7 +465,7 @@ func TestWriterEventValues(t *testing.T) {
 		t.Errorf("dims = %s, want %s", dims, want)
 	}
 	var a, bm float64
-	if err := db.Pool().QueryRow(ctx, "SELECT (measures->>'a')::float8, (measures->>'b')::float8 FROM events WHERE dims->>'tag' = $1", tag).Scan(&a, &bm); err != nil {
+	if err := storagetest.Owner(t, db).QueryRow(ctx, "SELECT (measures->>'a')::float8, (measures->>'b')::float8 FROM events WHERE dims->>'tag' = $1", tag).Scan(&a, &bm); err != nil {
 		t.Fatal(err)
 	}
 	if a != 1.5e300 || bm != -0.000123 || !strings.Contains(meas, `"z": 0`) {

@@ -813,8 +813,8 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 	// The statements that open the transaction: in insert mode they travel
 	// in the COPY's query; claim mode queues them before its claims.
 	opening := []string{"BEGIN"}
-	if w.db.writerRole {
-		opening = append(opening, "SET LOCAL ROLE veil_writer")
+	if w.db.setWriter != "" {
+		opening = append(opening, w.db.setWriter)
 	}
 	begin := strings.Join(opening, "; ")
 

@@ -5,7 +5,10 @@
 //
 // Each test's database is cloned from a migrated template (CREATE DATABASE
 // ... TEMPLATE), which takes a fraction of a second, and dropped when the
-// test ends. Call Main from TestMain to stop the server when the tests are
+// test ends, with its roles. The template has no roles: roles are per
+// database (storage.RolesFor), so New and Open provision each clone's as
+// `veil serve` does (storage.Config.MigrationURL) and log in as its
+// service login. Call Main from TestMain to stop the server when the tests are
 // done; without it, a watchdog process stops it and removes its files when
 // the test binary exits.
 //
@@ -24,19 +27,23 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/migrations"
 )
 
 // EnvURL names the variable that points tests at an existing server. Its
-// user must be allowed to create databases.
+// user must be allowed to create databases and roles, and the server must
+// let the roles it creates log in by password.
 const EnvURL = "VEIL_TEST_DATABASE_URL"
 
 // server is the one server of this test binary. It is package state on
@@ -53,8 +60,9 @@ var server struct {
 
 	// Databases are dropped in the background (a drop waits for a
 	// checkpoint, seconds on a busy machine); Stop waits for the drops.
-	drops   chan string
-	dropped sync.WaitGroup
+	drops    chan string
+	dropped  sync.WaitGroup
+	stopping atomic.Bool // the managed server is stopping: drops may fail
 }
 
 // Main runs the tests and then stops the managed server, if one was
@@ -78,6 +86,8 @@ func Stop() {
 	}
 	server.drops = nil
 	if server.local != nil {
+		// Its files go whole: drops still queued do not matter.
+		server.stopping.Store(true)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		_ = server.local.Stop(ctx)
@@ -87,19 +97,20 @@ func Stop() {
 }
 
 // New returns a handle on a fresh migrated database, closed and dropped
-// when the test ends. Its key ring has a random master key.
+// when the test ends, logged in as its service login (see Owner for the
+// rest). Its key ring has a random master key.
 func New(t testing.TB) *storage.DB {
 	t.Helper()
 	return Open(t, storage.Config{})
 }
 
-// Open is New with cfg (its URL and DataDir are set by storagetest; a nil
-// MasterKey gets a random one).
+// Open is New with cfg (its URL, MigrationURL and DataDir are set by
+// storagetest; a nil MasterKey without a MasterKeyFile gets a random one).
 func Open(t testing.TB, cfg storage.Config) *storage.DB {
 	t.Helper()
-	cfg.URL = URL(t)
+	cfg.URL, cfg.MigrationURL = URLs(t)
 	cfg.DataDir = ""
-	if cfg.MasterKey == nil {
+	if cfg.MasterKey == nil && cfg.MasterKeyFile == "" {
 		cfg.MasterKey = make([]byte, 32)
 		rand.Read(cfg.MasterKey)
 	}
@@ -109,7 +120,11 @@ func Open(t testing.TB, cfg storage.Config) *storage.DB {
 	if err != nil {
 		t.Fatalf("storagetest: open: %v", err)
 	}
-	t.Cleanup(db.Close)
+	ownerURLs.Store(db, cfg.MigrationURL)
+	t.Cleanup(func() {
+		ownerURLs.Delete(db)
+		db.Close()
+	})
 	return db
 }
 
@@ -126,11 +141,62 @@ func NewWriter(t testing.TB, db *storage.DB, cfg storage.WriterConfig) *storage.
 }
 
 // URL creates a fresh migrated database, dropped when the test ends, and
-// returns its URL (for tests that run a child process or a command).
+// returns its owner's URL (for tests that run a child process or a
+// command with one credential).
 func URL(t testing.TB) string {
 	t.Helper()
 	return newDatabase(t, true)
 }
+
+// URLs creates a fresh migrated database, dropped when the test ends, and
+// returns the URL of its service login (storage.RolesFor, with a random
+// password) and of its owner, for storage.Config's URL and MigrationURL.
+// The service login exists once the owner's URL has provisioned it.
+func URLs(t testing.TB) (service, owner string) {
+	t.Helper()
+	owner = newDatabase(t, true)
+	u, err := url.Parse(owner)
+	if err != nil {
+		t.Fatalf("storagetest: %v", err)
+	}
+	var pw [16]byte
+	rand.Read(pw[:])
+	u.User = url.UserPassword(storage.RolesFor(strings.TrimPrefix(u.Path, "/")).Service, hex.EncodeToString(pw[:]))
+	return u.String(), owner
+}
+
+// Owner returns a pool on db's database as its owner, closed when the test
+// ends: for tests that look at what the service login may not read
+// (events, the key ring as stored) or change what it may not change.
+func Owner(t testing.TB, db *storage.DB) *pgxpool.Pool {
+	t.Helper()
+	if p, ok := owners.Load(db); ok {
+		return p.(*pgxpool.Pool)
+	}
+	u, ok := ownerURLs.Load(db)
+	if !ok {
+		t.Fatalf("storagetest: Owner of a database that New or Open did not make")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, u.(string))
+	if err != nil {
+		t.Fatalf("storagetest: owner pool: %v", err)
+	}
+	if p, loaded := owners.LoadOrStore(db, pool); loaded {
+		pool.Close()
+		return p.(*pgxpool.Pool)
+	}
+	t.Cleanup(func() {
+		owners.Delete(db)
+		pool.Close()
+	})
+	return pool
+}
+
+// ownerURLs holds the owner's URL of each database Open made; owners
+// caches Owner's pools. Both are keyed by *storage.DB.
+var ownerURLs, owners sync.Map
 
 // EmptyURL creates a fresh database with no migrations applied.
 func EmptyURL(t testing.TB) string {
@@ -257,10 +323,15 @@ func dropper(admin string, names <-chan string) {
 		c, err := pgx.Connect(ctx, admin)
 		if err == nil {
 			_, err = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			if err == nil {
+				r := storage.RolesFor(name)
+				_, err = c.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r.Service}.Sanitize()+", "+
+					pgx.Identifier{r.Writer}.Sanitize()+", "+pgx.Identifier{r.Reader}.Sanitize())
+			}
 			c.Close(context.Background())
 		}
 		cancel()
-		if err != nil {
+		if err != nil && !server.stopping.Load() {
 			fmt.Fprintf(os.Stderr, "storagetest: drop database %s: %v\n", name, err)
 		}
 	}
@@ -309,7 +380,7 @@ func ensureTemplate(ctx context.Context, admin string) (string, error) {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
 		return "", err
 	}
-	if _, _, err := storage.Migrate(ctx, withDatabaseURL(admin, name), nil); err != nil {
+	if _, _, err := storage.MigrateTemplate(ctx, withDatabaseURL(admin, name), nil); err != nil {
 		return "", err
 	}
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+name+" IS_TEMPLATE true"); err != nil {

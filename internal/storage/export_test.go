@@ -1,0 +1,4 @@
+package storage
+
+// SecretModeError is secretModeError, for the table test of the rule.
+var SecretModeError = secretModeError
