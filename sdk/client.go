@@ -35,9 +35,6 @@ type Client struct {
 	stats counters
 	keys  keyCache
 
-	// sender-only state
-	clockOffset time.Duration // gateway clock minus ours, learnt from a Date problem
-
 	mu         sync.Mutex
 	closed     bool
 	seq        uint64  // last Seq given out

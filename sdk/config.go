@@ -88,8 +88,10 @@ type Config struct {
 	// no cap: a batch is retried until MaxAge.
 	MaxAttempts int
 
-	// MaxRetryWait caps the exponential backoff between attempts (default
-	// 5 minutes). A longer Retry-After from the server is still honoured.
+	// MaxRetryWait caps the wait between attempts (default 5 minutes): the
+	// exponential backoff, and a Retry-After, which is honoured up to
+	// MaxRetryWait only since the relay can send any value and the wait
+	// holds every batch queued behind.
 	MaxRetryWait time.Duration
 
 	// PostQuantum prefers the gateway's X-Wing key (ML-KEM-768 + X25519)

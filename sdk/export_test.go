@@ -9,6 +9,8 @@ import (
 
 var PaddedSize = paddedSize
 
+const MaxClockCorrection = maxClockCorrection
+
 // SetClock makes a Client built from cfg use clk.
 func SetClock(cfg *Config, clk *FakeClock) { cfg.clock = clk }
 

@@ -42,8 +42,16 @@ const (
 	// Client corrected its clock from the gateway's answer.
 	ReasonClockSkew = "clock_skew"
 	// ReasonTooLarge: the gateway refused a batch of this single event as
-	// too large.
+	// too large (inside its encrypted answer: only such a 413 splits a
+	// batch).
 	ReasonTooLarge = "too_large"
+	// ReasonRelayTooLarge: the relay (or the gateway, before decrypting)
+	// answered 413 to the encrypted request. The batch is dropped rather
+	// than split, since the relay could have forwarded it anyway and
+	// resending its events under new batch_ids would store them again; so
+	// it may or may not have been stored. A Config.MaxBatchBytes above
+	// what the relay accepts causes it.
+	ReasonRelayTooLarge = "relay_too_large"
 	// ReasonRefused: the gateway refused the whole request with a client
 	// error other than the ones the Client handles (413, 429, the Date
 	// problem); retrying it unchanged would not help.
