@@ -87,8 +87,22 @@
 // QueueDir, on disk) and keeps retrying until MaxAttempts or MaxAge, since
 // an app's relay may come back; only the app can decide to give up.
 //
-// Memory is bounded by Config.MaxQueueEvents: when it is reached the newest
-// event is dropped and reported. With Config.QueueDir each batch is written
-// to disk before its first attempt, so batches survive a crash or restart
-// and are sent by the next Client with the same batch_id.
+// Memory is bounded by Config.MaxQueueEvents and Config.MaxMemoryBytes: when
+// either is reached the newest event is dropped and reported. With
+// Config.QueueDir each batch is written to disk before its first attempt, so
+// batches survive a crash or restart and are sent by the next Client with
+// the same batch_id.
+//
+// # Files at rest
+//
+// The queue directory must be private to the user: New refuses a symbolic
+// link, and on Unix systems a directory another user owns or that group or
+// others may write to (ErrQueueDirUnsafe); temporary files are created
+// exclusively, never through a link. Each queue file is encrypted with
+// AES-256-GCM under a per-installation key — by default a random key in the
+// directory's queue.key (mode 0600, removed by Close once no batch is left),
+// or one from the app's keystore through Config.QueueKey — and keeps the
+// batch's creation time to the minute only. Files written by earlier
+// versions (plain JSON) are sealed in place when loaded, before they are
+// sent. A file larger than a batch can make is skipped unread.
 package sdk

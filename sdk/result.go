@@ -27,9 +27,9 @@ const (
 // Reasons the Client gives for dropped events. Rejected events carry the
 // gateway's own reason codes (for example "identifier_email").
 const (
-	// ReasonQueueFull: the in-memory queue (MaxQueueEvents) or the queue
-	// directory (MaxQueueBytes) was full; the newest event or batch was
-	// dropped.
+	// ReasonQueueFull: the in-memory queue (MaxQueueEvents,
+	// MaxMemoryBytes) or the queue directory (MaxQueueBytes) was full; the
+	// newest event or batch was dropped.
 	ReasonQueueFull = "queue_full"
 	// ReasonExpired: the batch waited longer than MaxAge.
 	ReasonExpired = "expired"
@@ -60,8 +60,9 @@ const (
 	// this event.
 	ReasonNoResult = "no_result"
 	// ReasonCorrupt: the queue file holding the event was damaged on disk
-	// (it could be read but not decoded) and was removed. Such a result
-	// carries the Seq but no Schema or Version.
+	// (it could be read but not decrypted or decoded; a queue key other than
+	// the one it was sealed under does the same) and was removed. Such a
+	// result carries the Seq but no Schema or Version.
 	ReasonCorrupt = "queue_file_corrupt"
 )
 

@@ -123,8 +123,11 @@ func (c *Client) sendUnit(ctx context.Context, s *sender, u *unit) bool {
 		c.mu.Lock()
 		u.batches = rest
 		u.n -= len(results)
-		if u.file == nil {
-			c.memEvents -= len(results)
+		if u.file == nil && halves == nil {
+			// b's events are answered or given up; split, they live on
+			// in the halves.
+			c.memEvents -= len(b.events)
+			c.memBytes -= int64(eventsSize(b.events))
 		}
 		c.mu.Unlock()
 		c.report(results...)
@@ -173,13 +176,15 @@ func (c *Client) unfile(u *unit) {
 		c.cfg.Logger.Error("veil: cannot remove queue file of a split batch; a restart may store part of it twice", "err", err)
 		return
 	}
-	n := 0
+	n, size := 0, 0
 	for _, b := range u.batches {
 		n += len(b.events)
+		size += eventsSize(b.events)
 	}
 	c.mu.Lock()
 	u.file = nil
 	c.memEvents += n
+	c.memBytes += int64(size)
 	c.mu.Unlock()
 }
 
