@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func TestQueueDirMustBePrivate(t *testing.T) {
 		{"sticky and world-writable", func(t *testing.T) string { return mkdir(t, 0o1777) }, "chmod go-w"},
 		{"another user's", func(t *testing.T) string {
 			if os.Geteuid() != 0 {
-				return "/" // root's, and not writable by others
+				return othersDir(t)
 			}
 			dir := mkdir(t, 0o700)
 			if err := os.Chown(dir, 65534, 65534); err != nil {
@@ -142,4 +143,22 @@ func TestQueueTempFileNoFollow(t *testing.T) {
 	if n := col.count(sdk.StatusAccepted); n != 4 {
 		t.Errorf("accepted = %d, want 4 (the halves sent from memory)", n)
 	}
+}
+
+// othersDir returns an existing directory that another user owns, for a
+// test not running as root (which cannot chown one of its own). New refuses
+// it before writing anything.
+func othersDir(t *testing.T) string {
+	t.Helper()
+	for _, dir := range []string{"/", "/usr", "/etc", "/var"} {
+		info, err := os.Lstat(dir)
+		if err != nil || !info.IsDir() {
+			continue
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+			return dir
+		}
+	}
+	t.Fatalf("no directory owned by another user than uid %d to test with", os.Geteuid())
+	return ""
 }
