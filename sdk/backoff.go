@@ -12,19 +12,23 @@ const (
 	// backoffBase is the first backoff ceiling; it doubles per failure up
 	// to Config.MaxRetryWait.
 	backoffBase = time.Second
-	// maxRetryAfter bounds a server's Retry-After so that a bogus value
-	// cannot park a batch for longer than a day.
-	maxRetryAfter = 24 * time.Hour
 )
 
 // backoff returns how long to wait before retry number n (0 for the first
 // retry). Without a Retry-After it is "full jitter": uniform in
 // [0, min(max, base·2ⁿ)), which spreads clients that failed together. A
 // Retry-After is honoured as a minimum, plus up to one base of jitter so that
-// clients told the same time do not return in the same instant.
+// clients told the same time do not return in the same instant, but only up
+// to max: the relay can send any Retry-After, and the wait blocks every
+// batch queued behind this one. A capped wait ends up to one base before
+// max, so capped clients are spread too.
 func backoff(n int, retryAfter, max time.Duration) time.Duration {
 	if retryAfter > 0 {
-		return min(retryAfter, maxRetryAfter) + rand.N(backoffBase)
+		jitter := rand.N(min(backoffBase, max))
+		if retryAfter <= max-jitter {
+			return retryAfter + jitter
+		}
+		return max - jitter
 	}
 	ceiling := max
 	if n < 30 && backoffBase<<n < max {

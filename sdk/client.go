@@ -12,9 +12,9 @@ import (
 var (
 	// ErrClosed is returned by Record and Flush after Close.
 	ErrClosed = errors.New("veil: client closed")
-	// ErrQueueFull is returned by Record when MaxQueueEvents events are
-	// already waiting. The event is dropped (drop newest) and reported to
-	// OnResult with ReasonQueueFull.
+	// ErrQueueFull is returned by Record when MaxQueueEvents events, or
+	// MaxMemoryBytes of them, are already waiting in memory. The event is
+	// dropped (drop newest) and reported to OnResult with ReasonQueueFull.
 	ErrQueueFull = errors.New("veil: queue full, event dropped")
 	// ErrEventTooLarge is returned by Record for an event that could not
 	// fit in a batch of MaxBatchBytes on its own.
@@ -35,9 +35,6 @@ type Client struct {
 	stats counters
 	keys  keyCache
 
-	// sender-only state
-	clockOffset time.Duration // gateway clock minus ours, learnt from a Date problem
-
 	mu         sync.Mutex
 	closed     bool
 	seq        uint64  // last Seq given out
@@ -47,6 +44,7 @@ type Client struct {
 	cutting    uint64  // smallest seq being cut and persisted, 0 when none
 	units      []*unit // cut and not yet answered, in order
 	memEvents  int     // events held in memory: pending and memory-only units
+	memBytes   int64   // eventsSize of those events
 	arena      []byte  // chunk the encoded events of Record are copied into
 	changed    chan struct{}
 
@@ -88,7 +86,7 @@ func New(cfg Config) (*Client, error) {
 		stop:      make(chan struct{}),
 	}
 	if rc.QueueDir != "" {
-		q, files, err := openQueueDir(rc.QueueDir, rc.MaxQueueBytes)
+		q, files, err := openQueueDir(rc.QueueDir, rc.MaxQueueBytes, int64(rc.MaxBatchBytes)+queueFileOverhead, rc.QueueKey, rc.Logger)
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +142,7 @@ func (c *Client) Record(ctx context.Context, schema string, version int, fields 
 	c.seq++
 	seq := c.seq
 	c.stats.recorded.Add(1)
-	if c.memEvents >= c.cfg.MaxQueueEvents {
+	if c.memEvents >= c.cfg.MaxQueueEvents || c.memBytes+int64(len(data)+1) > c.cfg.MaxMemoryBytes {
 		c.mu.Unlock()
 		c.report(Result{Seq: seq, Schema: schema, Version: version, Status: StatusDropped, Reason: ReasonQueueFull})
 		return ErrQueueFull
@@ -156,6 +154,7 @@ func (c *Client) Record(ctx context.Context, schema string, version int, fields 
 	c.pending = append(c.pending, event{seq: seq, at: now, schema: schema, version: version, data: c.store(data)})
 	c.pendingLen += len(data) + 1
 	c.memEvents++
+	c.memBytes += int64(len(data) + 1)
 	wake := len(c.pending) == 1 || len(c.pending) >= c.cfg.MaxBatchEvents ||
 		c.pendingLen+batchOverhead >= c.cfg.MaxBatchBytes
 	c.mu.Unlock()
@@ -289,7 +288,7 @@ func (c *Client) Close(ctx context.Context) error {
 		c.cfg.HTTPClient.CloseIdleConnections()
 	}
 	c.mu.Lock()
-	c.memEvents = 0
+	c.memEvents, c.memBytes = 0, 0
 	c.notifyLocked()
 	c.mu.Unlock()
 	return err
@@ -424,7 +423,7 @@ func (c *Client) cut(evs []event) {
 	var dropped []Result
 	inMemory := true
 	if c.q != nil {
-		f, err := c.q.create(u.batches, now)
+		f, err := c.q.create(u.batches)
 		switch {
 		case err == nil:
 			u.file, u.batches = f, nil
@@ -449,6 +448,7 @@ func (c *Client) cut(evs []event) {
 	}
 	if !inMemory || u == nil {
 		c.memEvents -= len(evs)
+		c.memBytes -= int64(eventsSize(evs))
 	}
 	c.cutting = 0
 	c.notifyLocked()
@@ -496,7 +496,7 @@ func (c *Client) persist(evs []event) []event {
 			n++
 		}
 		b := &batch{id: newBatchID(), created: now, events: evs[:n]}
-		if _, err := c.q.create([]*batch{b}, now); err != nil {
+		if _, err := c.q.create([]*batch{b}); err != nil {
 			c.cfg.Logger.Warn("veil: cannot keep events in queue directory at close", "err", err)
 			return evs
 		}

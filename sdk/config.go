@@ -16,6 +16,7 @@ const (
 	DefaultMaxBatchBytes  = 64 << 10
 	DefaultFlushInterval  = 5 * time.Second
 	DefaultMaxQueueEvents = 10000
+	DefaultMaxMemoryBytes = 16 << 20
 	DefaultMaxQueueBytes  = 64 << 20
 	// DefaultMaxAge is the gateway's default deduplication horizon: a batch
 	// older than this could be stored twice if it were sent again, so it is
@@ -64,6 +65,11 @@ type Config struct {
 	// already written to disk no longer count against it.
 	MaxQueueEvents int
 
+	// MaxMemoryBytes bounds the encoded size of the events MaxQueueEvents
+	// counts (default 16 MiB), refusing new events the same way
+	// (ReasonQueueFull). It must be at least MaxBatchBytes.
+	MaxMemoryBytes int64
+
 	// QueueDir, when set, makes batches survive restarts: each batch is
 	// written there (mode 0600, with its batch_id) before it is first sent
 	// and removed once answered. A new Client on the same directory sends
@@ -71,12 +77,28 @@ type Config struct {
 	// gateway stores each batch once. Only one Client may use a directory
 	// at a time: on Unix systems New takes a lock on it and fails with
 	// ErrQueueDirInUse while another Client holds it (released by Close, or
-	// when the process ends). File names are random per batch; nothing in
-	// the directory identifies the installation.
+	// when the process ends). File names are random per batch, and files
+	// are encrypted (QueueKey). The directory must be private to the
+	// user: New refuses (ErrQueueDirUnsafe) a symbolic link, and, on Unix
+	// systems, a directory another user owns or that group or others may
+	// write to.
 	QueueDir string
 
+	// QueueKey supplies the key that encrypts the files in QueueDir
+	// (AES-256-GCM; the files hold batch creation times to the minute
+	// only). Default: a random key kept in QueueDir as queue.key (mode
+	// 0600, made when first needed, refused when others may read it, and
+	// removed by Close when no batch is left). The default protects a batch
+	// file copied without the key file, and what deleted batches left on
+	// the disk once the key is removed; not against someone who can read
+	// the whole directory. An app that can should keep the key in the
+	// platform's keystore with a QueueKeyProvider of its own.
+	QueueKey QueueKeyProvider
+
 	// MaxQueueBytes caps the bytes in QueueDir (default 64 MiB). A batch
-	// that does not fit is dropped (ReasonQueueFull).
+	// that does not fit is dropped (ReasonQueueFull). A file in QueueDir
+	// larger than a batch can make (MaxBatchBytes and 1 KiB of framing) is
+	// skipped, unread: left on disk, logged, and not counted.
 	MaxQueueBytes int64
 
 	// MaxAge is how long a batch may wait for delivery, in memory or on
@@ -89,8 +111,10 @@ type Config struct {
 	// no cap: a batch is retried until MaxAge.
 	MaxAttempts int
 
-	// MaxRetryWait caps the exponential backoff between attempts (default
-	// 5 minutes). A longer Retry-After from the server is still honoured.
+	// MaxRetryWait caps the wait between attempts (default 5 minutes): the
+	// exponential backoff, and a Retry-After, which is honoured up to
+	// MaxRetryWait only since the relay can send any value and the wait
+	// holds every batch queued behind.
 	MaxRetryWait time.Duration
 
 	// PostQuantum prefers the gateway's X-Wing key (ML-KEM-768 + X25519)
@@ -168,6 +192,7 @@ func (c Config) resolve() (*config, error) {
 		{"MaxBatchBytes", int64(c.MaxBatchBytes)},
 		{"FlushInterval", int64(c.FlushInterval)},
 		{"MaxQueueEvents", int64(c.MaxQueueEvents)},
+		{"MaxMemoryBytes", c.MaxMemoryBytes},
 		{"MaxQueueBytes", c.MaxQueueBytes},
 		{"MaxAge", int64(c.MaxAge)},
 		{"MaxAttempts", int64(c.MaxAttempts)},
@@ -181,11 +206,15 @@ func (c Config) resolve() (*config, error) {
 	r.MaxBatchBytes = cmp.Or(c.MaxBatchBytes, DefaultMaxBatchBytes)
 	r.FlushInterval = cmp.Or(c.FlushInterval, DefaultFlushInterval)
 	r.MaxQueueEvents = cmp.Or(c.MaxQueueEvents, DefaultMaxQueueEvents)
+	r.MaxMemoryBytes = cmp.Or(c.MaxMemoryBytes, DefaultMaxMemoryBytes)
 	r.MaxQueueBytes = cmp.Or(c.MaxQueueBytes, DefaultMaxQueueBytes)
 	r.MaxAge = cmp.Or(c.MaxAge, DefaultMaxAge)
 	r.MaxRetryWait = cmp.Or(c.MaxRetryWait, DefaultMaxRetryWait)
 	if r.MaxBatchBytes < minBatchBytes {
 		return nil, fmt.Errorf("veil: Config.MaxBatchBytes must be at least %d", minBatchBytes)
+	}
+	if r.MaxMemoryBytes < int64(r.MaxBatchBytes) {
+		return nil, fmt.Errorf("veil: Config.MaxMemoryBytes (%d) must be at least MaxBatchBytes (%d)", r.MaxMemoryBytes, r.MaxBatchBytes)
 	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
@@ -208,11 +237,4 @@ func parseHTTPURL(field, s string) (*url.URL, error) {
 		return nil, fmt.Errorf("veil: Config.%s must not carry credentials", field)
 	}
 	return u, nil
-}
-
-func orDefault[T int | int64 | time.Duration](v, def T) T {
-	if v == 0 {
-		return def
-	}
-	return v
 }

@@ -45,14 +45,21 @@
 //     often it is sent; an answer of "duplicate" means an earlier attempt
 //     was stored, and counts as delivered.
 //   - Network errors, 429, 502, 503 and 504 are retried with exponential
-//     backoff and full jitter, never sooner than a Retry-After asks.
+//     backoff and full jitter, never sooner than a Retry-After asks, up to
+//     Config.MaxRetryWait (a relay can send any Retry-After).
 //   - When the gateway refuses the key (the RFC 9458 key problem, or any
 //     other unencapsulated client error), the keys are fetched again and
 //     the batch resent at once, one time.
-//   - When the gateway refuses the request's Date, the Client corrects its
-//     clock from the gateway's Date and resends once.
-//   - A batch refused as too large (413) is split in two, each half with a
-//     new batch_id.
+//   - When the gateway refuses the request's Date, the Client resends the
+//     batch once with its Date corrected by the gateway's, by at most
+//     5 minutes (the gateway's replay window) and for that batch only, so
+//     that no value the gateway picks follows the Client's later requests.
+//     Dates are whole seconds.
+//   - A batch the gateway refuses as too large (413 inside its encrypted
+//     answer) is split in two, each half with a new batch_id. A 413 from
+//     the relay, outside the encryption, drops the batch with
+//     ReasonRelayTooLarge instead: the relay may have forwarded it anyway,
+//     and the halves would then be stored a second time.
 //   - Events the gateway rejects (invalid, or looking identifying) are not
 //     retried; their reason code and field reach OnResult.
 //
@@ -80,8 +87,22 @@
 // QueueDir, on disk) and keeps retrying until MaxAttempts or MaxAge, since
 // an app's relay may come back; only the app can decide to give up.
 //
-// Memory is bounded by Config.MaxQueueEvents: when it is reached the newest
-// event is dropped and reported. With Config.QueueDir each batch is written
-// to disk before its first attempt, so batches survive a crash or restart
-// and are sent by the next Client with the same batch_id.
+// Memory is bounded by Config.MaxQueueEvents and Config.MaxMemoryBytes: when
+// either is reached the newest event is dropped and reported. With
+// Config.QueueDir each batch is written to disk before its first attempt, so
+// batches survive a crash or restart and are sent by the next Client with
+// the same batch_id.
+//
+// # Files at rest
+//
+// The queue directory must be private to the user: New refuses a symbolic
+// link, and on Unix systems a directory another user owns or that group or
+// others may write to (ErrQueueDirUnsafe); temporary files are created
+// exclusively, never through a link. Each queue file is encrypted with
+// AES-256-GCM under a per-installation key — by default a random key in the
+// directory's queue.key (mode 0600, removed by Close once no batch is left),
+// or one from the app's keystore through Config.QueueKey — and keeps the
+// batch's creation time to the minute only. Files written by earlier
+// versions (plain JSON) are sealed in place when loaded, before they are
+// sent. A file larger than a batch can make is skipped unread.
 package sdk

@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -8,6 +10,30 @@ import (
 // Test hooks for the external test package.
 
 var PaddedSize = paddedSize
+
+const MaxClockCorrection = maxClockCorrection
+
+const SealedMagic = sealedMagic
+
+// QueueFileJSON returns the JSON sealed in the queue file at path, opened
+// with key, or with the key file of its directory when key is nil.
+func QueueFileJSON(path string, key []byte) ([]byte, error) {
+	if key == nil {
+		var err error
+		if key, err = os.ReadFile(filepath.Join(filepath.Dir(path), queueKeyFile)); err != nil {
+			return nil, err
+		}
+	}
+	aead, err := newQueueAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return unseal(aead, data)
+}
 
 // SetClock makes a Client built from cfg use clk.
 func SetClock(cfg *Config, clk *FakeClock) { cfg.clock = clk }

@@ -6,4 +6,4 @@ import "os"
 
 // lockQueueDir does not lock on this platform: one Client per queue
 // directory is up to the application.
-func lockQueueDir(string) (*os.File, error) { return nil, nil }
+func lockQueueDir(*os.Root, string) (*os.File, error) { return nil, nil }

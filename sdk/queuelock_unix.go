@@ -9,13 +9,13 @@ import (
 	"syscall"
 )
 
-// lockQueueDir takes an exclusive advisory lock (flock) on dir itself, so
-// that a second Client — in this process or another — cannot share the
-// queue: two senders of the same files would each deliver them, and each
-// delete them under the other. The lock lasts until the returned file is
-// closed, or the process ends, however it ends.
-func lockQueueDir(dir string) (*os.File, error) {
-	f, err := os.Open(dir)
+// lockQueueDir takes an exclusive advisory lock (flock) on the directory of
+// root itself, so that a second Client — in this process or another —
+// cannot share the queue: two senders of the same files would each deliver
+// them, and each delete them under the other. The lock lasts until the
+// returned file is closed, or the process ends, however it ends.
+func lockQueueDir(root *os.Root, dir string) (*os.File, error) {
+	f, err := root.Open(".")
 	if err != nil {
 		return nil, fmt.Errorf("veil: queue directory: %w", err)
 	}

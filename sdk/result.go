@@ -27,9 +27,9 @@ const (
 // Reasons the Client gives for dropped events. Rejected events carry the
 // gateway's own reason codes (for example "identifier_email").
 const (
-	// ReasonQueueFull: the in-memory queue (MaxQueueEvents) or the queue
-	// directory (MaxQueueBytes) was full; the newest event or batch was
-	// dropped.
+	// ReasonQueueFull: the in-memory queue (MaxQueueEvents,
+	// MaxMemoryBytes) or the queue directory (MaxQueueBytes) was full; the
+	// newest event or batch was dropped.
 	ReasonQueueFull = "queue_full"
 	// ReasonExpired: the batch waited longer than MaxAge.
 	ReasonExpired = "expired"
@@ -42,8 +42,16 @@ const (
 	// Client corrected its clock from the gateway's answer.
 	ReasonClockSkew = "clock_skew"
 	// ReasonTooLarge: the gateway refused a batch of this single event as
-	// too large.
+	// too large (inside its encrypted answer: only such a 413 splits a
+	// batch).
 	ReasonTooLarge = "too_large"
+	// ReasonRelayTooLarge: the relay (or the gateway, before decrypting)
+	// answered 413 to the encrypted request. The batch is dropped rather
+	// than split, since the relay could have forwarded it anyway and
+	// resending its events under new batch_ids would store them again; so
+	// it may or may not have been stored. A Config.MaxBatchBytes above
+	// what the relay accepts causes it.
+	ReasonRelayTooLarge = "relay_too_large"
 	// ReasonRefused: the gateway refused the whole request with a client
 	// error other than the ones the Client handles (413, 429, the Date
 	// problem); retrying it unchanged would not help.
@@ -52,8 +60,9 @@ const (
 	// this event.
 	ReasonNoResult = "no_result"
 	// ReasonCorrupt: the queue file holding the event was damaged on disk
-	// (it could be read but not decoded) and was removed. Such a result
-	// carries the Seq but no Schema or Version.
+	// (it could be read but not decrypted or decoded; a queue key other than
+	// the one it was sealed under does the same) and was removed. Such a
+	// result carries the Seq but no Schema or Version.
 	ReasonCorrupt = "queue_file_corrupt"
 )
 

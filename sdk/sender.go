@@ -121,8 +121,11 @@ func (c *Client) sendUnit(ctx context.Context, s *sender, u *unit) bool {
 		c.mu.Lock()
 		u.batches = rest
 		u.n -= len(results)
-		if u.file == nil {
-			c.memEvents -= len(results)
+		if u.file == nil && halves == nil {
+			// b's events are answered or given up; split, they live on
+			// in the halves.
+			c.memEvents -= len(b.events)
+			c.memBytes -= int64(eventsSize(b.events))
 		}
 		c.mu.Unlock()
 		c.report(results...)
@@ -171,13 +174,15 @@ func (c *Client) unfile(u *unit) {
 		c.cfg.Logger.Error("veil: cannot remove queue file of a split batch; a restart may store part of it twice", "err", err)
 		return
 	}
-	n := 0
+	n, size := 0, 0
 	for _, b := range u.batches {
 		n += len(b.events)
+		size += eventsSize(b.events)
 	}
 	c.mu.Lock()
 	u.file = nil
 	c.memEvents += n
+	c.memBytes += int64(size)
 	c.mu.Unlock()
 }
 
@@ -190,7 +195,7 @@ const (
 	outDrop                       // give up on the batch with reason
 	outRetry                      // try again after a backoff
 	outRefreshKeys                // refetch keys, retry at once (once)
-	outDate                       // correct the clock by offset, retry at once (once)
+	outDate                       // correct the batch's Date by offset, retry at once (once)
 )
 
 type attempt struct {
@@ -209,6 +214,10 @@ type attempt struct {
 func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Result, halves []*batch, ok bool) {
 	keysRefreshed, dateCorrected := false, false
 	failures, requests := 0, 0
+	// A Date correction applies to this batch's retries only: kept for
+	// later batches, a value the gateway chose would mark every request of
+	// this Client.
+	var clockOffset time.Duration
 	for n := 1; ; n++ {
 		if c.cfg.MaxAttempts > 0 && n > c.cfg.MaxAttempts {
 			c.cfg.Logger.Warn("veil: giving up on batch", "events", len(b.events), "attempts", n-1)
@@ -218,7 +227,7 @@ func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Re
 			c.cfg.Logger.Warn("veil: batch expired", "events", len(b.events))
 			return appendResults(nil, b.events, StatusDropped, ReasonExpired), nil, true
 		}
-		a := c.attempt(ctx, s, b)
+		a := c.attempt(ctx, s, b, clockOffset)
 		if a.sent {
 			if requests > 0 {
 				c.stats.retries.Add(1)
@@ -255,8 +264,8 @@ func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Re
 			c.failed(a.err, 0)
 			if !dateCorrected {
 				dateCorrected = true
-				c.clockOffset = a.offset
-				c.cfg.Logger.Info("veil: correcting clock from gateway Date", "offset", a.offset)
+				clockOffset = a.offset
+				c.cfg.Logger.Info("veil: correcting the batch's Date from the gateway's", "offset", a.offset)
 				continue
 			}
 			return appendResults(nil, b.events, StatusDropped, ReasonClockSkew), nil, true
@@ -297,9 +306,9 @@ func (c *Client) failed(err *DeliveryError, retryIn time.Duration) {
 	}
 }
 
-// attempt makes one request for b. Unless its kind is outDone, it carries
-// a *DeliveryError.
-func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
+// attempt makes one request for b, dated by the Client's clock plus
+// clockOffset. Unless its kind is outDone, it carries a *DeliveryError.
+func (c *Client) attempt(ctx context.Context, s *sender, b *batch, clockOffset time.Duration) attempt {
 	cfg, suite, err := c.key(ctx)
 	if err != nil {
 		de, ok := errors.AsType[*DeliveryError](err)
@@ -315,7 +324,7 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 	if s.contentFor != b {
 		c.encodeContent(s, b)
 	}
-	msg, err := c.encodeRequest(s, b)
+	msg, err := c.encodeRequest(s, clockOffset)
 	if err != nil {
 		// Only a bug can get here; retrying would not fix it.
 		return fail(outDrop, err)
@@ -349,7 +358,13 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 		a := attempt{kind: outRetry, sent: true, err: de}
 		switch code := resp.StatusCode; {
 		case code == http.StatusRequestEntityTooLarge:
-			a.kind = outSplit
+			// Only the gateway's own 413, inside the encapsulated
+			// answer, may split a batch: this one comes from the relay
+			// (or the gateway before decrypting), which could have
+			// forwarded the batch all the same, and the halves' new
+			// batch_ids would then store its events again.
+			de.Err = errOuterTooLarge
+			a.kind, a.reason = outDrop, ReasonRelayTooLarge
 		case code == http.StatusTooManyRequests || code >= 500:
 		case code >= 400:
 			// An unencapsulated client error: most likely a key the
@@ -382,6 +397,9 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch) attempt {
 	return a
 }
 
+// errOuterTooLarge is the cause of an outer 413.
+var errOuterTooLarge = errors.New("the relay refused the encrypted request as too large; the batch is dropped, not split (lower Config.MaxBatchBytes below the relay's limit)")
+
 // errAnsweredByGateway marks a DeliveryError whose Status is the gateway's,
 // from inside the encapsulated answer.
 var errAnsweredByGateway = errors.New("answered by the gateway")
@@ -413,7 +431,7 @@ func (c *Client) classifyInner(s *sender, r *bhttp.Response, b *batch, relay str
 			a.kind, a.reason = outDrop, ReasonClockSkew
 			return a
 		}
-		a.kind, a.offset = outDate, t.Sub(now)
+		a.kind, a.offset = outDate, clockCorrection(t, now)
 	case code >= 400:
 		a.kind, a.reason = outDrop, ReasonRefused
 		if p := problemType(ctype, r.Content); p != "" {
@@ -444,10 +462,10 @@ func (c *Client) encodeContent(s *sender, b *batch) {
 	}
 }
 
-// encodeRequest returns the padded Binary HTTP request for one attempt.
-// The buffer is reused by the next call.
-func (c *Client) encodeRequest(s *sender, b *batch) ([]byte, error) {
-	date := c.cfg.clock.Now().Add(c.clockOffset).UTC().Format(http.TimeFormat)
+// encodeRequest returns the padded Binary HTTP request for one attempt of
+// the batch whose content s holds. The buffer is reused by the next call.
+func (c *Client) encodeRequest(s *sender, clockOffset time.Duration) ([]byte, error) {
+	date := requestDate(c.cfg.clock.Now(), clockOffset)
 	hdr := [3]bhttp.Field{
 		{Name: "content-type", Value: "application/json"},
 		{Name: "date", Value: date},
@@ -471,6 +489,30 @@ func (c *Client) encodeRequest(s *sender, b *batch) ([]byte, error) {
 	msg = pad(msg)
 	s.reqBuf = msg
 	return msg, nil
+}
+
+// requestDate is the inner Date of a request made at now: whole seconds
+// (the HTTP date format has no finer unit), moved by a correction learnt
+// from the gateway for this batch.
+func requestDate(now time.Time, clockOffset time.Duration) string {
+	return now.Add(clockOffset).Truncate(time.Second).UTC().Format(http.TimeFormat)
+}
+
+// maxClockCorrection bounds the correction a Date problem may make to the
+// Client's clock. It is the gateway's default replay window
+// (internal/gateway.DefaultReplayWindow, RFC 9458 §6.5; a test keeps them
+// equal): a correction bounded by it, applied only to the retries of the
+// batch that asked for it, cannot turn the Date into a mark that tells one
+// Client's requests from another's, while a clock up to twice the window off
+// still gets through.
+const maxClockCorrection = 5 * time.Minute
+
+// clockCorrection returns the correction to the inner Date for a gateway
+// clock that reads gatewayNow when ours reads now: the difference, in whole
+// seconds, capped at maxClockCorrection either way.
+func clockCorrection(gatewayNow, now time.Time) time.Duration {
+	d := gatewayNow.Sub(now).Round(time.Second)
+	return min(max(d, -maxClockCorrection), maxClockCorrection)
 }
 
 func fieldValue(fs []bhttp.Field, name string) string {

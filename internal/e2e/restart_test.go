@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -87,7 +89,8 @@ func (p *holdingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // queueContents reads the batches in an SDK queue directory (the
-// on-disk format of sdk/queuedir.go) and counts their events by
+// on-disk format of sdk/queuedir.go and sdk/queuekey.go: JSON sealed with
+// AES-256-GCM under the key in queue.key) and counts their events by
 // app_version. Temporary files are not durable: the SDK removes them when
 // it opens the directory.
 func queueContents(t *testing.T, dir string) (byVersion map[string]int64, batches int) {
@@ -97,13 +100,37 @@ func queueContents(t *testing.T, dir string) (byVersion map[string]int64, batche
 	if err != nil {
 		t.Fatal(err)
 	}
+	var aead cipher.AEAD
+	if len(names) > 0 {
+		// The key is made before the first batch file.
+		key, err := os.ReadFile(filepath.Join(dir, "queue.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aead, err = cipher.NewGCM(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const magic = "veil-q1\n"
 	for _, name := range names {
-		b, err := os.ReadFile(name)
+		sealed, err := os.ReadFile(name)
 		if os.IsNotExist(err) {
 			continue // answered meanwhile
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		rest, ok := bytes.CutPrefix(sealed, []byte(magic))
+		if !ok || len(rest) < aead.NonceSize() {
+			t.Fatalf("queue file %s is not sealed", name)
+		}
+		b, err := aead.Open(nil, rest[:aead.NonceSize()], rest[aead.NonceSize():], []byte(magic))
+		if err != nil {
+			t.Fatalf("queue file %s: %v", name, err)
 		}
 		var f struct {
 			Batches []struct {
