@@ -133,17 +133,26 @@ func digitValue(r rune) int {
 
 // foldDigitSeparators applies step 3 of normalize.
 func foldDigitSeparators(s string) string {
-	var b []byte
-	for i := 1; i+1 < len(s); i++ {
-		if c := s[i]; (c == '_' || c == '/') && isDigit(s[i-1]) && isDigit(s[i+1]) {
-			if b == nil {
-				b = []byte(s)
-			}
-			b[i] = '-'
-		}
+	sep := func(i int) bool {
+		c := s[i]
+		return (c == '_' || c == '/') && isDigit(at(s, i-1)) && isDigit(at(s, i+1))
 	}
-	if b == nil {
+	i := 1
+	for i < len(s) && !sep(i) {
+		i++
+	}
+	if i >= len(s) {
 		return s
 	}
-	return string(b)
+	var b strings.Builder
+	b.Grow(len(s))
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		if sep(i) {
+			b.WriteByte('-')
+		} else {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
 }
