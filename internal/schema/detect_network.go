@@ -218,9 +218,10 @@ const maxLabelScan = maxDomainLabel
 // hasDashedIPv4 finds an IPv4 address written with dashes inside a host
 // name, as cloud providers and wildcard DNS services name hosts:
 // "ip-192-168-1-77.ec2.internal", "ec2-203-0-113-25.compute-1.amazonaws.com",
-// "10-0-0-5.nip.io". Four dash-separated octets count only in a host name:
-// after a label with a letter and a dash ("ip-"), or before a dot and a
-// letter (".ec2"); a bare "12-34-56-78" is as often a date or a range.
+// "10-0-0-5.nip.io" (and "ip_10_0_0_5", normalised). Four dash-separated
+// octets count only in a host name: after a label with a letter and a dash
+// or underscore ("ip-"), or before a dot and a letter (".ec2"); a bare
+// "12-34-56-78" is as often a date or a range.
 func hasDashedIPv4(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if !isDigit(s[i]) {
@@ -240,7 +241,7 @@ func hasDashedIPv4(s string) bool {
 			continue
 		}
 		labelBefore := false
-		if at(s, i-1) == '-' {
+		if b := at(s, i-1); b == '-' || b == '_' {
 			for j := i - 2; j >= 0 && j >= i-1-maxLabelScan && isAlnum(s[j]); j-- {
 				if isLetter(s[j]) {
 					labelBefore = true

@@ -7,9 +7,9 @@ import "strings"
 // addresses and account names.
 
 // hasSensitiveURL looks at every "scheme://" (a letter before the "://")
-// within each run of non-space characters. A URL is sensitive when its
-// authority (up to the first '/', '?' or '#') holds an '@' after its first
-// character, or when the first '?' or '#' after the "://" is followed by
+// within each run of non-space characters. A URL is sensitive when the
+// first '@' of its authority (up to the first '/', '?' or '#') follows
+// some userinfo, or when the first '?' or '#' after the "://" is followed by
 // something: anything after '?', an '=' somewhere after '#'.
 //
 // It is linear: each run is scanned once from left to right, the first '?'
@@ -50,13 +50,15 @@ func sensitiveURLRun(run string) bool {
 			if k == 0 || !isLetter(run[k-1]) || !strings.HasPrefix(run[k:], "://") {
 				continue
 			}
-			// The authority: up to the first '/', '?' or '#'.
-			a := k + 3
-			for a < len(run) && run[a] != '/' && run[a] != '?' && run[a] != '#' {
-				if run[a] == '@' && a > k+3 {
-					return true
+			// The authority: up to the first '/', '?' or '#'; userinfo is
+			// what comes before its first '@'.
+			for a := k + 3; a < len(run) && run[a] != '/' && run[a] != '?' && run[a] != '#'; a++ {
+				if run[a] == '@' {
+					if a > k+3 {
+						return true
+					}
+					break
 				}
-				a++
 			}
 			pending = true
 			k += 2
