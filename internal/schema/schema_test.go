@@ -186,6 +186,7 @@ func TestIdentifyingNames(t *testing.T) {
 		"timestamp", "event_timestamp", "ts", "created_at", "sentAt", "time", "time_ms",
 		"event_time", "startTimeMs", "epoch_ms", "unix_time",
 		"user_agent", "userAgent", "hostname", "serial_number", "uuid", "order_id",
+		"screen_name", "screenName", // an account handle (issue 14)
 	}
 	for _, n := range identifying {
 		if _, ok := identifyingName(n); !ok {
@@ -194,7 +195,7 @@ func TestIdentifyingNames(t *testing.T) {
 	}
 	benign := []string{
 		"os", "os_version", "app_version", "appVersion", "cold_start_ms", "coldStartMs",
-		"locale", "country", "region", "screen_name", "screenName", "screen", "event_name",
+		"locale", "country", "region", "screen", "screen_class", "screenClass", "event_name",
 		"macos_version", "macOSVersion", "iOSVersion", "iPhone_model", "iphone_model",
 		"device_model", "device_class", "network_type", "load_time_ms", "response_time",
 		"time_zone", "timezone", "time_to_first_frame_ms", "latency_ms", "latency",
