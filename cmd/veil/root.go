@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		newKeysCmd(),
 		newMigrateCmd(),
 		newValidateCmd(),
+		newDetectCmd(),
 		newSchemaCmd(),
 		newSendCmd(),
 		newBenchCmd(),

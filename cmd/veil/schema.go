@@ -26,8 +26,9 @@ func newSchemaLintCmd() *cobra.Command {
 		Short: "Print the findings that would refuse a schema at registration",
 		Long: `lint runs the registration checks on a schema document and prints one
 finding per line, tab separated: property ("-" for the whole document),
-rule, message. Exit status: 0 when the schema is acceptable, 1 when there
-are findings, 2 when the file cannot be read.`,
+rule, message. A warning (which does not refuse the schema) has a message
+starting "warning: ". Exit status: 0 when the schema is acceptable, 1 when
+there are findings that refuse it, 2 when the file cannot be read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc, err := os.ReadFile(args[0])
@@ -35,15 +36,15 @@ are findings, 2 when the file cannot be read.`,
 				return &exitError{code: 2, err: fmt.Errorf("schema lint: %w", err)}
 			}
 			_, err = schema.Compile(doc)
-			if err == nil {
-				return nil
-			}
 			var le *schema.LintError
-			if !errors.As(err, &le) {
+			if err != nil && !errors.As(err, &le) {
 				return &exitError{code: 2, err: fmt.Errorf("schema lint: %w", err)}
 			}
-			printFindings(cmd.OutOrStdout(), le.Findings)
-			return &exitError{code: 1}
+			printFindings(cmd.OutOrStdout(), schema.Lint(doc))
+			if err != nil {
+				return &exitError{code: 1}
+			}
+			return nil
 		},
 	}
 }
@@ -54,6 +55,18 @@ func printFindings(w io.Writer, findings []schema.Finding) {
 		if p == "" {
 			p = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", p, f.Rule, f.Message)
+		msg := f.Message
+		if f.Warning {
+			msg = "warning: " + msg
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", p, f.Rule, msg)
+	}
+}
+
+// printWarnings prints findings as warnings, whatever their severity.
+func printWarnings(w io.Writer, findings []schema.Finding) {
+	for _, f := range findings {
+		f.Warning = true
+		printFindings(w, []schema.Finding{f})
 	}
 }

@@ -25,6 +25,7 @@ type patternProbe struct {
 var patternProbes = [...]patternProbe{
 	{"an e-mail address", "j@ex.io"},
 	{"an e-mail address", "jane.doe@example.com"},
+	{"an e-mail address", "firstname.lastname@mail.example.org"},
 	{"a phone number", "+14155552671"},
 	{"a phone number", "415-555-2671"},
 	{"a phone number", "+1 415 555 2671"},
@@ -35,6 +36,8 @@ var patternProbes = [...]patternProbe{
 	{"a 32-hex-digit token", "9F86D081884C7D659A2FEAA0C55AD015"},
 	{"a sentence with spaces", "a b c"},
 	{"a sentence with spaces", "call me at home"},
+	{"a sentence with spaces", "please call me back at home tonight"},
+	{"a sentence with spaces", "Jane Doe lives at 12 Main Street, Springfield"},
 }
 
 // ipv4Probe only warns: four-part versions ("131.0.6778.85") share its
