@@ -388,7 +388,7 @@ func (l *linter) enumValues(name string, ps map[string]any) ([]any, bool) {
 				continue
 			}
 			s = v
-			if HasControl(v) {
+			if hasControl(v) {
 				l.add(name, RuleControlCharacter, "enum values may not hold control characters")
 				ok = false
 				continue

@@ -21,7 +21,7 @@ const (
 	// minLength/maxLength, enum/const and pattern violations.
 	ReasonFieldOutOfRange = "field_out_of_range"
 	// ReasonFieldControlCharacter: a string value holds a control character
-	// (U+0000–U+001F, U+007F–U+009F); see HasControl. Refused before
+	// (U+0000–U+001F, U+007F–U+009F); see Schema.Check. Refused before
 	// anything reaches the database.
 	ReasonFieldControlCharacter = "field_control_character"
 	// ReasonBatchTooLarge: the batch has too many events or bytes (ingest).

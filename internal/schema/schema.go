@@ -186,7 +186,7 @@ func (s *Schema) Check(fields map[string]any) *Rejection {
 		switch v := v.(type) {
 		case string:
 			kind, hit = Detect(v)
-			if !hit && HasControl(v) && (controlField == "" || name < controlField) {
+			if !hit && hasControl(v) && (controlField == "" || name < controlField) {
 				controlField = name
 			}
 		case float64, json.Number:
@@ -321,11 +321,11 @@ func (p propInfo) oversize(v any) string {
 	return ""
 }
 
-// HasControl reports whether s holds a control character: C0 (U+0000 to
+// hasControl reports whether s holds a control character: C0 (U+0000 to
 // U+001F, tab and newline included), DEL (U+007F) or C1 (U+0080 to
 // U+009F). PostgreSQL refuses U+0000 in text and jsonb, and none belongs
 // in a telemetry value.
-func HasControl(s string) bool {
+func hasControl(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c == 0x7f || c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
