@@ -16,7 +16,8 @@ func (r ratio) atMost(x, of int) bool { return x*r.den <= of*r.num }
 func (r ratio) below(x, of int) bool  { return x*r.den < of*r.num }
 
 // Thresholds of findSecretRun and pieces. The figures behind them are in
-// findSecretRun's comment and docs/performance.md.
+// findSecretRun's comment; TestDetectGenerated and TestDetectSingleCaseKeys
+// hold them to their recall and false-positive bars.
 const (
 	secretHexDeviceID     = 16 // hex run of exactly this many: Android ID, 64-bit ids
 	secretHexAdID         = 32 // IDFA/GAID without hyphens, MD5 of an identifier
