@@ -40,6 +40,7 @@ func newRootCmd() *cobra.Command {
 		newKeysCmd(),
 		newMigrateCmd(),
 		newValidateCmd(),
+		newDetectCmd(),
 		newSchemaCmd(),
 		newSendCmd(),
 		newBenchCmd(),

@@ -27,8 +27,9 @@ func newSchemaLintCmd() *cobra.Command {
 		Long: `lint runs the registration checks on a schema document and prints one
 finding per line, tab separated: property ("-" for the whole document),
 rule, message; or, when there is none, one line saying the schema passes.
-Exit status: 0 when the schema is acceptable, 1 when there are findings, 2
-when the file cannot be read.`,
+A warning (which does not refuse the schema) has a message starting
+"warning: ". Exit status: 0 when the schema is acceptable, 1 when there are
+findings that refuse it, 2 when the file cannot be read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc, err := os.ReadFile(args[0])
@@ -37,15 +38,20 @@ when the file cannot be read.`,
 			}
 			sch, err := schema.Compile(doc)
 			if err == nil {
+				// Warnings, if any, then the line saying it passes.
+				printFindings(cmd.OutOrStdout(), schema.Lint(doc))
 				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: schema %s version %d passes every registration check\n", args[0], sch.Name, sch.Version)
 				return err
 			}
 			var le *schema.LintError
-			if !errors.As(err, &le) {
+			if err != nil && !errors.As(err, &le) {
 				return &exitError{code: 2, err: fmt.Errorf("schema lint: %w", err)}
 			}
-			printFindings(cmd.OutOrStdout(), le.Findings)
-			return &exitError{code: 1}
+			printFindings(cmd.OutOrStdout(), schema.Lint(doc))
+			if err != nil {
+				return &exitError{code: 1}
+			}
+			return nil
 		},
 	}
 }
@@ -56,6 +62,18 @@ func printFindings(w io.Writer, findings []schema.Finding) {
 		if p == "" {
 			p = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", p, f.Rule, f.Message)
+		msg := f.Message
+		if f.Warning {
+			msg = "warning: " + msg
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", p, f.Rule, msg)
+	}
+}
+
+// printWarnings prints findings as warnings, whatever their severity.
+func printWarnings(w io.Writer, findings []schema.Finding) {
+	for _, f := range findings {
+		f.Warning = true
+		printFindings(w, []schema.Finding{f})
 	}
 }

@@ -53,3 +53,11 @@ func TestSchemaLintCommand(t *testing.T) {
 		t.Errorf("no argument: code %d", code)
 	}
 }
+
+func TestSchemaLintCommandWarning(t *testing.T) {
+	versioned := writeFile(t, "v.json", strings.Replace(testSchema, `"pattern": "^[a-z_]*$"`, `"pattern": "^[0-9.]+$"`, 1))
+	out, _, code := runVeil(t, "", "schema", "lint", versioned)
+	if code != 0 || !strings.HasPrefix(out, "note\tpattern_ipv4\twarning: ") {
+		t.Errorf("code %d, output %q", code, out)
+	}
+}

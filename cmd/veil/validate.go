@@ -19,6 +19,7 @@ const maxEventLine = 1 << 20
 
 func newValidateCmd() *cobra.Command {
 	var schemaFile string
+	var strict bool
 	cmd := &cobra.Command{
 		Use:   "validate --schema FILE [EVENTS.jsonl|-]",
 		Short: "Check events against a schema offline, as ingest would",
@@ -33,8 +34,14 @@ It prints one JSON line per event:
   {"index":0,"status":"accepted"}
   {"index":1,"status":"rejected","reason":"identifier_email","field":"note"}
 
+A schema that registration would refuse (lint findings, see "veil schema
+lint") is still used, so a team can try the detectors on its draft: the
+findings are printed on standard error as warnings. With --strict they are
+fatal, as at registration.
+
 Exit status: 0 when every event is accepted, 1 when any is rejected, 2 on a
-usage or schema error. Reason codes are listed in docs/reason-codes.md.`,
+usage error, a schema that cannot be compiled at all, or (with --strict) a
+schema lint refuses. Reason codes are listed in docs/reason-codes.md.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if schemaFile == "" {
@@ -44,14 +51,28 @@ usage or schema error. Reason codes are listed in docs/reason-codes.md.`,
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("validate: %w", err)}
 			}
-			s, err := schema.Compile(doc)
+			s, findings, err := schema.CompileLenient(doc)
 			if err != nil {
 				var le *schema.LintError
 				if errors.As(err, &le) {
 					printFindings(cmd.ErrOrStderr(), le.Findings)
-					return &exitError{code: 2, err: fmt.Errorf("validate: schema %s refused", schemaFile)}
+					return &exitError{code: 2, err: fmt.Errorf("validate: schema %s cannot be compiled", schemaFile)}
 				}
 				return &exitError{code: 2, err: fmt.Errorf("validate: %w", err)}
+			}
+			refused := false
+			for _, f := range findings {
+				refused = refused || !f.Warning
+			}
+			if strict && refused {
+				printFindings(cmd.ErrOrStderr(), findings)
+				return &exitError{code: 2, err: fmt.Errorf("validate: schema %s refused", schemaFile)}
+			}
+			if len(findings) > 0 {
+				printWarnings(cmd.ErrOrStderr(), findings)
+				if refused {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: registration would refuse schema %s; checking events against it anyway (--strict to stop)\n", schemaFile)
+				}
 			}
 			in := cmd.InOrStdin()
 			if len(args) == 1 && args[0] != "-" {
@@ -73,6 +94,7 @@ usage or schema error. Reason codes are listed in docs/reason-codes.md.`,
 		},
 	}
 	cmd.Flags().StringVar(&schemaFile, "schema", "", "schema document (JSON Schema 2020-12 with x-veil)")
+	cmd.Flags().BoolVar(&strict, "strict", false, "refuse a schema with lint findings, as registration does")
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -214,6 +215,10 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 	var scratch map[string]any // the Struct path's fields, reused per event
 
 	for i, ev := range events {
+		// A caller that gave up gets no more work done for it.
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, requestResult{result: ResultCanceled, counts: counts}, contextError(ctxErr)
+		}
 		r := &results[i]
 		indexes[i] = int32(i)
 		r.Index = &indexes[i]
@@ -297,6 +302,13 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 				slog.String("error_kind", errorKind(err)))
 			return nil, requestResult{result: ResultInternal, counts: counts},
 				newError(errInternal, "the batch could not be stored")
+		case contentError(err):
+			// The database refused the batch for what it holds: a retry
+			// of the same batch fails the same way.
+			s.log.LogAttrs(ctx, slog.LevelError, "ingest: database refused the batch's content",
+				slog.String("error_kind", errorKind(err)))
+			return nil, requestResult{result: ResultBatchInvalid, counts: counts},
+				newError(errBatchInvalid, "the database refused a value of this batch; change the batch rather than retry it")
 		}
 		// Unavailable, closed (shutting down) or a failed commit: nothing
 		// of the batch is stored, and a retry may succeed.
@@ -320,6 +332,16 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 		return resp, requestResult{result: ResultDuplicate, counts: counts, reasons: reasons}, nil
 	}
 	return resp, requestResult{result: ResultCommitted, counts: counts, reasons: reasons}, nil
+}
+
+// contentError reports a database error caused by the data it was given
+// rather than by the database's state: SQLSTATE class 22, data exception
+// (PostgreSQL appendix A), such as 22P05 for a NUL in text or jsonb. The
+// SQLState method is pgconn.PgError's; matching on it keeps pgx out of this
+// package.
+func contentError(err error) bool {
+	var se interface{ SQLState() string }
+	return errors.As(err, &se) && strings.HasPrefix(se.SQLState(), "22")
 }
 
 // structFields fills m with st's fields as Go values (what AsMap gives,

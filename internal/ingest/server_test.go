@@ -321,9 +321,15 @@ func TestReasonCodes(t *testing.T) {
 		cases = append(cases, tc{"identifier_" + k,
 			launch(t, map[string]any{"os": "ios", "note": identifierSample(t, k)}), "identifier_" + k, "note"})
 	}
-	// Identifiers are found in undeclared fields too, and win.
+	// Undeclared fields are refused before any detector reads them.
 	cases = append(cases, tc{"identifier in unknown field",
-		launch(t, map[string]any{"os": "ios", "contact": "jane.roe@example.org"}), schema.ReasonIdentifierEmail, "contact"})
+		launch(t, map[string]any{"os": "ios", "contact": "jane.roe@example.org"}), schema.ReasonFieldUnknown, "contact"})
+	// Control characters never reach the writer (PostgreSQL refuses NUL).
+	cases = append(cases, tc{"field_control_character",
+		launch(t, map[string]any{"os": "ios", "note": "ok\u0000"}), schema.ReasonFieldControlCharacter, "note"})
+	// A value longer than its property accepts is refused unread.
+	cases = append(cases, tc{"field_out_of_range/too long to read",
+		launch(t, map[string]any{"os": "ios", "note": strings.Repeat("a://", 1<<14)}), schema.ReasonFieldOutOfRange, "note"})
 	// Over MaxFieldsPerEvent and the schema's 7 properties.
 	many := map[string]any{"os": "ios"}
 	for i := range 70 {

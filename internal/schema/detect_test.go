@@ -175,3 +175,23 @@ func BenchmarkDetect(b *testing.B) {
 		})
 	}
 }
+
+// wantKind checks that Detect reports kind for each value.
+func wantKind(t *testing.T, kind string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if got, ok := Detect(v); !ok || got != kind {
+			t.Errorf("Detect(%q) = %q, %v; want %s", v, got, ok, kind)
+		}
+	}
+}
+
+// wantBenign checks that Detect reports nothing for each value.
+func wantBenign(t *testing.T, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if got, ok := Detect(v); ok {
+			t.Errorf("Detect(%q) = %s; want no match", v, got)
+		}
+	}
+}

@@ -697,9 +697,10 @@ var (
 		"installId", "sessionId", "androidId", "macAddress", "wifiBssid", "homeAddress", "firstName", "passportNo",
 		"nationalId", "authToken", "apiKey", "eventTimestamp", "createdAt", "emailHash", "userIdHash", "imei1",
 		"customer_ref", "vin", "licensePlate", "cardNumber", "cvc", "taxId", "visitorId", "idfa", "gaid",
+		"screen_name", // an account handle (issue 14)
 	}
 	lintBenignNames = []string{
-		"os", "latency_ms", "country", "screen_name", "location_permission", "email_verified", "ip_version",
+		"os", "latency_ms", "country", "screen_class", "location_permission", "email_verified", "ip_version",
 		"load_time_ms", "app_version", "macOS_version", "is_email_verified", "device_model", "locale", "timezone",
 		"cold_start_ms", "retry_count", "network_type", "error_code", "http_status", "screen_width", "plateau",
 		"deviceClass", "username_length", "categoryId", "relationship",

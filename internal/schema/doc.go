@@ -26,9 +26,11 @@
 // number with both bounds).
 //
 // Lint refuses, at registration, any document that could let identifying
-// data in: property names that look identifying in any spelling, unbounded
-// strings and numbers, nested objects, arrays, unknown roles, and enum
-// values that are themselves identifiers. Compile lints and then compiles the
+// data in: property names that look identifying in any spelling (names.go:
+// words, phrases and families), unbounded strings and numbers, string
+// patterns that are not anchored or that accept a probe identifier
+// (lint_pattern.go), nested objects, arrays, unknown roles, and enum
+// values that are themselves identifiers or hold control characters. Compile lints and then compiles the
 // document with github.com/santhosh-tekuri/jsonschema/v6, which does all the
 // event validation; this package only maps its errors onto veil's stable
 // reason codes (see Reasons and docs/reason-codes.md).
@@ -36,9 +38,15 @@
 // Detect is the value side of the firewall: it recognises emails, IP
 // addresses, phone numbers, payment cards, IBANs, device and advertising
 // identifiers, MAC addresses, IMEIs, US social security numbers, precise
-// coordinates, JWTs, credentials and URLs that carry a query or userinfo.
-// Schema.Check runs it over every string value of every event, including
-// values the schema itself accepts.
+// coordinates, JWTs, credentials and URLs that carry a query or userinfo,
+// in their plain and their normalised spellings (percent-encoding, Unicode
+// compatibility forms and digits, separators); DetectNumber recognises
+// the identifiers that are written as numbers. The detectors are a table
+// (detect.go), one file per family, each linear in its input. Schema.Check
+// refuses undeclared fields and over-long values before any detector runs,
+// then runs them over every declared value, including values the schema
+// itself accepts, and refuses control characters. DetectLines is the
+// detectors as a tool (veil detect).
 //
 // Registry caches compiled schemas in front of a Store (the database).
 //

@@ -15,7 +15,7 @@ func Example() {
 	  "required": ["os"],
 	  "properties": {
 	    "os":            {"enum": ["android", "ios"], "x-veil-role": "dimension"},
-	    "note":          {"type": "string", "pattern": "^[ -~]*$", "maxLength": 64, "x-veil-role": "dimension"},
+	    "note":          {"type": "string", "pattern": "^[a-z_]*$", "maxLength": 64, "x-veil-role": "dimension"},
 	    "cold_start_ms": {"type": "integer", "minimum": 0, "maximum": 600000, "x-veil-role": "measure"}
 	  }
 	}`))

@@ -32,6 +32,10 @@ const (
 	RuleDimensionType        = "dimension_type"        // a fractional number used as a dimension
 	RuleMeasureType          = "measure_type"          // a measure that is not an integer or number
 	RuleIdentifyingEnum      = "identifying_enum"      // an enum/const value a detector matches
+	RuleControlCharacter     = "control_character"     // an enum/const string with a control character
+	RulePatternUnanchored    = "pattern_unanchored"    // a dimension pattern not anchored at both ends (^…$)
+	RulePatternIdentifier    = "pattern_identifier"    // a dimension pattern (with its length bounds) accepts a probe identifier
+	RulePatternIPv4          = "pattern_ipv4"          // warning: the pattern accepts an IPv4-shaped value
 	RuleJSONSchema           = "json_schema"           // the JSON Schema library refused the document
 )
 
@@ -59,18 +63,23 @@ const (
 // Dialect is the only accepted $schema value (a trailing "#" is tolerated).
 const Dialect = "https://json-schema.org/draft/2020-12/schema"
 
-// Finding is one reason a schema document is refused at registration.
-// Property is empty for document-level findings.
+// Finding is one reason a schema document is refused at registration, or,
+// with Warning set, something a reviewer should look at that does not
+// refuse it. Property is empty for document-level findings.
 type Finding struct {
 	Property string `json:"property,omitempty"`
 	Rule     string `json:"rule"`
 	Message  string `json:"message"`
+	Warning  bool   `json:"warning,omitempty"`
 }
 
 func (f Finding) String() string {
 	p := f.Property
 	if p == "" {
 		p = "-"
+	}
+	if f.Warning {
+		return "warning: " + p + ": " + f.Rule + ": " + f.Message
 	}
 	return p + ": " + f.Rule + ": " + f.Message
 }
@@ -106,9 +115,10 @@ var propertyKeywords = map[string]bool{
 }
 
 // Lint checks doc against veil's schema rules and returns every finding,
-// sorted by property then rule; none means Compile will accept it.
+// sorted by property then rule; none but warnings means Compile will
+// accept it.
 func Lint(doc []byte) []Finding {
-	_, findings := analyze(doc)
+	_, findings := analyze(doc, false)
 	return findings
 }
 
@@ -129,6 +139,10 @@ type linter struct {
 
 func (l *linter) add(prop, rule, format string, args ...any) {
 	l.findings = append(l.findings, Finding{Property: prop, Rule: rule, Message: fmt.Sprintf(format, args...)})
+}
+
+func (l *linter) warn(prop, rule, format string, args ...any) {
+	l.findings = append(l.findings, Finding{Property: prop, Rule: rule, Message: fmt.Sprintf(format, args...), Warning: true})
 }
 
 func decodeJSON(doc []byte) (any, error) {
@@ -374,6 +388,11 @@ func (l *linter) enumValues(name string, ps map[string]any) ([]any, bool) {
 				continue
 			}
 			s = v
+			if hasControl(v) {
+				l.add(name, RuleControlCharacter, "enum values may not hold control characters")
+				ok = false
+				continue
+			}
 		case json.Number:
 			s = v.String()
 		case bool:
@@ -391,7 +410,11 @@ func (l *linter) enumValues(name string, ps map[string]any) ([]any, bool) {
 			ok = false
 			continue
 		}
-		if kind, hit := Detect(s); hit {
+		kind, hit := Detect(s)
+		if n, isNum := v.(json.Number); isNum && !hit {
+			kind, hit = detectNumberText(n.String())
+		}
+		if hit {
 			// The message names the kind, never the value.
 			l.add(name, RuleIdentifyingEnum, "an enum value looks like an identifier (%s)", kind)
 			ok = false
@@ -417,7 +440,8 @@ func (l *linter) boundedString(name string, ps map[string]any) bool {
 		l.add(name, RuleUnboundedString, "a string dimension needs an enum, or a pattern with maxLength ≤ %d", MaxStringLength)
 		return false
 	}
-	return true
+	minLen, _ := intValue(ps["minLength"])
+	return l.pattern(name, ps["pattern"].(string), int(minLen), int(maxLen))
 }
 
 func isFiniteNumber(v any) bool {

@@ -5,9 +5,11 @@ import "strings"
 // Property-name screening. A name is split into lower-case words whatever
 // its spelling (snake_case, camelCase, kebab-case, dotted, prefixed or
 // suffixed), then matched word by word against the identifying words and
-// phrases below, so "remoteAddr", "X-Forwarded-IP", "user_email_address" and
-// "deviceIDHash" are caught while "os", "latency_ms", "country" and
-// "screen_name" are not.
+// phrases below, and against families of identifiers (nameFamilies,
+// headNouns), so "remoteAddr", "X-Forwarded-IP", "user_email_address",
+// "deviceIDHash", "srcip", "hwid", "latlng", "cc_number" and "screen_name"
+// are caught while "os", "latency_ms", "country", "login_method" and
+// "pan_gesture_count" are not.
 
 // words splits a property name into lower-case words. Case changes start a
 // word ("userID" → user, id; "IPAddress" → ip, address) except after a lone
@@ -63,19 +65,22 @@ func words(name string) []string {
 var identifyingWords = map[string]bool{
 	// network addresses
 	"ip": true, "ipv4": true, "ipv6": true, "ip4": true, "ip6": true, "ipaddr": true,
-	"ipaddress": true, "addr": true, "address": true, "hostname": true,
+	"ipaddress": true, "addr": true, "address": true, "hostname": true, "fqdn": true,
 	"mac": true, "macaddr": true, "macaddress": true, "bssid": true, "ssid": true,
 	// contact
 	"email": true, "emails": true, "mail": true, "emailaddress": true,
 	"phone": true, "phonenumber": true, "telephone": true, "tel": true, "msisdn": true,
+	// telecom: electronic serial number, mobile directory number, IMEI
+	// software version, mobile subscription id, eUICC id
+	"esn": true, "mdn": true, "imeisv": true, "msin": true, "euicc": true,
 	// device and advertising identifiers
-	"idfa": true, "idfv": true, "gaid": true, "aaid": true, "adid": true, "imei": true,
+	"idfa": true, "idfv": true, "gaid": true, "aaid": true, "adid": true, "oaid": true, "imei": true,
 	"imsi": true, "iccid": true, "meid": true, "udid": true, "uuid": true, "guid": true,
 	"uid": true, "serial": true, "serialnumber": true, "fingerprint": true, "cookie": true,
 	"useragent": true,
 	// location
 	"lat": true, "lon": true, "lng": true, "latitude": true, "longitude": true, "geo": true,
-	"geolocation": true, "geohash": true, "location": true, "gps": true, "coords": true,
+	"geolocation": true, "geohash": true, "location": true, "gps": true, "coord": true, "coords": true,
 	"coordinates": true, "street": true, "postcode": true, "postalcode": true,
 	"zip": true, "zipcode": true,
 	// names
@@ -88,7 +93,7 @@ var identifyingWords = map[string]bool{
 	"token": true, "password": true, "passwd": true, "pwd": true, "secret": true,
 	"apikey": true, "credential": true, "credentials": true, "authorization": true,
 	// birth
-	"dob": true, "birth": true, "birthday": true, "birthdate": true,
+	"dob": true, "birth": true, "birthday": true, "birthdate": true, "yob": true, "bday": true,
 	// precise time
 	"timestamp": true, "ts": true, "datetime": true, "epoch": true, "unix": true,
 }
@@ -163,6 +168,72 @@ var timeUnits = map[string]bool{
 	"epoch": true, "unix": true, "stamp": true,
 }
 
+// nameFamilies are the families of identifying names built from two parts:
+// a qualifier and what it qualifies, written as one word ("srcip", "hwid",
+// "latlng", "ccnum", "realname") or as two ("src_ip", "hw_id", "cc_number",
+// "real_name"). A name identifies when two adjacent parts come from one
+// family's prefixes and stems. Adding a qualifier or a stem to a family
+// covers every spelling of every combination at once.
+var nameFamilies = [...]struct {
+	family   string
+	prefixes []string
+	stems    []string
+}{
+	{"device or hardware id",
+		[]string{"dev", "device", "hw", "hardware", "machine", "board", "cpu", "sim", "cell", "drm", "widevine", "vendor", "install", "installation", "advertising", "ad"},
+		[]string{"id", "ids", "uuid", "guid", "serial", "serialno", "serialnumber", "sn"}},
+	{"network address",
+		[]string{"src", "dst", "source", "dest", "destination", "client", "remote", "peer", "host", "local", "public", "private",
+			"wan", "lan", "server", "origin", "real", "user", "device", "router", "gateway", "proxy", "nat", "eth", "wifi", "wlan",
+			"hw", "ext", "external", "internal", "bind", "listen", "my", "visitor", "caller", "sender"},
+		[]string{"ip", "ips", "ipv4", "ipv6", "ipaddr", "addr", "address", "host", "hostname", "mac", "macaddr", "fqdn"}},
+	{"coordinates",
+		[]string{"lat", "latitude", "lng", "lon", "long", "longitude", "geo", "gps"},
+		[]string{"lat", "latitude", "lng", "lon", "long", "longitude", "point", "pos", "position", "loc", "location", "coord", "coords", "fix", "ip", "code"}},
+	{"payment data",
+		[]string{"card", "cc", "credit", "debit", "acct", "account", "bank", "payment"},
+		[]string{"no", "nr", "num", "number", "pan", "exp", "expiry", "expiration", "cvv", "cvc", "cvv2", "cvc2", "holder", "holdername"}},
+	{"account handle or real name",
+		[]string{"first", "last", "full", "given", "family", "middle", "real", "legal", "maiden", "display", "user", "nick",
+			"screen", "account", "acct", "login", "contact", "customer", "person", "owner", "sur", "fore", "patient", "holder",
+			"member", "player", "profile", "recipient", "sender", "billing", "shipping", "cardholder"},
+		[]string{"name", "names", "handle", "login", "alias"}},
+	{"user agent",
+		[]string{"user", "ua", "http", "browser"},
+		[]string{"agent", "string", "str", "ua"}},
+	{"telecom id",
+		[]string{"sim", "subscriber", "mobile", "cell", "imei"},
+		[]string{"serial", "number", "no", "id", "sv"}},
+}
+
+// headNouns identify when they are what a name is about — its last word,
+// or followed by an id word ("login", "user_handle", "sid", "pan",
+// "remote_host", "ua") — and not when they qualify another word
+// ("login_method", "handle_count", "pan_gesture", "host_app").
+var headNouns = map[string]string{
+	"login": "account handle", "handle": "account handle", "nick": "account handle",
+	"sid": "session id", "pan": "payment card number", "host": "network address", "ua": "user agent",
+}
+
+// familyWord reports whether word, or word followed by next, joins a
+// prefix and a stem of one of nameFamilies, and names the family.
+func familyWord(word, next string) (string, bool) {
+	for _, f := range nameFamilies {
+		for _, p := range f.prefixes {
+			if !strings.HasPrefix(word, p) {
+				continue
+			}
+			rest := word[len(p):]
+			for _, st := range f.stems {
+				if rest == st || rest == "" && next == st {
+					return f.family, true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
 // identifyingName reports whether a property name looks identifying, and
 // the word or phrase that made it so.
 func identifyingName(name string) (string, bool) {
@@ -191,6 +262,19 @@ func identifyingName(name string) (string, bool) {
 			if word == subj && i+1 < len(w) && idWords[w[i+1]] {
 				return subj + " " + w[i+1], true
 			}
+		}
+		next := ""
+		if i+1 < len(w) {
+			next = w[i+1]
+		}
+		if family, ok := familyWord(base, next); ok {
+			return family, true
+		}
+		if family, ok := headNouns[base]; ok && (next == "" || idWords[next] || next == "string") {
+			return family, true
+		}
+		if strings.HasPrefix(base, "birth") { // birthyear, birthplace, birth_month
+			return word, true
 		}
 		// "created_at", "last_seen_at"
 		if word == "at" && i == len(w)-1 && i > 0 {

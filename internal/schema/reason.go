@@ -20,6 +20,10 @@ const (
 	// schema does not allow: minimum/maximum (exclusive too), multipleOf,
 	// minLength/maxLength, enum/const and pattern violations.
 	ReasonFieldOutOfRange = "field_out_of_range"
+	// ReasonFieldControlCharacter: a string value holds a control character
+	// (U+0000–U+001F, U+007F–U+009F); see Schema.Check. Refused before
+	// anything reaches the database.
+	ReasonFieldControlCharacter = "field_control_character"
 	// ReasonBatchTooLarge: the batch has too many events or bytes (ingest).
 	ReasonBatchTooLarge = "batch_too_large"
 	// ReasonBatchInvalid: the batch could not be decoded (ingest).
@@ -27,8 +31,8 @@ const (
 	// ReasonDuplicate: the batch's idempotency key was already applied (ingest).
 	ReasonDuplicate = "duplicate"
 
-	// ReasonIdentifierEmail and the other identifier_ reasons: a string value
-	// matched the named identifier detector; see Detect.
+	// ReasonIdentifierEmail and the other identifier_ reasons: a value
+	// matched the named identifier detector; see Detect and DetectNumber.
 	ReasonIdentifierEmail      = "identifier_" + KindEmail
 	ReasonIdentifierIPv4       = "identifier_" + KindIPv4
 	ReasonIdentifierIPv6       = "identifier_" + KindIPv6
@@ -49,9 +53,9 @@ const (
 // "identifier_" + kind.
 const (
 	KindEmail      = "email"       // local@domain.tld, also inside text
-	KindIPv4       = "ipv4"        // dotted quad, with or without port, inside text
+	KindIPv4       = "ipv4"        // dotted quad (with or without port), in a host name, hex, or as an integer
 	KindIPv6       = "ipv6"        // any RFC 4291 text form, zones, brackets, ports
-	KindPhone      = "phone"       // international (+CC / 00CC) and national formats
+	KindPhone      = "phone"       // international (+CC / 00CC) and national formats, integers
 	KindCreditCard = "credit_card" // 13–19 digit payment card number, Luhn-valid
 	KindIBAN       = "iban"        // ISO 13616, mod-97 check
 	KindDeviceID   = "device_id"   // UUID / IDFA / GAID, 16-hex Android ID
@@ -60,7 +64,7 @@ const (
 	KindSSN        = "ssn"         // US social security number AAA-GG-SSSS
 	KindGeo        = "geo"         // latitude/longitude pair, ≥ 3 decimals (other ≥ 2)
 	KindJWT        = "jwt"         // JWS/JWE compact serialization
-	KindToken      = "token"       // bearer/basic credentials, long secret-looking strings
+	KindToken      = "token"       // bearer/basic credentials, published key shapes, long secret-looking strings
 	KindURL        = "url"         // URL carrying a query string or userinfo
 )
 
@@ -70,6 +74,7 @@ func Reasons() []string {
 	r := []string{
 		ReasonSchemaUnknown, ReasonSchemaInvalidEvent, ReasonFieldUnknown,
 		ReasonFieldMissing, ReasonFieldType, ReasonFieldOutOfRange,
+		ReasonFieldControlCharacter,
 	}
 	for _, k := range Kinds() {
 		r = append(r, "identifier_"+k)

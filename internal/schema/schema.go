@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -26,20 +27,51 @@ type Schema struct {
 	Document      []byte   // the document as registered
 
 	compiled *jsonschema.Schema
+	props    map[string]propInfo // every declared property
 }
 
 // Compile lints doc and compiles it with the JSON Schema 2020-12 validator.
-// A refused document yields a *LintError listing every finding, including
-// the library's own refusal (rule json_schema).
+// A refused document yields a *LintError listing every finding that
+// refuses it, including the library's own refusal (rule json_schema);
+// warnings (Finding.Warning) do not refuse a document.
 func Compile(doc []byte) (*Schema, error) {
-	s, findings := analyze(doc)
-	if len(findings) > 0 {
-		return nil, &LintError{Findings: findings}
+	s, findings := analyze(doc, false)
+	if errs := refusing(findings); len(errs) > 0 {
+		return nil, &LintError{Findings: errs}
 	}
 	return s, nil
 }
 
-func analyze(doc []byte) (*Schema, []Finding) {
+// CompileLenient compiles doc even when lint refuses it, for trying events
+// against a draft schema offline (veil validate): it returns every
+// finding, warnings included, and a Schema whenever doc is a JSON object
+// the JSON Schema library compiles. A document lint refuses cannot be
+// registered; its Schema checks events exactly as a registered one would
+// (undeclared fields, bounds, detectors, then the library's validation),
+// with name and version as far as x-veil gives them.
+func CompileLenient(doc []byte) (*Schema, []Finding, error) {
+	s, findings := analyze(doc, true)
+	if s == nil {
+		return nil, findings, &LintError{Findings: refusing(findings)}
+	}
+	return s, findings, nil
+}
+
+// refusing returns the findings that are not warnings.
+func refusing(findings []Finding) []Finding {
+	var out []Finding
+	for _, f := range findings {
+		if !f.Warning {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// analyze lints and compiles doc. Unless lenient, it returns a Schema only
+// when no finding refuses the document; lenient, whenever the library
+// compiles it.
+func analyze(doc []byte, lenient bool) (*Schema, []Finding) {
 	p, findings := lint(doc)
 	if p == nil {
 		return nil, findings
@@ -61,9 +93,16 @@ func analyze(doc []byte) (*Schema, []Finding) {
 	}
 	if err != nil {
 		findings = append(findings, Finding{Rule: RuleJSONSchema, Message: err.Error()})
-	}
-	if len(findings) > 0 {
 		return nil, findings
+	}
+	if !lenient && len(refusing(findings)) > 0 {
+		return nil, findings
+	}
+	props, _ := p.root["properties"].(map[string]any)
+	info := make(map[string]propInfo, len(props))
+	for name, v := range props {
+		ps, _ := v.(map[string]any)
+		info[name] = newPropInfo(ps)
 	}
 	return &Schema{
 		Name:          p.name,
@@ -74,7 +113,8 @@ func analyze(doc []byte) (*Schema, []Finding) {
 		Measures:      p.measures,
 		Document:      bytes.Clone(doc),
 		compiled:      compiled,
-	}, nil
+		props:         info,
+	}, findings
 }
 
 type refuseLoader struct{}
@@ -103,29 +143,66 @@ func (r *Rejection) Error() string {
 }
 
 // Check validates an event's fields against the schema and runs the
-// identifier detectors over every string value, including values the schema
-// accepts and values of undeclared fields. It returns nil when the event is
-// accepted.
+// identifier detectors over every string value and every number that could
+// carry an identifier, including values the schema accepts. It returns nil
+// when the event is accepted.
 //
 // Field values are as encoding/json decodes them: string, bool, float64 or
-// json.Number (integers must be integral), and nil. When several problems
-// exist the answer is deterministic: an identifier beats a schema problem
-// (the sender most needs to know about a leak), and then field_unknown,
-// field_missing, field_type, field_out_of_range, schema_invalid_event, each
-// on the lexically smallest field.
+// json.Number (integers must be integral), and nil. Check bounds its work
+// before any detector runs: an undeclared field is answered field_unknown,
+// and a value longer than its property could ever accept (see propInfo)
+// field_out_of_range (field_type for a property that takes no strings),
+// without reading the value. After that, when several problems exist the
+// answer is deterministic: an identifier beats a schema problem (the
+// sender most needs to know about a leak), then a control character, then
+// field_missing, field_type, field_out_of_range, schema_invalid_event,
+// each on the lexically smallest field.
+//
+// Check's cost is linear in the size of the fields.
 func (s *Schema) Check(fields map[string]any) *Rejection {
-	var hitField, hitKind string
+	var unknown, oversize, oversizeReason string
 	for name, v := range fields {
-		str, ok := v.(string)
-		if !ok {
+		p, declared := s.props[name]
+		if !declared {
+			if unknown == "" || name < unknown {
+				unknown = name
+			}
 			continue
 		}
-		if k, ok := Detect(str); ok && (hitKind == "" || name < hitField) {
-			hitField, hitKind = name, k
+		if r := p.oversize(v); r != "" && (oversize == "" || name < oversize) {
+			oversize, oversizeReason = name, r
+		}
+	}
+	if unknown != "" {
+		return rejection(ReasonFieldUnknown, unknown)
+	}
+	if oversize != "" {
+		return rejection(oversizeReason, oversize)
+	}
+	var hitField, hitKind, controlField string
+	for name, v := range fields {
+		var kind string
+		var hit bool
+		switch v := v.(type) {
+		case string:
+			kind, hit = Detect(v)
+			if !hit && hasControl(v) && (controlField == "" || name < controlField) {
+				controlField = name
+			}
+		case float64, json.Number:
+			if s.props[name].scanNumbers {
+				kind, hit = DetectValue(v)
+			}
+		}
+		if hit && (hitKind == "" || name < hitField) {
+			hitField, hitKind = name, kind
 		}
 	}
 	if hitKind != "" {
 		return rejection("identifier_"+hitKind, hitField)
+	}
+	if controlField != "" {
+		return rejection(ReasonFieldControlCharacter, controlField)
 	}
 	if fields == nil {
 		fields = map[string]any{}
@@ -150,6 +227,112 @@ func (s *Schema) Check(fields map[string]any) *Rejection {
 		return &Rejection{Reason: ReasonSchemaInvalidEvent}
 	}
 	return best
+}
+
+// MaxValueBytes bounds any string value Check reads: no property accepts a
+// longer one (a pattern string has at most MaxStringLength characters of
+// at most 4 bytes each, an enum value at most MaxStringLength bytes).
+const MaxValueBytes = 1 << 10
+
+// propInfo is what Check needs to know about a declared property before
+// running the validator.
+type propInfo struct {
+	// maxBytes is the longest string Check reads for the property: the
+	// longest the property could accept (4 bytes per character of
+	// maxLength, the longest string of an enum), at most MaxValueBytes.
+	maxBytes int
+	// stringOver and numberOver are the reasons for a string longer than
+	// maxBytes and a number longer than maxNumberText: field_type when the
+	// property's type excludes strings (numbers), else field_out_of_range,
+	// as the validator would answer.
+	stringOver, numberOver string
+	// scanNumbers: a number value may carry an identifier, since the
+	// property does not declare a small range (both bounds within
+	// ±NumberScanFloor, or only small enum values).
+	scanNumbers bool
+}
+
+func newPropInfo(ps map[string]any) propInfo {
+	p := propInfo{maxBytes: MaxValueBytes, stringOver: ReasonFieldOutOfRange, numberOver: ReasonFieldOutOfRange, scanNumbers: true}
+	if typ, ok := ps["type"].(string); ok {
+		if typ != "string" {
+			p.stringOver = ReasonFieldType
+		}
+		if typ != "integer" && typ != "number" {
+			p.numberOver = ReasonFieldType
+		}
+	}
+	if m, ok := intValue(ps["maxLength"]); ok && m >= 0 && m < MaxValueBytes {
+		p.maxBytes = min(p.maxBytes, int(4*m))
+	}
+	var values []any
+	if e, ok := ps["enum"].([]any); ok {
+		values = append(values, e...)
+	}
+	if c, ok := ps["const"]; ok {
+		values = append(values, c)
+	}
+	if values != nil {
+		longest, small := 0, true
+		for _, v := range values {
+			switch v := v.(type) {
+			case string:
+				longest = max(longest, len(v))
+			case json.Number:
+				small = small && smallNumber(v)
+			}
+		}
+		p.maxBytes = min(p.maxBytes, longest)
+		p.scanNumbers = !small
+		return p
+	}
+	lo := cmp.Or(ps["minimum"], ps["exclusiveMinimum"])
+	hi := cmp.Or(ps["maximum"], ps["exclusiveMaximum"])
+	if smallNumber(lo) && smallNumber(hi) {
+		p.scanNumbers = false
+	}
+	return p
+}
+
+// smallNumber reports a JSON number within ±NumberScanFloor.
+func smallNumber(v any) bool {
+	n, ok := v.(json.Number)
+	if !ok {
+		return false
+	}
+	f, err := n.Float64()
+	return err == nil && math.Abs(f) <= NumberScanFloor
+}
+
+// oversize returns the reason a value is refused without being read: a
+// string longer than maxBytes, or a number written with more than
+// maxNumberText characters; "" when the value is to be read.
+func (p propInfo) oversize(v any) string {
+	switch v := v.(type) {
+	case string:
+		if len(v) > p.maxBytes {
+			return p.stringOver
+		}
+	case json.Number:
+		if len(v) > maxNumberText {
+			return p.numberOver
+		}
+	}
+	return ""
+}
+
+// hasControl reports whether s holds a control character: C0 (U+0000 to
+// U+001F, tab and newline included), DEL (U+007F) or C1 (U+0080 to
+// U+009F). PostgreSQL refuses U+0000 in text and jsonb, and none belongs
+// in a telemetry value.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
+			return true
+		}
+	}
+	return false
 }
 
 func walkLeaves(e *jsonschema.ValidationError, f func(*jsonschema.ValidationError)) {

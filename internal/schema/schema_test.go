@@ -23,7 +23,8 @@ const launchDoc = `{
     "cold_start_ms": {"type": "integer", "minimum": 0, "maximum": 600000, "x-veil-role": "measure"},
     "battery":       {"type": "number", "minimum": 0, "maximum": 1, "x-veil-role": "measure"},
     "frames":        {"type": "integer", "minimum": 0, "maximum": 1000000, "x-veil-role": "measure"},
-    "note":          {"type": "string", "pattern": "^.*$", "maxLength": 128, "x-veil-role": "dimension"}
+    "note":          {"type": "string", "pattern": "^[a-z_]*$", "maxLength": 128, "x-veil-role": "dimension"},
+    "wide":          {"type": "integer", "minimum": 0, "maximum": 1e16, "x-veil-role": "measure"}
   }
 }`
 
@@ -44,7 +45,7 @@ func TestCompile(t *testing.T) {
 	if got := strings.Join(s.Dimensions, ","); got != "app_version,dark_mode,note,os" {
 		t.Errorf("Dimensions = %s", got)
 	}
-	if got := strings.Join(s.Measures, ","); got != "battery,cold_start_ms,frames" {
+	if got := strings.Join(s.Measures, ","); got != "battery,cold_start_ms,frames,wide" {
 		t.Errorf("Measures = %s", got)
 	}
 }
@@ -185,6 +186,7 @@ func TestIdentifyingNames(t *testing.T) {
 		"timestamp", "event_timestamp", "ts", "created_at", "sentAt", "time", "time_ms",
 		"event_time", "startTimeMs", "epoch_ms", "unix_time",
 		"user_agent", "userAgent", "hostname", "serial_number", "uuid", "order_id",
+		"screen_name", "screenName", // an account handle (issue 14)
 	}
 	for _, n := range identifying {
 		if _, ok := identifyingName(n); !ok {
@@ -193,7 +195,7 @@ func TestIdentifyingNames(t *testing.T) {
 	}
 	benign := []string{
 		"os", "os_version", "app_version", "appVersion", "cold_start_ms", "coldStartMs",
-		"locale", "country", "region", "screen_name", "screenName", "screen", "event_name",
+		"locale", "country", "region", "screen", "screen_class", "screenClass", "event_name",
 		"macos_version", "macOSVersion", "iOSVersion", "iPhone_model", "iphone_model",
 		"device_model", "device_class", "network_type", "load_time_ms", "response_time",
 		"time_zone", "timezone", "time_to_first_frame_ms", "latency_ms", "latency",
@@ -260,9 +262,28 @@ func TestCheckReasons(t *testing.T) {
 		{"pattern", map[string]any{"os": "ios", "app_version": "1.2.3"}, ReasonFieldOutOfRange, "app_version", "/app_version"},
 		{"maxLength", map[string]any{"os": "ios", "app_version": "1." + strings.Repeat("1", 20)}, ReasonFieldOutOfRange, "app_version", "/app_version"},
 		{"identifier in accepted field", map[string]any{"os": "ios", "note": "mail me: a.b@example.com"}, ReasonIdentifierEmail, "note", "/note"},
-		{"identifier in unknown field", map[string]any{"os": "ios", "peer": "203.0.113.9"}, ReasonIdentifierIPv4, "peer", "/peer"},
+		// Undeclared fields are refused before any detector reads them.
+		{"unknown field before detectors", map[string]any{"os": "ios", "peer": "203.0.113.9"}, ReasonFieldUnknown, "peer", "/peer"},
+		{"unknown field beats identifier", map[string]any{"os": "ios", "zz": "a@example.com", "note": "203.0.113.9"}, ReasonFieldUnknown, "zz", "/zz"},
 		{"identifier beats missing", map[string]any{"note": "+44 7700 900123"}, ReasonIdentifierPhone, "note", "/note"},
-		{"identifier, smallest field", map[string]any{"os": "ios", "zz": "a@example.com", "note": "203.0.113.9"}, ReasonIdentifierIPv4, "note", "/note"},
+		{"identifier, smallest field", map[string]any{"os": "ios", "note": "a@example.com", "app_version": "203.0.113.9"}, ReasonIdentifierIPv4, "app_version", "/app_version"},
+		// Values longer than the property could accept are refused unread.
+		{"over maxLength, unread", map[string]any{"os": "ios", "note": strings.Repeat("a://", 129)}, ReasonFieldOutOfRange, "note", "/note"},
+		{"over enum, unread", map[string]any{"os": strings.Repeat("a@b.co ", 2)}, ReasonFieldOutOfRange, "os", "/os"},
+		{"string for integer over the cap, unread", map[string]any{"os": "ios", "frames": strings.Repeat("1", MaxValueBytes+1)}, ReasonFieldType, "frames", "/frames"},
+		{"long number, unread", map[string]any{"os": "ios", "battery": num("0." + strings.Repeat("1", 80))}, ReasonFieldOutOfRange, "battery", "/battery"},
+		{"over maxLength beats identifier", map[string]any{"os": "ios", "note": strings.Repeat("a", 600), "app_version": "a@b.co"}, ReasonFieldOutOfRange, "note", "/note"},
+		// Control characters.
+		{"NUL", map[string]any{"os": "ios", "note": "a\x00b"}, ReasonFieldControlCharacter, "note", "/note"},
+		{"newline", map[string]any{"os": "ios", "note": "a\nb"}, ReasonFieldControlCharacter, "note", "/note"},
+		{"C1 control", map[string]any{"os": "ios", "note": "a\u0085b"}, ReasonFieldControlCharacter, "note", "/note"},
+		{"identifier beats control", map[string]any{"os": "ios", "note": "a\x00b", "app_version": "a@b.co"}, ReasonIdentifierEmail, "app_version", "/app_version"},
+		// Numbers that carry identifiers, where the range allows them.
+		{"card number as a number", map[string]any{"os": "ios", "wide": 4111111111111111.0}, ReasonIdentifierCreditCard, "wide", "/wide"},
+		{"IPv4 as an integer", map[string]any{"os": "ios", "wide": num("3232235853")}, ReasonIdentifierIPv4, "wide", "/wide"},
+		{"phone as an integer", map[string]any{"os": "ios", "wide": 447700900461.0}, ReasonIdentifierPhone, "wide", "/wide"},
+		{"small range never inspected", map[string]any{"os": "ios", "frames": 999999.0}, "", "", ""},
+		{"wide range, small value", map[string]any{"os": "ios", "wide": 16777215.0}, "", "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
