@@ -295,3 +295,8 @@ func Verify(b []byte, pin Pin) ([]byte, error) {
 	}
 	return d.Keys, nil
 }
+
+// DefaultPath is where veil's gateway publishes its signed key document,
+// and where `veil relay` serves it from its cache: beside the plain
+// document at /ohttp-keys, on the same origin.
+const DefaultPath = "/ohttp-keys-signed"
