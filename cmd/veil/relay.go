@@ -23,6 +23,7 @@ type relayOptions struct {
 	Listen          string
 	GatewayURL      string
 	KeysURL         string
+	SignedKeysURL   string
 	TLSCert         string
 	TLSKey          string
 	GatewayCA       string
@@ -53,7 +54,13 @@ func newRelayCmd() *cobra.Command {
 / (or /gateway); the relay forwards only the body and its content type to the
 one gateway given by --gateway and passes the answer back. GET /ohttp-keys
 and /.well-known/ohttp-gateway serve the gateway's key configurations from
-the same origin's /ohttp-keys (or --keys-url) through a shared cache.
+the same origin's /ohttp-keys (or --keys-url) through a shared cache, and
+GET /ohttp-keys-signed the signed key document that clients with a key pin
+verify, from the same origin's /ohttp-keys-signed (or --signed-keys-url).
+
+Serve clients over TLS (--tls-cert, --tls-key): the SDK refuses a plain
+http:// relay that is not on loopback. A plain http:// --gateway that is not
+on loopback is warned about at start.
 
 The relay forwards no client header, never passes on or logs a client
 address, and cannot decrypt anything: it holds no keys.`,
@@ -71,6 +78,7 @@ address, and cannot decrypt anything: it holds no keys.`,
 	f.StringVar(&o.Listen, "listen", o.Listen, "address to listen on")
 	f.StringVar(&o.GatewayURL, "gateway", "", "the gateway's POST URL, e.g. https://collector.example/gateway (required)")
 	f.StringVar(&o.KeysURL, "keys-url", "", "where the gateway publishes its keys (default: /ohttp-keys on the gateway's origin)")
+	f.StringVar(&o.SignedKeysURL, "signed-keys-url", "", "where the gateway publishes its signed key document (default: /ohttp-keys-signed on the gateway's origin)")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "serve TLS with this certificate chain (PEM)")
 	f.StringVar(&o.TLSKey, "tls-key", "", "private key for --tls-cert (PEM)")
 	f.StringVar(&o.GatewayCA, "gateway-ca", "", "verify the gateway's certificate against the CA certificates in this PEM file instead of the system roots")
@@ -121,6 +129,7 @@ func runRelay(ctx context.Context, o relayOptions, logger *slog.Logger, ready fu
 	h, err := relay.New(relay.Config{
 		GatewayURL:      o.GatewayURL,
 		KeysURL:         o.KeysURL,
+		SignedKeysURL:   o.SignedKeysURL,
 		Client:          client,
 		MaxBodyBytes:    o.MaxBodyBytes,
 		UpstreamTimeout: o.UpstreamTimeout,
@@ -131,6 +140,10 @@ func runRelay(ctx context.Context, o relayOptions, logger *slog.Logger, ready fu
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	for _, u := range h.PlainUpstreams() {
+		logger.Warn("relay: upstream over plain HTTP to a host that is not loopback; anyone on that path sees the encrypted traffic and can answer as the gateway (clients with a key pin still refuse keys it did not sign): use https:// and --gateway-ca",
+			"url", u)
 	}
 
 	srv := &http.Server{
