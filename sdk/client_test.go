@@ -833,13 +833,17 @@ func TestConfigValidation(t *testing.T) {
 		{RelayURL: "relay.example/gateway"},
 		{RelayURL: "ftp://relay.example/gateway"},
 		{RelayURL: "https://user:pw@relay.example/gateway"},
-		{RelayURL: "https://relay.example/gateway", KeysURL: "/keys"},
-		{RelayURL: "https://relay.example/gateway", MaxBatchEvents: -1},
-		{RelayURL: "https://relay.example/gateway", MaxBatchBytes: 100},
+		{RelayURL: "https://relay.example/gateway", KeysURL: "/keys", InsecureNoKeyPin: true},
+		{RelayURL: "https://relay.example/gateway", MaxBatchEvents: -1, InsecureNoKeyPin: true},
+		{RelayURL: "https://relay.example/gateway", MaxBatchBytes: 100, InsecureNoKeyPin: true},
 	} {
-		if c, err := sdk.New(cfg); err == nil {
+		c, err := sdk.New(cfg)
+		if err == nil {
 			c.Close(context.Background())
 			t.Errorf("New(%+v) succeeded", cfg)
+		}
+		if errors.Is(err, sdk.ErrKeyPinRequired) {
+			t.Errorf("New(%+v): %v; want the field's own error", cfg, err)
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/veil-telemetry/veil/ohttp/signedkeys"
 )
 
 // Defaults for the optional Config fields. A zero field means its default.
@@ -35,11 +37,42 @@ type Config struct {
 	// "https://relay.example/gateway". Required.
 	RelayURL string
 
-	// KeysURL is where the gateway's key configurations
-	// (application/ohttp-keys) are fetched. Default: the relay's origin
-	// followed by /ohttp-keys. Fetching keys through the relay means every
+	// KeysURL is where the gateway's key configurations are fetched.
+	// With KeyPin it must serve the signed key document
+	// (application/vnd.veil.signed-ohttp-keys; default: the relay's origin
+	// followed by /ohttp-keys-signed); without, the plain
+	// application/ohttp-keys document (default: the relay's origin
+	// followed by /ohttp-keys). Fetching keys through the relay means every
 	// client sees the same key document (key consistency, RFC 9458 §7).
 	KeysURL string
+
+	// KeyPin authenticates the gateway's keys against the relay: the text
+	// form of the gateway's key-document signing key, as printed by
+	// `veil admin keys pin` ("veil-pin-ed25519:…"), shipped in the app's
+	// configuration. With it the Client uses a key document only when a
+	// signature by that key verifies over its exact bytes; any other
+	// document is refused before anything is encrypted to it, and
+	// OnError gets a DeliveryError of class ErrKeysUnauthenticated.
+	// Without it a relay could hand out keys of its own and read every
+	// event, so New refuses to start without a pin unless RelayURL and
+	// KeysURL are on loopback (localhost, 127.0.0.0/8, ::1) or
+	// InsecureNoKeyPin is set. A pin is public: it may be committed and
+	// logged.
+	KeyPin string
+
+	// InsecureNoKeyPin lets New start without a KeyPin for a relay that
+	// is not on loopback.
+	//
+	// Warning: without a pin the relay, or anyone who can answer in its
+	// name, can substitute its own key and read every event.
+	InsecureNoKeyPin bool
+
+	// InsecureHTTP lets RelayURL and KeysURL be http:// URLs to hosts that
+	// are not on loopback. By default New refuses them.
+	//
+	// Warning: over plain HTTP anyone on the network path sees who sends
+	// when, and can block, delay or (without KeyPin) impersonate the relay.
+	InsecureHTTP bool
 
 	// HTTPClient sends every request. Default: a client of its own with a
 	// DefaultRequestTimeout timeout. It should have no cookie jar: nothing
@@ -138,8 +171,9 @@ type Config struct {
 	// gateway's keys or deliver a batch, with a *DeliveryError that says
 	// what was requested, what came back, and whether and when the Client
 	// tries again. Match its class with errors.Is: ErrUnreachable,
-	// ErrKeysRefused, ErrRelayRefused, ErrTLS, ErrKeyConfig; anything else
-	// (a timeout, 429, 5xx) is the kind of trouble that passes. The Client
+	// ErrKeysRefused, ErrKeysUnauthenticated, ErrRelayRefused, ErrTLS,
+	// ErrKeyConfig; anything else (a timeout, 429, 5xx) is the kind of
+	// trouble that passes. The Client
 	// keeps its events queued and retries whatever the class, until
 	// MaxAttempts or MaxAge; OnError lets an app show why nothing is being
 	// delivered, or a one-shot tool give up. It is called from the
@@ -161,6 +195,7 @@ type config struct {
 	Config
 	relayURL  *url.URL
 	keysURL   *url.URL
+	pin       *signedkeys.Pin // nil without KeyPin
 	ownClient bool
 }
 
@@ -175,8 +210,11 @@ func (c Config) resolve() (*config, error) {
 	}
 	r.relayURL = u
 	if c.KeysURL == "" {
-		r.keysURL = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/ohttp-keys"}
+		r.keysURL = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: defaultKeysPath(c.KeyPin != "")}
 	} else if r.keysURL, err = parseHTTPURL("KeysURL", c.KeysURL); err != nil {
+		return nil, err
+	}
+	if err := r.resolveKeyTrust(); err != nil {
 		return nil, err
 	}
 	if r.HTTPClient == nil {

@@ -12,7 +12,10 @@
 // Create one Client per process with New, call Record for each event and
 // Close before exiting:
 //
-//	c, err := sdk.New(sdk.Config{RelayURL: "https://relay.example/gateway"})
+//	c, err := sdk.New(sdk.Config{
+//		RelayURL: "https://relay.example/gateway",
+//		KeyPin:   "veil-pin-ed25519:…", // from `veil admin keys pin`, shipped in the app
+//	})
 //	...
 //	c.Record(ctx, "app.launch", 1, map[string]any{"os": "ios", "cold_start_ms": 420})
 //	...
@@ -22,6 +25,24 @@
 // into batches (Config.MaxBatchEvents, Config.MaxBatchBytes,
 // Config.FlushInterval) and delivers them; Config.OnResult and
 // Client.Stats report what became of every event.
+//
+// # Trusting the keys
+//
+// The gateway's keys are fetched through the relay, so that every client
+// sees the same key document and the gateway cannot single one out with a
+// key of its own (RFC 9458 §7). The relay could then serve keys of its
+// own and read everything; Config.KeyPin stops it. The collector signs its
+// key document with a long-term Ed25519 key, and the app ships that key's
+// pin, printed by `veil admin keys pin`. The Client fetches the signed
+// document (/ohttp-keys-signed on the relay's origin) and encrypts to its
+// keys only when a signature by the pinned key verifies over its exact
+// bytes; otherwise nothing is sent and OnError gets
+// ErrKeysUnauthenticated. New refuses to start without a pin unless the
+// relay is on loopback or Config.InsecureNoKeyPin says so, and refuses
+// http:// URLs off loopback unless Config.InsecureHTTP says so. A key
+// document offering more than two configurations of one KEM is refused
+// (ErrKeyConfig): the gateway publishes a current and a previous key, and
+// more could tell clients apart.
 //
 // # What is sent
 //
@@ -73,6 +94,9 @@
 //		RelayURL: relay,
 //		OnError: func(err error) {
 //			switch {
+//			case errors.Is(err, sdk.ErrKeysUnauthenticated):
+//				// the keys are not signed by KeyPin: a relay substituting keys,
+//				// or a signing key rotated past the pin the app ships
 //			case errors.Is(err, sdk.ErrKeysRefused), errors.Is(err, sdk.ErrKeyConfig), errors.Is(err, sdk.ErrTLS):
 //				// misconfigured: a wrong RelayURL or KeysURL, or a certificate
 //			case errors.Is(err, sdk.ErrUnreachable):

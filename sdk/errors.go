@@ -16,8 +16,8 @@ import (
 // Config.OnError. The Client retries every one of them with backoff, since
 // a relay that is down or misconfigured may be fixed while the app runs; a
 // one-shot caller (such as `veil send`) may instead give up at once on
-// ErrKeysRefused, ErrKeyConfig, ErrTLS and a repeated ErrRelayRefused,
-// which retrying the same request cannot fix, and on ErrUnreachable when no
+// ErrKeysRefused, ErrKeysUnauthenticated, ErrKeyConfig, ErrTLS and a
+// repeated ErrRelayRefused, which retrying the same request cannot fix, and on ErrUnreachable when no
 // answer has ever come.
 var (
 	// ErrUnreachable: no connection could be made: refused (nothing
@@ -35,6 +35,15 @@ var (
 	// ErrTLS: the server's certificate could not be verified (unknown
 	// authority, expired, or issued for another host name).
 	ErrTLS = errors.New("veil: TLS certificate verification failed")
+	// ErrKeysUnauthenticated: with Config.KeyPin, the key document is not
+	// signed by the pinned key: no signature by it (a relay serving keys
+	// of its own, a rotated signing key, or an unsigned document), a
+	// signature that does not verify (the document was altered on the
+	// way), or a signed document that cannot be parsed. Nothing is
+	// encrypted to such keys. The DeliveryError's Err says which, and
+	// matches signedkeys.ErrNotSigned, signedkeys.ErrBadSignature or
+	// signedkeys.ErrMalformed.
+	ErrKeysUnauthenticated = errors.New("veil: gateway keys not authenticated by the key pin")
 )
 
 // The operations of a DeliveryError.
@@ -46,7 +55,8 @@ const (
 // DeliveryError describes one failed attempt to fetch the gateway's keys or
 // to deliver a batch. Config.OnError receives one per failed attempt.
 // errors.Is matches it against its class (ErrUnreachable, ErrKeysRefused,
-// ErrRelayRefused, ErrTLS, ErrKeyConfig) and against its cause.
+// ErrKeysUnauthenticated, ErrRelayRefused, ErrTLS, ErrKeyConfig) and
+// against its cause.
 type DeliveryError struct {
 	// Op is OpFetchKeys or OpSend.
 	Op string

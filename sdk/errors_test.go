@@ -62,11 +62,12 @@ func (c *errCollector) next(t *testing.T) *sdk.DeliveryError {
 }
 
 var classes = map[string]error{
-	"ErrUnreachable":  sdk.ErrUnreachable,
-	"ErrKeysRefused":  sdk.ErrKeysRefused,
-	"ErrRelayRefused": sdk.ErrRelayRefused,
-	"ErrTLS":          sdk.ErrTLS,
-	"ErrKeyConfig":    sdk.ErrKeyConfig,
+	"ErrUnreachable":         sdk.ErrUnreachable,
+	"ErrKeysRefused":         sdk.ErrKeysRefused,
+	"ErrRelayRefused":        sdk.ErrRelayRefused,
+	"ErrTLS":                 sdk.ErrTLS,
+	"ErrKeyConfig":           sdk.ErrKeyConfig,
+	"ErrKeysUnauthenticated": sdk.ErrKeysUnauthenticated,
 }
 
 // checkClass fails unless err matches exactly the class named (none for "").

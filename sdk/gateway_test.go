@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,11 +16,13 @@ import (
 
 	"github.com/veil-telemetry/veil/bhttp"
 	"github.com/veil-telemetry/veil/ohttp"
+	"github.com/veil-telemetry/veil/ohttp/signedkeys"
 )
 
 // fakeGateway is a test double of the network peer: an httptest server
 // that plays relay and gateway in one. It serves a key document at
-// /ohttp-keys, decapsulates what is POSTed to /gateway, decodes the ingest
+// /ohttp-keys (and, once pin gave it a signing key, the signed document at
+// /ohttp-keys-signed), decapsulates what is POSTed to /gateway, decodes the ingest
 // request inside and answers as its script says. Like the real gateway it
 // remembers batch ids and answers "duplicate" for a batch it stored before.
 type fakeGateway struct {
@@ -35,6 +38,11 @@ type fakeGateway struct {
 	stored     map[string]bool
 	// script answers a decoded request; nil accepts every event.
 	script func(r *gwRequest) gwAnswer
+
+	// signer signs the key document served at /ohttp-keys-signed (see
+	// pin); signedDoc, when set, is served there instead.
+	signer    ed25519.PrivateKey
+	signedDoc []byte
 }
 
 // gwRequest is what the fake gateway saw in one request.
@@ -159,6 +167,8 @@ func (g *fakeGateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/ohttp-keys":
 		g.serveKeys(w)
+	case r.Method == http.MethodGet && r.URL.Path == signedkeys.DefaultPath:
+		g.serveSignedKeys(w)
 	case r.Method == http.MethodPost && r.URL.Path == "/gateway":
 		g.serveGateway(w, r)
 	default:
@@ -169,19 +179,84 @@ func (g *fakeGateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *fakeGateway) serveKeys(w http.ResponseWriter) {
 	g.mu.Lock()
 	g.keyFetches++
-	doc := g.keyDoc
-	if doc == nil {
-		var cfgs []*ohttp.KeyConfig
-		for _, k := range g.keys {
-			cfgs = append(cfgs, &k.Config)
-		}
-		var err error
-		if doc, err = ohttp.MarshalKeyConfigs(cfgs); err != nil {
-			g.t.Error(err)
-		}
-	}
+	doc := g.keyDocLocked()
 	g.mu.Unlock()
 	w.Header().Set("Content-Type", ohttp.KeysMediaType)
+	w.Header().Set("Cache-Control", "max-age=86400")
+	w.Write(doc)
+}
+
+// keyDocLocked is the key document: keyDoc, or the offered keys. g.mu is
+// held.
+func (g *fakeGateway) keyDocLocked() []byte {
+	if g.keyDoc != nil {
+		return g.keyDoc
+	}
+	var cfgs []*ohttp.KeyConfig
+	for _, k := range g.keys {
+		cfgs = append(cfgs, &k.Config)
+	}
+	doc, err := ohttp.MarshalKeyConfigs(cfgs)
+	if err != nil {
+		g.t.Error(err)
+	}
+	return doc
+}
+
+// pin gives the fake gateway a signing key, if it has none, and returns
+// its key pin.
+func (g *fakeGateway) pin() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.signer == nil {
+		_, g.signer, _ = ed25519.GenerateKey(nil)
+	}
+	p, err := signedkeys.PinOf(g.signer.Public().(ed25519.PublicKey))
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return p.String()
+}
+
+// signedKeys returns the signed key document the gateway serves.
+func (g *fakeGateway) signedKeys() []byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.signedKeysLocked()
+}
+
+func (g *fakeGateway) signedKeysLocked() []byte {
+	if g.signedDoc != nil {
+		return g.signedDoc
+	}
+	if g.signer == nil {
+		return nil
+	}
+	b, err := signedkeys.Sign(g.keyDocLocked(), g.signer)
+	if err != nil {
+		g.t.Error(err)
+	}
+	return b
+}
+
+func (g *fakeGateway) setSignedDoc(doc []byte) {
+	g.mu.Lock()
+	g.signedDoc = doc
+	g.mu.Unlock()
+}
+
+// serveSignedKeys serves the signed key document, or 404 when the fake
+// gateway has no signing key (as an older gateway would).
+func (g *fakeGateway) serveSignedKeys(w http.ResponseWriter) {
+	g.mu.Lock()
+	g.keyFetches++
+	doc := g.signedKeysLocked()
+	g.mu.Unlock()
+	if doc == nil {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", signedkeys.MediaType)
 	w.Header().Set("Cache-Control", "max-age=86400")
 	w.Write(doc)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/veil-telemetry/veil/ohttp"
+	"github.com/veil-telemetry/veil/ohttp/signedkeys"
 )
 
 const (
@@ -67,7 +68,11 @@ func (c *Client) fetchKeys(ctx context.Context) (*ohttp.KeyConfig, ohttp.Symmetr
 	if err != nil {
 		return nil, none, 0, &DeliveryError{Op: OpFetchKeys, URL: u, Err: err}
 	}
-	req.Header.Set("Accept", ohttp.KeysMediaType)
+	mediaType, limit := ohttp.KeysMediaType, maxKeysBytes
+	if c.cfg.pin != nil {
+		mediaType, limit = signedkeys.MediaType, signedkeys.MaxLength
+	}
+	req.Header.Set("Accept", mediaType)
 	req.Header.Set("User-Agent", "") // send none: it would only add to what the relay can tell apart
 	c.stats.keyFetches.Add(1)
 	resp, err := c.cfg.HTTPClient.Do(req)
@@ -75,7 +80,7 @@ func (c *Client) fetchKeys(ctx context.Context) (*ohttp.KeyConfig, ohttp.Symmetr
 		return nil, none, 0, transportError(OpFetchKeys, u, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxKeysBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		return nil, none, 0, transportError(OpFetchKeys, u, err)
 	}
@@ -90,14 +95,26 @@ func (c *Client) fetchKeys(ctx context.Context) (*ohttp.KeyConfig, ohttp.Symmetr
 	keyConfigError := func(err error) error {
 		return &DeliveryError{Op: OpFetchKeys, URL: u, Err: fmt.Errorf("unusable key document: %w", err), class: ErrKeyConfig}
 	}
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != ohttp.KeysMediaType {
-		return nil, none, 0, keyConfigError(fmt.Errorf("content type %q, want %s", resp.Header.Get("Content-Type"), ohttp.KeysMediaType))
-	}
-	if len(body) > maxKeysBytes {
-		return nil, none, 0, keyConfigError(fmt.Errorf("document larger than %d bytes", maxKeysBytes))
+	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if c.cfg.pin != nil {
+		// Authenticate first: nothing of an unauthenticated document is
+		// used, not even to say what is wrong with its keys.
+		if body, err = c.authenticateKeys(mt, body); err != nil {
+			return nil, none, 0, &DeliveryError{Op: OpFetchKeys, URL: u, Err: err, class: ErrKeysUnauthenticated}
+		}
+	} else {
+		if err != nil || mt != ohttp.KeysMediaType {
+			return nil, none, 0, keyConfigError(fmt.Errorf("content type %q, want %s", resp.Header.Get("Content-Type"), ohttp.KeysMediaType))
+		}
+		if len(body) > maxKeysBytes {
+			return nil, none, 0, keyConfigError(fmt.Errorf("document larger than %d bytes", maxKeysBytes))
+		}
 	}
 	cfgs, err := ohttp.ParseKeyConfigs(body)
 	if err != nil {
+		return nil, none, 0, keyConfigError(err)
+	}
+	if err := checkTagging(cfgs); err != nil {
 		return nil, none, 0, keyConfigError(err)
 	}
 	cfg, suite, ok := selectKey(cfgs, c.cfg.PostQuantum)

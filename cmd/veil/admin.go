@@ -110,7 +110,7 @@ before. The first refusal stops the run and prints its findings. With
 }
 
 func newAdminKeysCmd(f *adminFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "List, rotate and retire the gateway's keys"}
+	cmd := &cobra.Command{Use: "keys", Short: "List, rotate and retire the gateway's keys; print the key pin"}
 	var kems []string
 	rotate := &cobra.Command{
 		Use:   "rotate [--kem K]...",
@@ -137,6 +137,54 @@ func newAdminKeysCmd(f *adminFlags) *cobra.Command {
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.RetireKey(cmd.Context(), args[0]) })
+			},
+		},
+		newAdminKeyPinCmd(f),
+	)
+	return cmd
+}
+
+func newAdminKeyPinCmd(f *adminFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "pin",
+		Short: "Print the key pin apps ship to authenticate the gateway's keys",
+		Long: `pin prints the key pin, alone on one line: the public half of the key veil
+serve signs its key document with (veil-pin-ed25519:...). Apps give it to
+the SDK (Config.KeyPin) and veil send takes it as --key-pin; with it a relay
+cannot substitute keys of its own. The pin is public.
+
+Rotating the signing key takes two steps, so that apps in the field keep
+working: "pin add" makes a next key that signs beside the current one (ship
+its pin in new app releases), and "pin promote", once no app ships the old
+pin any more, makes it current and destroys the old one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return adminRun(cmd, f, func(c *admincli.CLI) error { return c.KeyPin(cmd.Context()) })
+		},
+	}
+	cmd.AddCommand(
+		&cobra.Command{
+			Use:   "list",
+			Short: "List the key-document signing keys by pin (current, next, retired)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.ListKeyPins(cmd.Context()) })
+			},
+		},
+		&cobra.Command{
+			Use:   "add",
+			Short: "Start a rotation: a next signing key that signs beside the current one; prints its pin",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.AddKeyPin(cmd.Context()) })
+			},
+		},
+		&cobra.Command{
+			Use:   "promote",
+			Short: "End a rotation: the next key becomes current, the old one stops signing",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.PromoteKeyPin(cmd.Context()) })
 			},
 		},
 	)

@@ -28,7 +28,8 @@ func TestAdminHelpListsCommands(t *testing.T) {
 	}{
 		{[]string{"admin", "--help"}, []string{"schemas", "keys", "aggregates", "stats", "--admin", "--token-file", "--json"}},
 		{[]string{"admin", "schemas", "--help"}, []string{"register", "list", "get"}},
-		{[]string{"admin", "keys", "--help"}, []string{"list", "rotate", "retire"}},
+		{[]string{"admin", "keys", "--help"}, []string{"list", "rotate", "retire", "pin"}},
+		{[]string{"admin", "keys", "pin", "--help"}, []string{"list", "add", "promote", "Config.KeyPin", "--key-pin"}},
 		{[]string{"admin", "keys", "rotate", "--help"}, []string{"--kem"}},
 		{[]string{"admin", "aggregates", "--help"}, []string{"--schema", "--version", "--group-by", "--from", "--to", "--bucket"}},
 		{[]string{"admin", "stats", "--help"}, []string{"--from", "--to"}},

@@ -26,7 +26,13 @@ func newRelayCmd() *cobra.Command {
 / (or /gateway); the relay forwards only the body and its content type to the
 one gateway given by --gateway and passes the answer back. GET /ohttp-keys
 and /.well-known/ohttp-gateway serve the gateway's key configurations from
-the same origin's /ohttp-keys (or --keys-url) through a shared cache.
+the same origin's /ohttp-keys (or --keys-url) through a shared cache, and
+GET /ohttp-keys-signed the signed key document that clients with a key pin
+verify, from the same origin's /ohttp-keys-signed (or --signed-keys-url).
+
+Serve clients over TLS (--tls-cert, --tls-key): the SDK refuses a plain
+http:// relay that is not on loopback. A plain http:// --gateway that is not
+on loopback is warned about at start.
 
 The relay forwards no client header, never passes on or logs a client
 address, and cannot decrypt anything: it holds no keys.
@@ -63,6 +69,7 @@ func runRelay(ctx context.Context, c config.Relay, logger *slog.Logger, ready fu
 	h, err := relay.New(relay.Config{
 		GatewayURL:      c.GatewayURL,
 		KeysURL:         c.KeysURL,
+		SignedKeysURL:   c.SignedKeysURL,
 		Client:          client,
 		MaxBodyBytes:    c.MaxBodyBytes,
 		UpstreamTimeout: c.UpstreamTimeout,
@@ -74,6 +81,11 @@ func runRelay(ctx context.Context, c config.Relay, logger *slog.Logger, ready fu
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	for _, u := range h.PlainUpstreams() {
+		logger.Warn("relay: upstream over plain HTTP to a host that is not loopback; anyone on that path sees the encrypted traffic and can answer as the gateway (clients with a key pin still refuse keys it did not sign): use https:// and --gateway-ca",
+			"url", u)
+	}
+
 	srv := c.ServerConfig()
 	srv.Logger = logger
 	if c.TLSCert != "" {

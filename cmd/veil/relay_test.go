@@ -161,3 +161,30 @@ func TestRelayCmdRequiresGateway(t *testing.T) {
 		t.Fatalf("without --gateway: %v", err)
 	}
 }
+
+// TestRunRelayWarnsPlainGateway: a plain http:// gateway that is not on
+// loopback is warned about at start, naming the URL; a loopback one is not.
+func TestRunRelayWarnsPlainGateway(t *testing.T) {
+	for gw, warn := range map[string]bool{
+		"http://192.0.2.1:8080/gateway": true,
+		"http://127.0.0.1:8080/gateway": false,
+		"https://192.0.2.1/gateway":     false,
+	} {
+		var logs bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- runRelay(ctx, config.Relay{
+				Listen: "127.0.0.1:0", GatewayURL: gw, MaxBodyBytes: 1024, MaxInFlight: 16,
+				Rate: 10, Burst: 10, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second,
+			}, slog.New(slog.NewJSONHandler(&logs, nil)), func(net.Addr) { cancel() })
+		}()
+		if err := <-done; err != nil {
+			t.Fatalf("%s: %v", gw, err)
+		}
+		got := bytes.Contains(logs.Bytes(), []byte("upstream over plain HTTP")) && bytes.Contains(logs.Bytes(), []byte(gw))
+		if got != warn {
+			t.Errorf("--gateway %s: warned %v, want %v:\n%s", gw, got, warn, logs.String())
+		}
+	}
+}

@@ -11,7 +11,7 @@ import (
 func newSendCmd() *cobra.Command {
 	o := send.Config{MaxAttempts: send.DefaultMaxAttempts, Timeout: send.DefaultTimeout}
 	cmd := &cobra.Command{
-		Use:   "send --relay URL (--schema NAME --schema-version N [--fields JSON] | [EVENTS.jsonl|-])",
+		Use:   "send --relay URL [--key-pin PIN] (--schema NAME --schema-version N [--fields JSON] | [EVENTS.jsonl|-])",
 		Short: "Send events through an Oblivious HTTP relay",
 		Long:  send.Help,
 		Args:  cobra.MaximumNArgs(1),
@@ -30,7 +30,10 @@ func newSendCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Relay, "relay", "", "relay URL that encapsulated requests are POSTed to (required)")
-	f.StringVar(&o.KeysURL, "keys-url", "", "key configuration URL (default: the relay's origin + /ohttp-keys)")
+	f.StringVar(&o.KeysURL, "keys-url", "", "key configuration URL (default: the relay's origin + /ohttp-keys-signed with --key-pin, else + /ohttp-keys)")
+	f.StringVar(&o.KeyPin, "key-pin", "", `the collector's key pin ("veil admin keys pin"): use only keys it signed; required unless the relay is on loopback`)
+	f.BoolVar(&o.InsecureNoKeyPin, "insecure-no-key-pin", false, "send without --key-pin to a relay that is not on loopback (the relay could read every event)")
+	f.BoolVar(&o.InsecureHTTP, "insecure-http", false, "allow a plain http:// --relay or --keys-url that is not on loopback")
 	f.StringVar(&o.Schema, "schema", "", "schema name of a single event")
 	f.IntVar(&o.Version, "schema-version", 0, "schema version of a single event")
 	f.IntVar(&o.Version, "version", 0, "schema version of a single event")

@@ -55,3 +55,38 @@ func TestSendFlagsWired(t *testing.T) {
 		t.Errorf("output %q, want %q", out.String(), want)
 	}
 }
+
+// TestSendKeyPinFlagsWired: --key-pin makes the run fetch the signed key
+// document; --insecure-no-key-pin and --insecure-http reach the SDK.
+func TestSendKeyPinFlagsWired(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	const pin = "veil-pin-ed25519:A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg"
+	_, _, code := runVeil(t, "", "send", "--relay", srv.URL+"/gateway", "--key-pin", pin, "--schema", "app.launch", "--schema-version", "1")
+	if code != 1 {
+		t.Errorf("--key-pin against a relay without signed keys: exit %d, want 1", code)
+	}
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"send", "--relay", srv.URL + "/gateway", "--key-pin", pin, "--schema", "app.launch", "--schema-version", "1"})
+	cmd.SetIn(strings.NewReader(""))
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	if err := cmd.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), srv.URL+"/ohttp-keys-signed") {
+		t.Errorf("--key-pin: %v; want the signed key URL", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--relay", "https://relay.invalid/gateway"}, 2},
+		{[]string{"--relay", "http://relay.invalid/gateway", "--key-pin", pin}, 2},
+		// Past the checks, the name does not resolve: exit 1, not 2.
+		{[]string{"--relay", "https://relay.invalid/gateway", "--insecure-no-key-pin", "--timeout", "20s"}, 1},
+		{[]string{"--relay", "http://relay.invalid/gateway", "--key-pin", pin, "--insecure-http", "--timeout", "20s"}, 1},
+	} {
+		args := append([]string{"send", "--schema", "app.launch", "--schema-version", "1"}, tc.args...)
+		if _, _, code := runVeil(t, "", args...); code != tc.code {
+			t.Errorf("veil %s: exit %d, want %d", strings.Join(args, " "), code, tc.code)
+		}
+	}
+}

@@ -32,7 +32,8 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the collector: OHTTP gateway, ingest, admin API and writer",
 		Long: `Run the collector. The public listener (--listen) serves only the OHTTP
-gateway (/gateway, /ohttp-keys, /.well-known/ohttp-gateway) and health; the
+gateway (/gateway, /ohttp-keys, /ohttp-keys-signed,
+/.well-known/ohttp-gateway) and health; the
 ingest API is reachable only inside Oblivious HTTP. The admin listener
 (--admin-listen) serves gRPC and REST for schemas, keys and queries,
 /metrics, /openapi.json and a dashboard, behind bearer tokens.
@@ -40,7 +41,9 @@ ingest API is reachable only inside Oblivious HTTP. The admin listener
 Without --database-url, a private PostgreSQL is started under --data-dir
 from the machine's PostgreSQL binaries and stopped on exit. On first start
 the master key, an admin token (<data-dir>/admin-token, unless
---admin-token-file is given) and the first gateway keys are created.
+--admin-token-file is given), the first gateway keys and the key-document
+signing key are created; the signing key's pin, which apps ship to
+authenticate the keys, is logged at every start (veil admin keys pin).
 
 Every flag may also be set as an environment variable (VEIL_ and the flag
 name in upper case, '-' as '_', e.g. VEIL_K_ANONYMITY=20) or in a file given
@@ -157,6 +160,13 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	if err := adm.EnsureKeys(ctx); err != nil {
 		return fmt.Errorf("gateway keys: %w", err)
 	}
+	pin, err := adm.EnsureKeyPin(ctx)
+	if err != nil {
+		return fmt.Errorf("key pin: %w", err)
+	}
+	// Public: apps ship it so that no relay can substitute keys.
+	logger.Info("key pin for clients (veil admin keys pin prints it)", "key_pin", pin.String())
+
 	inner, err := innerHandler(c, registry, writer, reg, logger)
 	if err != nil {
 		return err
@@ -169,6 +179,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		MaxRequestBytes: c.MaxRequest,
 		MaxInnerBytes:   gateway.DefaultMaxInnerBytes,
 		MaxConcurrent:   c.MaxInFlight,
+		Signer:          adm,
 		Logger:          logger,
 	})
 	if err != nil {

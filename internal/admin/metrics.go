@@ -55,6 +55,9 @@ var knownMethods = map[string]bool{
 	"/veil.v1.KeyService/ListKeys":          true,
 	"/veil.v1.KeyService/RotateKeys":        true,
 	"/veil.v1.KeyService/RetireKey":         true,
+	"/veil.v1.KeyPinService/ListKeyPins":    true,
+	"/veil.v1.KeyPinService/AddKeyPin":      true,
+	"/veil.v1.KeyPinService/PromoteKeyPin":  true,
 	"/veil.v1.QueryService/GetAggregates":   true,
 	"/veil.v1.QueryService/GetStats":        true,
 }

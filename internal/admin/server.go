@@ -89,6 +89,7 @@ type Server struct {
 	schemas *schemaService
 	keys    *keyService
 	query   *queryService
+	keyPins *keyPinService
 }
 
 // New validates cfg and builds the admin plane.
@@ -136,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 	s.schemas = &schemaService{s: s}
 	s.keys = &keyService{s: s}
 	s.query = &queryService{s: s}
+	s.keyPins = &keyPinService{s: s}
 
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(m.UnaryInterceptor(), s.errorInterceptor, cfg.Tokens.UnaryAuth()),
@@ -145,6 +147,7 @@ func New(cfg Config) (*Server, error) {
 	veilv1.RegisterSchemaServiceServer(s.grpc, s.schemas)
 	veilv1.RegisterKeyServiceServer(s.grpc, s.keys)
 	veilv1.RegisterQueryServiceServer(s.grpc, s.query)
+	veilv1.RegisterKeyPinServiceServer(s.grpc, s.keyPins)
 
 	opts := append(MuxOptions(cfg.Logger), runtime.WithMiddlewares(m.restMiddleware, restInput))
 	s.rest = runtime.NewServeMux(opts...)
@@ -153,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 		func() error { return veilv1.RegisterSchemaServiceHandlerServer(ctx, s.rest, s.schemas) },
 		func() error { return veilv1.RegisterKeyServiceHandlerServer(ctx, s.rest, s.keys) },
 		func() error { return veilv1.RegisterQueryServiceHandlerServer(ctx, s.rest, s.query) },
+		func() error { return veilv1.RegisterKeyPinServiceHandlerServer(ctx, s.rest, s.keyPins) },
 	} {
 		if err := reg(); err != nil {
 			return nil, err

@@ -34,6 +34,7 @@ const testToken = "admincli-test-token-0123456789abcdef"
 // as veil serve serves it: h2c, or TLS with HTTP/2.
 type server struct {
 	db     *storage.DB
+	adm    *admin.Server
 	addr   string // what --admin is given
 	caFile string // with TLS: the server's certificate, PEM
 }
@@ -52,6 +53,7 @@ func newServer(t *testing.T, useTLS bool) *server {
 	if err := adm.EnsureKeys(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	s.adm = adm
 	if useTLS {
 		hs := httptest.NewUnstartedServer(adm.Handler())
 		hs.EnableHTTP2 = true

@@ -111,6 +111,7 @@ type CLI struct {
 	schemas veilv1.SchemaServiceClient
 	keys    veilv1.KeyServiceClient
 	query   veilv1.QueryServiceClient
+	keyPins veilv1.KeyPinServiceClient
 }
 
 // New loads the token and prepares the connection; nothing is dialled
@@ -169,6 +170,7 @@ func New(cfg Config) (*CLI, error) {
 		schemas: veilv1.NewSchemaServiceClient(conn),
 		keys:    veilv1.NewKeyServiceClient(conn),
 		query:   veilv1.NewQueryServiceClient(conn),
+		keyPins: veilv1.NewKeyPinServiceClient(conn),
 	}, nil
 }
 

@@ -16,6 +16,7 @@ type Relay struct {
 	Listen          string
 	GatewayURL      string
 	KeysURL         string
+	SignedKeysURL   string
 	TLSCert         string
 	TLSKey          string
 	GatewayCA       string
@@ -48,6 +49,7 @@ func (c *Relay) BindFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.Listen, "listen", c.Listen, "address to listen on")
 	f.StringVar(&c.GatewayURL, "gateway", c.GatewayURL, "the gateway's POST URL, e.g. https://collector.example/gateway (required)")
 	f.StringVar(&c.KeysURL, "keys-url", c.KeysURL, "where the gateway publishes its keys (default: /ohttp-keys on the gateway's origin)")
+	f.StringVar(&c.SignedKeysURL, "signed-keys-url", c.SignedKeysURL, "where the gateway publishes its signed key document (default: /ohttp-keys-signed on the gateway's origin)")
 	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve TLS with this certificate chain (PEM)")
 	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
 	f.StringVar(&c.GatewayCA, "gateway-ca", c.GatewayCA, "verify the gateway's certificate against the CA certificates in this PEM file instead of the system roots")

@@ -22,6 +22,7 @@
 //
 //	POST /gateway, POST /.well-known/ohttp-gateway   OHTTP (RFC 9458, RFC 9540)
 //	GET  /ohttp-keys, GET /.well-known/ohttp-gateway the live key configurations
+//	GET  /ohttp-keys-signed                           the same, signed (Config.Signer)
 //	GET  /healthz                                     liveness
 package gateway
 
@@ -39,6 +40,7 @@ import (
 
 	"github.com/veil-telemetry/veil/internal/keystate"
 	"github.com/veil-telemetry/veil/internal/problem"
+	"github.com/veil-telemetry/veil/ohttp/signedkeys"
 )
 
 // StatusKeyProblem is the outer status of an ohttp.ProblemTypeKey answer.
@@ -126,6 +128,10 @@ type Config struct {
 	Now func() time.Time
 	// Rand is the randomness for response nonces (nil: crypto/rand).
 	Rand io.Reader
+	// Signer, if set, signs the published key document, served at
+	// /ohttp-keys-signed (signedkeys.DefaultPath) for clients that pin
+	// the signing key. Nil: that path answers 404.
+	Signer KeysSigner
 }
 
 // Gateway is the public listener's http.Handler. It is safe for concurrent
@@ -141,6 +147,7 @@ type Gateway struct {
 	retryAt     atomic.Int64 // unix nanoseconds before which a failed store is not reread
 	exchanges   sync.Pool
 	gzipReaders sync.Pool
+	signed      signedCache
 }
 
 // New validates cfg and returns a Gateway. It does not read the key store;
@@ -204,6 +211,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.serveKeys(w, r)
+	case signedkeys.DefaultPath:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			g.methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		g.serveSignedKeys(w, r)
 	case "/healthz":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			g.methodNotAllowed(w, r, "GET, HEAD")

@@ -15,12 +15,17 @@ import (
 	"github.com/veil-telemetry/veil/internal/httpcache"
 )
 
-// keysCache holds the gateway's last key configuration document. Serving
-// every client the same bytes is what makes the relay useful for key
-// consistency (RFC 9458 §7, RFC 9540 §4): the gateway cannot hand a
-// targeted key to one client without handing it to everyone behind the
-// relay.
+// keysCache holds the gateway's last key configuration document, plain
+// or signed. Serving every client the same bytes is what makes the relay
+// useful for key consistency (RFC 9458 §7, RFC 9540 §4): the gateway
+// cannot hand a targeted key to one client without handing it to everyone
+// behind the relay. The signed document is opaque to the relay: it holds
+// no key that could check or make a signature, and clients verify it.
 type keysCache struct {
+	url       string // where the gateway publishes the document
+	mediaType string // the media type it must have
+	maxBytes  int    // its largest accepted size
+
 	fetch    sync.Mutex // one upstream fetch at a time
 	failedAt time.Time  // when the last fetch failed; guarded by fetch
 
@@ -65,26 +70,26 @@ func (c *keysCache) set(d *keysDoc) {
 // one has expired. A stale document no older than KeysMaxTTL stands in
 // while another request fetches and while the gateway is unreachable, so
 // only a relay with nothing usable makes a request wait.
-func (rl *Relay) currentKeys(ctx context.Context) (*keysDoc, error) {
+func (rl *Relay) currentKeys(ctx context.Context, c *keysCache) (*keysDoc, error) {
 	now := rl.cfg.Now()
-	doc := rl.keys.get()
+	doc := c.get()
 	if doc != nil && now.Before(doc.expires) {
 		return doc, nil
 	}
 	stale := doc != nil && now.Sub(doc.fetched) <= rl.cfg.KeysMaxTTL
 	if stale {
-		if !rl.keys.fetch.TryLock() {
+		if !c.fetch.TryLock() {
 			return doc, nil
 		}
 	} else {
-		rl.keys.fetch.Lock()
+		c.fetch.Lock()
 	}
-	defer rl.keys.fetch.Unlock()
+	defer c.fetch.Unlock()
 	// Another request may have refreshed it while this one waited.
-	if d := rl.keys.get(); d != nil && now.Before(d.expires) {
+	if d := c.get(); d != nil && now.Before(d.expires) {
 		return d, nil
 	}
-	if f := rl.keys.failedAt; !f.IsZero() && now.Sub(f) < keysRetryInterval {
+	if f := c.failedAt; !f.IsZero() && now.Sub(f) < keysRetryInterval {
 		if stale {
 			return doc, nil
 		}
@@ -92,23 +97,23 @@ func (rl *Relay) currentKeys(ctx context.Context) (*keysDoc, error) {
 	}
 	// The fetch serves every client behind the relay, so one client
 	// hanging up must not abort it.
-	d, err := rl.fetchKeys(context.WithoutCancel(ctx))
+	d, err := rl.fetchKeys(context.WithoutCancel(ctx), c)
 	if err == nil {
-		rl.keys.failedAt = time.Time{}
-		rl.keys.set(d)
+		c.failedAt = time.Time{}
+		c.set(d)
 		return d, nil
 	}
 	rl.logUpstream(ctx, "fetching the gateway's keys failed", err)
-	rl.keys.failedAt = now
+	c.failedAt = now
 	if stale {
 		return doc, nil
 	}
 	return nil, err
 }
 
-func (rl *Relay) serveKeys(w *countingWriter, r *http.Request) {
+func (rl *Relay) serveKeys(w *countingWriter, r *http.Request, c *keysCache) {
 	now := rl.cfg.Now()
-	doc, err := rl.currentKeys(r.Context())
+	doc, err := rl.currentKeys(r.Context(), c)
 	if err != nil {
 		rl.upstreamError(w, r, err)
 		return
@@ -123,17 +128,17 @@ func (rl *Relay) serveKeys(w *countingWriter, r *http.Request) {
 	default:
 		cc = httpcache.Public(doc.expires.Sub(now))
 	}
-	httpcache.Serve(w, r, doc.body, keysMediaType, doc.etag, cc)
+	httpcache.Serve(w, r, doc.body, c.mediaType, doc.etag, cc)
 }
 
-func (rl *Relay) fetchKeys(ctx context.Context) (*keysDoc, error) {
+func (rl *Relay) fetchKeys(ctx context.Context, c *keysCache) (*keysDoc, error) {
 	ctx, cancel := context.WithTimeout(ctx, rl.cfg.UpstreamTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rl.keysURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header = http.Header{"Accept": {keysMediaType}, "User-Agent": nil}
+	req.Header = http.Header{"Accept": {c.mediaType}, "User-Agent": nil}
 	resp, err := rl.client.Do(req)
 	if err != nil {
 		return nil, err
@@ -142,14 +147,14 @@ func (rl *Relay) fetchKeys(ctx context.Context) (*keysDoc, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: status %d", errKeysUpstream, resp.StatusCode)
 	}
-	if !hasMediaType(resp.Header.Get("Content-Type"), keysMediaType) {
+	if !hasMediaType(resp.Header.Get("Content-Type"), c.mediaType) {
 		return nil, fmt.Errorf("%w: wrong media type", errKeysUpstream)
 	}
 	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxKeysBytes+1)); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, int64(c.maxBytes)+1)); err != nil {
 		return nil, err
 	}
-	if buf.Len() > maxKeysBytes || buf.Len() == 0 {
+	if buf.Len() > c.maxBytes || buf.Len() == 0 {
 		return nil, fmt.Errorf("%w: bad size", errKeysUpstream)
 	}
 	now := rl.cfg.Now()

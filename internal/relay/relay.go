@@ -48,6 +48,13 @@ const (
 	problemMediaType  = problem.MediaType
 )
 
+// veil's signed key document (ohttp/signedkeys.MediaType and DefaultPath),
+// which the relay caches and serves as opaque bytes.
+const (
+	signedKeysMediaType = "application/vnd.veil.signed-ohttp-keys"
+	signedKeysPath      = "/ohttp-keys-signed"
+)
+
 // Defaults applied by New to zero Config fields.
 const (
 	DefaultMaxBodyBytes     = 1 << 20
@@ -75,6 +82,9 @@ const (
 	// maxKeysBytes bounds a key configuration document; a handful of
 	// configs with post-quantum public keys is a few kilobytes.
 	maxKeysBytes = 64 << 10
+	// maxSignedKeysBytes bounds a signed key document: the key document
+	// and a few signatures (ohttp/signedkeys.MaxLength, about 112 KiB).
+	maxSignedKeysBytes = 128 << 10
 	// preflightMaxAge is how long browsers may cache a CORS preflight.
 	preflightMaxAge = "86400"
 )
@@ -87,6 +97,10 @@ type Config struct {
 	// KeysURL is where the gateway publishes its key configurations. Empty
 	// means /ohttp-keys on GatewayURL's origin.
 	KeysURL string
+	// SignedKeysURL is where the gateway publishes its signed key document,
+	// which clients with a key pin fetch at /ohttp-keys-signed. Empty
+	// means /ohttp-keys-signed on GatewayURL's origin.
+	SignedKeysURL string
 	// Client talks to the gateway. Nil means NewClient(nil). The relay uses
 	// a shallow copy that never follows redirects, so it cannot be steered
 	// to another host.
@@ -127,6 +141,7 @@ type Config struct {
 //
 //	POST /, POST /gateway                          forward to the gateway
 //	GET  /ohttp-keys, /.well-known/ohttp-gateway   the gateway's keys, cached
+//	GET  /ohttp-keys-signed                        the same, signed, cached
 //	GET  /healthz                                  liveness
 //	OPTIONS *                                      CORS preflight
 type Relay struct {
@@ -137,6 +152,7 @@ type Relay struct {
 	log        *slog.Logger
 	limits     *limiterSet
 	keys       keysCache
+	signedKeys keysCache
 	bufs       sync.Pool
 	// inflight holds one token per forwarded request in flight.
 	inflight chan struct{}
@@ -153,6 +169,12 @@ func New(cfg Config) (*Relay, error) {
 		keysURL = (&url.URL{Scheme: gw.Scheme, Host: gw.Host, Path: "/ohttp-keys"}).String()
 	} else if _, err := parseUpstream(keysURL); err != nil {
 		return nil, fmt.Errorf("relay: keys URL: %w", err)
+	}
+	signedKeysURL := cfg.SignedKeysURL
+	if signedKeysURL == "" {
+		signedKeysURL = (&url.URL{Scheme: gw.Scheme, Host: gw.Host, Path: signedKeysPath}).String()
+	} else if _, err := parseUpstream(signedKeysURL); err != nil {
+		return nil, fmt.Errorf("relay: signed keys URL: %w", err)
 	}
 	switch {
 	case cfg.MaxBodyBytes < 0, cfg.MaxResponseBytes < 0:
@@ -195,6 +217,8 @@ func New(cfg Config) (*Relay, error) {
 		log:        log,
 		limits:     newLimiterSet(cfg.PerClientRate, cfg.PerClientBurst, cfg.MaxClients),
 		inflight:   make(chan struct{}, cfg.MaxInFlight),
+		keys:       keysCache{url: keysURL, mediaType: keysMediaType, maxBytes: maxKeysBytes},
+		signedKeys: keysCache{url: signedKeysURL, mediaType: signedKeysMediaType, maxBytes: maxSignedKeysBytes},
 	}, nil
 }
 
@@ -248,6 +272,7 @@ type route string
 const (
 	routeForward route = "forward"
 	routeKeys    route = "keys"
+	routeSigned  route = "keys_signed"
 	routeHealth  route = "healthz"
 	routeOther   route = "other"
 )
@@ -258,6 +283,8 @@ func classify(path string) (route, string) {
 		return routeForward, "POST, OPTIONS"
 	case "/ohttp-keys", "/.well-known/ohttp-gateway":
 		return routeKeys, "GET, HEAD, OPTIONS"
+	case signedKeysPath:
+		return routeSigned, "GET, HEAD, OPTIONS"
 	case "/healthz":
 		return routeHealth, "GET, HEAD"
 	}
@@ -304,7 +331,7 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case rt == routeForward && r.Method == http.MethodPost,
-		rt == routeKeys && (r.Method == http.MethodGet || r.Method == http.MethodHead),
+		(rt == routeKeys || rt == routeSigned) && (r.Method == http.MethodGet || r.Method == http.MethodHead),
 		rt == routeHealth && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 	default:
 		h.Set("Allow", allow)
@@ -325,8 +352,12 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rl.problem(rw, http.StatusTooManyRequests, "too many requests")
 		return
 	}
-	if rt == routeKeys {
-		rl.serveKeys(rw, r)
+	switch rt {
+	case routeKeys:
+		rl.serveKeys(rw, r, &rl.keys)
+		return
+	case routeSigned:
+		rl.serveKeys(rw, r, &rl.signedKeys)
 		return
 	}
 	in = rl.forward(rw, r)

@@ -59,7 +59,8 @@ func (f *failures) onError(err error) {
 	f.last = de
 	f.mu.Unlock()
 	switch {
-	case errors.Is(de, sdk.ErrKeysRefused), errors.Is(de, sdk.ErrKeyConfig), errors.Is(de, sdk.ErrTLS):
+	case errors.Is(de, sdk.ErrKeysRefused), errors.Is(de, sdk.ErrKeyConfig), errors.Is(de, sdk.ErrTLS),
+		errors.Is(de, sdk.ErrKeysUnauthenticated):
 		f.fail(de)
 		return
 	case errors.Is(de, sdk.ErrRelayRefused) && de.Attempt > 1:
@@ -114,7 +115,11 @@ func (f *failures) fatalError() *sdk.DeliveryError {
 // message is the one stderr line of a run that failed: the cause, the URL
 // and what to check.
 func (f *failures) message(de *sdk.DeliveryError) string {
-	check := "check --relay (the keys are fetched from its origin + /ohttp-keys) or give --keys-url"
+	path := sdk.KeysPath
+	if f.cfg.KeyPin != "" {
+		path = sdk.SignedKeysPath
+	}
+	check := "check --relay (the keys are fetched from its origin + " + path + ") or give --keys-url"
 	if f.cfg.KeysURL != "" {
 		check = "check --keys-url"
 	}
@@ -127,6 +132,10 @@ func (f *failures) message(de *sdk.DeliveryError) string {
 			de.URL, de.Status, http.StatusText(de.Status), check)
 	case errors.Is(de, sdk.ErrKeyConfig):
 		return fmt.Sprintf("fetching the gateway's keys from %s: %v; %s", de.URL, de.Err, check)
+	case errors.Is(de, sdk.ErrKeysUnauthenticated):
+		return fmt.Sprintf("refusing the gateway's keys from %s: %v; nothing was sent. "+
+			"Check --key-pin against \"veil admin keys pin\" on the collector: if they match, the relay or something on the way is substituting keys",
+			de.URL, de.Err)
 	case errors.Is(de, sdk.ErrTLS):
 		return fmt.Sprintf("cannot verify the TLS certificate of %s: %v", de.URL, de.Err)
 	case errors.Is(de, sdk.ErrRelayRefused):
@@ -163,6 +172,8 @@ func kindOf(de *sdk.DeliveryError) string {
 		return fmt.Sprintf("HTTP %d", de.Status)
 	case errors.Is(de, sdk.ErrKeyConfig):
 		return "unusable key document"
+	case errors.Is(de, sdk.ErrKeysUnauthenticated):
+		return "unauthenticated key document"
 	case errors.Is(de, sdk.ErrTLS):
 		return "TLS"
 	case errors.Is(err, syscall.ECONNREFUSED):

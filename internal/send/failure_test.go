@@ -185,6 +185,16 @@ func TestRelayPathRefused(t *testing.T) {
 	}
 }
 
+// inProcessFlags is flags for a relay served by inProcessGateway: it
+// stands for a remote relay but is reached without a network, so the
+// checks on pins and plain HTTP, which would refuse its name, are opted
+// out of.
+func inProcessFlags(relay string) Config {
+	cfg := flags(relay)
+	cfg.InsecureNoKeyPin, cfg.InsecureHTTP = true, true
+	return cfg
+}
+
 // inProcessGateway is the gateway of sendGateway served without a socket,
 // so that a run can take place in a testing/synctest bubble; fail, when
 // set, answers a request instead (with a response or an error).
@@ -249,7 +259,7 @@ func TestRetryLineAndSummary(t *testing.T) {
 		hc := inProcessGateway(t, failFirst(3, isPost, func(r *http.Request) (*http.Response, error) {
 			return answer(r, http.StatusServiceUnavailable), nil
 		}))
-		cfg := flags("http://relay.test/gateway")
+		cfg := inProcessFlags("http://relay.test/gateway")
 		cfg.HTTPClient = hc
 		in := strings.Repeat(`{"schema":"app.launch","version":1,"fields":{"os":"ios"}}`+"\n", 3)
 		out, stderr, err, _ := runTimed(t, in, cfg)
@@ -272,7 +282,7 @@ func TestRetryLineAndSummary(t *testing.T) {
 func TestRefusedPastBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hc := inProcessGateway(t, func(r *http.Request) (*http.Response, error) { return nil, refused(r) })
-		cfg := flags("http://relay.test/gateway")
+		cfg := inProcessFlags("http://relay.test/gateway")
 		cfg.HTTPClient, cfg.Schema, cfg.Version = hc, "app.launch", 1
 		_, stderr, err, took := runTimed(t, "", cfg)
 		checkFatal(t, stderr, err, "cannot connect to http://relay.test/ohttp-keys", "connection refused")
@@ -287,7 +297,7 @@ func TestRefusedPastBudget(t *testing.T) {
 func TestRelayStartingUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hc := inProcessGateway(t, failFirst(2, anyRequest, func(r *http.Request) (*http.Response, error) { return nil, refused(r) }))
-		cfg := flags("http://relay.test/gateway")
+		cfg := inProcessFlags("http://relay.test/gateway")
 		cfg.HTTPClient, cfg.Schema, cfg.Version, cfg.FirstContact = hc, "app.launch", 1, time.Hour
 		out, stderr, err, _ := runTimed(t, "", cfg)
 		if err != nil {
@@ -310,7 +320,7 @@ func TestRelayStartingUp(t *testing.T) {
 func TestRefusedAfterContact(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hc := inProcessGateway(t, failFirst(3, isPost, func(r *http.Request) (*http.Response, error) { return nil, refused(r) }))
-		cfg := flags("http://relay.test/gateway")
+		cfg := inProcessFlags("http://relay.test/gateway")
 		cfg.HTTPClient, cfg.Schema, cfg.Version, cfg.FirstContact = hc, "app.launch", 1, time.Nanosecond
 		out, stderr, err, _ := runTimed(t, "", cfg)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,8 +44,16 @@ the gateway's key (fetched through the relay) and POSTed to the relay.
 
 One event from flags:
 
-  veil send --relay https://relay.example/gateway --schema app.launch --schema-version 1 \
-    --fields '{"os":"ios","cold_start_ms":420}'
+  veil send --relay https://relay.example/gateway --key-pin "$PIN" \
+    --schema app.launch --schema-version 1 --fields '{"os":"ios","cold_start_ms":420}'
+
+--key-pin is the collector's key pin, printed by "veil admin keys pin" on
+the collector. With it the keys are fetched signed (from the relay's origin
++ /ohttp-keys-signed) and used only if the pinned key signed them, so the
+relay cannot substitute keys of its own and read the events. It is required
+unless the relay is on loopback (localhost, 127.0.0.1, ::1) or
+--insecure-no-key-pin is given; a plain http:// relay that is not on
+loopback is refused unless --insecure-http is given.
 
 or JSON Lines from a file or standard input, one event per line:
 
@@ -70,7 +79,8 @@ a terminal and the input is large.
 
 What retrying cannot fix ends the run at once, with exit status 1 and one
 line on standard error naming the cause and the URL: the key URL answering
-a client error such as 404, a key document that cannot be used, a TLS
+a client error such as 404, a key document that cannot be used or is not
+signed by --key-pin (nothing is sent then), a TLS
 certificate that does not verify, the relay refusing the encrypted request
 even after the keys were fetched again, or connections refused for 3
 seconds before anything has answered. Trouble that passes (429, 5xx,
@@ -111,6 +121,12 @@ type Config struct {
 	Timeout     time.Duration // must be positive
 	Verbose     bool
 
+	// KeyPin, InsecureNoKeyPin and InsecureHTTP are the SDK's (see
+	// sdk.Config): --key-pin, --insecure-no-key-pin, --insecure-http.
+	KeyPin           string
+	InsecureNoKeyPin bool
+	InsecureHTTP     bool
+
 	// Input names the events file; "" or "-" reads Stdin. Ignored with
 	// Schema (one event from flags).
 	Input  string
@@ -146,6 +162,24 @@ func (e *ExitError) Unwrap() error { return e.Err }
 
 func usageError(format string, a ...any) error {
 	return &ExitError{Code: 2, Err: fmt.Errorf("send: "+format, a...)}
+}
+
+// configError turns an sdk.New error into a usage error that names the
+// flags rather than the SDK's fields.
+func configError(err error) error {
+	switch {
+	case errors.Is(err, sdk.ErrKeyPinRequired):
+		return usageError("--key-pin is required for a relay that is not on loopback: without it the relay could hand out keys of its own and read every event. " +
+			"Print the pin with \"veil admin keys pin\" on the collector, or give --insecure-no-key-pin to accept the risk")
+	case errors.Is(err, sdk.ErrInsecureURL):
+		return usageError("--relay and --keys-url must be https:// unless they are on loopback: over plain HTTP anyone on the network path could watch, block or impersonate the relay; give --insecure-http to accept that")
+	case errors.Is(err, sdk.ErrInvalidKeyPin):
+		// The SDK's message names Config.KeyPin; keep only the reason.
+		reason := strings.TrimPrefix(err.Error(), sdk.ErrInvalidKeyPin.Error()+": ")
+		reason, _, _ = strings.Cut(reason, " (copy it whole")
+		return usageError("--key-pin: %s; copy it whole from \"veil admin keys pin\"", strings.TrimPrefix(reason, "signedkeys: "))
+	}
+	return usageError("%w", err)
 }
 
 // errInputStopped reports that --timeout (or an interrupt) ended the run
@@ -256,9 +290,13 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:         slog.New(slog.NewTextHandler(cfg.Stderr, &slog.HandlerOptions{Level: logLevel})),
 		OnResult:       r.onResult,
 		OnError:        r.fails.onError,
+
+		KeyPin:           cfg.KeyPin,
+		InsecureNoKeyPin: cfg.InsecureNoKeyPin,
+		InsecureHTTP:     cfg.InsecureHTTP,
 	})
 	if err != nil {
-		return usageError("%w", err)
+		return configError(err)
 	}
 	r.client = c
 

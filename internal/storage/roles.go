@@ -31,7 +31,8 @@ import (
 //	                  NOREPLICATION NOBYPASSRLS, a member of Writer and
 //	                  Reader, CONNECT on its database (PUBLIC has none);
 //	                  on its own what the key store, the schema registry
-//	                  and retention need: SELECT, INSERT, UPDATE on key_ring;
+//	                  and retention need: SELECT, INSERT, UPDATE on key_ring
+//	                  and key_signers;
 //	                  SELECT, INSERT on schemas; DELETE on rollups and
 //	                  ingest_outcomes; EXECUTE veil_drop_event_partition;
 //	                  SELECT on the schema version.
@@ -159,6 +160,7 @@ func provisionRoles(ctx context.Context, conn *pgx.Conn, opts ProvisionOptions) 
 			"GRANT EXECUTE ON FUNCTION veil_ensure_event_partition(date) TO " + w,
 			"GRANT SELECT ON rollups, ingest_outcomes, schemas TO " + r,
 			"GRANT SELECT, INSERT, UPDATE ON key_ring TO " + s,
+			"GRANT SELECT, INSERT, UPDATE ON key_signers TO " + s,
 			"GRANT SELECT, INSERT ON schemas TO " + s,
 			"GRANT DELETE ON rollups, ingest_outcomes TO " + s,
 			"GRANT EXECUTE ON FUNCTION veil_drop_event_partition(date) TO " + s,

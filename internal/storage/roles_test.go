@@ -80,12 +80,12 @@ func TestServiceLoginLeastPrivilege(t *testing.T) {
 	refused(t, ctx, pool, "drop a table", "DROP TABLE rollups")
 
 	// One transaction each: a refusal aborts the transaction it is in.
-	for _, table := range []string{"key_ring", "batch_keys", "enc_hashes", "events"} {
+	for _, table := range []string{"key_ring", "key_signers", "batch_keys", "enc_hashes", "events"} {
 		asRole(t, ctx, db, roles.Reader, func(tx pgx.Tx) {
 			refused(t, ctx, tx, "reader", "SELECT * FROM "+table)
 		})
 	}
-	for _, table := range []string{"key_ring", "events", "schemas"} {
+	for _, table := range []string{"key_ring", "key_signers", "events", "schemas"} {
 		asRole(t, ctx, db, roles.Writer, func(tx pgx.Tx) {
 			refused(t, ctx, tx, "writer", "SELECT * FROM "+table)
 		})
