@@ -76,8 +76,10 @@ func (db *DB) aead() (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// seal returns nonce || AES-256-GCM(secret) with AAD = key id.
-func (db *DB) seal(id uint8, secret []byte) ([]byte, error) {
+// seal returns nonce || AES-256-GCM(secret) under the master key, bound
+// to aad (sealAAD for key_ring, signerAAD for key_signers), so a sealed
+// secret cannot be moved to another row.
+func (db *DB) seal(aad, secret []byte) ([]byte, error) {
 	a, err := db.aead()
 	if err != nil {
 		return nil, err
@@ -86,10 +88,12 @@ func (db *DB) seal(id uint8, secret []byte) ([]byte, error) {
 	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
 		return nil, err
 	}
-	return a.Seal(nonce, nonce, secret, sealAAD(id)), nil
+	return a.Seal(nonce, nonce, secret, aad), nil
 }
 
-func (db *DB) unseal(id uint8, sealed []byte) ([]byte, error) {
+// unseal opens what seal returned for the same aad; every failure is
+// ErrUnsealKey.
+func (db *DB) unseal(aad, sealed []byte) ([]byte, error) {
 	a, err := db.aead()
 	if err != nil {
 		return nil, err
@@ -97,7 +101,7 @@ func (db *DB) unseal(id uint8, sealed []byte) ([]byte, error) {
 	if len(sealed) < a.NonceSize()+a.Overhead() {
 		return nil, ErrUnsealKey
 	}
-	out, err := a.Open(nil, sealed[:a.NonceSize()], sealed[a.NonceSize():], sealAAD(id))
+	out, err := a.Open(nil, sealed[:a.NonceSize()], sealed[a.NonceSize():], aad)
 	if err != nil {
 		return nil, ErrUnsealKey
 	}
@@ -127,7 +131,7 @@ func (db *DB) scanKey(row pgx.CollectableRow) (KeyRecord, error) {
 		k.RetireAfter = *retireAfter
 	}
 	if sealed != nil {
-		s, err := db.unseal(k.ID, sealed)
+		s, err := db.unseal(sealAAD(k.ID), sealed)
 		if err != nil {
 			return k, err
 		}
@@ -285,7 +289,7 @@ func (db *DB) insertKey(ctx context.Context, tx pgx.Tx, now time.Time, kem uint1
 	if err != nil {
 		return KeyRecord{}, fmt.Errorf("storage: generate key: %w", err)
 	}
-	sealed, err := db.seal(uint8(pick), secret)
+	sealed, err := db.seal(sealAAD(uint8(pick)), secret)
 	if err != nil {
 		return KeyRecord{}, err
 	}

@@ -2,10 +2,8 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -45,35 +43,6 @@ func signerAAD(public []byte) []byte {
 	return append([]byte("veil-signer\x00"), public...)
 }
 
-// sealSigner returns nonce || AES-256-GCM(seed) under the master key, as
-// seal does for key_ring.
-func (db *DB) sealSigner(public, seed []byte) ([]byte, error) {
-	a, err := db.aead()
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, a.NonceSize(), a.NonceSize()+len(seed)+a.Overhead())
-	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
-		return nil, err
-	}
-	return a.Seal(nonce, nonce, seed, signerAAD(public)), nil
-}
-
-func (db *DB) unsealSigner(public, sealed []byte) ([]byte, error) {
-	a, err := db.aead()
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < a.NonceSize()+a.Overhead() {
-		return nil, ErrUnsealKey
-	}
-	out, err := a.Open(nil, sealed[:a.NonceSize()], sealed[a.NonceSize():], signerAAD(public))
-	if err != nil {
-		return nil, ErrUnsealKey
-	}
-	return out, nil
-}
-
 // ListSigners returns every signing key, secrets unsealed: the current
 // one first, then the next, then retired ones, newest first.
 func (db *DB) ListSigners(ctx context.Context) ([]SignerRecord, error) {
@@ -98,7 +67,7 @@ func (db *DB) ListSigners(ctx context.Context) ([]SignerRecord, error) {
 			s.RetiredAt = *retiredAt
 		}
 		if sealed != nil {
-			seed, err := db.unsealSigner(s.PublicKey, sealed)
+			seed, err := db.unseal(signerAAD(s.PublicKey), sealed)
 			if err != nil {
 				return s, err
 			}
@@ -116,7 +85,7 @@ func (db *DB) AddSigner(ctx context.Context, state string, public, seed []byte) 
 	if state != SignerCurrent && state != SignerNext {
 		return SignerRecord{}, fmt.Errorf("storage: add signing key: state %q is not current or next", state)
 	}
-	sealed, err := db.sealSigner(public, seed)
+	sealed, err := db.seal(signerAAD(public), seed)
 	if err != nil {
 		return SignerRecord{}, err
 	}
