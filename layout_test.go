@@ -32,7 +32,8 @@ var allowed = map[string][]string{
 	"migrations": {},
 	"proto":      {},
 	"sdk":        {"ohttp", "bhttp"},
-	"send":       {"sdk"}, // `veil send`, a client of the SDK like an app
+	"send":       {"sdk"},    // `veil send`, a client of the SDK like an app
+	"validate":   {"schema"}, // `veil validate`, schema checks offline
 	// The one error model: kinds, HTTP statuses and problem documents
 	// (std only), and beside it the kinds' gRPC codes, for ingest and
 	// admin only.

@@ -1,25 +1,16 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veil-telemetry/veil/internal/admincli"
 )
 
-// adminFlags are the persistent flags of veil admin.
-type adminFlags struct {
-	addr, tokenFile, dataDir, caFile string
-	timeout                          time.Duration
-	json                             bool
-}
-
 func newAdminCmd() *cobra.Command {
-	var f adminFlags
+	var f admincli.Flags
 	cmd := &cobra.Command{
 		Use:   "admin",
 		Short: "Operate a running veil serve: schemas, keys, aggregates, stats",
@@ -37,44 +28,26 @@ Times (--from, --to) are RFC 3339 (2025-01-31T09:00:00Z), a date
 Exit status: 0 on success, 1 when the API refused or could not be reached,
 2 on a usage error.`,
 	}
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.addr, "admin", admincli.DefaultAddr, "admin listener of veil serve: host:port (h2c), or https://host:port")
-	pf.StringVar(&f.tokenFile, "token-file", "", "admin token file (default: $VEIL_ADMIN_TOKEN_FILE, else <data-dir>/admin-token)")
-	pf.StringVar(&f.dataDir, "data-dir", cmp.Or(os.Getenv("VEIL_DATA_DIR"), admincli.DefaultDataDir), "veil serve's data directory, where it keeps the admin token it creates")
-	pf.StringVar(&f.caFile, "ca-file", "", "PEM CA certificates to trust for an https:// --admin (default: the system's)")
-	pf.DurationVar(&f.timeout, "timeout", admincli.DefaultTimeout, "give up on a call after this long")
-	pf.BoolVar(&f.json, "json", false, "print the API's answer as one JSON document")
-
+	f.BindFlags(cmd.PersistentFlags(), os.Getenv)
 	cmd.AddCommand(newAdminSchemasCmd(&f), newAdminKeysCmd(&f), newAdminAggregatesCmd(&f), newAdminStatsCmd(&f))
 	return cmd
 }
 
-// adminRun builds the CLI from the flags, runs fn, and maps its error to
-// veil's exit statuses.
-func adminRun(cmd *cobra.Command, f *adminFlags, fn func(*admincli.CLI) error) error {
-	c, err := admincli.New(admincli.Config{
-		Addr:      f.addr,
-		TokenFile: admincli.TokenFile(f.tokenFile, os.Getenv("VEIL_ADMIN_TOKEN_FILE"), f.dataDir),
-		CAFile:    f.caFile,
-		Timeout:   f.timeout,
-		JSON:      f.json,
-		Out:       cmd.OutOrStdout(),
-	})
-	if err == nil {
-		err = fn(c)
-		c.Close()
-	}
-	if err == nil {
-		return nil
-	}
+// adminRun runs fn as the flags say and maps its error to veil's exit
+// statuses.
+func adminRun(cmd *cobra.Command, f *admincli.Flags, fn func(*admincli.CLI) error) error {
+	err := f.Run(cmd.OutOrStdout(), os.Getenv, fn)
 	var ue *admincli.UsageError
-	if errors.As(err, &ue) {
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ue):
 		return &exitError{code: 2, err: err}
 	}
 	return &exitError{code: 1, err: err}
 }
 
-func newAdminSchemasCmd(f *adminFlags) *cobra.Command {
+func newAdminSchemasCmd(f *admincli.Flags) *cobra.Command {
 	cmd := &cobra.Command{Use: "schemas", Short: "Register, list and show event schemas"}
 	cmd.AddCommand(
 		&cobra.Command{
@@ -109,7 +82,7 @@ before. The first refusal stops the run and prints its findings. With
 	return cmd
 }
 
-func newAdminKeysCmd(f *adminFlags) *cobra.Command {
+func newAdminKeysCmd(f *admincli.Flags) *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "List, rotate and retire the gateway's keys; print the key pin"}
 	var kems []string
 	rotate := &cobra.Command{
@@ -144,7 +117,7 @@ func newAdminKeysCmd(f *adminFlags) *cobra.Command {
 	return cmd
 }
 
-func newAdminKeyPinCmd(f *adminFlags) *cobra.Command {
+func newAdminKeyPinCmd(f *admincli.Flags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pin",
 		Short: "Print the key pin apps ship to authenticate the gateway's keys",
@@ -191,7 +164,7 @@ pin any more, makes it current and destroys the old one.`,
 	return cmd
 }
 
-func newAdminAggregatesCmd(f *adminFlags) *cobra.Command {
+func newAdminAggregatesCmd(f *admincli.Flags) *cobra.Command {
 	var q admincli.AggregatesQuery
 	cmd := &cobra.Command{
 		Use:   "aggregates --schema S --version V [--group-by a,b] [--from T --to T] [--bucket hour|day]",
@@ -216,7 +189,7 @@ only counted. Without --from and --to it covers the last 24 hours.`,
 	return cmd
 }
 
-func newAdminStatsCmd(f *adminFlags) *cobra.Command {
+func newAdminStatsCmd(f *admincli.Flags) *cobra.Command {
 	var from, to string
 	cmd := &cobra.Command{
 		Use:   "stats [--from T --to T]",

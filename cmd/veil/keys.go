@@ -1,8 +1,7 @@
 package main
 
 import (
-	"encoding/hex"
-	"fmt"
+	"errors"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,55 +25,30 @@ keeps its key ring in the database instead (see the admin API).`,
 	return cmd
 }
 
+// keysExit gives a usage error veil's exit status 2.
+func keysExit(err error) error {
+	var ue *keyfile.UsageError
+	if errors.As(err, &ue) {
+		return &exitError{code: 2, err: err}
+	}
+	return err
+}
+
 func newKeysGenerateCmd() *cobra.Command {
-	var (
-		kemName string
-		id      uint8
-		out     string
-		suites  []string
-	)
-	kems := strings.Join(ohttp.KEMNames(), ", ")
+	var o keyfile.GenerateOptions
 	cmd := &cobra.Command{
 		Use:   "generate --kem KEM --id N --out FILE",
 		Short: "Generate a key, write it to FILE (0600) and print its public config in hex",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			kem, err := ohttp.ParseKEM(kemName)
-			if err != nil {
-				return usageError("unknown --kem %q (%s)", kemName, kems)
-			}
-			if out == "" {
-				return usageError("--out is required")
-			}
-			if len(suites) == 0 {
-				return usageError("at least one --suite is required")
-			}
-			ss := make([]ohttp.SymmetricSuite, len(suites))
-			for i, s := range suites {
-				if ss[i], err = ohttp.ParseSymmetricSuite(s); err != nil {
-					return usageError("bad --suite %q (want KDF/AEAD, e.g. hkdf-sha256/aes-128-gcm)", s)
-				}
-			}
-			key, err := ohttp.GenerateKey(nil, id, kem, ss)
-			if err != nil {
-				return fmt.Errorf("keys generate: %w", err)
-			}
-			if err := keyfile.Write(out, key); err != nil {
-				return fmt.Errorf("keys: %w", err)
-			}
-			cfg, err := key.Config.MarshalBinary()
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(cfg))
-			return err
+			return keysExit(keyfile.Generate(cmd.OutOrStdout(), o))
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&kemName, "kem", ohttp.KEMX25519.Name(), "KEM: "+kems)
-	f.Uint8Var(&id, "id", 0, "key identifier, 0-255")
-	f.StringVar(&out, "out", "", "private key file to create (mode 0600; must not exist)")
-	f.StringSliceVar(&suites, "suite", []string{"hkdf-sha256/aes-128-gcm", "hkdf-sha256/chacha20-poly1305"},
+	f.StringVar(&o.KEM, "kem", ohttp.KEMX25519.Name(), "KEM: "+strings.Join(ohttp.KEMNames(), ", "))
+	f.Uint8Var(&o.ID, "id", 0, "key identifier, 0-255")
+	f.StringVar(&o.Out, "out", "", "private key file to create (mode 0600; must not exist)")
+	f.StringSliceVar(&o.Suites, "suite", keyfile.DefaultSuites,
 		"symmetric suites offered, KDF/AEAD (KDF: hkdf-sha256|384|512; AEAD: aes-128-gcm, aes-256-gcm, chacha20-poly1305)")
 	return cmd
 }
@@ -89,24 +63,7 @@ func newKeysConfigCmd() *cobra.Command {
 		Short: "Print the application/ohttp-keys document of the given keys (hex, or raw bytes)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			keys, err := readKeyFiles(files)
-			if err != nil {
-				return err
-			}
-			cfgs := make([]*ohttp.KeyConfig, len(keys))
-			for i, k := range keys {
-				cfgs[i] = &k.Config
-			}
-			doc, err := ohttp.MarshalKeyConfigs(cfgs)
-			if err != nil {
-				return fmt.Errorf("keys config: %w", err)
-			}
-			if raw {
-				_, err = cmd.OutOrStdout().Write(doc)
-				return err
-			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(doc))
-			return err
+			return keysExit(keyfile.WriteConfigs(cmd.OutOrStdout(), files, raw))
 		},
 	}
 	cmd.Flags().StringSliceVar(&files, "key", nil, "key file (repeatable, in publication order)")
@@ -121,38 +78,9 @@ func newKeysListCmd() *cobra.Command {
 		Short: "List key identifiers, KEMs and suites of the given key files",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			keys, err := readKeyFiles(files)
-			if err != nil {
-				return err
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%-6s %-28s %s\n", "KEY_ID", "KEM", "SUITES")
-			for _, k := range keys {
-				ss := make([]string, len(k.Config.Suites))
-				for i, s := range k.Config.Suites {
-					ss[i] = s.String()
-				}
-				fmt.Fprintf(w, "%-6d %-28s %s\n", k.Config.KeyID,
-					fmt.Sprintf("%s (0x%04x)", k.Config.KEM, uint16(k.Config.KEM)), strings.Join(ss, ","))
-			}
-			return nil
+			return keysExit(keyfile.WriteList(cmd.OutOrStdout(), files))
 		},
 	}
 	cmd.Flags().StringSliceVar(&files, "key", nil, "key file (repeatable)")
 	return cmd
-}
-
-func usageError(format string, args ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf("keys: "+format, args...)}
-}
-
-func readKeyFiles(paths []string) ([]*ohttp.PrivateKey, error) {
-	if len(paths) == 0 {
-		return nil, usageError("at least one --key is required")
-	}
-	keys, err := keyfile.ReadAll(paths)
-	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
-	}
-	return keys, nil
 }

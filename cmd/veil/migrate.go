@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +16,7 @@ import (
 // stopped after). Applying twice is a no-op; a database migrated by a newer
 // veil is refused.
 func newMigrateCmd() *cobra.Command {
-	var databaseURL, databaseURLFile, dataDir string
+	var c config.Migrate
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply database migrations",
@@ -30,47 +28,11 @@ func newMigrateCmd() *cobra.Command {
 			"VEIL_DATA_DIR.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("database-url") && os.Getenv("VEIL_DATABASE_URL") != "" {
-				databaseURL = os.Getenv("VEIL_DATABASE_URL")
+			if err := c.Load(cmd.Flags(), os.Getenv); err != nil {
+				return &exitError{code: 2, err: err}
 			}
-			if !cmd.Flags().Changed("data-dir") && os.Getenv("VEIL_DATA_DIR") != "" {
-				dataDir = os.Getenv("VEIL_DATA_DIR")
-			}
-			if !cmd.Flags().Changed("database-url-file") && os.Getenv("VEIL_DATABASE_URL_FILE") != "" {
-				databaseURLFile = os.Getenv("VEIL_DATABASE_URL_FILE")
-			}
-			if databaseURLFile != "" {
-				if databaseURL != "" {
-					return &exitError{code: 2, err: fmt.Errorf("migrate: --database-url and --database-url-file exclude each other")}
-				}
-				u, err := config.ReadSecretLine(databaseURLFile)
-				if err != nil {
-					return &exitError{code: 2, err: fmt.Errorf("migrate: --database-url-file: %w", err)}
-				}
-				databaseURL = u
-			}
-			ctx := cmd.Context()
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-			migrate := func() (int32, int32, error) { return storage.Migrate(ctx, databaseURL, logger) }
-			if databaseURL == "" {
-				if dataDir == "" {
-					return &exitError{code: 2, err: fmt.Errorf("migrate: give --database-url or --data-dir")}
-				}
-				local, err := storage.StartLocal(ctx, dataDir, logger)
-				if err != nil {
-					return &exitError{code: 1, err: err}
-				}
-				defer func() {
-					// Not ctx: an interrupt must still stop the server.
-					stopCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-					defer cancel()
-					if err := local.Stop(stopCtx); err != nil {
-						logger.Error("stopping managed PostgreSQL", "err", err)
-					}
-				}()
-				migrate = func() (int32, int32, error) { return local.Migrate(ctx, logger) }
-			}
-			from, to, err := migrate()
+			from, to, err := storage.MigrateURLOrLocal(cmd.Context(), c.DatabaseURL, c.DataDir, logger)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
@@ -82,8 +44,6 @@ func newMigrateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&databaseURL, "database-url", "", "PostgreSQL URL; empty uses the managed PostgreSQL under --data-dir")
-	cmd.Flags().StringVar(&databaseURLFile, "database-url-file", "", "read --database-url from this `FILE` (first line), keeping its password out of ps and the environment")
-	cmd.Flags().StringVar(&dataDir, "data-dir", config.DefaultDataDir, "data directory of the managed PostgreSQL")
+	c.BindFlags(cmd.Flags())
 	return cmd
 }

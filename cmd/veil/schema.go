@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -39,7 +38,7 @@ findings that refuse it, 2 when the file cannot be read.`,
 			sch, err := schema.Compile(doc)
 			if err == nil {
 				// Warnings, if any, then the line saying it passes.
-				printFindings(cmd.OutOrStdout(), schema.Lint(doc))
+				schema.WriteFindings(cmd.OutOrStdout(), schema.Lint(doc))
 				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: schema %s version %d passes every registration check\n", args[0], sch.Name, sch.Version)
 				return err
 			}
@@ -47,33 +46,11 @@ findings that refuse it, 2 when the file cannot be read.`,
 			if err != nil && !errors.As(err, &le) {
 				return &exitError{code: 2, err: fmt.Errorf("schema lint: %w", err)}
 			}
-			printFindings(cmd.OutOrStdout(), schema.Lint(doc))
+			schema.WriteFindings(cmd.OutOrStdout(), schema.Lint(doc))
 			if err != nil {
 				return &exitError{code: 1}
 			}
 			return nil
 		},
-	}
-}
-
-func printFindings(w io.Writer, findings []schema.Finding) {
-	for _, f := range findings {
-		p := f.Property
-		if p == "" {
-			p = "-"
-		}
-		msg := f.Message
-		if f.Warning {
-			msg = "warning: " + msg
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", p, f.Rule, msg)
-	}
-}
-
-// printWarnings prints findings as warnings, whatever their severity.
-func printWarnings(w io.Writer, findings []schema.Finding) {
-	for _, f := range findings {
-		f.Warning = true
-		printFindings(w, []schema.Finding{f})
 	}
 }

@@ -1,25 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-
 	"github.com/spf13/cobra"
 
-	"github.com/veil-telemetry/veil/internal/schema"
+	"github.com/veil-telemetry/veil/internal/validate"
 )
 
-// maxEventLine bounds one line of the events file.
-const maxEventLine = 1 << 20
-
 func newValidateCmd() *cobra.Command {
-	var schemaFile string
-	var strict bool
+	var o validate.Options
 	cmd := &cobra.Command{
 		Use:   "validate --schema FILE [EVENTS.jsonl|-]",
 		Short: "Check events against a schema offline, as ingest would",
@@ -44,48 +32,13 @@ usage error, a schema that cannot be compiled at all, or (with --strict) a
 schema lint refuses. Reason codes are listed in docs/reason-codes.md.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if schemaFile == "" {
-				return &exitError{code: 2, err: errors.New("validate: --schema is required")}
+			o.Stdin, o.Stdout, o.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if len(args) == 1 {
+				o.EventsFile = args[0]
 			}
-			doc, err := os.ReadFile(schemaFile)
+			rejected, err := validate.Run(o)
 			if err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("validate: %w", err)}
-			}
-			s, findings, err := schema.CompileLenient(doc)
-			if err != nil {
-				var le *schema.LintError
-				if errors.As(err, &le) {
-					printFindings(cmd.ErrOrStderr(), le.Findings)
-					return &exitError{code: 2, err: fmt.Errorf("validate: schema %s cannot be compiled", schemaFile)}
-				}
-				return &exitError{code: 2, err: fmt.Errorf("validate: %w", err)}
-			}
-			refused := false
-			for _, f := range findings {
-				refused = refused || !f.Warning
-			}
-			if strict && refused {
-				printFindings(cmd.ErrOrStderr(), findings)
-				return &exitError{code: 2, err: fmt.Errorf("validate: schema %s refused", schemaFile)}
-			}
-			if len(findings) > 0 {
-				printWarnings(cmd.ErrOrStderr(), findings)
-				if refused {
-					fmt.Fprintf(cmd.ErrOrStderr(), "warning: registration would refuse schema %s; checking events against it anyway (--strict to stop)\n", schemaFile)
-				}
-			}
-			in := cmd.InOrStdin()
-			if len(args) == 1 && args[0] != "-" {
-				f, err := os.Open(args[0])
-				if err != nil {
-					return &exitError{code: 2, err: fmt.Errorf("validate: %w", err)}
-				}
-				defer f.Close()
-				in = f
-			}
-			rejected, err := validateEvents(s, in, cmd.OutOrStdout())
-			if err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("validate: %w", err)}
+				return &exitError{code: 2, err: err}
 			}
 			if rejected > 0 {
 				return &exitError{code: 1}
@@ -93,73 +46,7 @@ schema lint refuses. Reason codes are listed in docs/reason-codes.md.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&schemaFile, "schema", "", "schema document (JSON Schema 2020-12 with x-veil)")
-	cmd.Flags().BoolVar(&strict, "strict", false, "refuse a schema with lint findings, as registration does")
+	cmd.Flags().StringVar(&o.SchemaFile, "schema", "", "schema document (JSON Schema 2020-12 with x-veil)")
+	cmd.Flags().BoolVar(&o.Strict, "strict", false, "refuse a schema with lint findings, as registration does")
 	return cmd
-}
-
-// validateEvent is one line of the events file.
-type validateEvent struct {
-	Schema  string         `json:"schema"`
-	Version int            `json:"version"`
-	Fields  map[string]any `json:"fields"`
-}
-
-// validateResult is one line of output. Field order is the wire order of
-// DESIGN.md.
-type validateResult struct {
-	Index   int    `json:"index"`
-	Status  string `json:"status"`
-	Reason  string `json:"reason,omitempty"`
-	Field   string `json:"field,omitempty"`
-	Pointer string `json:"pointer,omitempty"`
-}
-
-// validateEvents checks each non-blank line and writes a result line for it;
-// it returns how many were rejected. Only I/O failures are errors.
-func validateEvents(s *schema.Schema, in io.Reader, out io.Writer) (rejected int, err error) {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 64<<10), maxEventLine)
-	w := bufio.NewWriter(out)
-	enc := json.NewEncoder(w)
-	index := 0
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		res := validateResult{Index: index, Status: "accepted"}
-		if rej := checkEventLine(s, line); rej != nil {
-			res.Status, res.Reason, res.Field, res.Pointer = "rejected", rej.Reason, rej.Field, rej.Pointer
-			rejected++
-		}
-		if err := enc.Encode(res); err != nil {
-			return rejected, err
-		}
-		index++
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return rejected, fmt.Errorf("event %d: line longer than %d bytes", index, maxEventLine)
-		}
-		return rejected, err
-	}
-	return rejected, w.Flush()
-}
-
-func checkEventLine(s *schema.Schema, line []byte) *schema.Rejection {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	var ev validateEvent
-	if err := dec.Decode(&ev); err != nil || dec.More() {
-		// Not an event object at all; the pointer is the whole event.
-		return &schema.Rejection{Reason: schema.ReasonSchemaInvalidEvent}
-	}
-	if ev.Schema != s.Name || ev.Version != s.Version {
-		return &schema.Rejection{Reason: schema.ReasonSchemaUnknown}
-	}
-	if ev.Fields == nil {
-		return &schema.Rejection{Reason: schema.ReasonSchemaInvalidEvent, Pointer: "/fields"}
-	}
-	return s.Check(ev.Fields)
 }

@@ -209,6 +209,33 @@ func (s *LocalServer) Migrate(ctx context.Context, logger *slog.Logger) (from, t
 	return prepareAsOwner(ctx, s.URL(), s.ServiceURL(), false, logger)
 }
 
+// MigrateURLOrLocal is veil migrate: it migrates the database at url as
+// Migrate does or, when url is empty, the managed PostgreSQL under
+// dataDir, started for the occasion (StartLocal) and stopped after, as
+// (*LocalServer).Migrate does. It returns the schema versions before and
+// after.
+func MigrateURLOrLocal(ctx context.Context, url, dataDir string, logger *slog.Logger) (from, to int32, err error) {
+	if url != "" {
+		return Migrate(ctx, url, logger)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	local, err := StartLocal(ctx, dataDir, logger)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		// Not ctx: an interrupt must still stop the server.
+		stopCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := local.Stop(stopCtx); err != nil {
+			logger.Error("stopping managed PostgreSQL", "err", err)
+		}
+	}()
+	return local.Migrate(ctx, logger)
+}
+
 // Stop shuts the server down (fast mode: open sessions are ended and their
 // transactions rolled back; committed data is durable) and releases the data
 // directory.

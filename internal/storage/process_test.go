@@ -279,3 +279,32 @@ func TestKillDuringStream(t *testing.T) {
 	}
 	t.Logf("%d acknowledged before SIGKILL, %d committed in all", len(acked), len(counts))
 }
+
+// TestMigrateURLOrLocal: veil migrate migrates the database at a URL, or,
+// given none, the managed server under the data directory, which it starts
+// and stops again (the directory is free after).
+func TestMigrateURLOrLocal(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	latest, err := storage.SchemaVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to, err := storage.MigrateURLOrLocal(ctx, storagetest.EmptyURL(t), "", nil)
+	if err != nil || from != 0 || to != latest {
+		t.Fatalf("URL: from %d to %d (%v), want 0 to %d", from, to, err, latest)
+	}
+	dir := localDir(t)
+	for i := range 2 {
+		if _, to, err := storage.MigrateURLOrLocal(ctx, "", dir, nil); err != nil || to != latest {
+			t.Fatalf("managed, run %d: to %d (%v), want %d", i, to, err, latest)
+		}
+	}
+	s, err := storage.StartLocal(ctx, dir, nil)
+	if err != nil {
+		t.Fatalf("data directory not released: %v", err)
+	}
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
