@@ -112,6 +112,10 @@ func TestGRPCTokenCheckedBeforeBody(t *testing.T) {
 		}
 	}
 
+	if n := unauthenticatedCount(t, h); n != 2 {
+		t.Fatalf("refused calls counted %v times, want 2", n)
+	}
+
 	actx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+testToken)
 	doc, err := structpb.NewStruct(exampleSchema(t))
 	if err != nil {
@@ -140,4 +144,30 @@ func TestGRPCPercentEncode(t *testing.T) {
 			t.Errorf("%q: %q, want %q", in, got, want)
 		}
 	}
+}
+
+// unauthenticatedCount is veil_admin_requests_total of unauthenticated
+// gRPC RegisterSchema calls.
+func unauthenticatedCount(t *testing.T, h *harness) float64 {
+	t.Helper()
+	mfs, err := h.srv.cfg.Gatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"transport": "grpc", "method": "/veil.v1.SchemaService/RegisterSchema", "code": "Unauthenticated"}
+	for _, mf := range mfs {
+		if mf.GetName() != "veil_admin_requests_total" {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if want[l.GetName()] != l.GetValue() {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
 	"github.com/veil-telemetry/veil/internal/storage"
@@ -247,7 +248,10 @@ func (s *Server) Handler() http.Handler {
 			// the message, so an unauthenticated caller cannot make the
 			// server hold one; the interceptors check it again.
 			if !tok.authorized(r) {
+				start := time.Now()
 				refuseGRPC(w)
+				// Counted as the metrics interceptor would have.
+				s.metrics.observe("grpc", grpcMethodLabel(r.URL.Path), codes.Unauthenticated.String(), start)
 				return
 			}
 			s.grpc.ServeHTTP(w, r)
