@@ -209,7 +209,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		"admin", scheme+"://"+admLn.Addr().String(), "k_anonymity", c.KAnonymity)
 	return server.Run(ctx, run,
 		server.Listener{Name: "public", Listener: pubLn, Handler: public},
-		server.Listener{Name: "admin", Listener: admLn, Handler: adm.Handler()})
+		server.Listener{Name: "admin", Listener: admLn, Handler: adm.Handler(), HTTP2: adm.HTTP2Config()})
 }
 
 // innerHandler is the gateway's inner handler: the ingest API, called in

@@ -58,6 +58,7 @@ code{font-size:90%}
 {{range .Schemas}}<tr><td>{{.Name}}</td><td>{{.Version}}</td><td>{{.Granularity}}</td><td class="n">{{.RetentionDays}}</td><td>{{range $i, $d := .Dimensions}}{{if $i}}, {{end}}{{$d}}{{end}}</td><td>{{range $i, $m := .Measures}}{{if $i}}, {{end}}{{$m}}{{end}}</td><td>{{ts .CreateTime}}</td></tr>
 {{else}}<tr><td colspan="7">none registered</td></tr>{{end}}
 </table>
+{{if .MoreSchemas}}<p>The first {{len .Schemas}} schema versions; veil admin schemas list lists them all.</p>{{end}}
 
 <h2>Gateway keys</h2>
 <table><tr><th>id</th><th>KEM</th><th>state</th><th>created</th><th>retires</th></tr>
@@ -75,7 +76,9 @@ type dashboardData struct {
 	Now     string
 	Stats   *veilv1.GetStatsResponse
 	Schemas []*veilv1.Schema
-	Keys    []*veilv1.Key
+	// MoreSchemas is set when Schemas is only the first page.
+	MoreSchemas bool
+	Keys        []*veilv1.Key
 }
 
 func (s *Server) renderDashboard(w http.ResponseWriter, code int, d dashboardData) {
@@ -104,7 +107,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.cfg.Now().UTC()
 	d := dashboardData{K: s.cfg.K, Now: now.Format("2006-01-02 15:04 UTC")}
-	schemas, err := s.schemas.ListSchemas(ctx, &veilv1.ListSchemasRequest{})
+	schemas, err := s.schemas.ListSchemas(ctx, &veilv1.ListSchemasRequest{PageSize: maxSchemaPage})
 	if err != nil {
 		s.dashboardError(w, err)
 		return
@@ -122,6 +125,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Schemas, d.Keys, d.Stats = schemas.GetSchemas(), keys.GetKeys(), stats
+	d.MoreSchemas = schemas.GetNextPageToken() != ""
 	s.renderDashboard(w, http.StatusOK, d)
 }
 

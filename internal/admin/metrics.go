@@ -62,6 +62,15 @@ var knownMethods = map[string]bool{
 	"/veil.v1.QueryService/GetStats":        true,
 }
 
+// grpcMethodLabel is the method label of a gRPC method's full name: the
+// name itself when known, else "other".
+func grpcMethodLabel(fullMethod string) string {
+	if knownMethods[fullMethod] {
+		return fullMethod
+	}
+	return "other"
+}
+
 func (m *Metrics) observe(transport, method, code string, start time.Time) {
 	if m == nil {
 		return
@@ -75,10 +84,7 @@ func (m *Metrics) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		start := time.Now()
 		resp, err := h(ctx, req)
-		method := info.FullMethod
-		if !knownMethods[method] {
-			method = "other"
-		}
+		method := grpcMethodLabel(info.FullMethod)
 		m.observe("grpc", method, status.Code(err).String(), start)
 		return resp, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -16,7 +17,8 @@ import (
 // schemaService implements veilv1.SchemaServiceServer.
 type schemaService struct {
 	veilv1.UnimplementedSchemaServiceServer
-	s *Server
+	s    *Server
+	meta schemaMetaCache
 }
 
 // canonicalDocument encodes a document the same way every time (sorted
@@ -60,21 +62,47 @@ func (ss *schemaService) RegisterSchema(ctx context.Context, req *veilv1.Registe
 	if err != nil {
 		return nil, storageError(err)
 	}
-	out, err := schemaProto(rec)
+	out, err := ss.schemaProto(rec)
 	if err != nil {
 		return nil, err
 	}
 	return &veilv1.RegisterSchemaResponse{Schema: out, Created: created}, nil
 }
 
-func (ss *schemaService) ListSchemas(ctx context.Context, _ *veilv1.ListSchemasRequest) (*veilv1.ListSchemasResponse, error) {
-	recs, err := ss.s.cfg.DB.ListSchemas(ctx)
+// Page sizes of ListSchemas.
+const (
+	defaultSchemaPage = 100
+	maxSchemaPage     = 500
+)
+
+func (ss *schemaService) ListSchemas(ctx context.Context, req *veilv1.ListSchemasRequest) (*veilv1.ListSchemasResponse, error) {
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0 || size > maxSchemaPage:
+		return nil, Errorf(KindInvalid, "page_size must be 0 to %d", maxSchemaPage)
+	case size == 0:
+		size = defaultSchemaPage
+	}
+	var after schemaKey
+	if t := req.GetPageToken(); t != "" {
+		var ok bool
+		if after, ok = parsePageToken(t); !ok {
+			return nil, Errorf(KindInvalid, "page_token is not one this server issued: pass a next_page_token unchanged, or none for the first page")
+		}
+	}
+	// One row more than the page tells whether another page follows.
+	recs, err := ss.s.cfg.DB.ListSchemasAfter(ctx, after.name, after.version, size+1)
 	if err != nil {
 		return nil, storageError(err)
 	}
 	resp := &veilv1.ListSchemasResponse{}
+	if len(recs) > size {
+		recs = recs[:size]
+		last := recs[size-1]
+		resp.NextPageToken = pageToken(schemaKey{last.Name, last.Version})
+	}
 	for _, r := range recs {
-		p, err := schemaProto(r)
+		p, err := ss.schemaProto(r)
 		if err != nil {
 			return nil, err
 		}
@@ -94,15 +122,14 @@ func (ss *schemaService) GetSchema(ctx context.Context, req *veilv1.GetSchemaReq
 	if err != nil {
 		return nil, storageError(err)
 	}
-	return schemaProto(rec)
+	return ss.schemaProto(rec)
 }
 
-// schemaProto describes a stored schema. The stored document compiled when
-// it was registered, so a failure here is internal.
-func schemaProto(rec storage.SchemaRecord) (*veilv1.Schema, error) {
-	sch, err := schema.Compile(rec.Document)
+// schemaProto describes a stored schema, its metadata from the cache.
+func (ss *schemaService) schemaProto(rec storage.SchemaRecord) (*veilv1.Schema, error) {
+	meta, err := ss.meta.get(rec)
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Err: err}
+		return nil, err
 	}
 	var m map[string]any
 	if err := json.Unmarshal(rec.Document, &m); err != nil {
@@ -117,9 +144,9 @@ func schemaProto(rec storage.SchemaRecord) (*veilv1.Schema, error) {
 		Version:       int32(rec.Version),
 		Document:      doc,
 		CreateTime:    timestamppb.New(rec.CreatedAt),
-		Granularity:   sch.Granularity,
-		RetentionDays: int32(sch.RetentionDays),
-		Dimensions:    sch.Dimensions,
-		Measures:      sch.Measures,
+		Granularity:   meta.granularity,
+		RetentionDays: int32(meta.retentionDays),
+		Dimensions:    slices.Clone(meta.dimensions),
+		Measures:      slices.Clone(meta.measures),
 	}, nil
 }

@@ -10,13 +10,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
 	"github.com/veil-telemetry/veil/internal/storage"
@@ -142,7 +142,8 @@ func New(cfg Config) (*Server, error) {
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(m.UnaryInterceptor(), s.errorInterceptor, cfg.Tokens.UnaryAuth()),
 		grpc.ChainStreamInterceptor(cfg.Tokens.StreamAuth()),
-		grpc.MaxRecvMsgSize(maxRequestBody),
+		grpc.MaxRecvMsgSize(maxGRPCMessage),
+		grpc.MaxConcurrentStreams(maxStreamsPerConn),
 	)
 	veilv1.RegisterSchemaServiceServer(s.grpc, s.schemas)
 	veilv1.RegisterKeyServiceServer(s.grpc, s.keys)
@@ -199,7 +200,7 @@ func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
 // dashboard, /healthz and /readyz, and /debug/pprof/ when Config.Pprof is
 // set. Everything but health requires a token.
 // The http.Server must speak HTTP/2 (TLS, or UnencryptedHTTP2 for h2c) for
-// gRPC clients to reach it.
+// gRPC clients to reach it, with HTTP2Config as its HTTP/2 settings.
 func (s *Server) Handler() http.Handler {
 	tok := s.cfg.Tokens
 	mux := http.NewServeMux()
@@ -242,7 +243,17 @@ func (s *Server) Handler() http.Handler {
 	}))
 	web := csrf.Handler(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+		if isGRPC(r) {
+			// The token is checked here, before gRPC reads and decodes
+			// the message, so an unauthenticated caller cannot make the
+			// server hold one; the interceptors check it again.
+			if !tok.authorized(r) {
+				start := time.Now()
+				refuseGRPC(w)
+				// Counted as the metrics interceptor would have.
+				s.metrics.observe("grpc", grpcMethodLabel(r.URL.Path), codes.Unauthenticated.String(), start)
+				return
+			}
 			s.grpc.ServeHTTP(w, r)
 			return
 		}

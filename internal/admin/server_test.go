@@ -76,7 +76,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: h.srv.Handler(), Protocols: &protos, ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: h.srv.Handler(), Protocols: &protos, HTTP2: h.srv.HTTP2Config(), ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	h.addr = ln.Addr().String()

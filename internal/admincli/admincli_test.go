@@ -77,7 +77,7 @@ func newServer(t *testing.T, useTLS bool) *server {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true)
-	hs := &http.Server{Handler: adm.Handler(), Protocols: &protos, ReadHeaderTimeout: 5 * time.Second}
+	hs := &http.Server{Handler: adm.Handler(), Protocols: &protos, HTTP2: adm.HTTP2Config(), ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	s.addr = ln.Addr().String()

@@ -92,13 +92,31 @@ func (c *CLI) RegisterSchemas(ctx context.Context, files []string) error {
 	return failed
 }
 
-// ListSchemas prints every registered schema version.
+// listPageSize is the page size ListSchemas asks for.
+const listPageSize = 200
+
+// maxListPages bounds how many pages ListSchemas follows, so a server
+// that keeps answering with a next page cannot keep it looping.
+const maxListPages = 10000
+
+// ListSchemas prints every registered schema version, following the
+// pages of the listing.
 func (c *CLI) ListSchemas(ctx context.Context) error {
-	cctx, cancel := c.call(ctx)
-	defer cancel()
-	resp, err := c.schemas.ListSchemas(cctx, &veilv1.ListSchemasRequest{})
-	if err != nil {
-		return c.problem(err)
+	resp := &veilv1.ListSchemasResponse{}
+	token := ""
+	for range maxListPages {
+		page, err := c.listSchemasPage(ctx, token)
+		if err != nil {
+			return c.problem(err)
+		}
+		resp.Schemas = append(resp.Schemas, page.GetSchemas()...)
+		token = page.GetNextPageToken()
+		if token == "" {
+			break
+		}
+	}
+	if token != "" {
+		return fmt.Errorf("the server kept answering with another page after %d pages", maxListPages)
 	}
 	if c.cfg.JSON {
 		return writeJSON(c.cfg.Out, false, resp)
@@ -111,6 +129,13 @@ func (c *CLI) ListSchemas(ctx context.Context) error {
 			timeCell(s.GetCreateTime()))
 	}
 	return t.flush()
+}
+
+// listSchemasPage fetches one page, each call with its own timeout.
+func (c *CLI) listSchemasPage(ctx context.Context, token string) (*veilv1.ListSchemasResponse, error) {
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	return c.schemas.ListSchemas(cctx, &veilv1.ListSchemasRequest{PageSize: listPageSize, PageToken: token})
 }
 
 // GetSchema prints one schema version's document as registered (a file

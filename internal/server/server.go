@@ -74,6 +74,9 @@ type Listener struct {
 	Name     string
 	Listener net.Listener
 	Handler  http.Handler
+	// HTTP2, if set, is the listener's HTTP/2 configuration (the admin
+	// listener bounds its streams per connection); nil keeps net/http's.
+	HTTP2 *http.HTTP2Config
 }
 
 // New returns the http.Server Run uses for h. baseCtx is every request's
@@ -118,6 +121,7 @@ func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
 	var serving sync.WaitGroup
 	for i, l := range listeners {
 		srv := New(ctx, l.Handler, cfg)
+		srv.HTTP2 = l.HTTP2
 		servers[i] = srv
 		serving.Go(func() {
 			var err error

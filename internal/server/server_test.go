@@ -206,3 +206,56 @@ func TestLoadTLS(t *testing.T) {
 		t.Error("Scheme")
 	}
 }
+
+// TestListenerHTTP2Settings: a listener's HTTP2 configuration reaches its
+// server: the SETTINGS frame it opens an h2c connection with announces
+// the listener's stream limit and window.
+func TestListenerHTTP2Settings(t *testing.T) {
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{UnencryptedHTTP2: true},
+			Listener{Name: "admin", Listener: ln, Handler: http.NotFoundHandler(),
+				HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 7, MaxReceiveBufferPerStream: 40000}})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	// RFC 9113 §3.4: the client preface, then an empty SETTINGS frame.
+	if _, err := io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"); err != nil {
+		t.Fatal(err)
+	}
+	// §4.1 frame header: length(24) type(8) flags(8) R+stream(32); the
+	// server's first frame is its SETTINGS (type 4), §6.5.1 entries of
+	// identifier(16) value(32).
+	var hdr [9]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	n := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
+	if hdr[3] != 4 || n%6 != 0 {
+		t.Fatalf("first frame type %d length %d, want SETTINGS", hdr[3], n)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(c, payload); err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint16]uint32{}
+	for p := payload; len(p) >= 6; p = p[6:] {
+		got[uint16(p[0])<<8|uint16(p[1])] = uint32(p[2])<<24 | uint32(p[3])<<16 | uint32(p[4])<<8 | uint32(p[5])
+	}
+	const maxConcurrentStreams, initialWindowSize = 0x3, 0x4
+	if got[maxConcurrentStreams] != 7 || got[initialWindowSize] != 40000 {
+		t.Fatalf("settings %v, want 7 streams and a 40000-byte window", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,6 +43,26 @@ func TestSchemaRegistry(t *testing.T) {
 	all, err := db.ListSchemas(ctx)
 	if err != nil || len(all) != 2 || all[0].Version != 1 || all[1].Version != 2 {
 		t.Fatalf("ListSchemas = %+v, %v", all, err)
+	}
+	for _, c := range []struct {
+		name     string
+		version  int
+		limit    int
+		versions []int
+	}{
+		{"", 0, 1, []int{1}},
+		{"app.launch", 1, 10, []int{2}},
+		{"app.launch", 2, 10, nil},
+		{"app.l", 9, 10, []int{1, 2}},
+	} {
+		page, err := db.ListSchemasAfter(ctx, c.name, c.version, c.limit)
+		var got []int
+		for _, r := range page {
+			got = append(got, r.Version)
+		}
+		if err != nil || !slices.Equal(got, c.versions) {
+			t.Fatalf("ListSchemasAfter(%q, %d, %d) = %v, %v; want %v", c.name, c.version, c.limit, got, err, c.versions)
+		}
 	}
 	// Immutable in the database too, not only through PutSchema.
 	if _, err := storagetest.Owner(t, db).Exec(ctx, "UPDATE schemas SET document = '\\x00' WHERE name = 'app.launch'"); err == nil {

@@ -73,6 +73,21 @@ func (db *DB) ListSchemas(ctx context.Context) ([]SchemaRecord, error) {
 	return pgx.CollectRows(rows, scanSchema)
 }
 
+// ListSchemasAfter returns at most limit schema versions that sort after
+// (afterName, afterVersion) in (name, version) order: a page of the
+// listing, resumed where the previous page ended ("", 0 for the first).
+func (db *DB) ListSchemasAfter(ctx context.Context, afterName string, afterVersion, limit int) ([]SchemaRecord, error) {
+	if limit <= 0 {
+		return nil, errors.New("storage: list schemas: the page size must be positive")
+	}
+	rows, err := db.pool.Query(ctx, `SELECT name, version, document, created_at FROM schemas
+		WHERE (name, version) > ($1, $2) ORDER BY name, version LIMIT $3`, afterName, int32(afterVersion), limit)
+	if err != nil {
+		return nil, fmt.Errorf("storage: list schemas: %w", err)
+	}
+	return pgx.CollectRows(rows, scanSchema)
+}
+
 func scanSchema(row pgx.CollectableRow) (SchemaRecord, error) {
 	var s SchemaRecord
 	var v int32

@@ -224,8 +224,15 @@ func (x *RegisterSchemaResponse) GetCreated() bool {
 	return false
 }
 
+// ListSchemasRequest asks for one page of the registered schema versions,
+// in (name, version) order.
 type ListSchemasRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many schema versions (0: 100; more than 500 is
+	// refused).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page; empty for the first.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -260,9 +267,25 @@ func (*ListSchemasRequest) Descriptor() ([]byte, []int) {
 	return file_veil_v1_schema_proto_rawDescGZIP(), []int{3}
 }
 
+func (x *ListSchemasRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSchemasRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListSchemasResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Schemas       []*Schema              `protobuf:"bytes,1,rep,name=schemas,proto3" json:"schemas,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Schemas []*Schema              `protobuf:"bytes,1,rep,name=schemas,proto3" json:"schemas,omitempty"`
+	// Pass as page_token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -302,6 +325,13 @@ func (x *ListSchemasResponse) GetSchemas() []*Schema {
 		return x.Schemas
 	}
 	return nil
+}
+
+func (x *ListSchemasResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetSchemaRequest struct {
@@ -377,10 +407,14 @@ const file_veil_v1_schema_proto_rawDesc = "" +
 	"\bdocument\x18\x01 \x01(\v2\x17.google.protobuf.StructR\bdocument\"[\n" +
 	"\x16RegisterSchemaResponse\x12'\n" +
 	"\x06schema\x18\x01 \x01(\v2\x0f.veil.v1.SchemaR\x06schema\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"\x14\n" +
-	"\x12ListSchemasRequest\"@\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"P\n" +
+	"\x12ListSchemasRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"h\n" +
 	"\x13ListSchemasResponse\x12)\n" +
-	"\aschemas\x18\x01 \x03(\v2\x0f.veil.v1.SchemaR\aschemas\"@\n" +
+	"\aschemas\x18\x01 \x03(\v2\x0f.veil.v1.SchemaR\aschemas\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"@\n" +
 	"\x10GetSchemaRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion2\xe5\x01\n" +
