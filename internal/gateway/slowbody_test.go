@@ -38,7 +38,7 @@ func h2cClient(t *testing.T) *http.Client {
 }
 
 // TestSlowBodiesHoldNoSlots is the slow-body attack of issue 14: more slow
-// senders than the gateway has slots (200 HTTP/1 connections and 100
+// senders than the gateway has slots (250 HTTP/1 connections and 150
 // streams over one h2c connection, each trickling a byte every 100 ms),
 // while a legitimate client, over HTTP/1 and h2c, sends sealed requests.
 // Every legitimate request succeeds with normal latency: a body being read
@@ -63,8 +63,8 @@ func TestSlowBodiesHoldNoSlots(t *testing.T) {
 	run := bodyreadtest.Attack{
 		URL:         base + "/gateway",
 		ContentType: ohttp.RequestMediaType,
-		HTTP1:       200,
-		H2CStreams:  100,
+		HTTP1:       250,
+		H2CStreams:  150,
 		MaxTime:     15 * time.Second,
 	}.Start(t)
 	res := bodyreadtest.Measure(legit, func(i int) (int, bool) {
