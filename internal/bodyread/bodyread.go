@@ -106,9 +106,10 @@ func (p Policy) withDefaults() Policy {
 // body, also on error. Errors: ErrTooSlow, ErrOverBudget,
 // *http.MaxBytesError for a body over limit, or the read error.
 //
-// After the body is read the request's read deadline is cleared, so work
-// that follows is not cut off by it; the server's WriteTimeout still
-// bounds the answer.
+// After the body is read whole the request's read deadline is cleared, so
+// work that follows is not cut off by it (the server's WriteTimeout still
+// bounds the answer); after an error it stays, so that whatever net/http
+// drains of the rest of the body is bounded by it too.
 func Read(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit int64, b *Budget, p Policy) (n, charged int64, err error) {
 	p = p.withDefaults()
 	rc := http.NewResponseController(w)
@@ -127,7 +128,9 @@ func Read(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer, limit int64
 	// A server that cannot set a deadline (a test recorder) keeps its own.
 	cr.deadlines = rc.SetReadDeadline(cr.deadline()) == nil
 	n, err = buf.ReadFrom(cr)
-	if cr.deadlines {
+	// On error the deadline stays: net/http may drain what is left of the
+	// body after the handler, and that drain must not outlive it.
+	if cr.deadlines && err == nil {
 		rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil && !errors.Is(err, ErrOverBudget) {
