@@ -200,8 +200,8 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	return &Gateway{
-		cfg: cfg,
-		log: log,
+		cfg:     cfg,
+		log:     log,
 		sem:     make(chan struct{}, cfg.MaxConcurrent),
 		reading: bodyread.NewBudget(cfg.MaxReadingBytes),
 	}, nil
