@@ -112,8 +112,10 @@ func TestSlowBodiesHoldNoRelaySlots(t *testing.T) {
 	if res.OK != res.Total {
 		t.Errorf("legitimate requests during the attack: %v; want all to succeed", res)
 	}
-	if res.P99 > 3*time.Second {
-		t.Errorf("legitimate p99 %v during the attack, want normal latency (well under 3 s)", res.P99)
+	// Generous for a loaded 2-core machine under -race: a request held
+	// behind slow bodies would wait up to the 30 s read timeout.
+	if res.P99 > 5*time.Second {
+		t.Errorf("legitimate p99 %v during the attack, want normal latency (well under 5 s)", res.P99)
 	}
 }
 

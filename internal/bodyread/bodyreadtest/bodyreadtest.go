@@ -20,7 +20,7 @@ import (
 
 // Attack describes the slow senders. Every sender declares a body of
 // DeclaredBytes and sends one byte per Every; when the server cuts it off
-// or answers, it starts again on its next tick, until the attack stops.
+// or answers, it starts again ten ticks later, until the attack stops.
 type Attack struct {
 	// URL is the POST resource; it must be on a loopback address.
 	URL         string
@@ -49,7 +49,8 @@ type Running struct {
 }
 
 // Start starts every sender and returns once each has sent its headers
-// and first body byte, so the server holds them all at once. It fails t if
+// and tried its first body byte, so the server holds them all at once
+// (those it admits). It fails t if
 // that does not happen within the attack's MaxTime.
 func (a Attack) Start(t testing.TB) *Running {
 	t.Helper()
@@ -118,6 +119,21 @@ func (r *Running) Restarts() int64 { return r.restart.Load() }
 // Bytes reports the body bytes trickled.
 func (r *Running) Bytes() int64 { return r.bytes.Load() }
 
+// restartTicks is how many ticks a sender waits before starting a new
+// body once the server cut off or answered the last: a slow sender, not a
+// flood of short requests.
+const restartTicks = 10
+
+func (r *Running) backOff(ctx context.Context, tick *time.Ticker) {
+	for range restartTicks {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 func dialer(src string) *net.Dialer {
 	d := &net.Dialer{}
 	if src != "" {
@@ -141,14 +157,15 @@ func (r *Running) http1(ctx context.Context, a Attack, u *url.URL, src string, r
 			answered := make(chan struct{})
 			go func() { io.Copy(io.Discard, conn); close(answered) }()
 			for sent := 0; err == nil && sent < a.DeclaredBytes; sent++ {
-				if _, err = conn.Write([]byte{'x'}); err != nil {
-					break
-				}
-				r.bytes.Add(1)
+				_, err = conn.Write([]byte{'x'})
 				if first {
 					first = false
 					ready()
 				}
+				if err != nil {
+					break
+				}
+				r.bytes.Add(1)
 				select {
 				case <-tick.C:
 				case <-answered:
@@ -165,10 +182,7 @@ func (r *Running) http1(ctx context.Context, a Attack, u *url.URL, src string, r
 			break
 		}
 		r.restart.Add(1)
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-		}
+		r.backOff(ctx, tick)
 	}
 	if first {
 		ready() // never sent: Start's MaxTime reports it
@@ -198,14 +212,15 @@ func (r *Running) h2c(ctx context.Context, a Attack, client *http.Client, ready 
 			}
 		}()
 		for sent := 0; sent < a.DeclaredBytes; sent++ {
-			if _, err := pw.Write([]byte{'x'}); err != nil {
-				break
-			}
-			r.bytes.Add(1)
+			_, err := pw.Write([]byte{'x'})
 			if first {
 				first = false
 				ready()
 			}
+			if err != nil {
+				break
+			}
+			r.bytes.Add(1)
 			select {
 			case <-tick.C:
 				continue
@@ -220,10 +235,7 @@ func (r *Running) h2c(ctx context.Context, a Attack, client *http.Client, ready 
 			break
 		}
 		r.restart.Add(1)
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-		}
+		r.backOff(ctx, tick)
 	}
 	if first {
 		ready()
