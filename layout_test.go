@@ -17,9 +17,9 @@ const module = "github.com/veil-telemetry/veil"
 var allowed = map[string][]string{
 	"bhttp":   {},
 	"ohttp":   {},
-	"gateway": {"ohttp", "bhttp", "keystate", "problem", "httpcache"},
+	"gateway": {"ohttp", "bhttp", "keystate", "problem", "httpcache", "bodyread"},
 	// The relay may use std-only helpers that hold no key material.
-	"relay":  {"problem", "httpcache", "tlsconfig"},
+	"relay":  {"problem", "httpcache", "tlsconfig", "bodyread"},
 	"schema": {},
 	"ingest": {"schema", "storage", "proto", "problem", "problem/grpcproblem"},
 	// The admin plane owns the key lifecycle: it hands the storage key
@@ -43,7 +43,10 @@ var allowed = map[string][]string{
 	// the relay; the exclusive write of a secret file; tests' log capture.
 	"httpcache":  {},
 	"secretfile": {},
-	"testlog":    {},
+	// Request bodies read before a slot is taken, under a minimum rate
+	// and a byte budget (std only), for the gateway and the relay.
+	"bodyread": {},
+	"testlog":  {},
 	// The load generator drives the public path like a client; the fault
 	// and end-to-end tests run the whole binary and may import anything.
 	"loadgen": {"ohttp", "bhttp", "sdk", "proto"},
@@ -74,6 +77,7 @@ var thirdParty = map[string][]string{
 	"bhttp":    {},
 	"keystate": {},
 	"server":   {},
+	"bodyread": {},
 	"ohttp":    {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
 	"relay":    {"golang.org/x/time"},
 	"schema":   {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text", "github.com/goccy/go-json"},

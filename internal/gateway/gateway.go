@@ -38,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/veil-telemetry/veil/internal/bodyread"
 	"github.com/veil-telemetry/veil/internal/keystate"
 	"github.com/veil-telemetry/veil/internal/problem"
 	"github.com/veil-telemetry/veil/ohttp/signedkeys"
@@ -84,6 +85,10 @@ const (
 	// overloadRetryAfter is the Retry-After, in seconds, of the outer 503
 	// answered when MaxConcurrent requests are in flight.
 	overloadRetryAfter = "1"
+	// readingBytesPerSlot sizes the default MaxReadingBytes: a typical
+	// encapsulated batch is a few KiB, so MaxConcurrent of these leaves
+	// room for many bodies arriving while the slots are busy.
+	readingBytesPerSlot = 64 << 10
 )
 
 // Config configures a Gateway. Keys and Inner are required; every other
@@ -118,9 +123,20 @@ type Config struct {
 	// UnknownKeyRefresh is the least time between rereads forced by an
 	// unknown key identifier (default 10 s).
 	UnknownKeyRefresh time.Duration
-	// MaxConcurrent bounds OHTTP requests in flight (default 256); beyond
-	// it the gateway answers 503 with Retry-After before reading the body.
+	// MaxConcurrent bounds OHTTP requests being processed (default 256).
+	// A request takes its slot only once its body is read, so slow bodies
+	// do not hold slots; when every slot is taken the gateway answers 503
+	// with Retry-After before reading the body.
 	MaxConcurrent int
+	// MaxReadingBytes bounds the bytes of request bodies held at once,
+	// being read or processed (default MaxConcurrent × 64 KiB); a body
+	// that would exceed it is answered 503 with Retry-After.
+	MaxReadingBytes int64
+	// BodyRead is how fast a body must arrive (zero fields: the bodyread
+	// defaults, a 2 s grace then 16 KiB/s, 30 s at most); a slower one is
+	// answered 408. Its clock is the wall clock whatever Now is: the
+	// deadline is set on the connection.
+	BodyRead bodyread.Policy
 	// Logger receives one line per request from allow-listed fields. Nil
 	// discards.
 	Logger *slog.Logger
@@ -140,6 +156,8 @@ type Gateway struct {
 	cfg Config
 	log *slog.Logger
 	sem chan struct{}
+	// reading holds the bytes of bodies being read or processed.
+	reading *bodyread.Budget
 
 	ring        atomic.Pointer[ring]
 	refreshMu   sync.Mutex
@@ -163,7 +181,7 @@ func New(cfg Config) (*Gateway, error) {
 	switch {
 	case cfg.ReplayWindow < 0, cfg.KeysMaxAge < 0, cfg.KeyRefresh < 0, cfg.UnknownKeyRefresh < 0:
 		return nil, errors.New("gateway: negative duration in Config; leave it 0 for the default")
-	case cfg.MaxRequestBytes < 0, cfg.MaxInnerBytes < 0, cfg.MaxResponseBytes < 0, cfg.MaxConcurrent < 0:
+	case cfg.MaxRequestBytes < 0, cfg.MaxInnerBytes < 0, cfg.MaxResponseBytes < 0, cfg.MaxConcurrent < 0, cfg.MaxReadingBytes < 0:
 		return nil, errors.New("gateway: negative limit in Config; leave it 0 for the default")
 	case cfg.KeysMaxAge > keystate.Drain:
 		return nil, fmt.Errorf("gateway: KeysMaxAge %v is longer than a retired key drains (%v): clients could hold a document listing a key that no longer decrypts", cfg.KeysMaxAge, keystate.Drain)
@@ -176,14 +194,16 @@ func New(cfg Config) (*Gateway, error) {
 	cfg.KeyRefresh = cmp.Or(cfg.KeyRefresh, DefaultKeyRefresh)
 	cfg.UnknownKeyRefresh = cmp.Or(cfg.UnknownKeyRefresh, DefaultUnknownKeyRefresh)
 	cfg.MaxConcurrent = cmp.Or(cfg.MaxConcurrent, DefaultMaxConcurrent)
+	cfg.MaxReadingBytes = cmp.Or(cfg.MaxReadingBytes, int64(cfg.MaxConcurrent)*readingBytesPerSlot)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	return &Gateway{
-		cfg: cfg,
-		log: log,
-		sem: make(chan struct{}, cfg.MaxConcurrent),
+		cfg:     cfg,
+		log:     log,
+		sem:     make(chan struct{}, cfg.MaxConcurrent),
+		reading: bodyread.NewBudget(cfg.MaxReadingBytes),
 	}, nil
 }
 

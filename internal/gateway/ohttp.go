@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/veil-telemetry/veil/internal/bodyread"
 	"github.com/veil-telemetry/veil/internal/problem"
 	"github.com/veil-telemetry/veil/ohttp"
 )
@@ -33,9 +34,10 @@ func (g *Gateway) getExchange() *exchange {
 	return new(exchange)
 }
 
-// maxPresizeBytes bounds how much of a declared Content-Length is
-// allocated before the body is read; a larger body grows the buffer as its
-// bytes arrive.
+// maxPresizeBytes is the largest declared body net/http may drain after a
+// 503 to keep the connection; with a larger or unsized one the connection
+// is closed. (bodyread.PresizeBytes bounds the allocation made on a
+// declared length.)
 const maxPresizeBytes = 64 << 10
 
 // maxPooledBytes keeps an occasional huge exchange from pinning memory.
@@ -95,6 +97,18 @@ func (g *Gateway) logOHTTP(ctx context.Context, l *logLine, total time.Duration)
 	g.log.LogAttrs(ctx, slog.LevelInfo, "gateway request", attrs...)
 }
 
+// overloaded answers 503 with Retry-After. net/http drains a small unread
+// body to keep the connection; a large or unsized one is not worth reading
+// under overload, so that connection is closed.
+func (g *Gateway) overloaded(w http.ResponseWriter, r *http.Request, l *logLine) {
+	h := w.Header()
+	h.Set("Retry-After", overloadRetryAfter)
+	if r.ContentLength < 0 || r.ContentLength > maxPresizeBytes {
+		h.Set("Connection", "close")
+	}
+	g.refuse(w, l, http.StatusServiceUnavailable, "overloaded")
+}
+
 // serveOHTTP handles one encapsulated request (RFC 9458 §5.2).
 func (g *Gateway) serveOHTTP(w http.ResponseWriter, r *http.Request) {
 	start := g.cfg.Now()
@@ -117,39 +131,38 @@ func (g *Gateway) serveOHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, l, http.StatusRequestEntityTooLarge, "too_large")
 		return
 	}
-	// Shed before the body is read: a refused request costs a header
-	// parse and a short answer, so whatever the offered load, the memory
-	// held is bounded by MaxConcurrent exchanges.
+	// Shed before the body is read when every slot is busy: a refused
+	// request costs a header parse and a short answer.
+	if len(g.sem) == cap(g.sem) {
+		g.overloaded(w, r, l)
+		return
+	}
+	// The body is read before a slot is taken, under a minimum transfer
+	// rate and against the byte budget of bodies held at once, so slow
+	// senders hold neither a slot nor much memory.
+	n, charged, err := bodyread.Read(w, r, &ex.in, g.cfg.MaxRequestBytes, g.reading, g.cfg.BodyRead)
+	defer g.reading.Release(charged)
+	l.bytesIn = int(n)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			g.refuse(w, l, http.StatusRequestEntityTooLarge, "too_large")
+		case errors.Is(err, bodyread.ErrOverBudget):
+			g.overloaded(w, r, l)
+		case errors.Is(err, bodyread.ErrTooSlow):
+			w.Header().Set("Connection", "close")
+			g.refuse(w, l, http.StatusRequestTimeout, "slow")
+		default:
+			g.refuse(w, l, http.StatusBadRequest, "read")
+		}
+		return
+	}
 	select {
 	case g.sem <- struct{}{}:
 		defer func() { <-g.sem }()
 	default:
-		h := w.Header()
-		h.Set("Retry-After", overloadRetryAfter)
-		// net/http drains a small unread body to keep the connection;
-		// a large or unsized one is not worth reading under overload.
-		if r.ContentLength < 0 || r.ContentLength > maxPresizeBytes {
-			h.Set("Connection", "close")
-		}
-		g.refuse(w, l, http.StatusServiceUnavailable, "overloaded")
-		return
-	}
-	// Content-Length is the client's claim, not bytes received: presize
-	// for a typical request only, and let the buffer grow as bytes arrive.
-	// Growing to the claim at once would let idle connections each pin
-	// MaxRequestBytes of memory.
-	if r.ContentLength > 0 {
-		ex.in.Grow(int(min(r.ContentLength, maxPresizeBytes)))
-	}
-	n, err := ex.in.ReadFrom(http.MaxBytesReader(w, r.Body, g.cfg.MaxRequestBytes))
-	l.bytesIn = int(n)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			g.refuse(w, l, http.StatusRequestEntityTooLarge, "too_large")
-		} else {
-			g.refuse(w, l, http.StatusBadRequest, "read")
-		}
+		g.overloaded(w, r, l)
 		return
 	}
 

@@ -35,6 +35,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/veil-telemetry/veil/internal/bodyread"
 	"github.com/veil-telemetry/veil/internal/problem"
 	"github.com/veil-telemetry/veil/internal/tlsconfig"
 )
@@ -69,6 +70,14 @@ const (
 	// path saturates near 128 concurrent requests on 2 cores; twice that
 	// keeps the gateway busy while capping the relay's memory.
 	DefaultMaxInFlight = 256
+	// DefaultMaxReadsPerClient bounds the bodies one client address (an
+	// IPv4 address or IPv6 /64) may be sending at once. A client's body
+	// arrives in milliseconds, so even many clients behind one NAT seldom
+	// have more than a few in flight.
+	DefaultMaxReadsPerClient = 16
+	// readingBytesPerSlot sizes the default MaxReadingBytes: a typical
+	// encapsulated batch is a few KiB.
+	readingBytesPerSlot = 64 << 10
 	// overloadRetryAfter is the Retry-After, in seconds, of the relay's
 	// own 503 when MaxInFlight requests are already being forwarded.
 	overloadRetryAfter = "1"
@@ -124,12 +133,25 @@ type Config struct {
 	// (default 1 min); KeysMaxTTL caps any max-age (default 24 h).
 	KeysTTL    time.Duration
 	KeysMaxTTL time.Duration
-	// MaxInFlight bounds encapsulated requests being read, forwarded or
-	// answered at once (default 256). Beyond it the relay answers 503 with
-	// Retry-After at once, before reading the body, so excess load costs
-	// little memory or CPU. Each request in flight buffers at most
-	// MaxBodyBytes plus MaxResponseBytes.
+	// MaxInFlight bounds encapsulated requests being forwarded or
+	// answered at once (default 256). A request takes its slot only once
+	// its body is read, so slow bodies do not hold slots; when every slot
+	// is taken the relay answers 503 with Retry-After at once, before
+	// reading the body, so excess load costs little memory or CPU. Each
+	// request in flight buffers at most MaxBodyBytes plus
+	// MaxResponseBytes.
 	MaxInFlight int
+	// MaxReadingBytes bounds the bytes of request bodies held at once,
+	// being read or forwarded (default MaxInFlight × 64 KiB); a body that
+	// would exceed it is answered 503 with Retry-After.
+	MaxReadingBytes int64
+	// MaxReadsPerClient bounds the bodies one client address may be
+	// sending at once (default 16); beyond it the relay answers 429.
+	MaxReadsPerClient int
+	// BodyRead is how fast a body must arrive (zero fields: the bodyread
+	// defaults, a 2 s grace then 16 KiB/s, 30 s at most); a slower one is
+	// answered 408. Its clock is the wall clock whatever Now is.
+	BodyRead bodyread.Policy
 	// Logger receives one line per request (method, route, status,
 	// duration, sizes). Nil discards.
 	Logger *slog.Logger
@@ -156,6 +178,10 @@ type Relay struct {
 	bufs       sync.Pool
 	// inflight holds one token per forwarded request in flight.
 	inflight chan struct{}
+	// reading holds the bytes of bodies being read or forwarded.
+	reading *bodyread.Budget
+	// reads counts the bodies being read per client address.
+	reads *clientReads
 }
 
 // New validates cfg and returns a Relay.
@@ -183,8 +209,8 @@ func New(cfg Config) (*Relay, error) {
 		return nil, errors.New("relay: negative duration; leave it 0 for the default")
 	case cfg.PerClientRate < 0, cfg.PerClientBurst < 0:
 		return nil, errors.New("relay: negative rate limit; leave it 0 for the default")
-	case cfg.MaxClients < 0, cfg.MaxInFlight < 0:
-		return nil, errors.New("relay: negative MaxClients or MaxInFlight; leave it 0 for the default")
+	case cfg.MaxClients < 0, cfg.MaxInFlight < 0, cfg.MaxReadingBytes < 0, cfg.MaxReadsPerClient < 0:
+		return nil, errors.New("relay: negative MaxClients, MaxInFlight, MaxReadingBytes or MaxReadsPerClient; leave it 0 for the default")
 	}
 	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, DefaultMaxBodyBytes)
 	cfg.MaxResponseBytes = cmp.Or(cfg.MaxResponseBytes, DefaultMaxResponseBytes)
@@ -195,6 +221,8 @@ func New(cfg Config) (*Relay, error) {
 	cfg.KeysTTL = cmp.Or(cfg.KeysTTL, DefaultKeysTTL)
 	cfg.KeysMaxTTL = cmp.Or(cfg.KeysMaxTTL, DefaultKeysMaxTTL)
 	cfg.MaxInFlight = cmp.Or(cfg.MaxInFlight, DefaultMaxInFlight)
+	cfg.MaxReadingBytes = cmp.Or(cfg.MaxReadingBytes, int64(cfg.MaxInFlight)*readingBytesPerSlot)
+	cfg.MaxReadsPerClient = cmp.Or(cfg.MaxReadsPerClient, DefaultMaxReadsPerClient)
 	if cfg.MaxClients < 2 {
 		return nil, errors.New("relay: MaxClients must be at least 2")
 	}
@@ -217,6 +245,8 @@ func New(cfg Config) (*Relay, error) {
 		log:        log,
 		limits:     newLimiterSet(cfg.PerClientRate, cfg.PerClientBurst, cfg.MaxClients),
 		inflight:   make(chan struct{}, cfg.MaxInFlight),
+		reading:    bodyread.NewBudget(cfg.MaxReadingBytes),
+		reads:      newClientReads(cfg.MaxReadsPerClient),
 		keys:       keysCache{url: keysURL, mediaType: keysMediaType, maxBytes: maxKeysBytes},
 		signedKeys: keysCache{url: signedKeysURL, mediaType: signedKeysMediaType, maxBytes: maxSignedKeysBytes},
 	}, nil
@@ -382,31 +412,51 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 		rl.problem(w, http.StatusRequestEntityTooLarge, "request body too large")
 		return 0
 	}
-	// Shed before reading the body: a refused request costs a header
-	// parse and a short answer, and the memory held stays bounded by
-	// MaxInFlight whatever the offered load.
+	// Shed before reading the body when every slot is busy: a refused
+	// request costs a header parse and a short answer.
+	if len(rl.inflight) == cap(rl.inflight) {
+		rl.overloaded(w, r)
+		return 0
+	}
+	// The body is read before a slot is taken, under a minimum transfer
+	// rate, against the byte budget of bodies held at once and within the
+	// client address's count of bodies being read, so slow senders hold
+	// neither a slot nor much memory.
+	key := clientKey(r.RemoteAddr)
+	if !rl.reads.tryStart(key) {
+		w.Header().Set("Retry-After", overloadRetryAfter)
+		if r.ContentLength < 0 || r.ContentLength > maxPresizeBytes {
+			w.Header().Set("Connection", "close")
+		}
+		rl.problem(w, http.StatusTooManyRequests, "too many requests")
+		return 0
+	}
+	body := rl.getBuf()
+	n, charged, err := bodyread.Read(w, r, body, rl.cfg.MaxBodyBytes, rl.reading, rl.cfg.BodyRead)
+	rl.reads.done(key)
+	defer rl.reading.Release(charged)
+	if err != nil {
+		rl.putBuf(body)
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			rl.problem(w, http.StatusRequestEntityTooLarge, "request body too large")
+		case errors.Is(err, bodyread.ErrOverBudget):
+			rl.overloaded(w, r)
+		case errors.Is(err, bodyread.ErrTooSlow):
+			w.Header().Set("Connection", "close")
+			rl.problem(w, http.StatusRequestTimeout, "request body arrived too slowly")
+		default:
+			rl.problem(w, http.StatusBadRequest, "could not read request body")
+		}
+		return n
+	}
 	select {
 	case rl.inflight <- struct{}{}:
 		defer func() { <-rl.inflight }()
 	default:
-		rl.overloaded(w, r)
-		return 0
-	}
-	body := rl.getBuf()
-	// Content-Length is the client's claim: presize for a typical
-	// request only and let the buffer grow as bytes arrive.
-	if r.ContentLength > 0 {
-		body.Grow(int(min(r.ContentLength, maxPresizeBytes)))
-	}
-	n, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, rl.cfg.MaxBodyBytes))
-	if err != nil {
 		rl.putBuf(body)
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			rl.problem(w, http.StatusRequestEntityTooLarge, "request body too large")
-		} else {
-			rl.problem(w, http.StatusBadRequest, "could not read request body")
-		}
+		rl.overloaded(w, r)
 		return n
 	}
 

@@ -579,8 +579,9 @@ func TestHealthz(t *testing.T) {
 }
 
 // TestImports enforces that the relay links nothing beyond the standard
-// library, golang.org/x/time/rate and three std-only packages of this
-// module (problem documents, cache validators, TLS settings): in particular
+// library, golang.org/x/time/rate and four std-only packages of this
+// module (problem documents, cache validators, TLS settings, body reading
+// under a rate and a byte budget): in particular
 // no ohttp, no HPKE, no key material (DESIGN.md, privacy invariant 6). The
 // list is of every dependency, direct or not, so those stay std-only too.
 func TestImports(t *testing.T) {
@@ -598,7 +599,7 @@ func TestImports(t *testing.T) {
 		switch p {
 		case "github.com/veil-telemetry/veil/internal/relay", "golang.org/x/time/rate",
 			"github.com/veil-telemetry/veil/internal/problem", "github.com/veil-telemetry/veil/internal/httpcache",
-			"github.com/veil-telemetry/veil/internal/tlsconfig":
+			"github.com/veil-telemetry/veil/internal/tlsconfig", "github.com/veil-telemetry/veil/internal/bodyread":
 		default:
 			t.Errorf("relay depends on %s", p)
 		}
