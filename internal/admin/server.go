@@ -96,6 +96,8 @@ type Server struct {
 	keys    *keyService
 	query   *queryService
 	keyPins *keyPinService
+
+	sessions sessions // dashboard sign-ins
 }
 
 // New validates cfg and builds the admin plane.
