@@ -1,8 +1,10 @@
 package admincli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/veil-telemetry/veil/internal/schema"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
@@ -30,6 +33,9 @@ func readSchemaFile(path string) (*structpb.Struct, error) {
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%s: not a JSON object: %w (veil schema lint %s says more)", path, err, path)
+	}
+	if err := checkExactNumbers(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	doc, err := structpb.NewStruct(m)
 	if err != nil {
@@ -131,4 +137,33 @@ func (c *CLI) GetSchema(ctx context.Context, name, version string) error {
 		return writeJSON(c.cfg.Out, false, resp)
 	}
 	return writeJSON(c.cfg.Out, false, resp.GetDocument())
+}
+
+// ErrInexactNumber reports a schema number that the gRPC API cannot carry
+// as written.
+var ErrInexactNumber = errors.New("a number cannot be sent exactly")
+
+// checkExactNumbers refuses a document holding a number that no float64
+// denotes. The gRPC API carries documents as google.protobuf.Struct, whose
+// numbers are float64: 9999999999999999999 would be registered as
+// 10000000000000000000, a schema other than the file. REST keeps numbers
+// exact, so the message points there.
+func checkExactNumbers(doc []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the document parsed above; nothing more to check
+		}
+		if n, ok := tok.(json.Number); ok {
+			if _, exact := schema.Float64Exact(n); !exact {
+				f, _ := n.Float64()
+				sent, _ := json.Marshal(f) // as the server stores it
+				return fmt.Errorf("%w: %s would be registered as %s, since the gRPC API carries numbers as 64-bit floats; "+
+					"write a number a float64 holds exactly, or register the file over REST (POST /v1/schemas keeps numbers exact)",
+					ErrInexactNumber, n, sent)
+			}
+		}
+	}
 }
