@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"os"
 	"strconv"
 	"strings"
@@ -13,7 +15,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/veil-telemetry/veil/internal/schema"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
@@ -157,7 +158,7 @@ func checkExactNumbers(doc []byte) error {
 			return nil // the document parsed above; nothing more to check
 		}
 		if n, ok := tok.(json.Number); ok {
-			if _, exact := schema.Float64Exact(n); !exact {
+			if _, exact := float64Exact(n); !exact {
 				f, _ := n.Float64()
 				sent, _ := json.Marshal(f) // as the server stores it
 				return fmt.Errorf("%w: %s would be registered as %s, since the gRPC API carries numbers as 64-bit floats; "+
@@ -166,4 +167,28 @@ func checkExactNumbers(doc []byte) error {
 			}
 		}
 	}
+}
+
+// float64Exact reports whether n denotes exactly the value of a float64
+// (internal/schema.Float64Exact, which admincli may not import: DESIGN.md
+// keeps it to the API). An exponent past ±400 is never exact and is not
+// compared, so big.Rat builds no huge power of ten.
+func float64Exact(n json.Number) (float64, bool) {
+	s := string(n)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, false
+	}
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+		if err != nil || e > 400 || e < -400 {
+			return 0, false
+		}
+	}
+	r, ok := new(big.Rat).SetString(s)
+	fr := new(big.Rat)
+	if !ok || fr.SetFloat64(f) == nil {
+		return 0, false
+	}
+	return f, fr.Cmp(r) == 0
 }
