@@ -139,6 +139,10 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		return err
 	}
 	ready := admin.Readiness(db, writer) // one cached check for both listeners
+	// The gateway is built after the admin plane (it reads keys through
+	// it); it is set before either listener serves, so a key change made
+	// through the admin plane always finds it.
+	var gw *gateway.Gateway
 	adm, err := admin.New(admin.Config{
 		DB:               db,
 		Tokens:           tokens,
@@ -147,12 +151,17 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		KeyRotate:        c.KeyRotation,
 		KEMs:             c.KEMs,
 		SchemaRegistered: registry.Invalidate,
-		Ready:            ready,
-		Registerer:       reg,
-		Gatherer:         reg,
-		SecureCookie:     run.TLS != nil,
-		Pprof:            c.AdminPprof,
-		Logger:           logger,
+		KeysChanged: func(ctx context.Context) {
+			if gw != nil {
+				gw.Refresh(ctx) // a failure is logged; the old ring stays until the next refresh
+			}
+		},
+		Ready:        ready,
+		Registerer:   reg,
+		Gatherer:     reg,
+		SecureCookie: run.TLS != nil,
+		Pprof:        c.AdminPprof,
+		Logger:       logger,
 	})
 	if err != nil {
 		return err
@@ -171,7 +180,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.Config{
+	gw, err = gateway.New(gateway.Config{
 		Keys:            adm,
 		Inner:           inner,
 		WithEncHash:     ingest.WithEncHash,

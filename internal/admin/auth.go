@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -14,7 +13,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -198,70 +196,13 @@ func (t *Tokens) validMD(ctx context.Context) bool {
 // Secure under TLS), accepted for dashboard pages only.
 const cookieName = "veil_admin"
 
-// sessionTTL is how long a dashboard sign-in lasts.
+// sessionTTL is how long a dashboard sign-in lasts at most (see sessions).
 const sessionTTL = 12 * time.Hour
-
-// sessionLabel separates session MACs from any other use of a digest.
-const sessionLabel = "veil-dashboard-session\x00"
-
-// sessionMAC is HMAC-SHA256 keyed with a token's digest over the expiry.
-func sessionMAC(digest *[sha256.Size]byte, exp int64) []byte {
-	m := hmac.New(sha256.New, digest[:])
-	m.Write([]byte(sessionLabel))
-	m.Write([]byte(strconv.FormatInt(exp, 10)))
-	return m.Sum(nil)
-}
-
-// session returns the cookie value for a sign-in with the valid token tok,
-// good until exp: "<unix expiry>.<base64url MAC>". It is not the token
-// and does not reveal it, so a leaked cookie cannot call the API, and it
-// stops working at exp whatever the browser does with Max-Age. Removing
-// the token from the file (and restarting) ends its sessions.
-func (t *Tokens) session(tok string, exp time.Time) string {
-	d := sha256.Sum256([]byte(tok))
-	e := exp.Unix()
-	return strconv.FormatInt(e, 10) + "." + base64.RawURLEncoding.EncodeToString(sessionMAC(&d, e))
-}
-
-// validSession reports whether v is an unexpired session of one of the
-// tokens, comparing against every token in constant time.
-func (t *Tokens) validSession(v string, now time.Time) bool {
-	if t == nil || len(v) > 64 {
-		return false
-	}
-	es, ms, ok := strings.Cut(v, ".")
-	if !ok {
-		return false
-	}
-	exp, err := strconv.ParseInt(es, 10, 64)
-	if err != nil || now.Unix() >= exp || exp > now.Add(sessionTTL).Unix() {
-		return false
-	}
-	mac, err := base64.RawURLEncoding.DecodeString(ms)
-	if err != nil || len(mac) != sha256.Size {
-		return false
-	}
-	match := 0
-	for i := range t.digests {
-		match |= subtle.ConstantTimeCompare(mac, sessionMAC(&t.digests[i], exp))
-	}
-	return match == 1
-}
 
 // authorized reports whether r carries a valid bearer token.
 func (t *Tokens) authorized(r *http.Request) bool {
 	h := r.Header.Values("Authorization")
 	return len(h) == 1 && t.Valid(bearer(h[0]))
-}
-
-// dashboardAuthorized reports whether r carries a valid bearer token or,
-// without an Authorization header, a valid session cookie.
-func (t *Tokens) dashboardAuthorized(r *http.Request, now time.Time) bool {
-	if len(r.Header.Values("Authorization")) > 0 {
-		return t.authorized(r)
-	}
-	c, err := r.Cookie(cookieName)
-	return err == nil && t.validSession(c.Value, now)
 }
 
 // Require wraps h so that requests without a valid bearer token get a 401

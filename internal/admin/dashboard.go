@@ -100,7 +100,7 @@ func (s *Server) renderDashboard(w http.ResponseWriter, code int, d dashboardDat
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	if !s.cfg.Tokens.dashboardAuthorized(r, s.cfg.Now()) {
+	if !s.dashboardAuthorized(r) {
 		s.renderDashboard(w, http.StatusUnauthorized, dashboardData{Login: true})
 		return
 	}
@@ -137,8 +137,9 @@ func (s *Server) dashboardError(w http.ResponseWriter, err error) {
 	writeProblem(w, e)
 }
 
-// login checks a submitted token and sets the session cookie: a MAC keyed
-// by the token over an expiry (Tokens.session), never the token itself.
+// login checks a submitted token and sets the session cookie: a random
+// identifier of a session the server records (sessions), never the token
+// nor derived from it.
 // HttpOnly keeps it from scripts, SameSite=Strict and the cross-origin
 // check in Handler keep other sites from using or planting it, Secure
 // keeps it off plain HTTP when veil serves TLS.
@@ -153,15 +154,25 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderDashboard(w, http.StatusUnauthorized, dashboardData{Login: true, Error: "That token is not valid."})
 		return
 	}
+	id, err := s.sessions.start(s.cfg.Rand, tok, s.cfg.Now())
+	if err != nil {
+		s.dashboardError(w, err)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: cookieName, Value: s.cfg.Tokens.session(tok, s.cfg.Now().Add(sessionTTL)), Path: "/",
+		Name: cookieName, Value: id, Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.SecureCookie,
 		MaxAge: int(sessionTTL / time.Second),
 	})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
+// logout ends the session on the server, so a copy of the cookie stops
+// working too, then clears the cookie.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(cookieName); err == nil {
+		s.sessions.end(c.Value)
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.SecureCookie,

@@ -97,6 +97,7 @@ func (s *Server) RotateDue(ctx context.Context) (next time.Time, err error) {
 			return time.Time{}, err
 		}
 		s.log.Info("rotated gateway key on schedule", "key_id", rec.ID, "kem", kem.Name())
+		s.keysChanged(ctx)
 	}
 	return next, nil
 }
@@ -119,6 +120,14 @@ func (s *Server) rotate(ctx context.Context, kem ohttp.KEMID, expect *uint8, tri
 	}
 	s.metrics.keyRotated(kem.Name(), trigger)
 	return rec, nil
+}
+
+// keysChanged tells the serving gateway, if any, to reread its key ring
+// now that the stored ring changed.
+func (s *Server) keysChanged(ctx context.Context) {
+	if s.cfg.KeysChanged != nil {
+		s.cfg.KeysChanged(ctx)
+	}
 }
 
 func currentOf(keys []storage.KeyRecord, kem ohttp.KEMID) *storage.KeyRecord {
@@ -197,11 +206,19 @@ func (ks *keyService) RotateKeys(ctx context.Context, req *veilv1.RotateKeysRequ
 	}
 	resp := &veilv1.RotateKeysResponse{}
 	now := ks.s.cfg.Now()
+	rotated := false
+	// A rotation stored before a later one failed still changed the ring.
+	defer func() {
+		if rotated {
+			ks.s.keysChanged(ctx)
+		}
+	}()
 	for _, kem := range kems {
 		rec, err := ks.s.rotate(ctx, kem, nil, "api")
 		if err != nil {
 			return nil, storageError(err)
 		}
+		rotated = true
 		ks.s.log.InfoContext(ctx, "rotated gateway key", "key_id", rec.ID, "kem", kem.Name())
 		resp.Keys = append(resp.Keys, keyProto(rec, now))
 	}
@@ -243,6 +260,9 @@ func (ks *keyService) RetireKey(ctx context.Context, req *veilv1.RetireKeyReques
 		return nil, storageError(err)
 	}
 	ks.s.log.InfoContext(ctx, "retired gateway key", "key_id", id)
+	// Refused by this process's gateway from now on, not from its next
+	// periodic refresh.
+	ks.s.keysChanged(ctx)
 	out := *rec
 	out.State, out.DrainAfter, out.RetireAfter = life.State, life.DrainAfter, life.RetireAfter
 	return keyProto(out, now), nil

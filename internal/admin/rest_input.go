@@ -20,7 +20,8 @@ func restInput(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/v1/schemas":
-			if e := wrapBareSchema(r); e != nil {
+			var e *Error
+			if r, e = wrapBareSchema(r); e != nil {
 				writeProblem(w, e)
 				return
 			}
@@ -42,27 +43,40 @@ func restInput(next runtime.HandlerFunc) runtime.HandlerFunc {
 // the gateway; schema registration is rare and bounded by limitBody, so
 // that costs nothing that matters. Anything that is not a JSON object is
 // left to the gateway's decoder and its error.
-func wrapBareSchema(r *http.Request) *Error {
+//
+// The document's own bytes are also read here with their numbers exact
+// (exactDocument) and handed to RegisterSchema in the returned request's
+// context: the gateway's decoder turns them into a Struct, whose numbers
+// are float64.
+func wrapBareSchema(r *http.Request) (*http.Request, *Error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		if ob := overflowed(r); ob != nil {
-			return bodyTooLarge(ob.limit)
+			return r, bodyTooLarge(ob.limit)
 		}
-		return Errorf(KindInvalid, "the request body could not be read")
+		return r, Errorf(KindInvalid, "the request body could not be read")
 	}
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) == nil {
-		_, wrapped := top["document"]
+		doc, wrapped := top["document"]
 		switch {
 		case !wrapped:
+			doc = body
 			body = slices.Concat([]byte(`{"document":`), body, []byte("}"))
 		case len(top) > 1:
-			return Errorf(KindInvalid, `post the schema document itself, or wrap it as {"document": …} with no other member`)
+			return r, Errorf(KindInvalid, `post the schema document itself, or wrap it as {"document": …} with no other member`)
+		}
+		if !bytes.Equal(bytes.TrimSpace(doc), []byte("null")) {
+			exact, err := exactDocument(doc)
+			if err != nil {
+				return r, Errorf(KindInvalid, "the schema document is not a JSON object that can be stored: %v", err)
+			}
+			r = r.WithContext(withExactDocument(r.Context(), exact))
 		}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	return nil
+	return r, nil
 }
 
 // timeParams are the query parameters of GetAggregatesRequest and

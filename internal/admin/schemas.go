@@ -32,9 +32,14 @@ func (ss *schemaService) RegisterSchema(ctx context.Context, req *veilv1.Registe
 	if req.GetDocument() == nil {
 		return nil, Errorf(KindInvalid, "document is required")
 	}
-	doc, err := canonicalDocument(req.GetDocument())
-	if err != nil {
-		return nil, Errorf(KindInvalid, "document is not encodable as JSON")
+	// Over REST the document's numbers are kept as they were sent
+	// (exactDocument); a gRPC client's Struct holds float64 numbers only.
+	doc, exact := exactDocumentFrom(ctx)
+	if !exact {
+		var err error
+		if doc, err = canonicalDocument(req.GetDocument()); err != nil {
+			return nil, Errorf(KindInvalid, "document is not encodable as JSON")
+		}
 	}
 	sch, err := schema.Compile(doc)
 	if err != nil {

@@ -60,6 +60,12 @@ type Config struct {
 	// SchemaRegistered is called after a schema version was stored, so
 	// the ingest registry can drop a cached miss. May be nil.
 	SchemaRegistered func(name string, version int)
+	// KeysChanged is called after a rotation or retirement was stored
+	// (the API's or the schedule's), so that the gateway serving in this
+	// process rereads its key ring at once instead of at its next
+	// periodic refresh. Other replicas see the change at their own next
+	// refresh (gateway.DefaultKeyRefresh). May be nil.
+	KeysChanged func(ctx context.Context)
 	// Ready reports readiness for /readyz (nil: always ready).
 	Ready func(ctx context.Context) error
 	// Registerer and Gatherer are the metrics registry (nil: a private
@@ -90,6 +96,8 @@ type Server struct {
 	keys    *keyService
 	query   *queryService
 	keyPins *keyPinService
+
+	sessions sessions // dashboard sign-ins
 }
 
 // New validates cfg and builds the admin plane.

@@ -1,9 +1,13 @@
 package admincli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"os"
 	"strconv"
 	"strings"
@@ -30,6 +34,9 @@ func readSchemaFile(path string) (*structpb.Struct, error) {
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%s: not a JSON object: %w (veil schema lint %s says more)", path, err, path)
+	}
+	if err := checkExactNumbers(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	doc, err := structpb.NewStruct(m)
 	if err != nil {
@@ -156,4 +163,57 @@ func (c *CLI) GetSchema(ctx context.Context, name, version string) error {
 		return writeJSON(c.cfg.Out, false, resp)
 	}
 	return writeJSON(c.cfg.Out, false, resp.GetDocument())
+}
+
+// ErrInexactNumber reports a schema number that the gRPC API cannot carry
+// as written.
+var ErrInexactNumber = errors.New("a number cannot be sent exactly")
+
+// checkExactNumbers refuses a document holding a number that no float64
+// denotes. The gRPC API carries documents as google.protobuf.Struct, whose
+// numbers are float64: 9999999999999999999 would be registered as
+// 10000000000000000000, a schema other than the file. REST keeps numbers
+// exact, so the message points there.
+func checkExactNumbers(doc []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the document parsed above; nothing more to check
+		}
+		if n, ok := tok.(json.Number); ok {
+			if _, exact := float64Exact(n); !exact {
+				f, _ := n.Float64()
+				sent, _ := json.Marshal(f) // as the server stores it
+				return fmt.Errorf("%w: %s would be registered as %s, since the gRPC API carries numbers as 64-bit floats; "+
+					"write a number a float64 holds exactly, or register the file over REST (POST /v1/schemas keeps numbers exact)",
+					ErrInexactNumber, n, sent)
+			}
+		}
+	}
+}
+
+// float64Exact reports whether n denotes exactly the value of a float64
+// (internal/schema.Float64Exact, which admincli may not import: DESIGN.md
+// keeps it to the API). An exponent past ±400 is never exact and is not
+// compared, so big.Rat builds no huge power of ten.
+func float64Exact(n json.Number) (float64, bool) {
+	s := string(n)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, false
+	}
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+		if err != nil || e > 400 || e < -400 {
+			return 0, false
+		}
+	}
+	r, ok := new(big.Rat).SetString(s)
+	fr := new(big.Rat)
+	if !ok || fr.SetFloat64(f) == nil {
+		return 0, false
+	}
+	return f, fr.Cmp(r) == 0
 }

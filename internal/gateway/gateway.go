@@ -70,10 +70,16 @@ const (
 	DefaultMaxRequestBytes  = 1 << 20
 	DefaultMaxInnerBytes    = 4 << 20
 	DefaultMaxResponseBytes = 4 << 20
-	// DefaultKeysMaxAge is the longest a key document may be cached: a
-	// key that stops being published drains (still decrypts) this long,
-	// so New refuses a longer KeysMaxAge.
-	DefaultKeysMaxAge        = keystate.Drain
+	// DefaultKeysMaxAge is how long a key document may be cached. It
+	// bounds how long a key retired by the admin plane stays listed
+	// anywhere: the serving process unpublishes it at once, other
+	// replicas within KeyRefresh, and every cache (relay, CDN, client)
+	// within KeyRefresh + KeysMaxAge, 6 min with the defaults. A key that
+	// stops being published on schedule drains (still decrypts) for
+	// keystate.Drain, so New refuses a KeysMaxAge longer than that.
+	DefaultKeysMaxAge = 5 * time.Minute
+	// DefaultKeyRefresh is how often every replica rereads the shared key
+	// ring; the process whose admin plane made a change rereads at once.
 	DefaultKeyRefresh        = time.Minute
 	DefaultUnknownKeyRefresh = 10 * time.Second
 	// DefaultMaxConcurrent is twice the concurrency at which veil's full
@@ -115,8 +121,8 @@ type Config struct {
 	// a larger one is answered 500 inside the encapsulation.
 	MaxResponseBytes int64
 	// KeysMaxAge caps the max-age of the published key configurations
-	// (default and most keystate.Drain, 1 h); it is shortened to the time
-	// until the next key change.
+	// (default 5 min, at most keystate.Drain, 1 h); it is shortened to the
+	// time until the next key change.
 	KeysMaxAge time.Duration
 	// KeyRefresh is how often the key ring is reread (default 1 min).
 	KeyRefresh time.Duration

@@ -22,6 +22,7 @@ func TestKeyLifeInTheRing(t *testing.T) {
 		c.Now = func() time.Time { return now }
 		c.KeyRefresh = time.Minute
 		c.UnknownKeyRefresh = time.Hour // an unknown id does not reread here
+		c.KeysMaxAge = keystate.Drain   // longer than the grace, so the drain bounds it
 	})
 	old := genKey(t, 4, ohttp.KEMX25519)
 	life, err := keystate.Life{State: keystate.Current}.Rotate(testNow, 10*time.Minute)
@@ -97,7 +98,9 @@ func TestKeysMaxAgeWithinDrain(t *testing.T) {
 	if err == nil {
 		t.Fatal("KeysMaxAge beyond the drain period accepted")
 	}
-	if gateway.DefaultKeysMaxAge != keystate.Drain {
-		t.Errorf("DefaultKeysMaxAge %v, drain %v", gateway.DefaultKeysMaxAge, keystate.Drain)
+	// The default is shorter than the drain, so that a retired key leaves
+	// every cache within KeyRefresh + KeysMaxAge (issue 14 §4).
+	if gateway.DefaultKeysMaxAge > keystate.Drain || gateway.DefaultKeysMaxAge+gateway.DefaultKeyRefresh > 10*time.Minute {
+		t.Errorf("DefaultKeysMaxAge %v (refresh %v), drain %v: a retired key stays listed too long", gateway.DefaultKeysMaxAge, gateway.DefaultKeyRefresh, keystate.Drain)
 	}
 }

@@ -37,8 +37,8 @@ const (
 // Drain is how long a key keeps decrypting once it is no longer
 // published: the longest max-age the gateway gives its keys document, so
 // that every cached copy that still lists the key has expired before the
-// key is refused. The gateway's DefaultKeysMaxAge is this, and it refuses
-// a longer one.
+// key is refused. The gateway refuses a longer KeysMaxAge; its default
+// is shorter (gateway.DefaultKeysMaxAge).
 const Drain = time.Hour
 
 // Transition errors.

@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -241,4 +242,52 @@ func (rl *Relay) capTTL(seconds int64) time.Duration {
 		return rl.cfg.KeysMaxTTL
 	}
 	return time.Duration(seconds) * time.Second
+}
+
+// isKeyProblem reports whether a gateway answer is the RFC 9458 key
+// problem: a problem document whose type is keyProblemType.
+func isKeyProblem(contentType string, body []byte) bool {
+	if !hasMediaType(contentType, problemMediaType) || len(body) > maxProblemBytes {
+		return false
+	}
+	var p struct {
+		Type string `json:"type"`
+	}
+	return json.Unmarshal(body, &p) == nil && p.Type == keyProblemType
+}
+
+// revalidateKeys refetches the cached key documents (those a client has
+// asked for) at once, at most once per keysRevalidateInterval. The
+// gateway answered the key problem, so a document the relay holds may
+// list a key that was retired since it was fetched: without this, clients
+// would refetch the same stale document until its max-age ran out. While
+// the gateway is unreachable the stale document keeps being served.
+func (rl *Relay) revalidateKeys(ctx context.Context) {
+	now := rl.cfg.Now()
+	last := rl.revalidated.Load()
+	if last != 0 && now.UnixNano()-last < int64(keysRevalidateInterval) {
+		return
+	}
+	if !rl.revalidated.CompareAndSwap(last, now.UnixNano()) {
+		return // another request is revalidating
+	}
+	for _, c := range []*keysCache{&rl.keys, &rl.signedKeys} {
+		if c.expire(now) {
+			rl.currentKeys(ctx, c)
+		}
+	}
+}
+
+// expire marks the cached document, if any, as expired at now so that
+// the next currentKeys refetches it, and reports whether there was one.
+func (c *keysCache) expire(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.doc == nil {
+		return false
+	}
+	d := *c.doc
+	d.expires = now
+	c.doc = &d
+	return true
 }

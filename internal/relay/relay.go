@@ -47,6 +47,9 @@ const (
 	responseMediaType = "message/ohttp-res"
 	keysMediaType     = "application/ohttp-keys"
 	problemMediaType  = problem.MediaType
+	// keyProblemType is ohttp.ProblemTypeKey (RFC 9458 §5.3): the
+	// gateway's answer to a request sealed to a key it does not hold.
+	keyProblemType = "https://iana.org/assignments/http-problem-types#ohttp-key"
 )
 
 // veil's signed key document (ohttp/signedkeys.MediaType and DefaultPath),
@@ -96,6 +99,15 @@ const (
 	maxSignedKeysBytes = 128 << 10
 	// preflightMaxAge is how long browsers may cache a CORS preflight.
 	preflightMaxAge = "86400"
+	// keysRevalidateInterval is the least time between key document
+	// refetches forced by the gateway answering the key problem: often
+	// enough that clients holding a retired key recover on their next
+	// attempt, rarely enough that a client sealing to bogus keys cannot
+	// turn the relay into a fetch loop against the gateway.
+	keysRevalidateInterval = 10 * time.Second
+	// maxProblemBytes bounds how much of a problem answer is parsed for
+	// its type.
+	maxProblemBytes = 4 << 10
 )
 
 // Config configures a Relay. Its zero value, with GatewayURL set, works.
@@ -182,6 +194,9 @@ type Relay struct {
 	reading *bodyread.Budget
 	// reads counts the bodies being read per client address.
 	reads *clientReads
+	// revalidated is when the gateway's key problem last made the relay
+	// refetch its key documents (unix nanoseconds; 0: never).
+	revalidated atomic.Int64
 }
 
 // New validates cfg and returns a Relay.
@@ -520,6 +535,12 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 		rl.logUpstream(r.Context(), "the gateway's answer was refused", fmt.Errorf("status %d", resp.StatusCode))
 		rl.problem(w, http.StatusBadGateway, "bad gateway")
 		return n
+	}
+	if resp.StatusCode == http.StatusBadRequest && isKeyProblem(resp.Header.Get("Content-Type"), out.Bytes()) {
+		// The client sealed to a key the gateway no longer holds: the
+		// cached documents may still list it. Refetch before answering,
+		// so the client's refetch, its next step, gets the new keys.
+		rl.revalidateKeys(r.Context())
 	}
 	h := w.Header()
 	// Only the status, the body, its media type and Retry-After come
