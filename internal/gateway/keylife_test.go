@@ -104,3 +104,51 @@ func TestKeysMaxAgeWithinDrain(t *testing.T) {
 		t.Errorf("DefaultKeysMaxAge %v (refresh %v), drain %v: a retired key stays listed too long", gateway.DefaultKeysMaxAge, gateway.DefaultKeyRefresh, keystate.Drain)
 	}
 }
+
+// TestPublishedPerKEMCapped: two rotations within one grace period leave
+// two active keys beside the current one; the document lists the current
+// key and the newest active one only (clients refuse more than
+// MaxPublishedPerKEM configurations of a KEM), while the older active key
+// still decrypts.
+func TestPublishedPerKEMCapped(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.KeyRefresh = time.Hour })
+	older, newer := genKey(t, 2, ohttp.KEMX25519), genKey(t, 3, ohttp.KEMX25519)
+	lifeOlder, err := keystate.Life{State: keystate.Current}.Rotate(testNow.Add(-2*time.Minute), 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lifeNewer, err := keystate.Life{State: keystate.Current}.Rotate(testNow.Add(-time.Minute), 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store.set(
+		gateway.Key{Private: older, State: lifeOlder.State, DrainAfter: lifeOlder.DrainAfter, RetireAfter: lifeOlder.RetireAfter},
+		gateway.Key{Private: e.key, State: gateway.StateCurrent},
+		gateway.Key{Private: newer, State: lifeNewer.State, DrainAfter: lifeNewer.DrainAfter, RetireAfter: lifeNewer.RetireAfter},
+	)
+	if err := e.gw.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(e.srv.URL + "/ohttp-keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cfgs, err := ohttp.ParseKeyConfigs(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint8
+	for _, c := range cfgs {
+		ids = append(ids, c.KeyID)
+	}
+	if len(ids) != 2 || gateway.MaxPublishedPerKEM != 2 || ids[0] != 1 || ids[1] != 3 {
+		t.Fatalf("published %v, want [1 3]: the current key and the newest active one", ids)
+	}
+	enc, cc := seal(t, &older.Config, innerRequest(testNow, nil))
+	r := post(t, e.srv.URL+"/gateway", enc, nil)
+	if r.StatusCode != http.StatusOK || open(t, r, cc).StatusCode != http.StatusCreated {
+		t.Error("the unpublished older active key no longer decrypts")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/veil-telemetry/veil/internal/httpcache"
@@ -92,6 +93,13 @@ func statePriority(s KeyState) int {
 	return 0
 }
 
+// MaxPublishedPerKEM is the most configurations of one KEM the keys
+// document lists: the current key and the newest active one. The SDK
+// refuses a document with more (the same limit, sdk's maxConfigsPerKEM),
+// since extra configurations could tag clients; two rotations within one
+// grace period must not lock every client out.
+const MaxPublishedPerKEM = 2
+
 // errNoKeys is returned by Refresh when the store holds no published key.
 var errNoKeys = errors.New("gateway: key store has no current or active key")
 
@@ -119,11 +127,26 @@ func buildRing(keys []Key, now time.Time) (*ring, int, error) {
 		r.keys[id] = &ringKey{priv: k.Private, life: k.life()}
 	}
 	var published []*ohttp.KeyConfig
+	perKEM := map[ohttp.KEMID]int{}
 	for _, st := range []KeyState{StateCurrent, StateActive} {
+		var keys []*ringKey
 		for _, k := range r.keys {
-			if k == nil || k.life.At(now) != st {
+			if k != nil && k.life.At(now) == st {
+				keys = append(keys, k)
+			}
+		}
+		// Newest first among active keys: the one rotated out last
+		// drains last.
+		slices.SortStableFunc(keys, func(a, b *ringKey) int { return b.life.DrainAfter.Compare(a.life.DrainAfter) })
+		for _, k := range keys {
+			// Clients refuse a document with more configurations of one
+			// KEM than MaxPublishedPerKEM (a tagging defence), so an
+			// older active key past it stays unpublished; it still
+			// decrypts until it retires.
+			if perKEM[k.priv.Config.KEM] >= MaxPublishedPerKEM {
 				continue
 			}
+			perKEM[k.priv.Config.KEM]++
 			published = append(published, &k.priv.Config)
 			for _, t := range []time.Time{k.life.DrainAfter, k.life.RetireAfter} {
 				if t.After(now) && (r.nextChange.IsZero() || t.Before(r.nextChange)) {
