@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -82,7 +83,7 @@ func startDemoGateway() *httptest.Server {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"results":[%s]}`, strings.Join(results, ","))
 	})
-	g, err := gateway.New(gateway.Config{Keys: demoKeys{{Private: k, State: gateway.StateCurrent}}, Inner: ingest})
+	g, err := gateway.New(gateway.Config{Keys: demoKeys{{Private: k, State: keystate.Current}}, Inner: ingest})
 	if err != nil {
 		log.Fatal(err)
 	}

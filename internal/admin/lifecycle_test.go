@@ -33,7 +33,7 @@ func TestLiveKeysWalkTheSchedule(t *testing.T) {
 	})
 	ctx := context.Background()
 	before, err := h.srv.LiveKeys(ctx)
-	if err != nil || len(before) != 1 || before[0].State != gateway.StateCurrent {
+	if err != nil || len(before) != 1 || before[0].State != keystate.Current {
 		t.Fatalf("first keys: %+v, %v", before, err)
 	}
 	if r := h.do(t, "POST", "/v1/keys:rotate", testToken, `{}`); r.status != 200 {
@@ -68,7 +68,7 @@ func TestLiveKeysWalkTheSchedule(t *testing.T) {
 	}
 	keys, err := h.srv.LiveKeys(ctx)
 	k := find(keys)
-	if err != nil || len(keys) != 2 || k == nil || k.State != gateway.StateActive || k.DrainAfter.IsZero() ||
+	if err != nil || len(keys) != 2 || k == nil || k.State != keystate.Active || k.DrainAfter.IsZero() ||
 		k.RetireAfter.Sub(k.DrainAfter) != keystate.Drain {
 		t.Fatalf("after rotation: %d keys, old %+v, %v", len(keys), k, err)
 	}

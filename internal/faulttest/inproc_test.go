@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -108,8 +109,8 @@ func newInproc(t *testing.T) *inproc {
 		t.Fatal(err)
 	}
 	keys := staticKeys{
-		{Private: cur, State: gateway.StateCurrent},
-		{Private: old, State: gateway.StateDraining, RetireAfter: time.Now().Add(-time.Minute)},
+		{Private: cur, State: keystate.Current},
+		{Private: old, State: keystate.Draining, RetireAfter: time.Now().Add(-time.Minute)},
 	}
 	gw, err := gateway.New(gateway.Config{
 		Keys:            keys,

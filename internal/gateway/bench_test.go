@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"io"
 	"net/http"
 	"testing"
@@ -142,7 +143,7 @@ func newGatewayOp(b *testing.B, kem ohttp.KEMID, msg []byte) func() {
 		b.Fatal(err)
 	}
 	g, err := gateway.New(gateway.Config{
-		Keys:  &memStore{keys: []gateway.Key{{Private: key, State: gateway.StateCurrent}}},
+		Keys:  &memStore{keys: []gateway.Key{{Private: key, State: keystate.Current}}},
 		Inner: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
 		Now:   func() time.Time { return testNow },
 	})

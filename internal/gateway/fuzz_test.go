@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +25,7 @@ func FuzzServeHTTP(f *testing.F) {
 		f.Fatal(err)
 	}
 	g, err := gateway.New(gateway.Config{
-		Keys: &memStore{keys: []gateway.Key{{Private: key, State: gateway.StateCurrent}}},
+		Keys: &memStore{keys: []gateway.Key{{Private: key, State: keystate.Current}}},
 		Inner: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.Copy(io.Discard, r.Body)
 			w.WriteHeader(http.StatusCreated)

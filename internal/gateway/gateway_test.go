@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"io"
 	"net/http"
 	"strings"
@@ -138,9 +139,9 @@ func TestKeyProblems(t *testing.T) {
 	unknown := genKey(t, 9, ohttp.KEMX25519)
 	otherKEM := genKey(t, 1, ohttp.KEMP256) // key id 1 is X25519 here
 	e.store.set(
-		gateway.Key{Private: e.key, State: gateway.StateCurrent},
-		gateway.Key{Private: retired, State: gateway.StateDraining, RetireAfter: testNow.Add(-time.Second)},
-		gateway.Key{Private: graced, State: gateway.StateDraining, RetireAfter: testNow.Add(time.Hour)},
+		gateway.Key{Private: e.key, State: keystate.Current},
+		gateway.Key{Private: retired, State: keystate.Draining, RetireAfter: testNow.Add(-time.Second)},
+		gateway.Key{Private: graced, State: keystate.Draining, RetireAfter: testNow.Add(time.Hour)},
 	)
 	good, _ := seal(t, &e.key.Config, innerRequest(testNow, nil))
 	tampered := bytes.Clone(good)
@@ -308,9 +309,9 @@ func TestKeysEndpoint(t *testing.T) {
 	active := genKey(t, 7, ohttp.KEMXWing)
 	retired := genKey(t, 3, ohttp.KEMX25519)
 	e.store.set(
-		gateway.Key{Private: active, State: gateway.StateActive, DrainAfter: testNow.Add(20 * time.Minute), RetireAfter: testNow.Add(80 * time.Minute)},
-		gateway.Key{Private: retired, State: gateway.StateDraining, RetireAfter: testNow.Add(time.Hour)},
-		gateway.Key{Private: e.key, State: gateway.StateCurrent},
+		gateway.Key{Private: active, State: keystate.Active, DrainAfter: testNow.Add(20 * time.Minute), RetireAfter: testNow.Add(80 * time.Minute)},
+		gateway.Key{Private: retired, State: keystate.Draining, RetireAfter: testNow.Add(time.Hour)},
+		gateway.Key{Private: e.key, State: keystate.Current},
 	)
 	var etag string
 	for _, path := range []string{"/ohttp-keys", "/.well-known/ohttp-gateway"} {
@@ -388,7 +389,7 @@ func TestUnknownKeyRefresh(t *testing.T) {
 
 	// Another replica rotates: key 5 appears in the store.
 	k5 := genKey(t, 5, ohttp.KEMX25519)
-	e.store.set(gateway.Key{Private: e.key, State: gateway.StateActive}, gateway.Key{Private: k5, State: gateway.StateCurrent})
+	e.store.set(gateway.Key{Private: e.key, State: keystate.Active}, gateway.Key{Private: k5, State: keystate.Current})
 	enc, cc := seal(t, &k5.Config, innerRequest(now, nil))
 	if res := open(t, post(t, e.srv.URL+"/gateway", enc, nil), cc); res.StatusCode != http.StatusCreated {
 		t.Errorf("after rotation: %d", res.StatusCode)
@@ -429,8 +430,8 @@ func TestPeriodicRefresh(t *testing.T) {
 	if n := len(get()); n != 1 {
 		t.Fatalf("%d keys", n)
 	}
-	e.store.set(gateway.Key{Private: e.key, State: gateway.StateActive},
-		gateway.Key{Private: genKey(t, 2, ohttp.KEMX25519), State: gateway.StateCurrent})
+	e.store.set(gateway.Key{Private: e.key, State: keystate.Active},
+		gateway.Key{Private: genKey(t, 2, ohttp.KEMX25519), State: keystate.Current})
 	if n := len(get()); n != 1 {
 		t.Errorf("reread before KeyRefresh: %d keys", n)
 	}

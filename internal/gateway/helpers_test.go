@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"io"
 	"log/slog"
 	"net/http"
@@ -127,7 +128,7 @@ type env struct {
 func newEnv(t *testing.T, mod func(*gateway.Config)) *env {
 	t.Helper()
 	key := genKey(t, 1, ohttp.KEMX25519)
-	store := &memStore{keys: []gateway.Key{{Private: key, State: gateway.StateCurrent}}}
+	store := &memStore{keys: []gateway.Key{{Private: key, State: keystate.Current}}}
 	inner := &recordingInner{}
 	logs := &testlog.Buffer{}
 	clock := func() time.Time { return testNow }

@@ -30,7 +30,7 @@ func TestKeyLifeInTheRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.store.set(
-		gateway.Key{Private: e.key, State: gateway.StateCurrent},
+		gateway.Key{Private: e.key, State: keystate.Current},
 		gateway.Key{Private: old, State: life.State, DrainAfter: life.DrainAfter, RetireAfter: life.RetireAfter},
 	)
 	if err := e.gw.Refresh(t.Context()); err != nil {
@@ -123,7 +123,7 @@ func TestPublishedPerKEMCapped(t *testing.T) {
 	}
 	e.store.set(
 		gateway.Key{Private: older, State: lifeOlder.State, DrainAfter: lifeOlder.DrainAfter, RetireAfter: lifeOlder.RetireAfter},
-		gateway.Key{Private: e.key, State: gateway.StateCurrent},
+		gateway.Key{Private: e.key, State: keystate.Current},
 		gateway.Key{Private: newer, State: lifeNewer.State, DrainAfter: lifeNewer.DrainAfter, RetireAfter: lifeNewer.RetireAfter},
 	)
 	if err := e.gw.Refresh(t.Context()); err != nil {

@@ -13,31 +13,13 @@ import (
 	"github.com/veil-telemetry/veil/ohttp"
 )
 
-// KeyState is where a key is in its life: keystate.State, whose At the
-// gateway asks on every request.
-type KeyState = keystate.State
-
-// The states a Key may be given (see keystate).
-const (
-	// StateCurrent is the key new clients should use; it is listed first.
-	StateCurrent = keystate.Current
-	// StateActive keys are published and decrypt; a rotated-out current
-	// key stays active for its grace period so cached configurations keep
-	// working.
-	StateActive = keystate.Active
-	// StateDraining keys are no longer published but keep decrypting until
-	// their RetireAfter, so requests sealed from a cached keys document
-	// still land.
-	StateDraining = keystate.Draining
-)
-
 // Key is one key of the ring. State, DrainAfter and RetireAfter are its
 // life as recorded (keystate.Life): the gateway publishes it while
 // Life.At says published, and decrypts with it while Life.At says it
 // decrypts.
 type Key struct {
 	Private *ohttp.PrivateKey
-	State   KeyState
+	State   keystate.State
 	// DrainAfter is when an active key stops being published (zero: not
 	// scheduled); the key list's max-age never reaches past it.
 	DrainAfter time.Time
@@ -81,13 +63,13 @@ type ringKey struct {
 func (k *ringKey) usable(now time.Time) bool { return k.life.At(now).Decrypts() }
 
 // statePriority ranks states by use, for two keys under one identifier.
-func statePriority(s KeyState) int {
+func statePriority(s keystate.State) int {
 	switch s {
-	case StateCurrent:
+	case keystate.Current:
 		return 3
-	case StateActive:
+	case keystate.Active:
 		return 2
-	case StateDraining:
+	case keystate.Draining:
 		return 1
 	}
 	return 0
@@ -128,7 +110,7 @@ func buildRing(keys []Key, now time.Time) (*ring, int, error) {
 	}
 	var published []*ohttp.KeyConfig
 	perKEM := map[ohttp.KEMID]int{}
-	for _, st := range []KeyState{StateCurrent, StateActive} {
+	for _, st := range []keystate.State{keystate.Current, keystate.Active} {
 		var keys []*ringKey
 		for _, k := range r.keys {
 			if k != nil && k.life.At(now) == st {

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -47,7 +48,7 @@ func TestRefreshOutlivesTriggeringClient(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	k1 := genKey(t, 1, ohttp.KEMX25519)
-	store := &ctxStore{keys: []gateway.Key{{Private: k1, State: gateway.StateCurrent}}}
+	store := &ctxStore{keys: []gateway.Key{{Private: k1, State: keystate.Current}}}
 	g, err := gateway.New(gateway.Config{Keys: store, Inner: http.NotFoundHandler(), Now: clock, KeyRefresh: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func TestRefreshOutlivesTriggeringClient(t *testing.T) {
 	}
 	k2 := genKey(t, 2, ohttp.KEMX25519)
 	store.mu.Lock()
-	store.keys = []gateway.Key{{Private: k1, State: gateway.StateActive}, {Private: k2, State: gateway.StateCurrent}}
+	store.keys = []gateway.Key{{Private: k1, State: keystate.Active}, {Private: k2, State: keystate.Current}}
 	store.mu.Unlock()
 	mu.Lock()
 	now = now.Add(time.Minute)
@@ -91,7 +92,7 @@ func TestRefreshBacksOffWhenStoreFails(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	store := &ctxStore{keys: []gateway.Key{{Private: genKey(t, 1, ohttp.KEMX25519), State: gateway.StateCurrent}}}
+	store := &ctxStore{keys: []gateway.Key{{Private: genKey(t, 1, ohttp.KEMX25519), State: keystate.Current}}}
 	g, err := gateway.New(gateway.Config{Keys: store, Inner: http.NotFoundHandler(), Now: clock, KeyRefresh: time.Minute})
 	if err != nil {
 		t.Fatal(err)

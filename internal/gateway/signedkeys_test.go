@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"io"
 	"net/http"
 	"strings"
@@ -96,8 +97,8 @@ func TestSignedKeys(t *testing.T) {
 	})
 	active := genKey(t, 7, ohttp.KEMX25519)
 	e.store.set(
-		gateway.Key{Private: e.key, State: gateway.StateCurrent},
-		gateway.Key{Private: active, State: gateway.StateActive, RetireAfter: testNow.Add(20 * time.Minute)},
+		gateway.Key{Private: e.key, State: keystate.Current},
+		gateway.Key{Private: active, State: keystate.Active, RetireAfter: testNow.Add(20 * time.Minute)},
 	)
 	plain := get(t, e.srv.URL+"/ohttp-keys")
 	signed := get(t, e.srv.URL+signedkeys.DefaultPath)
@@ -138,7 +139,7 @@ func TestSignedKeys(t *testing.T) {
 		t.Errorf("signing down, keys unchanged: %d; want the cached document", r.status)
 	}
 	// ... but not over other keys.
-	e.store.set(gateway.Key{Private: genKey(t, 9, ohttp.KEMX25519), State: gateway.StateCurrent})
+	e.store.set(gateway.Key{Private: genKey(t, 9, ohttp.KEMX25519), State: keystate.Current})
 	if err := e.gw.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}

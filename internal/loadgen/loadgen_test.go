@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -228,7 +229,7 @@ func TestRunGatewayMode(t *testing.T) {
 			dups int
 		)
 		gw, err := gateway.New(gateway.Config{
-			Keys: memKeys{{Private: key, State: gateway.StateCurrent}},
+			Keys: memKeys{{Private: key, State: keystate.Current}},
 			Inner: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				w.Write([]byte(`{"results":[]}`))

@@ -3,6 +3,7 @@ package send
 import (
 	"bytes"
 	"context"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"io"
 	"log"
 	"net"
@@ -344,7 +345,7 @@ func newGatewayHandler(t *testing.T) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Keys: staticKeys{{Private: k, State: gateway.StateCurrent}}, Inner: innerAPI})
+	g, err := gateway.New(gateway.Config{Keys: staticKeys{{Private: k, State: keystate.Current}}, Inner: innerAPI})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package send
 import (
 	"context"
 	"crypto/ed25519"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,7 +43,7 @@ func signingGateway(t *testing.T, s gateway.KeysSigner) (*httptest.Server, *atom
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Keys: staticKeys{{Private: k, State: gateway.StateCurrent}}, Inner: innerAPI, Signer: s})
+	g, err := gateway.New(gateway.Config{Keys: staticKeys{{Private: k, State: keystate.Current}}, Inner: innerAPI, Signer: s})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,9 +40,9 @@ func TestSchemaRegistry(t *testing.T) {
 	if _, err := db.GetSchema(ctx, "app.launch", 3); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("missing version: %v; want ErrNotFound", err)
 	}
-	all, err := db.ListSchemas(ctx)
+	all, err := db.ListSchemasAfter(ctx, "", 0, 100)
 	if err != nil || len(all) != 2 || all[0].Version != 1 || all[1].Version != 2 {
-		t.Fatalf("ListSchemas = %+v, %v", all, err)
+		t.Fatalf("ListSchemasAfter from the start = %+v, %v", all, err)
 	}
 	for _, c := range []struct {
 		name     string

@@ -64,15 +64,6 @@ func (db *DB) GetSchema(ctx context.Context, name string, version int) (SchemaRe
 	return s, err
 }
 
-// ListSchemas returns every schema version, by name and version.
-func (db *DB) ListSchemas(ctx context.Context) ([]SchemaRecord, error) {
-	rows, err := db.pool.Query(ctx, `SELECT name, version, document, created_at FROM schemas ORDER BY name, version`)
-	if err != nil {
-		return nil, fmt.Errorf("storage: list schemas: %w", err)
-	}
-	return pgx.CollectRows(rows, scanSchema)
-}
-
 // ListSchemasAfter returns at most limit schema versions that sort after
 // (afterName, afterVersion) in (name, version) order: a page of the
 // listing, resumed where the previous page ended ("", 0 for the first).
