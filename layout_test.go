@@ -25,7 +25,7 @@ var allowed = map[string][]string{
 	// The admin plane owns the key lifecycle: it hands the storage key
 	// ring to the gateway (admin.Server.LiveKeys).
 	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile"},
-	"admincli":   {"proto"}, // veil admin: a client of the admin API
+	"admincli":   {"proto", "problem"}, // veil admin: a client of the admin API
 	"buildinfo":  {},
 	"storage":    {"migrations", "keystate", "secretfile"},
 	"keystate":   {},

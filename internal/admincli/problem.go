@@ -8,6 +8,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/veil-telemetry/veil/internal/problem"
 )
 
 // UsageError is a mistake in the command line (a time, a version, a key
@@ -51,20 +53,6 @@ func (e *ProblemError) Error() string {
 		fmt.Fprintf(&b, "\n  %s: %s: %s", p, f.Rule, f.Message)
 	}
 	return b.String()
-}
-
-// titles are the problem titles of the server's error kinds, as the REST
-// API sends them (RFC 9457 §3.1.4); gRPC carries only the kind's name.
-var titles = map[string]string{
-	"internal":        "Internal error",
-	"invalid":         "Invalid request",
-	"not_found":       "Not found",
-	"conflict":        "Conflict",
-	"unauthenticated": "Unauthenticated",
-	"overloaded":      "Overloaded",
-	"unavailable":     "Unavailable",
-	"too_large":       "Request too large",
-	"forbidden":       "Forbidden",
 }
 
 // errorDomain is the google.rpc.ErrorInfo domain of the server's errors.
@@ -111,8 +99,11 @@ func (c *CLI) problem(err error) error {
 		p.Title = st.Code().String()
 		return p
 	}
-	p.Title = titles[p.Kind]
-	if p.Title == "" {
+	// The title the REST API sends for this kind (RFC 9457 §3.1.4): gRPC
+	// carries only the kind's name.
+	if k, ok := problem.ParseKind(p.Kind); ok {
+		p.Title = k.Title()
+	} else {
 		p.Title = p.Kind
 	}
 	if p.Kind == "unauthenticated" {
