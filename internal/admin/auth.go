@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"io"
 	"net/http"
 	"os"
@@ -158,7 +159,7 @@ func bearer(h string) string {
 	return strings.TrimSpace(tok)
 }
 
-var errUnauthenticated = Errorf(KindUnauthenticated, "a valid bearer token is required")
+var errUnauthenticated = problem.Errorf(problem.Unauthenticated, "a valid bearer token is required")
 
 // grpcUnauthenticated is errUnauthenticated as a gRPC status: the auth
 // interceptors may run outside errorInterceptor (streams do).

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"html/template"
 	"net/http"
 	"time"
@@ -85,7 +86,7 @@ func (s *Server) renderDashboard(w http.ResponseWriter, code int, d dashboardDat
 	var buf bytes.Buffer
 	if err := dashboardTmpl.Execute(&buf, d); err != nil {
 		s.log.Error("dashboard template failed", "error", err.Error())
-		writeProblem(w, &Error{Kind: KindInternal})
+		writeProblem(w, &problem.Error{Kind: problem.Internal})
 		return
 	}
 	h := w.Header()
@@ -131,7 +132,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) dashboardError(w http.ResponseWriter, err error) {
 	e := asError(err)
-	if e.Kind == KindInternal {
+	if e.Kind == problem.Internal {
 		s.log.Error("dashboard failed", "error", e.Error())
 	}
 	writeProblem(w, e)

@@ -44,15 +44,15 @@ func TestProblemResponses(t *testing.T) {
 		retryAfter string
 		detail     string
 	}{
-		{"invalid", Errorf(KindInvalid, "bucket must be hour or day"), 400, "", "bucket must be hour or day"},
-		{"not found", Errorf(KindNotFound, "no schema a.b version 3"), 404, "", "no schema a.b version 3"},
-		{"conflict", Errorf(KindConflict, "version exists"), 409, "", "version exists"},
+		{"invalid", problem.Errorf(problem.Invalid, "bucket must be hour or day"), 400, "", "bucket must be hour or day"},
+		{"not found", problem.Errorf(problem.NotFound, "no schema a.b version 3"), 404, "", "no schema a.b version 3"},
+		{"conflict", problem.Errorf(problem.Conflict, "version exists"), 409, "", "version exists"},
 		{"unauthenticated", errUnauthenticated, 401, "", "a valid bearer token is required"},
-		{"too large", Errorf(KindTooLarge, "too many events"), 413, "", "too many events"},
-		{"internal hides cause", &Error{Kind: KindInternal, Message: secret, Err: errors.New(secret)}, 500, "", ""},
+		{"too large", problem.Errorf(problem.TooLarge, "too many events"), 413, "", "too many events"},
+		{"internal hides cause", &problem.Error{Kind: problem.Internal, Message: secret, Err: errors.New(secret)}, 500, "", ""},
 		{"plain error hides cause", errors.New(secret), 500, "", ""},
-		{"unavailable default retry", &Error{Kind: KindUnavailable, Message: secret}, 503, "1", ""},
-		{"overloaded retry", &Error{Kind: KindOverloaded, RetryAfter: 2500 * time.Millisecond}, 503, "3", ""},
+		{"unavailable default retry", &problem.Error{Kind: problem.Unavailable, Message: secret}, 503, "1", ""},
+		{"overloaded retry", &problem.Error{Kind: problem.Overloaded, RetryAfter: 2500 * time.Millisecond}, 503, "3", ""},
 		{"grpc status", status.Error(codes.Unavailable, secret), 503, "1", ""},
 	}
 	for _, tt := range tests {
@@ -86,7 +86,7 @@ func TestProblemRetryAfterFromMetadata(t *testing.T) {
 }
 
 func TestProblemFindings(t *testing.T) {
-	e := &Error{Kind: KindInvalid, Message: "schema refused by lint", Findings: []Finding{
+	e := &problem.Error{Kind: problem.Invalid, Message: "schema refused by lint", Findings: []problem.Finding{
 		{Property: "email", Rule: "identifying_name", Message: "property name looks identifying"},
 		{Property: "note", Rule: "unbounded_string", Message: "string needs enum or pattern with maxLength <= 128"},
 	}}
@@ -197,7 +197,7 @@ func readFile(t *testing.T, p string) string {
 // reason of its own, is a 413 problem whose detail is the status message,
 // in process and after a gRPC hop alike.
 func TestProblemOfIngestTooLarge(t *testing.T) {
-	e := &Error{Kind: KindTooLarge, Reason: "batch_too_large", Message: "batch_too_large: 600 events, at most 500"}
+	e := &problem.Error{Kind: problem.TooLarge, Reason: "batch_too_large", Message: "batch_too_large: 600 events, at most 500"}
 	st := grpcproblem.Status("ingest.veil", e)
 	for _, err := range []error{grpcproblem.Error("ingest.veil", e), st.Err()} {
 		rec := serveError(t, context.Background(), err)
@@ -233,7 +233,7 @@ func TestEnsureTokenFileRefusesWideMode(t *testing.T) {
 }
 
 // TestGRPCErrorsCarryNoInternals: over real gRPC, an error that is not an
-// *Error (a raw database error) or a panic leaves as a bare Internal.
+// *problem.Error (a raw database error) or a panic leaves as a bare Internal.
 func TestGRPCErrorsCarryNoInternals(t *testing.T) {
 	s := &Server{log: slog.New(slog.DiscardHandler)}
 	info := &grpc.UnaryServerInfo{FullMethod: "/veil.v1.KeyService/ListKeys"}
@@ -241,7 +241,7 @@ func TestGRPCErrorsCarryNoInternals(t *testing.T) {
 	for name, h := range map[string]grpc.UnaryHandler{
 		"raw error": func(context.Context, any) (any, error) { return nil, errors.New(secret) },
 		"wrapped": func(context.Context, any) (any, error) {
-			return nil, &Error{Kind: KindInternal, Message: secret, Err: errors.New(secret)}
+			return nil, &problem.Error{Kind: problem.Internal, Message: secret, Err: errors.New(secret)}
 		},
 		"panic": func(context.Context, any) (any, error) { panic(secret) },
 	} {
@@ -253,7 +253,7 @@ func TestGRPCErrorsCarryNoInternals(t *testing.T) {
 	}
 	// Client errors keep their kind and message.
 	_, err := s.errorInterceptor(context.Background(), nil, info, func(context.Context, any) (any, error) {
-		return nil, Errorf(KindInvalid, "bucket must be hour or day")
+		return nil, problem.Errorf(problem.Invalid, "bucket must be hour or day")
 	})
 	if st := status.Convert(err); st.Code() != codes.InvalidArgument || st.Message() != "bucket must be hour or day" {
 		t.Errorf("invalid: %v", st)

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/veil-telemetry/veil/internal/problem"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -101,7 +102,7 @@ func (ks *keyPinService) ListKeyPins(ctx context.Context, _ *veilv1.ListKeyPinsR
 	for _, r := range signers {
 		p, err := keyPinProto(r)
 		if err != nil {
-			return nil, &Error{Kind: KindInternal, Err: err}
+			return nil, &problem.Error{Kind: problem.Internal, Err: err}
 		}
 		resp.Pins = append(resp.Pins, p)
 	}
@@ -111,7 +112,7 @@ func (ks *keyPinService) ListKeyPins(ctx context.Context, _ *veilv1.ListKeyPinsR
 func (ks *keyPinService) AddKeyPin(ctx context.Context, _ *veilv1.AddKeyPinRequest) (*veilv1.KeyPin, error) {
 	rec, err := ks.s.newSigner(ctx, storage.SignerNext)
 	if errors.Is(err, storage.ErrSignerConflict) {
-		return nil, &Error{Kind: KindConflict, Err: err,
+		return nil, &problem.Error{Kind: problem.Conflict, Err: err,
 			Message: "a signing key rotation is already under way: finish it with `veil admin keys pin promote` first"}
 	}
 	if err != nil {
@@ -119,7 +120,7 @@ func (ks *keyPinService) AddKeyPin(ctx context.Context, _ *veilv1.AddKeyPinReque
 	}
 	p, err := keyPinProto(rec)
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Err: err}
+		return nil, &problem.Error{Kind: problem.Internal, Err: err}
 	}
 	ks.s.log.InfoContext(ctx, "added next key-document signing key", "key_pin", p.Pin)
 	return p, nil
@@ -128,7 +129,7 @@ func (ks *keyPinService) AddKeyPin(ctx context.Context, _ *veilv1.AddKeyPinReque
 func (ks *keyPinService) PromoteKeyPin(ctx context.Context, _ *veilv1.PromoteKeyPinRequest) (*veilv1.KeyPin, error) {
 	rec, err := ks.s.cfg.DB.PromoteSigner(ctx)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, &Error{Kind: KindNotFound, Err: err,
+		return nil, &problem.Error{Kind: problem.NotFound, Err: err,
 			Message: "no signing key rotation is under way: start one with `veil admin keys pin add`"}
 	}
 	if err != nil {
@@ -136,7 +137,7 @@ func (ks *keyPinService) PromoteKeyPin(ctx context.Context, _ *veilv1.PromoteKey
 	}
 	p, err := keyPinProto(rec)
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Err: err}
+		return nil, &problem.Error{Kind: problem.Internal, Err: err}
 	}
 	ks.s.log.InfoContext(ctx, "promoted key-document signing key", "key_pin", p.Pin)
 	return p, nil

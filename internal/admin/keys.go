@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -190,14 +191,14 @@ func (ks *keyService) RotateKeys(ctx context.Context, req *veilv1.RotateKeysRequ
 			}
 		}
 		if len(kems) == 0 {
-			return nil, Errorf(KindConflict, "no current key to rotate; name the KEMs to create")
+			return nil, problem.Errorf(problem.Conflict, "no current key to rotate; name the KEMs to create")
 		}
 	}
 	seen := map[ohttp.KEMID]bool{}
 	for _, name := range req.GetKems() {
 		kem, err := ohttp.ParseKEM(name)
 		if err != nil {
-			return nil, Errorf(KindInvalid, "unknown KEM %q (known: %v)", name, ohttp.KEMNames())
+			return nil, problem.Errorf(problem.Invalid, "unknown KEM %q (known: %v)", name, ohttp.KEMNames())
 		}
 		if !seen[kem] {
 			seen[kem] = true
@@ -227,7 +228,7 @@ func (ks *keyService) RotateKeys(ctx context.Context, req *veilv1.RotateKeysRequ
 
 func (ks *keyService) RetireKey(ctx context.Context, req *veilv1.RetireKeyRequest) (*veilv1.Key, error) {
 	if req.GetKeyId() > 255 {
-		return nil, Errorf(KindInvalid, "key_id must be 0 to 255")
+		return nil, problem.Errorf(problem.Invalid, "key_id must be 0 to 255")
 	}
 	id := uint8(req.GetKeyId())
 	keys, err := ks.s.cfg.DB.ListKeys(ctx)
@@ -242,17 +243,17 @@ func (ks *keyService) RetireKey(ctx context.Context, req *veilv1.RetireKeyReques
 		}
 	}
 	if rec == nil {
-		return nil, Errorf(KindNotFound, "no live key %d", id)
+		return nil, problem.Errorf(problem.NotFound, "no live key %d", id)
 	}
 	// Straight to retired, skipping any draining left (keystate).
 	life, err := rec.Life().Retire(now)
 	switch {
 	case errors.Is(err, keystate.ErrRetired):
-		return nil, Errorf(KindNotFound, "no live key %d", id)
+		return nil, problem.Errorf(problem.NotFound, "no live key %d", id)
 	case errors.Is(err, keystate.ErrRetireCurrent):
 		// Retiring the current key would leave clients with no key to
 		// use; rotate first, then retire the old one.
-		return nil, Errorf(KindConflict, "key %d is current: rotate its KEM first, then retire it", id)
+		return nil, problem.Errorf(problem.Conflict, "key %d is current: rotate its KEM first, then retire it", id)
 	case err != nil:
 		return nil, err
 	}
@@ -273,19 +274,19 @@ func (ks *keyService) RetireKey(ctx context.Context, req *veilv1.RetireKeyReques
 func storageError(err error) error {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return &Error{Kind: KindNotFound, Message: "not found", Err: err}
+		return &problem.Error{Kind: problem.NotFound, Message: "not found", Err: err}
 	case errors.Is(err, storage.ErrSchemaConflict):
-		return &Error{Kind: KindConflict, Message: "this schema version is registered with a different document; versions are immutable, register a new version", Err: err}
+		return &problem.Error{Kind: problem.Conflict, Message: "this schema version is registered with a different document; versions are immutable, register a new version", Err: err}
 	case errors.Is(err, storage.ErrKeyConflict):
-		return &Error{Kind: KindConflict, Message: "a concurrent key change won; retry", Err: err}
+		return &problem.Error{Kind: problem.Conflict, Message: "a concurrent key change won; retry", Err: err}
 	case errors.Is(err, storage.ErrKTooSmall):
-		return &Error{Kind: KindInvalid, Message: "the k-anonymity threshold must be at least 2", Err: err}
+		return &problem.Error{Kind: problem.Invalid, Message: "the k-anonymity threshold must be at least 2", Err: err}
 	case errors.Is(err, storage.ErrKeyIDsExhausted):
-		return &Error{Kind: KindConflict, Message: "all 256 key ids are live; retire keys first", Err: err}
+		return &problem.Error{Kind: problem.Conflict, Message: "all 256 key ids are live; retire keys first", Err: err}
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return &Error{Kind: KindUnavailable, Err: err, RetryAfter: time.Second}
+		return &problem.Error{Kind: problem.Unavailable, Err: err, RetryAfter: time.Second}
 	case errors.Is(err, storage.ErrOverloaded):
-		return &Error{Kind: KindOverloaded, Err: err, RetryAfter: time.Second}
+		return &problem.Error{Kind: problem.Overloaded, Err: err, RetryAfter: time.Second}
 	}
-	return &Error{Kind: KindInternal, Err: err}
+	return &problem.Error{Kind: problem.Internal, Err: err}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"net/http"
 	"testing"
 	"time"
@@ -74,9 +75,9 @@ func TestRotateDueRace(t *testing.T) {
 // mistake (400), like admin's own refusal, never a 500.
 func TestStorageErrorK(t *testing.T) {
 	err := storageError(fmt.Errorf("%w: k = 1", storage.ErrKTooSmall))
-	var e *Error
-	if !errors.As(err, &e) || e.Kind != KindInvalid || e.Kind.HTTPStatus() != http.StatusBadRequest {
-		t.Fatalf("storageError(ErrKTooSmall) = %v; want KindInvalid (400)", err)
+	var e *problem.Error
+	if !errors.As(err, &e) || e.Kind != problem.Invalid || e.Kind.HTTPStatus() != http.StatusBadRequest {
+		t.Fatalf("storageError(ErrKTooSmall) = %v; want problem.Invalid (400)", err)
 	}
 	if !errors.Is(err, storage.ErrKTooSmall) {
 		t.Errorf("mapped error does not wrap ErrKTooSmall")

@@ -17,7 +17,7 @@ import (
 
 // writeRESTProblem is the admin REST mux's way to write an error (see
 // grpcproblem.ErrorHandler): a body over limitBody's bound as 413.
-func writeRESTProblem(w http.ResponseWriter, r *http.Request, e *Error) {
+func writeRESTProblem(w http.ResponseWriter, r *http.Request, e *problem.Error) {
 	if ob := overflowed(r); ob != nil {
 		// grpc-gateway reports the body limit as InvalidArgument, its
 		// error type lost: limitBody's mark says what happened.
@@ -28,8 +28,8 @@ func writeRESTProblem(w http.ResponseWriter, r *http.Request, e *Error) {
 
 // writeProblem writes e as a problem; a 401 carries the bearer challenge
 // RFC 9110 §11.6.1 requires.
-func writeProblem(w http.ResponseWriter, e *Error) {
-	if e.Kind == KindUnauthenticated {
+func writeProblem(w http.ResponseWriter, e *problem.Error) {
+	if e.Kind == problem.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="veil-admin"`)
 	}
 	problem.WriteError(w, e)
@@ -54,8 +54,8 @@ func limitBody(h http.Handler, n int64) http.Handler {
 
 type overflowKey struct{}
 
-func bodyTooLarge(limit int64) *Error {
-	return Errorf(KindTooLarge, "request body over %d bytes", limit)
+func bodyTooLarge(limit int64) *problem.Error {
+	return problem.Errorf(problem.TooLarge, "request body over %d bytes", limit)
 }
 
 // overflowBody remembers that its limit was reached.

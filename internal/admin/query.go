@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"strings"
 	"time"
 
@@ -38,22 +39,22 @@ func (s *Server) timeRange(from, to *timestamppb.Timestamp) (time.Time, time.Tim
 	end := s.cfg.Now().UTC()
 	if to != nil {
 		if err := to.CheckValid(); err != nil {
-			return time.Time{}, time.Time{}, Errorf(KindInvalid, "to is not a valid timestamp")
+			return time.Time{}, time.Time{}, problem.Errorf(problem.Invalid, "to is not a valid timestamp")
 		}
 		end = to.AsTime()
 	}
 	start := end.Add(-defaultQuerySpan)
 	if from != nil {
 		if err := from.CheckValid(); err != nil {
-			return time.Time{}, time.Time{}, Errorf(KindInvalid, "from is not a valid timestamp")
+			return time.Time{}, time.Time{}, problem.Errorf(problem.Invalid, "from is not a valid timestamp")
 		}
 		start = from.AsTime()
 	}
 	if !start.Before(end) {
-		return time.Time{}, time.Time{}, Errorf(KindInvalid, "from must be before to")
+		return time.Time{}, time.Time{}, problem.Errorf(problem.Invalid, "from must be before to")
 	}
 	if end.Sub(start) > maxQuerySpan {
-		return time.Time{}, time.Time{}, Errorf(KindInvalid, "the time range may span at most 366 days")
+		return time.Time{}, time.Time{}, problem.Errorf(problem.Invalid, "the time range may span at most 366 days")
 	}
 	return start, end, nil
 }
@@ -61,21 +62,21 @@ func (s *Server) timeRange(from, to *timestamppb.Timestamp) (time.Time, time.Tim
 func (s *Server) parseAggregates(req *veilv1.GetAggregatesRequest) (aggregateQuery, error) {
 	q := aggregateQuery{schema: req.GetSchema(), version: int(req.GetVersion()), bucket: req.GetBucket()}
 	if q.schema == "" || q.version <= 0 {
-		return q, Errorf(KindInvalid, "schema and a positive version are required")
+		return q, problem.Errorf(problem.Invalid, "schema and a positive version are required")
 	}
 	switch q.bucket {
 	case "":
 		q.bucket = "hour"
 	case "hour", "day":
 	default:
-		return q, Errorf(KindInvalid, "bucket must be hour or day")
+		return q, problem.Errorf(problem.Invalid, "bucket must be hour or day")
 	}
 	seen := map[string]bool{}
 	if g := strings.TrimSpace(req.GetGroupBy()); g != "" {
 		for _, d := range strings.Split(g, ",") {
 			d = strings.TrimSpace(d)
 			if d == "" {
-				return q, Errorf(KindInvalid, "group_by has an empty dimension name")
+				return q, problem.Errorf(problem.Invalid, "group_by has an empty dimension name")
 			}
 			if !seen[d] {
 				seen[d] = true
@@ -84,14 +85,14 @@ func (s *Server) parseAggregates(req *veilv1.GetAggregatesRequest) (aggregateQue
 		}
 	}
 	if len(q.groupBy) > maxGroupBy {
-		return q, Errorf(KindInvalid, "group_by may name at most %d dimensions", maxGroupBy)
+		return q, problem.Errorf(problem.Invalid, "group_by may name at most %d dimensions", maxGroupBy)
 	}
 	var err error
 	q.from, q.to, err = s.timeRange(req.GetFrom(), req.GetTo())
 	if err == nil && q.bucket == "hour" && q.to.Sub(q.from) > maxHourSpan {
 		// 366 days of hours is 8784 buckets per group: bound the work
 		// and the answer, and point at day buckets.
-		return q, Errorf(KindInvalid, "hour buckets may span at most %d days; use bucket=day for longer ranges", int(maxHourSpan/(24*time.Hour)))
+		return q, problem.Errorf(problem.Invalid, "hour buckets may span at most %d days; use bucket=day for longer ranges", int(maxHourSpan/(24*time.Hour)))
 	}
 	return q, err
 }

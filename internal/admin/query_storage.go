@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"slices"
 	"time"
 
@@ -19,18 +20,18 @@ import (
 func (s *Server) aggregates(ctx context.Context, q aggregateQuery) (*veilv1.GetAggregatesResponse, error) {
 	rec, err := s.cfg.DB.GetSchema(ctx, q.schema, q.version)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, Errorf(KindNotFound, "no schema %s version %d", q.schema, q.version)
+		return nil, problem.Errorf(problem.NotFound, "no schema %s version %d", q.schema, q.version)
 	}
 	if err != nil {
 		return nil, storageError(err)
 	}
 	sch, err := schema.Compile(rec.Document)
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Err: err}
+		return nil, &problem.Error{Kind: problem.Internal, Err: err}
 	}
 	for _, d := range q.groupBy {
 		if !slices.Contains(sch.Dimensions, d) {
-			return nil, Errorf(KindInvalid, "group_by: %q is not a dimension of %s version %d (dimensions: %v)", d, q.schema, q.version, sch.Dimensions)
+			return nil, problem.Errorf(problem.Invalid, "group_by: %q is not a dimension of %s version %d (dimensions: %v)", d, q.schema, q.version, sch.Dimensions)
 		}
 	}
 	res, err := s.cfg.DB.Aggregates(ctx, storage.AggregateQuery{
@@ -49,7 +50,7 @@ func (s *Server) aggregates(ctx context.Context, q aggregateQuery) (*veilv1.GetA
 		}
 		grp, err := structpb.NewStruct(g.Group)
 		if err != nil {
-			return nil, &Error{Kind: KindInternal, Err: err}
+			return nil, &problem.Error{Kind: problem.Internal, Err: err}
 		}
 		pg := &veilv1.AggregateGroup{
 			Bucket: timestamppb.New(g.Bucket), Group: grp, Count: g.Count,

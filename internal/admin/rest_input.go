@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"io"
 	"net/http"
 	"slices"
@@ -20,7 +21,7 @@ func restInput(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/v1/schemas":
-			var e *Error
+			var e *problem.Error
 			if r, e = wrapBareSchema(r); e != nil {
 				writeProblem(w, e)
 				return
@@ -48,13 +49,13 @@ func restInput(next runtime.HandlerFunc) runtime.HandlerFunc {
 // (exactDocument) and handed to RegisterSchema in the returned request's
 // context: the gateway's decoder turns them into a Struct, whose numbers
 // are float64.
-func wrapBareSchema(r *http.Request) (*http.Request, *Error) {
+func wrapBareSchema(r *http.Request) (*http.Request, *problem.Error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		if ob := overflowed(r); ob != nil {
 			return r, bodyTooLarge(ob.limit)
 		}
-		return r, Errorf(KindInvalid, "the request body could not be read")
+		return r, problem.Errorf(problem.Invalid, "the request body could not be read")
 	}
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) == nil {
@@ -64,12 +65,12 @@ func wrapBareSchema(r *http.Request) (*http.Request, *Error) {
 			doc = body
 			body = slices.Concat([]byte(`{"document":`), body, []byte("}"))
 		case len(top) > 1:
-			return r, Errorf(KindInvalid, `post the schema document itself, or wrap it as {"document": …} with no other member`)
+			return r, problem.Errorf(problem.Invalid, `post the schema document itself, or wrap it as {"document": …} with no other member`)
 		}
 		if !bytes.Equal(bytes.TrimSpace(doc), []byte("null")) {
 			exact, err := exactDocument(doc)
 			if err != nil {
-				return r, Errorf(KindInvalid, "the schema document is not a JSON object that can be stored: %v", err)
+				return r, problem.Errorf(problem.Invalid, "the schema document is not a JSON object that can be stored: %v", err)
 			}
 			r = r.WithContext(withExactDocument(r.Context(), exact))
 		}
@@ -86,7 +87,7 @@ var timeParams = [...]string{"from", "to"}
 // checkTimeParams refuses a from or to that grpc-gateway would refuse
 // (it accepts RFC 3339 with optional fractional seconds, and "null"),
 // naming the format instead of quoting Go's reference layout.
-func checkTimeParams(r *http.Request) *Error {
+func checkTimeParams(r *http.Request) *problem.Error {
 	q := r.URL.Query()
 	for _, name := range timeParams {
 		for _, v := range q[name] {
@@ -94,7 +95,7 @@ func checkTimeParams(r *http.Request) *Error {
 				continue
 			}
 			if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
-				return Errorf(KindInvalid, "%s must be an RFC 3339 time with a time zone, such as 2025-01-31T09:00:00Z or 2025-01-31T10:00:00+01:00", name)
+				return problem.Errorf(problem.Invalid, "%s must be an RFC 3339 time with a time zone, such as 2025-01-31T09:00:00Z or 2025-01-31T10:00:00+01:00", name)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"sync"
 
 	"github.com/veil-telemetry/veil/internal/schema"
@@ -57,7 +58,7 @@ func (c *schemaMetaCache) get(rec storage.SchemaRecord) (*schemaMeta, error) {
 	}
 	sch, err := compile(rec.Document)
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Err: err}
+		return nil, &problem.Error{Kind: problem.Internal, Err: err}
 	}
 	m = &schemaMeta{
 		granularity:   sch.Granularity,

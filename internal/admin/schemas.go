@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"slices"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -30,7 +31,7 @@ func canonicalDocument(doc *structpb.Struct) ([]byte, error) {
 
 func (ss *schemaService) RegisterSchema(ctx context.Context, req *veilv1.RegisterSchemaRequest) (*veilv1.RegisterSchemaResponse, error) {
 	if req.GetDocument() == nil {
-		return nil, Errorf(KindInvalid, "document is required")
+		return nil, problem.Errorf(problem.Invalid, "document is required")
 	}
 	// Over REST the document's numbers are kept as they were sent
 	// (exactDocument); a gRPC client's Struct holds float64 numbers only.
@@ -38,20 +39,20 @@ func (ss *schemaService) RegisterSchema(ctx context.Context, req *veilv1.Registe
 	if !exact {
 		var err error
 		if doc, err = canonicalDocument(req.GetDocument()); err != nil {
-			return nil, Errorf(KindInvalid, "document is not encodable as JSON")
+			return nil, problem.Errorf(problem.Invalid, "document is not encodable as JSON")
 		}
 	}
 	sch, err := schema.Compile(doc)
 	if err != nil {
 		var le *schema.LintError
 		if errors.As(err, &le) {
-			e := &Error{Kind: KindInvalid, Message: "schema refused: see findings"}
+			e := &problem.Error{Kind: problem.Invalid, Message: "schema refused: see findings"}
 			for _, f := range le.Findings {
-				e.Findings = append(e.Findings, Finding{Property: f.Property, Rule: f.Rule, Message: f.Message})
+				e.Findings = append(e.Findings, problem.Finding{Property: f.Property, Rule: f.Rule, Message: f.Message})
 			}
 			return nil, e
 		}
-		return nil, &Error{Kind: KindInvalid, Message: "schema refused", Err: err}
+		return nil, &problem.Error{Kind: problem.Invalid, Message: "schema refused", Err: err}
 	}
 	created, err := ss.s.cfg.DB.PutSchema(ctx, storage.SchemaRecord{Name: sch.Name, Version: sch.Version, Document: doc})
 	if err != nil {
@@ -84,7 +85,7 @@ func (ss *schemaService) ListSchemas(ctx context.Context, req *veilv1.ListSchema
 	size := int(req.GetPageSize())
 	switch {
 	case size < 0 || size > maxSchemaPage:
-		return nil, Errorf(KindInvalid, "page_size must be 0 to %d", maxSchemaPage)
+		return nil, problem.Errorf(problem.Invalid, "page_size must be 0 to %d", maxSchemaPage)
 	case size == 0:
 		size = defaultSchemaPage
 	}
@@ -92,7 +93,7 @@ func (ss *schemaService) ListSchemas(ctx context.Context, req *veilv1.ListSchema
 	if t := req.GetPageToken(); t != "" {
 		var ok bool
 		if after, ok = parsePageToken(t); !ok {
-			return nil, Errorf(KindInvalid, "page_token is not one this server issued: pass a next_page_token unchanged, or none for the first page")
+			return nil, problem.Errorf(problem.Invalid, "page_token is not one this server issued: pass a next_page_token unchanged, or none for the first page")
 		}
 	}
 	// One row more than the page tells whether another page follows.
@@ -118,11 +119,11 @@ func (ss *schemaService) ListSchemas(ctx context.Context, req *veilv1.ListSchema
 
 func (ss *schemaService) GetSchema(ctx context.Context, req *veilv1.GetSchemaRequest) (*veilv1.Schema, error) {
 	if req.GetName() == "" || req.GetVersion() <= 0 {
-		return nil, Errorf(KindInvalid, "name and a positive version are required")
+		return nil, problem.Errorf(problem.Invalid, "name and a positive version are required")
 	}
 	rec, err := ss.s.cfg.DB.GetSchema(ctx, req.GetName(), int(req.GetVersion()))
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, Errorf(KindNotFound, "no schema %s version %d", req.GetName(), req.GetVersion())
+		return nil, problem.Errorf(problem.NotFound, "no schema %s version %d", req.GetName(), req.GetVersion())
 	}
 	if err != nil {
 		return nil, storageError(err)
@@ -138,11 +139,11 @@ func (ss *schemaService) schemaProto(rec storage.SchemaRecord) (*veilv1.Schema, 
 	}
 	var m map[string]any
 	if err := json.Unmarshal(rec.Document, &m); err != nil {
-		return nil, &Error{Kind: KindInternal, Err: err}
+		return nil, &problem.Error{Kind: problem.Internal, Err: err}
 	}
 	doc, err := structpb.NewStruct(m)
 	if err != nil {
-		return nil, &Error{Kind: KindInternal, Err: err}
+		return nil, &problem.Error{Kind: problem.Internal, Err: err}
 	}
 	return &veilv1.Schema{
 		Name:          rec.Name,

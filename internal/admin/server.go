@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/veil-telemetry/veil/internal/problem"
 	"io"
 	"log/slog"
 	"net/http"
@@ -175,8 +176,8 @@ func New(cfg Config) (*Server, error) {
 }
 
 // errorInterceptor is the gRPC side of the one error mapping: whatever a
-// handler returns leaves as the status of its Kind (grpcproblem.Status), so
-// an error that is not an *Error (a raw database error) goes out as a bare
+// handler returns leaves as the status of its kind (grpcproblem.Status), so
+// an error that is not a *problem.Error (a raw database error) goes out as a bare
 // Internal, never with its text, and a panic in a handler fails that call
 // instead of the process (grpc-go does not recover them). An error's
 // RetryAfter also becomes the retry-after header metadata.
@@ -185,7 +186,7 @@ func (s *Server) errorInterceptor(ctx context.Context, req any, info *grpc.Unary
 		if p := recover(); p != nil {
 			// The panic value may hold request data: not logged.
 			s.log.ErrorContext(ctx, "handler panicked", "method", info.FullMethod)
-			resp, err = nil, grpcproblem.Error(errorDomain, &Error{Kind: KindInternal})
+			resp, err = nil, grpcproblem.Error(errorDomain, &problem.Error{Kind: problem.Internal})
 		}
 	}()
 	resp, err = h(ctx, req)
@@ -193,7 +194,7 @@ func (s *Server) errorInterceptor(ctx context.Context, req any, info *grpc.Unary
 		return resp, nil
 	}
 	e := asError(err)
-	if e.Kind == KindInternal {
+	if e.Kind == problem.Internal {
 		s.log.ErrorContext(ctx, "request failed", "method", info.FullMethod, "error", e.Error())
 	}
 	grpcproblem.SetRetryHeader(ctx, e)
@@ -237,7 +238,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, Errorf(KindNotFound, "no such endpoint"))
+		writeProblem(w, problem.Errorf(problem.NotFound, "no such endpoint"))
 	})
 	// CSRF: a browser's cross-origin POST (Sec-Fetch-Site, else Origin
 	// against Host) is refused before any handler runs. The login form
@@ -247,7 +248,7 @@ func (s *Server) Handler() http.Handler {
 	// neither header (curl, SDKs, veil itself) are not browsers and pass.
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, Errorf(KindForbidden, "cross-origin request refused"))
+		writeProblem(w, problem.Errorf(problem.Forbidden, "cross-origin request refused"))
 	}))
 	web := csrf.Handler(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -190,7 +190,7 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
-var errNotReadyForTest = &Error{Kind: KindUnavailable, Message: "writer not connected"}
+var errNotReadyForTest = &problem.Error{Kind: problem.Unavailable, Message: "writer not connected"}
 
 func TestRegisterSchema(t *testing.T) {
 	h := newHarness(t, nil)
