@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"ingest": {"schema", "storage", "proto", "problem", "problem/grpcproblem"},
 	// The admin plane owns the key lifecycle: it hands the storage key
 	// ring to the gateway (admin.Server.LiveKeys).
-	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile"},
+	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile", "chart"},
 	"admincli":   {"proto", "problem"}, // veil admin: a client of the admin API
 	"buildinfo":  {},
 	"storage":    {"migrations", "keystate", "secretfile"},
@@ -47,6 +47,8 @@ var allowed = map[string][]string{
 	// and a byte budget (std only), for the gateway and the relay.
 	"bodyread": {},
 	"testlog":  {},
+	// Server-rendered SVG charts of the dashboard (std only).
+	"chart": {},
 	// The load generator drives the public path like a client; the fault
 	// and end-to-end tests run the whole binary and may import anything.
 	"loadgen": {"ohttp", "bhttp", "sdk", "proto"},
@@ -92,6 +94,7 @@ var thirdParty = map[string][]string{
 	"secretfile": {},
 	"testlog":    {},
 	"tlsconfig":  {},
+	"chart":      {},
 }
 
 // folderOf returns the row of allowed that pkg belongs to: its folder

@@ -37,6 +37,10 @@ const (
 	readyCheckTimeout = 2 * time.Second
 )
 
+// DefaultDocsURL is Config.DocsURL when it is empty: the documentation of
+// the main branch.
+const DefaultDocsURL = "https://github.com/veil-telemetry/veil/blob/main/docs/"
+
 // DefaultKEMs are the KEMs that get a key when Config.KEMs is nil:
 // X25519, and X-Wing for post-quantum clients.
 func DefaultKEMs() []string { return []string{ohttp.KEMX25519.Name(), ohttp.KEMXWing.Name()} }
@@ -73,6 +77,10 @@ type Config struct {
 	// registry).
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// DocsURL is where the dashboard links veil's documentation (the
+	// docs/ folder, ending in "/"; "": DefaultDocsURL), e.g. each reason
+	// code to its meaning in reason-codes.md.
+	DocsURL string
 	// SecureCookie marks the dashboard cookie Secure (set with TLS).
 	SecureCookie bool
 	// Pprof serves the Go runtime profiles (net/http/pprof) under
@@ -113,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.K < MinK {
 		return nil, errors.New("admin: k-anonymity threshold must be at least 2")
 	}
+	cfg.DocsURL = cmp.Or(cfg.DocsURL, DefaultDocsURL)
 	cfg.KeyGrace = cmp.Or(cfg.KeyGrace, DefaultKeyGrace)
 	cfg.KeyRotate = cmp.Or(cfg.KeyRotate, DefaultKeyRotate)
 	if cfg.KeyGrace < 0 || cfg.KeyRotate < time.Minute {
@@ -234,7 +243,10 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /debug/pprof/symbol", tok.Require(http.HandlerFunc(pprof.Symbol)))
 		mux.Handle("POST /debug/pprof/symbol", tok.Require(http.HandlerFunc(pprof.Symbol)))
 	}
-	mux.HandleFunc("GET /{$}", s.dashboard)
+	mux.HandleFunc("GET /{$}", s.signedIn(s.dashboard))
+	mux.HandleFunc("GET /schemas/{name}/{version}", s.signedIn(s.schemaPage))
+	mux.HandleFunc("GET /ingest", s.signedIn(s.ingestPage))
+	mux.HandleFunc("GET /keys", s.signedIn(s.keysPage))
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
