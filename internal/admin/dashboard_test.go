@@ -304,3 +304,21 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardDocImages: the screenshots docs/dashboard.md shows exist
+// (scripts/screenshots writes them).
+func TestDashboardDocImages(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/dashboard.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs := regexp.MustCompile(`!\[[^\]]*\]\((dashboard/[a-z0-9-]+\.png)\)`).FindAllStringSubmatch(string(doc), -1)
+	if len(imgs) < 5 {
+		t.Fatalf("docs/dashboard.md shows %d screenshots, want 5", len(imgs))
+	}
+	for _, m := range imgs {
+		if fi, err := os.Stat("../../docs/" + m[1]); err != nil || fi.Size() < 1000 {
+			t.Errorf("%s: %v", m[1], err)
+		}
+	}
+}

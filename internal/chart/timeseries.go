@@ -37,7 +37,7 @@ type TimeSeries struct {
 	Step    time.Duration
 	Buckets int
 	Series  []Series
-	// Width and Height are the viewBox size (0: 720 by 260). The SVG
+	// Width and Height are the viewBox size (0: 960 by 300). The SVG
 	// scales to its container's width.
 	Width, Height int
 	// MaxMarkers bounds how many values get a marker with a tooltip (0:
@@ -74,7 +74,7 @@ const maxXTicks = 8
 func (c TimeSeries) SVG() template.HTML {
 	w, h := float64(c.Width), float64(c.Height)
 	if w <= 0 || h <= 0 {
-		w, h = 720, 260
+		w, h = 960, 300
 	}
 	c.Buckets = max(c.Buckets, 0)
 	n := max(c.Buckets, 1)
