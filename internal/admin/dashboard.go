@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,7 @@ var dashboardFuncs = template.FuncMap{
 	},
 	"schemaURL":   schemaPageURL,
 	"num":         chart.Format,
+	"int":         groupDigits,
 	"bar":         chart.Bar,
 	"withheldBar": chart.WithheldBar,
 	"swatch":      chart.Swatch,
@@ -44,7 +46,7 @@ var dashboardFuncs = template.FuncMap{
 // the page's file.
 var dashboardPages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"login", "overview", "schema", "ingest", "keys"} {
+	for _, name := range []string{"login", "overview", "schema", "ingest", "keys", "error"} {
 		m[name] = template.Must(template.New(name).Funcs(dashboardFuncs).ParseFS(dashboardFS, "dashboard/base.html", "dashboard/"+name+".html"))
 	}
 	return m
@@ -148,12 +150,18 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	s.renderPage(w, http.StatusOK, "overview", page{Title: "Overview", Nav: "overview", Now: s.stamp(), Body: d})
 }
 
+// dashboardError answers a page's failure as a page: the status and
+// problem title of its kind, and the client message (never internals).
 func (s *Server) dashboardError(w http.ResponseWriter, err error) {
 	e := asError(err)
 	if e.Kind == problem.Internal {
 		s.log.Error("dashboard failed", "error", e.Error())
 	}
-	writeProblem(w, e)
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(problem.RetryAfterSeconds(e.RetryAfter), 10))
+	}
+	d := e.Details()
+	s.renderPage(w, d.Status, "error", page{Title: d.Title, Now: s.stamp(), Body: d})
 }
 
 // login checks a submitted token and sets the session cookie: a random
@@ -216,4 +224,24 @@ func localNext(next string) string {
 		return ""
 	}
 	return next
+}
+
+// groupDigits writes n with its digits in groups of three ("3,724,000").
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
