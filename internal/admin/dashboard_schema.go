@@ -65,6 +65,21 @@ func releaseOf(*veilv1.GetAggregatesResponse) release {
 	return release{Exact: true}
 }
 
+// bandOf returns the interval a noisy release gives for the count of
+// one cell (e.g. its 95% confidence interval), ok false when the release
+// gives none, as every exact release does. This is the one place that
+// reads it; the chart draws it as a band around the line.
+func bandOf(*veilv1.AggregateGroup) (low, high float64, ok bool) {
+	return 0, 0, false
+}
+
+// provisionalOf reports whether the count of one cell may still change
+// (a release that is not final); the chart draws it hollow. Exact
+// releases are final.
+func provisionalOf(*veilv1.AggregateGroup) bool {
+	return false
+}
+
 // quantile is one percentile of a measure in one cell.
 type quantile struct {
 	Name  string // "p50", "p90", "p99"
@@ -154,7 +169,27 @@ type groupAcc struct {
 	label    string
 	total    int64
 	byBucket []float64 // NaN where the group has no released cell
-	measures map[string]*measureAcc
+	// low, high and provisional are the cells' release bands and marks
+	// (bandOf, provisionalOf); nil when no cell has one.
+	low, high   []float64
+	provisional []bool
+	measures    map[string]*measureAcc
+}
+
+// mark records the band and provisional mark of cell c at slot.
+func (g *groupAcc) mark(c *veilv1.AggregateGroup, slot, buckets int) {
+	if lo, hi, ok := bandOf(c); ok {
+		if g.low == nil {
+			g.low, g.high = nanSlice(buckets), nanSlice(buckets)
+		}
+		g.low[slot], g.high[slot] = addNaN(g.low[slot], lo), addNaN(g.high[slot], hi)
+	}
+	if provisionalOf(c) {
+		if g.provisional == nil {
+			g.provisional = make([]bool, buckets)
+		}
+		g.provisional[slot] = true
+	}
 }
 
 type measureAcc struct {
@@ -261,6 +296,7 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy string, res
 			groups = append(groups, g)
 		}
 		n := float64(c.GetCount())
+		g.mark(c, slot, r.Buckets)
 		g.total += c.GetCount()
 		g.byBucket[slot] = addNaN(g.byBucket[slot], n)
 		counts[slot] = addNaN(counts[slot], n)
@@ -295,6 +331,10 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy string, res
 	var series []chart.Series
 	if groupBy == "" {
 		series = []chart.Series{{Name: "events", Values: counts}}
+		if len(groups) == 1 {
+			g := groups[0]
+			series[0].Low, series[0].High, series[0].Provisional = g.low, g.high, g.provisional
+		}
 	} else {
 		for i, g := range groups {
 			if i == chartGroups {
@@ -309,7 +349,7 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy string, res
 				series = append(series, chart.Series{Name: "other " + strconv.Itoa(len(groups)-chartGroups) + " groups", Values: rest})
 				break
 			}
-			series = append(series, chart.Series{Name: g.label, Values: g.byBucket})
+			series = append(series, chart.Series{Name: g.label, Values: g.byBucket, Low: g.low, High: g.high, Provisional: g.provisional})
 		}
 	}
 	v.Counts = chart.TimeSeries{

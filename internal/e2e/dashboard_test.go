@@ -233,6 +233,20 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("after back: %+v", st)
 	}
 
+	// A custom range of the last 3 hours, typed into the form.
+	hour := time.Now().UTC().Truncate(time.Hour)
+	do("custom range", chromedp.SetValue(`#from`, hour.Add(-2*time.Hour).Format("2006-01-02T15:04")),
+		chromedp.SetValue(`#to`, hour.Add(time.Hour).Format("2006-01-02T15:04")))
+	navigate("apply custom range", chromedp.Click(`#apply-custom`))
+	st = state()
+	if !strings.Contains(st.URL, "range=custom") || !strings.Contains(st.URL, "group=os") || st.Buckets != "3" || st.Series["ios"] != len(buckets) || st.Breakdown["ios"] != "42" {
+		t.Errorf("after the custom range: %+v", st)
+	}
+	do("back again", chromedp.NavigateBack())
+	if st = state(); !strings.Contains(st.URL, "range=24h") || st.Buckets != "24" {
+		t.Errorf("back from the custom range: %+v", st)
+	}
+
 	// Group by app_version: 2.9's cell is withheld, shown as such.
 	do("choose app_version", chromedp.SetValue(`#group`, "app_version"))
 	navigate("apply app_version", chromedp.Click(`#apply-group`))
