@@ -123,6 +123,10 @@ type schemaView struct {
 	Groups     int
 
 	MeasureViews []measureView
+
+	// Accepted and Rejected are this version's ingest outcomes over the
+	// range: exact operator counts.
+	Accepted, Rejected int64
 }
 
 type rangeLink struct {
@@ -443,6 +447,13 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy string, res
 	return v
 }
 
+// IngestURL is the ingest page over the same range.
+func (v schemaView) IngestURL() string {
+	q := url.Values{}
+	v.Range.query(q)
+	return "/ingest?" + q.Encode()
+}
+
 // addNaN adds x to acc, reading a NaN acc (no value yet) as 0.
 func addNaN(acc, x float64) float64 {
 	if math.IsNaN(acc) {
@@ -491,6 +502,22 @@ func (s *Server) schemaPage(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusBadRequest
 	}
 	view := buildSchemaView(sch, s.cfg.K, rng, groupBy, resp)
+	stats, err := s.cfg.DB.Stats(ctx, rng.From, rng.To)
+	if err != nil {
+		s.dashboardError(w, storageError(err))
+		return
+	}
+	for _, row := range stats {
+		if row.Schema != name || row.Version != version {
+			continue
+		}
+		switch row.Outcome {
+		case "accepted":
+			view.Accepted += row.Count
+		case "rejected":
+			view.Rejected += row.Count
+		}
+	}
 	s.renderPage(w, code, "schema", page{
 		Title: name + " v" + strconv.Itoa(version), Now: s.stamp(), Error: strings.Join(msgs, "; "), Body: view,
 	})

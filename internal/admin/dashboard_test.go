@@ -119,6 +119,9 @@ func TestDashboardSchemaPage(t *testing.T) {
 	if !strings.Contains(body, `<b id="total">111</b>`) || !strings.Contains(body, "exact — subtractable") {
 		t.Error("total or release label missing")
 	}
+	if !strings.Contains(body, `<b>111</b> accepted, <b>12</b> rejected (<a href="/ingest?range=24h">`) {
+		t.Error("the schema's ingest counts are missing")
+	}
 
 	body = h.page(t, "/schemas/app.launch/1?range=7d&group=os", 200)
 	if !strings.Contains(body, `data-buckets="168"`) {
