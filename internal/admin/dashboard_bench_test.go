@@ -54,7 +54,7 @@ func BenchmarkSchemaPage(b *testing.B) {
 	var buf bytes.Buffer
 	b.ReportAllocs()
 	for b.Loop() {
-		v := buildSchemaView(sch, DefaultK, r, "os", resp)
+		v := buildSchemaView(sch, DefaultK, r, "os", "mean", resp)
 		buf.Reset()
 		if err := dashboardPages["schema"].ExecuteTemplate(&buf, "base", page{Title: "x", Body: v}); err != nil {
 			b.Fatal(err)

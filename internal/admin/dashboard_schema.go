@@ -108,6 +108,8 @@ type schemaView struct {
 	CustomTo   string
 	GroupBy    string
 	Groupings  []string
+	Stat       string   // what the measure charts show
+	Stats      []string // the choices of Stat
 
 	Release release
 	// Withheld counts the cells (a group in a bucket) withheld for
@@ -168,6 +170,35 @@ type measureRow struct {
 	Min, Max  float64
 }
 
+// measureStats are the statistics a measure chart can show per bucket:
+// the mean (with percentiles when the answer has them), the sum, or the
+// count of events that carried the measure.
+var measureStats = []string{"mean", "sum", "count"}
+
+// defaultStat is the statistic of a page whose URL names none.
+const defaultStat = "mean"
+
+// bucketMeasure sums one measure over the cells of a bucket.
+type bucketMeasure struct {
+	count int64
+	sum   float64
+	q     []quantile
+}
+
+// value is stat of b; NaN without events.
+func (b bucketMeasure) value(stat string) float64 {
+	if b.count == 0 {
+		return math.NaN()
+	}
+	switch stat {
+	case "sum":
+		return b.sum
+	case "count":
+		return float64(b.count)
+	}
+	return b.sum / float64(b.count)
+}
+
 // groupAcc accumulates one group over the range.
 type groupAcc struct {
 	label    string
@@ -178,6 +209,7 @@ type groupAcc struct {
 	low, high   []float64
 	provisional []bool
 	measures    map[string]*measureAcc
+	byBucketM   map[string][]bucketMeasure // per measure, per bucket
 }
 
 // mark records the band and provisional mark of cell c at slot.
@@ -254,12 +286,13 @@ func nanSlice(n int) []float64 {
 }
 
 // buildSchemaView turns an aggregates answer over r, grouped by groupBy
-// ("" or one dimension), into the page's charts and tables.
-func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy string, resp *veilv1.GetAggregatesResponse) schemaView {
+// ("" or one dimension), into the page's charts and tables; stat (one of
+// measureStats) is what the measure charts show.
+func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy, stat string, resp *veilv1.GetAggregatesResponse) schemaView {
 	v := schemaView{
 		Name: sch.GetName(), Version: sch.GetVersion(), Granularity: sch.GetGranularity(),
 		Dimensions: sch.GetDimensions(), Measures: sch.GetMeasures(), K: k,
-		Range: r, GroupBy: groupBy, Groupings: releasableGroupBy(sch),
+		Range: r, GroupBy: groupBy, Groupings: releasableGroupBy(sch), Stat: stat, Stats: measureStats,
 		Release: releaseOf(resp), Withheld: int(resp.GetSuppressedGroups()),
 		CustomFrom: r.From.Format("2006-01-02T15:04"), CustomTo: r.To.Format("2006-01-02T15:04"),
 	}
@@ -270,16 +303,14 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy string, res
 			q.Set("group", groupBy)
 		}
 		q.Set("range", p.name)
+		if stat != defaultStat {
+			q.Set("stat", stat)
+		}
 		v.RangeLinks = append(v.RangeLinks, rangeLink{Name: p.name, Label: p.label, URL: base + "?" + q.Encode(), Current: r.Name == p.name})
 	}
 
 	// Overall per-bucket measure sums, and percentiles when each bucket
 	// is one cell (no group-by).
-	type bucketMeasure struct {
-		count int64
-		sum   float64
-		q     []quantile
-	}
 	overall := map[string][]bucketMeasure{}
 	for _, m := range v.Measures {
 		overall[m] = make([]bucketMeasure, r.Buckets)
@@ -295,7 +326,7 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy string, res
 		label := groupLabel(c.GetGroup(), groupBy)
 		g := byLabel[label]
 		if g == nil {
-			g = &groupAcc{label: label, byBucket: nanSlice(r.Buckets), measures: map[string]*measureAcc{}}
+			g = &groupAcc{label: label, byBucket: nanSlice(r.Buckets), measures: map[string]*measureAcc{}, byBucketM: map[string][]bucketMeasure{}}
 			byLabel[label] = g
 			groups = append(groups, g)
 		}
@@ -312,6 +343,13 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy string, res
 				g.measures[name] = ma
 			}
 			ma.add(st)
+			gb := g.byBucketM[name]
+			if gb == nil {
+				gb = make([]bucketMeasure, r.Buckets)
+				g.byBucketM[name] = gb
+			}
+			gb[slot].count += st.GetCount()
+			gb[slot].sum += st.GetSum()
 			ob, ok := overall[name]
 			if !ok {
 				continue
@@ -401,13 +439,11 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy string, res
 			}
 		}
 		mv.Count, mv.Sum, mv.Mean, mv.Min, mv.Max = tot.count, tot.sum, tot.mean(), tot.min, tot.max
-		means := nanSlice(r.Buckets)
+		values := nanSlice(r.Buckets)
 		qseries := map[string][]float64{}
 		var qnames []string
 		for j, b := range overall[name] {
-			if b.count > 0 {
-				means[j] = b.sum / float64(b.count)
-			}
+			values[j] = b.value(stat)
 			for _, q := range b.q {
 				if qseries[q.Name] == nil {
 					qseries[q.Name] = nanSlice(r.Buckets)
@@ -416,15 +452,28 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy string, res
 				qseries[q.Name][j] = q.Value
 			}
 		}
-		ms := []chart.Series{{Name: "mean", Values: means}}
+		var ms []chart.Series
 		if groupBy == "" {
-			for _, qn := range qnames {
-				ms = append(ms, chart.Series{Name: qn, Values: qseries[qn]})
+			ms = []chart.Series{{Name: stat, Values: values}}
+			if stat == "mean" {
+				for _, qn := range qnames {
+					ms = append(ms, chart.Series{Name: qn, Values: qseries[qn]})
+				}
+				mv.HasQuantiles = len(qnames) > 0
 			}
-			mv.HasQuantiles = len(qnames) > 0
+		} else {
+			// One line per leading group: a mean of the rest would
+			// not be one of theirs.
+			for _, g := range groups[:min(len(groups), chartGroups)] {
+				vals := nanSlice(r.Buckets)
+				for j, b := range g.byBucketM[name] {
+					vals[j] = b.value(stat)
+				}
+				ms = append(ms, chart.Series{Name: g.label, Values: vals})
+			}
 		}
 		mv.Chart = chart.TimeSeries{
-			ID: "m" + strconv.Itoa(mi), Title: name + " per " + r.Bucket + ", " + r.Label(),
+			ID: "m" + strconv.Itoa(mi), Title: name + ", " + stat + " per " + r.Bucket + ", " + r.Label(),
 			Start: r.From, Step: r.Step, Buckets: r.Buckets, Series: ms,
 		}.SVG()
 		for i, s := range ms {
@@ -483,6 +532,11 @@ func (s *Server) schemaPage(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		msgs = append(msgs, err.Error())
 	}
+	stat := cmp.Or(q.Get("stat"), defaultStat)
+	if !slices.Contains(measureStats, stat) {
+		msgs = append(msgs, "unknown measure statistic "+strconv.Quote(stat)+": showing the mean")
+		stat = defaultStat
+	}
 	groupBy := q.Get("group")
 	if groupBy != "" && !slices.Contains(releasableGroupBy(sch), groupBy) {
 		msgs = append(msgs, "cannot group by "+strconv.Quote(groupBy)+": not a dimension of this schema version")
@@ -501,7 +555,7 @@ func (s *Server) schemaPage(w http.ResponseWriter, r *http.Request) {
 	if len(msgs) > 0 {
 		code = http.StatusBadRequest
 	}
-	view := buildSchemaView(sch, s.cfg.K, rng, groupBy, resp)
+	view := buildSchemaView(sch, s.cfg.K, rng, groupBy, stat, resp)
 	stats, err := s.cfg.DB.Stats(ctx, rng.From, rng.To)
 	if err != nil {
 		s.dashboardError(w, storageError(err))

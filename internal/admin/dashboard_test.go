@@ -86,7 +86,17 @@ var (
 // seriesPoints maps each line of the page's first chart to its points.
 func seriesPoints(t *testing.T, body string) map[string]int {
 	t.Helper()
-	first := body[strings.Index(body, `<svg class="chart"`):]
+	return chartPoints(t, body, 0)
+}
+
+// chartPoints maps each line of the page's n-th chart to its points.
+func chartPoints(t *testing.T, body string, n int) map[string]int {
+	t.Helper()
+	charts := strings.Split(body, `<svg class="chart"`)
+	if len(charts) <= n+1 {
+		t.Fatalf("no chart %d", n)
+	}
+	first := charts[n+1]
 	first = first[:strings.Index(first, "</svg>")]
 	m := map[string]int{}
 	for _, s := range seriesRE.FindAllStringSubmatch(first, -1) {
@@ -159,6 +169,22 @@ func TestDashboardSchemaPage(t *testing.T) {
 	// Measures: count, sum and mean over the released cells.
 	if !strings.Contains(body, `id="measure-cold_start_ms"`) || !strings.Contains(body, "count<b>105</b>") {
 		t.Error("measure summary missing")
+	}
+
+	// The measure chart shows the chosen statistic per leading group.
+	body = h.page(t, "/schemas/app.launch/1?group=os&stat=sum", 200)
+	if got := chartPoints(t, body, 1); got["ios"] != 6 || got["android"] != 3 || len(got) != 2 {
+		t.Errorf("measure chart by os: %v", got)
+	}
+	if !strings.Contains(body, "cold_start_ms, sum per hour") || !strings.Contains(body, `<option value="sum" selected>`) {
+		t.Error("the sum is not what the measure chart shows")
+	}
+	if !strings.Contains(body, `href="/schemas/app.launch/1?group=os&amp;range=7d&amp;stat=sum"`) {
+		t.Error("range link loses the statistic")
+	}
+	body = h.page(t, "/schemas/app.launch/1?stat=p42", 400)
+	if !strings.Contains(body, "unknown measure statistic") {
+		t.Error("bad statistic not explained")
 	}
 
 	// A custom range of the 2 latest hours.
