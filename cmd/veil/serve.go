@@ -151,6 +151,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		KeyRotate:        c.KeyRotation,
 		KEMs:             c.KEMs,
 		SchemaRegistered: registry.Invalidate,
+		SchemasDisabled:  registry.SetDisabled,
 		KeysChanged: func(ctx context.Context) {
 			if gw != nil {
 				gw.Refresh(ctx) // a failure is logged; the old ring stays until the next refresh
@@ -206,6 +207,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { adm.RunRotation(jobs) })
 	wg.Go(func() { db.RunRetentionLoop(jobs, c.RetentionEvery) })
+	wg.Go(func() { adm.RunDisabledPoll(jobs) })
 	run.AfterDrain = func(drain context.Context) {
 		adm.GRPCServer().Stop()
 		stopJobs()

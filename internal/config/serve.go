@@ -104,7 +104,7 @@ func (c *Serve) BindFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.MigrationDatabaseURLFile, "migration-database-url-file", c.MigrationDatabaseURLFile, "read the database owner's URL from this `FILE`: used at start to migrate and set up the database roles, then closed; --database-url then logs in as the service login veil_service_<database>")
 	f.StringVar(&c.Listen, "listen", c.Listen, "public listener: the OHTTP gateway, key configurations and health")
 	f.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin listener: gRPC, REST, metrics, dashboard")
-	f.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin bearer tokens, one per line; empty creates <data-dir>/admin-token")
+	f.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin bearer tokens, one per line as ROLE NAME TOKEN (ROLE read or admin) or a bare admin token; empty creates <data-dir>/admin-token")
 	f.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "32-byte key sealing the gateway private keys at rest, mode 0600 (default <data-dir>/master.key, created if missing while the key ring holds no sealed key)")
 	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve both listeners over TLS with this certificate chain (PEM)")
 	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
