@@ -205,8 +205,15 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	// Run: the listeners and the chores until ctx ends, then the drain.
 	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { adm.RunRotation(jobs) })
-	wg.Go(func() { db.RunRetentionLoop(jobs, c.RetentionEvery) })
+	// Chores run on one replica at a time (storage.RunAsLeader).
+	wg.Go(func() {
+		db.RunAsLeader(jobs, storage.LeaderConfig{Logger: logger}, func(ctx context.Context) {
+			var chores sync.WaitGroup
+			chores.Go(func() { adm.RunRotation(ctx) })
+			chores.Go(func() { db.RunRetentionLoop(ctx, c.RetentionEvery) })
+			chores.Wait()
+		})
+	})
 	wg.Go(func() { adm.RunDisabledPoll(jobs) })
 	run.AfterDrain = func(drain context.Context) {
 		adm.GRPCServer().Stop()
