@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -111,7 +113,17 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	defer admLn.Close()
 
 	// Construct: database (migrated by Open), writer, admin plane with the
-	// key ring, ingest behind the gateway.
+	// key ring, ingest behind the gateway. An external database may still
+	// be starting (compose, a pod beside it): wait for it, bounded.
+	if c.DatabaseURL != "" {
+		first := cmp.Or(c.MigrationURL(), c.DatabaseURL) // what Open connects to first
+		if err := storage.WaitForServer(ctx, first, storage.WaitPolicy{Max: c.DatabaseWait}, logger); err != nil {
+			if errors.Is(err, storage.ErrServerNotReady) {
+				err = fmt.Errorf("%w (--database-url); to wait longer at start, raise --database-wait", err)
+			}
+			return err
+		}
+	}
 	db, err := storage.Open(ctx, storage.Config{URL: c.DatabaseURL, DataDir: c.DataDir,
 		MigrationURL: c.MigrationURL(), MasterKeyFile: c.MasterKeyFile}, logger)
 	if err != nil {

@@ -66,6 +66,15 @@ type Serve struct {
 	// migrationURL is its content, never kept past the start.
 	MigrationDatabaseURLFile string
 	migrationURL             string
+
+	// DatabaseWait bounds how long serve waits at start for the database
+	// of DatabaseURL to accept connections (storage.WaitForServer; 0:
+	// one attempt).
+	DatabaseWait time.Duration
+	// RelayAllow and RelayClientCA restrict who may post encapsulated
+	// requests to the public listener (gateway.RelayAccess).
+	RelayAllow    []string
+	RelayClientCA string
 }
 
 // DefaultDataDir is veil serve's and veil migrate's data directory.
@@ -91,6 +100,7 @@ func DefaultServe() Serve {
 		MemoryLimit:       DefaultMemoryLimit,
 		GCPercent:         DefaultGCPercent,
 		LogLevel:          "info",
+		DatabaseWait:      storage.DefaultStartWait,
 	}
 }
 
@@ -102,6 +112,7 @@ func (c *Serve) BindFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL; empty starts a private PostgreSQL under --data-dir")
 	f.StringVar(&c.DatabaseURLFile, "database-url-file", c.DatabaseURLFile, "read --database-url from this `FILE` (first line), keeping its password out of ps and the environment")
 	f.StringVar(&c.MigrationDatabaseURLFile, "migration-database-url-file", c.MigrationDatabaseURLFile, "read the database owner's URL from this `FILE`: used at start to migrate and set up the database roles, then closed; --database-url then logs in as the service login veil_service_<database>")
+	f.DurationVar(&c.DatabaseWait, "database-wait", c.DatabaseWait, "how long to wait at start for the PostgreSQL of --database-url to accept connections, retrying with backoff (0: fail at the first refusal)")
 	f.StringVar(&c.Listen, "listen", c.Listen, "public listener: the OHTTP gateway, key configurations and health")
 	f.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin listener: gRPC, REST, metrics, dashboard")
 	f.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin bearer tokens, one per line; empty creates <data-dir>/admin-token")
@@ -177,6 +188,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.RetentionEvery < time.Minute {
 		bad("--retention-interval %v: must be at least 1m", c.RetentionEvery)
+	}
+	if c.DatabaseWait < 0 || c.DatabaseWait > time.Hour {
+		bad("--database-wait %v: must be between 0 and 1h", c.DatabaseWait)
 	}
 	if c.ShutdownWait <= 0 {
 		bad("--shutdown-timeout must be positive")
