@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -60,7 +61,15 @@ file.`,
 // runRelay serves until ctx is done, then drains in-flight requests. ready,
 // if not nil, is told the bound address once the listener is up.
 func runRelay(ctx context.Context, c config.Relay, logger *slog.Logger, ready func(net.Addr)) error {
-	clientTLS, err := relay.GatewayTLS(c.GatewayCA)
+	var clientCert *tls.Certificate
+	if c.ClientCert != "" {
+		cert, err := tlsconfig.LoadClientCert(c.ClientCert, c.ClientKey, time.Now(), logger)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("relay: --client-cert/--client-key: %w", err)}
+		}
+		clientCert = &cert
+	}
+	clientTLS, err := relay.GatewayTLS(c.GatewayCA, clientCert)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("relay: --gateway-ca: %w", err)}
 	}

@@ -20,6 +20,8 @@ type Relay struct {
 	TLSCert         string
 	TLSKey          string
 	GatewayCA       string
+	ClientCert      string
+	ClientKey       string
 	MaxBodyBytes    int64
 	Rate            float64
 	Burst           int
@@ -53,6 +55,8 @@ func (c *Relay) BindFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve TLS with this certificate chain (PEM)")
 	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
 	f.StringVar(&c.GatewayCA, "gateway-ca", c.GatewayCA, "verify the gateway's certificate against the CA certificates in this PEM file instead of the system roots")
+	f.StringVar(&c.ClientCert, "client-cert", c.ClientCert, "present this TLS client certificate chain (PEM) to the gateway, for a gateway that admits only relays with one (veil serve --relay-client-ca)")
+	f.StringVar(&c.ClientKey, "client-key", c.ClientKey, "private key for --client-cert (PEM)")
 	f.Int64Var(&c.MaxBodyBytes, "max-body", c.MaxBodyBytes, "largest encapsulated request accepted, in bytes")
 	f.Float64Var(&c.Rate, "rate", c.Rate, "requests per second allowed per client address (IPv4 address or IPv6 /64)")
 	f.IntVar(&c.Burst, "burst", c.Burst, "burst allowed per client address")
@@ -88,6 +92,9 @@ func (c *Relay) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("--tls-cert and --tls-key go together")
+	}
+	if (c.ClientCert == "") != (c.ClientKey == "") {
+		bad("--client-cert and --client-key go together")
 	}
 	if c.Rate <= 0 || c.Burst <= 0 || c.MaxBodyBytes <= 0 || c.UpstreamTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		bad("--rate, --burst, --max-body and timeouts must be positive")
