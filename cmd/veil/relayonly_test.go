@@ -67,7 +67,7 @@ func TestServeAcceptsOnlyRelays(t *testing.T) {
 
 	relayCert := ca.Client(t, "relay.example")
 	base := config.Relay{
-		Listen: "127.0.0.1:0", GatewayURL: pub + "/gateway", GatewayCA: ca.File,
+		Listen: "127.0.0.1:0", Gateways: []string{pub + "/gateway"}, GatewayCA: ca.File,
 		MaxBodyBytes: 1 << 20, Rate: 100, Burst: 100, MaxInFlight: 16,
 		UpstreamTimeout: 10 * time.Second, ShutdownTimeout: time.Second,
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -13,8 +14,9 @@ import (
 
 // Relay is the configuration of `veil relay`, loaded like Serve's.
 type Relay struct {
-	Listen          string
-	GatewayURL      string
+	Listen string
+	// Gateways are the gateway's POST URLs: one, or its replicas.
+	Gateways        []string
 	KeysURL         string
 	SignedKeysURL   string
 	TLSCert         string
@@ -49,7 +51,7 @@ func DefaultRelay() Relay {
 func (c *Relay) BindFlags(f *pflag.FlagSet) {
 	BindFile(f)
 	f.StringVar(&c.Listen, "listen", c.Listen, "address to listen on")
-	f.StringVar(&c.GatewayURL, "gateway", c.GatewayURL, "the gateway's POST URL, e.g. https://collector.example/gateway (required)")
+	f.StringSliceVar(&c.Gateways, "gateway", c.Gateways, "the gateway's POST `URL`, e.g. https://collector.example/gateway (required); repeat it (or separate by commas) for replicas of one collector sharing its database: requests go round robin to those that answer, one that fails or times out is skipped for 10s, keys come from any of them")
 	f.StringVar(&c.KeysURL, "keys-url", c.KeysURL, "where the gateway publishes its keys (default: /ohttp-keys on the gateway's origin)")
 	f.StringVar(&c.SignedKeysURL, "signed-keys-url", c.SignedKeysURL, "where the gateway publishes its signed key document (default: /ohttp-keys-signed on the gateway's origin)")
 	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve TLS with this certificate chain (PEM)")
@@ -87,8 +89,13 @@ func (c *Relay) ServerConfig() server.Config {
 func (c *Relay) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.GatewayURL == "" {
+	if len(c.Gateways) == 0 {
 		bad("--gateway is required")
+	}
+	for i, g := range c.Gateways {
+		if slices.Contains(c.Gateways[:i], g) {
+			bad("--gateway %s is given twice", g)
+		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("--tls-cert and --tls-key go together")
