@@ -47,6 +47,7 @@ var allowed = map[string][]string{
 	// and a byte budget (std only), for the gateway and the relay.
 	"bodyread": {},
 	"testlog":  {},
+	"testpki":  {}, // tests' throwaway certificate authorities
 	// The load generator drives the public path like a client; the fault
 	// and end-to-end tests run the whole binary and may import anything.
 	"loadgen": {"ohttp", "bhttp", "sdk", "proto"},
@@ -91,6 +92,7 @@ var thirdParty = map[string][]string{
 	"httpcache":  {},
 	"secretfile": {},
 	"testlog":    {},
+	"testpki":    {},
 	"tlsconfig":  {},
 }
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -98,6 +100,20 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
 	}
+	// Relays only: a relay's client certificate is asked for on the
+	// public listener alone (the admin listener's browsers are not asked).
+	pubTLS := run.TLS
+	if c.RelayClientCA != "" {
+		cas, err := tlsconfig.LoadCertPool(c.RelayClientCA)
+		if err != nil {
+			return fmt.Errorf("--relay-client-ca: %w", err)
+		}
+		pubTLS = tlsconfig.RequestClientCert(run.TLS, cas)
+	}
+	if c.RelayBypassable() {
+		logger.Warn("the public listener is reachable from other hosts and accepts encapsulated requests from anyone: clients can bypass the relay and show the gateway their address; restrict it to your relays with --relay-allow or --relay-client-ca",
+			"listen", c.Listen)
+	}
 	var lc net.ListenConfig
 	pubLn, err := lc.Listen(ctx, "tcp", c.Listen)
 	if err != nil {
@@ -111,7 +127,17 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	defer admLn.Close()
 
 	// Construct: database (migrated by Open), writer, admin plane with the
-	// key ring, ingest behind the gateway.
+	// key ring, ingest behind the gateway. An external database may still
+	// be starting (compose, a pod beside it): wait for it, bounded.
+	if c.DatabaseURL != "" {
+		first := cmp.Or(c.MigrationURL(), c.DatabaseURL) // what Open connects to first
+		if err := storage.WaitForServer(ctx, first, storage.WaitPolicy{Max: c.DatabaseWait}, logger); err != nil {
+			if errors.Is(err, storage.ErrServerNotReady) {
+				err = fmt.Errorf("%w (--database-url); to wait longer at start, raise --database-wait", err)
+			}
+			return err
+		}
+	}
 	db, err := storage.Open(ctx, storage.Config{URL: c.DatabaseURL, DataDir: c.DataDir,
 		MigrationURL: c.MigrationURL(), MasterKeyFile: c.MasterKeyFile}, logger)
 	if err != nil {
@@ -190,6 +216,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		MaxInnerBytes:   gateway.DefaultMaxInnerBytes,
 		MaxConcurrent:   c.MaxInFlight,
 		Signer:          adm,
+		Relays:          c.RelayAccess(),
 		Logger:          logger,
 	})
 	if err != nil {
@@ -226,7 +253,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	logger.Info("veil serving", "public", scheme+"://"+pubLn.Addr().String(),
 		"admin", scheme+"://"+admLn.Addr().String(), "k_anonymity", c.KAnonymity)
 	return server.Run(ctx, run,
-		server.Listener{Name: "public", Listener: pubLn, Handler: public},
+		server.Listener{Name: "public", Listener: pubLn, Handler: public, TLS: pubTLS},
 		server.Listener{Name: "admin", Listener: admLn, Handler: adm.Handler(), HTTP2: adm.HTTP2Config()})
 }
 
