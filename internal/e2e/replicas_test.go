@@ -138,8 +138,9 @@ func TestReplicas(t *testing.T) {
 			if r := call(t, "POST", rs.admins[other]+"/v1/keys:rotate", rs.token, "application/json", []byte(`{}`)); r.Status != 200 {
 				t.Fatalf("rotate: %d %s", r.Status, r.Body)
 			}
-		case 2 * n / 3:
-			// The chore leader dies mid-run, with batches in flight.
+		case 2*n/3 + 50:
+			// The chore leader dies mid-run, between flushes, with
+			// batches in flight.
 			rs.serves[leader].Kill()
 		}
 		if i%100 == 99 {
