@@ -482,6 +482,15 @@ func TestVeilChartRefusals(t *testing.T) {
 	for name, vals := range map[string]map[string]any{
 		"latest tag":            {"image": map[string]any{"tag": "latest"}},
 		"client CA without TLS": {"serve": map[string]any{"relayClientCASecret": "relay-ca"}},
+		// values.schema.json: typos and unsafe values fail at install.
+		"unknown value":            {"replicas": 3},
+		"unknown nested value":     {"serve": map[string]any{"relayAllowed": []any{"10.0.0.0/8"}}},
+		"no replicas":              {"replicaCount": 0},
+		"pull always":              {"image": map[string]any{"pullPolicy": "Always"}},
+		"world-readable secrets":   {"secret": map[string]any{"defaultMode": 0o644}},
+		"writable root filesystem": {"securityContext": map[string]any{"readOnlyRootFilesystem": false, "allowPrivilegeEscalation": false}},
+		"root user":                {"podSecurityContext": map[string]any{"runAsNonRoot": true, "runAsUser": 0}},
+		"admin port open to all":   {"networkPolicy": map[string]any{"admin": map[string]any{"from": []any{}}}},
 	} {
 		if _, err := render(t, veilChart, vals); err == nil {
 			t.Errorf("%s: rendered", name)
@@ -531,6 +540,16 @@ var relayValueSets = map[string]map[string]any{
 func TestRelayChart(t *testing.T) {
 	if _, err := render(t, relayChart, nil); err == nil || !strings.Contains(err.Error(), "relay.gateways is required") {
 		t.Errorf("defaults without a gateway: %v, want the required-gateway error", err)
+	}
+	gw := []any{"https://collector.example/gateway"}
+	for name, relay := range map[string]map[string]any{
+		"misspelt value": {"gateways": gw, "trustedProxy": []any{"10.0.0.0/8"}},
+		"zero rate":      {"gateways": gw, "rate": 0},
+		"not a URL":      {"gateways": []any{"collector.example"}},
+	} {
+		if _, err := render(t, relayChart, map[string]any{"relay": relay}); err == nil {
+			t.Errorf("%s: rendered", name)
+		}
 	}
 	for name, vals := range relayValueSets {
 		t.Run(name, func(t *testing.T) {
