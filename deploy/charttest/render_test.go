@@ -371,6 +371,9 @@ func checkVeil(t *testing.T, m *manifests, vals map[string]any) {
 	if len(public.Spec.Ports) != 1 || public.Spec.Ports[0].TargetPort.String() != "public" {
 		t.Errorf("public Service ports %+v, want only the public port", public.Spec.Ports)
 	}
+	if public.Spec.Type != corev1.ServiceTypeClusterIP && public.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
+		t.Errorf("public %s Service with externalTrafficPolicy %q: the gateway would see node addresses, not the relays'", public.Spec.Type, public.Spec.ExternalTrafficPolicy)
+	}
 	if adminSvc.Spec.Type != corev1.ServiceTypeClusterIP || len(adminSvc.Spec.Ports) != 1 || adminSvc.Spec.Ports[0].TargetPort.String() != "admin" {
 		t.Errorf("admin Service %s %+v, want ClusterIP on the admin port", adminSvc.Spec.Type, adminSvc.Spec.Ports)
 	}
