@@ -20,7 +20,7 @@ type table struct {
 }
 
 var (
-	createTable = regexp.MustCompile(`(?s)CREATE TABLE (\w+) \((.*?)\n\)`)
+	createTable = regexp.MustCompile(`(?s)CREATE (?:UNLOGGED )?TABLE (?:IF NOT EXISTS )?(?:public\.)?(\w+) \((.*?)\n\)`)
 	dropTable   = regexp.MustCompile(`DROP TABLE (\w+);`)
 	addColumn   = regexp.MustCompile(`(?s)ALTER TABLE (\w+)((?:\s*(?:ADD|DROP) COLUMN \w+[^,;]*,?)+);`)
 	columnOp    = regexp.MustCompile(`(ADD|DROP) COLUMN (\w+)`)
