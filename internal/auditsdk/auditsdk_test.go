@@ -100,3 +100,25 @@ func TestIntegrityForm(t *testing.T) {
 		t.Errorf("Integrity(nil) = %s, want %s", got, want)
 	}
 }
+
+// TestReadmeDigestsArePublished keeps the SRI snippets of sdk/js/README.md
+// current.
+func TestReadmeDigestsArePublished(t *testing.T) {
+	b, err := os.ReadFile("../../sdk/js/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, f := range strings.Fields(strings.NewReplacer(`"`, " ", "=", " ").Replace(string(b))) {
+		if !strings.HasPrefix(f, "sha384-") {
+			continue
+		}
+		found++
+		if ms, err := Lookup(f); err != nil || len(ms) == 0 {
+			t.Errorf("README digest %s is not a published build (%v)", f, err)
+		}
+	}
+	if found == 0 {
+		t.Error("no sha384- digest in sdk/js/README.md")
+	}
+}

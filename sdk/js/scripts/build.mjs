@@ -9,8 +9,9 @@
 //                                   dist/ or DIGESTS.json differ (CI)
 
 import { build } from "esbuild";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,6 +55,14 @@ for (const e of entries) {
   writeFileSync(join(outDir, e.out), text);
 }
 
+// Type declarations for TypeScript callers (record<T> and the options),
+// by the pinned compiler.
+const tsc = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.types.json"), "--outDir", join(outDir, "types")], { cwd: root, encoding: "utf8" });
+if (tsc.status !== 0) {
+  console.error("tsc:", tsc.stdout, tsc.stderr);
+  process.exit(1);
+}
+
 const sri = (b) => "sha384-" + createHash("sha384").update(b).digest("base64");
 const digestsPath = join(root, "DIGESTS.json");
 let digests = {};
@@ -91,6 +100,18 @@ if (check) {
     }
     if (!committed.equals(Buffer.from(b))) {
       console.error(`dist/${name} is stale: npm ci && npm run build, then commit it`);
+      failed = true;
+    }
+  }
+  for (const name of readdirSync(join(outDir, "types"))) {
+    let committed = "";
+    try {
+      committed = readFileSync(join(root, "dist", "types", name), "utf8");
+    } catch {
+      // missing: stale
+    }
+    if (committed !== readFileSync(join(outDir, "types", name), "utf8")) {
+      console.error(`dist/types/${name} is stale: npm ci && npm run build, then commit it`);
       failed = true;
     }
   }

@@ -117,7 +117,7 @@ const maxClockCorrectionMs = 5 * 60_000;
 const keepaliveMaxBytes = 32 << 10;
 const maxResponseBytes = 4 << 20;
 
-export type Fields = Record<string, string | number | boolean | null>;
+export type Fields = Record<string, string | number | boolean | null | undefined>;
 
 /** The client's public surface. T maps schema names to their field types,
  * so that record("app.launch", 1, {...}) is checked by the compiler. */
