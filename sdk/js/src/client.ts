@@ -90,8 +90,9 @@ export interface ClientOptions {
   /** keep the pending batch sealed and send it with fetch keepalive when
    * the page is hidden (default: on where there is a document) */
   pageHide?: boolean;
-  /** how often the pre-sealed batch is sealed again with a fresh Date;
-   * below half the gateway's Date window (default 2 min of its 5) */
+  /** how old the pre-sealed batch may get before it is sealed again with
+   * a fresh Date; below half the gateway's 5-minute Date window (default
+   * 2 min) */
   resealMs?: number;
   /** the fetch to use (default globalThis.fetch) */
   fetch?: typeof fetch;
@@ -273,7 +274,8 @@ class Client {
       maxRetryWaitMs: num("maxRetryWaitMs"),
       resealMs: num("resealMs"),
     };
-    if (this.#cfg.maxBatchBytes < 1024) throw new TypeError("veil: maxBatchBytes below 1024");
+    const mb = this.#cfg.maxBatchBytes;
+    if (mb < 1024 || mb > 65536) throw new TypeError("veil: maxBatchBytes must be 1024..65536");
     if (this.#cfg.resealMs >= 150_000) throw new TypeError("veil: resealMs must be below 150 s");
     this.#relayUrl = relay.href;
     this.#fetch = o.fetch ?? globalThis.fetch.bind(globalThis);
@@ -284,7 +286,11 @@ class Client {
     this.#holdLock();
     this.#restored = this.#restore();
     const doc = (globalThis as { document?: Document }).document;
-    if ((o.pageHide ?? doc !== undefined) && typeof addEventListener === "function") this.#hookPageHide(doc);
+    if ((o.pageHide ?? doc !== undefined) && typeof addEventListener === "function") {
+      // A page-hide send must fit the keepalive quota: the 16 KiB bucket.
+      if (mb > 16384) throw new TypeError("veil: maxBatchBytes > 16384 with pageHide");
+      this.#hookPageHide(doc);
+    }
     void this.#warmUp();
   }
 
@@ -322,7 +328,7 @@ class Client {
     }
     this.#pending.events.push({ seq, schema, version, json });
     if (this.#pending.events.length >= this.#cfg.maxBatchEvents) this.#cut();
-    else this.#kickSeal();
+    else if (this.#resealTimer) this.#kickSeal(); // only pages pre-seal
   }
 
   #batchBytes(b: { events: Ev[] }): number {
@@ -345,7 +351,7 @@ class Client {
       try {
         for (;;) {
           const p = this.#pending;
-          if (!p || (this.#pendingSealed && this.#pendingSealed.n === p.events.length && Date.now() - this.#pendingSealed.at < this.#cfg.resealMs)) break;
+          if (!p || (this.#pendingSealed && this.#pendingSealed.n === p.events.length && Date.now() - this.#pendingSealed.at < this.#cfg.resealMs / 2)) break;
           const n = p.events.length;
           const key = this.#keys.current() ?? (await this.#keys.get());
           const sealed = await this.#seal(p.id, p.events.slice(0, n), key, 0);

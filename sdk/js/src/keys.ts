@@ -72,15 +72,15 @@ export class KeySource {
     const mt = (resp.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
     let doc: Uint8Array;
     if (pin) {
-      if (mt !== signedKeysMediaType) throw fail(`key document not authenticated: content type "${mt}", want ${signedKeysMediaType}`);
-      if (body.length > maxSignedLength) throw fail("key document not authenticated: too long");
+      if (mt !== signedKeysMediaType) throw fail(`not authenticated: content type ${mt}`);
+      if (body.length > maxSignedLength) throw fail("not authenticated: too long");
       try {
         doc = await verifySigned(body, pin);
       } catch (e) {
         throw fail((e as Error).message);
       }
     } else {
-      if (mt !== keysMediaType) throw fail(`content type "${mt}", want ${keysMediaType}`);
+      if (mt !== keysMediaType) throw fail(`content type ${mt}`);
       if (body.length > maxKeysBytes) throw fail("key document too long");
       doc = body;
     }
@@ -88,16 +88,16 @@ export class KeySource {
     try {
       configs = parseKeyConfigs(doc);
     } catch (e) {
-      throw fail(`unusable key document: ${(e as FormatError).message}`);
+      throw fail((e as FormatError).message);
     }
     const perKem = new Map<number, number>();
     for (const c of configs) {
       const n = (perKem.get(c.kem) ?? 0) + 1;
-      if (n > maxConfigsPerKEM) throw fail(`unusable key document: more than ${maxConfigsPerKEM} configurations of one KEM`);
+      if (n > maxConfigsPerKEM) throw fail("unusable: too many keys of one KEM");
       perKem.set(c.kem, n);
     }
     const key = selectKey(configs, this.o.postQuantum);
-    if (!key) throw fail("unusable key document: no supported key and suite");
+    if (!key) throw fail("unusable: no supported key");
     this.#key = key;
     this.#expires = this.o.now() + keysMaxAge(resp.headers.get("cache-control") ?? "");
     return key;

@@ -75,8 +75,9 @@ export interface ClientOptions {
     /** keep the pending batch sealed and send it with fetch keepalive when
      * the page is hidden (default: on where there is a document) */
     pageHide?: boolean;
-    /** how often the pre-sealed batch is sealed again with a fresh Date;
-     * below half the gateway's Date window (default 2 min of its 5) */
+    /** how old the pre-sealed batch may get before it is sealed again with
+     * a fresh Date; below half the gateway's 5-minute Date window (default
+     * 2 min) */
     resealMs?: number;
     /** the fetch to use (default globalThis.fetch) */
     fetch?: typeof fetch;
