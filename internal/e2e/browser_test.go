@@ -104,8 +104,8 @@ func TestBrowserSDK(t *testing.T) {
 	if runErr != nil {
 		t.Errorf("run.mjs: %v", runErr)
 	}
-	if scenarios < 8 {
-		t.Fatalf("run.mjs reported %d scenarios, want 8", scenarios)
+	if scenarios < 9 {
+		t.Fatalf("run.mjs reported %d scenarios, want 9", scenarios)
 	}
 
 	// Page-hide sends arrive on their own time: wait for the counts, then

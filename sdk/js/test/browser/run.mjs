@@ -33,7 +33,7 @@ const benchJs = (await build({
 })).outputFiles[0].contents;
 
 // ---- the relay proxy: refuses, then loses answers, then recovers ----
-const flaky = { posts: 0, refused: 0, lost: 0, refuse: 4, lose: 2 };
+const flaky = { posts: 0, refused: 0, lost: 0, refuse: 4, lose: 2, block: false };
 const proxy = createServer(async (req, res) => {
   const cors = { "access-control-allow-origin": "*", "access-control-expose-headers": "Retry-After" };
   if (req.method === "OPTIONS") {
@@ -45,6 +45,10 @@ const proxy = createServer(async (req, res) => {
   const body = Buffer.concat(chunks);
   if (req.method === "POST") {
     flaky.posts++;
+    if (flaky.block) {
+      res.writeHead(503, { ...cors, "retry-after": "1" });
+      return res.end();
+    }
     if (flaky.refused < flaky.refuse) {
       flaky.refused++;
       res.writeHead(503, { ...cors, "retry-after": "1" });
@@ -202,6 +206,40 @@ await scenario("relay refuses, then loses answers, then recovers", async () => {
   if (delivered !== 30) throw new Error(`statuses ${JSON.stringify(r.statuses)}`);
   if (flaky.refused !== flaky.refuse || flaky.lost !== flaky.lose) throw new Error(`proxy ${JSON.stringify(flaky)}`);
   return { sent: { flaky: 30 }, statuses: r.statuses, proxy: flaky, retries: r.stats.retries };
+});
+
+await scenario("undelivered batch goes out on the next page load", async () => {
+  flaky.block = true;
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.goto(`${pageOrigin}/page.html`);
+    await page.waitForFunction(() => window.veilReady === true);
+    await page.evaluate(({ relay, pin, keysUrl }) => {
+      window.client = window.veil.createClient({ relay, keyPin: pin, keysUrl, flushIntervalMs: 600_000 });
+      for (let i = 0; i < 13; i++) window.client.record("web.test", 1, { case: "next_load", n: i });
+    }, { relay: proxyOrigin, pin, keysUrl: `${relay}/ohttp-keys-signed` });
+    await waitSealed(page, 13);
+    await page.close({ runBeforeUnload: true }); // its page-hide send is refused
+    flaky.block = false;
+    const page2 = await ctx.newPage();
+    await page2.goto(`${pageOrigin}/page.html`);
+    await page2.waitForFunction(() => window.veilReady === true);
+    await page2.evaluate(({ relay, pin, keysUrl }) => {
+      window.client = window.veil.createClient({ relay, keyPin: pin, keysUrl });
+    }, { relay: proxyOrigin, pin, keysUrl: `${relay}/ohttp-keys-signed` });
+    await page2.waitForFunction(() => new Promise((resolve) => {
+      const r = indexedDB.open("veil-sdk");
+      r.onsuccess = () => {
+        const g = r.result.transaction("batches").objectStore("batches").count();
+        g.onsuccess = () => resolve(g.result === 0);
+      };
+    }), null, { polling: 100, timeout: 30_000 });
+    return { sent: { next_load: 13 } };
+  } finally {
+    flaky.block = false;
+    await ctx.close();
+  }
 });
 
 await scenario("throughput: one page", async () => {
