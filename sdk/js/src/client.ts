@@ -461,7 +461,7 @@ class Client {
       }
     }
     const now = Date.now();
-    stored = stored.filter((b) => !(b.owner && b.owner !== this.#owner && live.has(b.owner)));
+    stored = stored.filter((b) => !(b.owner && (b.owner === this.#owner || live.has(b.owner))));
     stored.sort((a, b) => a.created - b.created);
     const expired = stored.filter((b) => now - b.created > this.#cfg.maxAgeMs);
     const over = Math.max(0, stored.length - expired.length - this.#cfg.maxStoredBatches);
