@@ -473,10 +473,10 @@ class Client {
         this.#report(b.events.map((e) => ({ seq: 0, schema: e.schema, version: e.version, status: "dropped" as const, reason: expired.includes(b) ? Reason.expired : Reason.queueFull })));
       }
     }
-    for (const b of keep) {
-      if (this.#queue.some((q) => q.id === b.id)) continue;
-      this.#queue.unshift({ id: b.id, created: b.created, events: b.events.map((e) => ({ seq: 0, ...e })), stored: Promise.resolve() });
-    }
+    // Oldest first, ahead of this client's own batches.
+    this.#queue.unshift(
+      ...keep.filter((b) => !this.#queue.some((q) => q.id === b.id)).map((b) => ({ id: b.id, created: b.created, events: b.events.map((e) => ({ seq: 0, ...e })), stored: Promise.resolve() })),
+    );
     this.#wake();
   }
 
@@ -520,7 +520,9 @@ class Client {
         continue;
       }
       await this.#store.replace([b.id], []).catch(() => undefined);
-      this.#report(done.results);
+      // After close gave these events their last result ("queued"), an
+      // answer arriving late only clears the store.
+      if (!this.#closed) this.#report(done.results);
     }
   }
 

@@ -212,3 +212,36 @@ test("backoff and padding", () => {
   assert.equal(backoff(0, 5000, 300_000, () => 0.5), 5500);
   assert.equal(backoff(0, 10_000_000, 300_000, () => 0.5), 299_500);
 });
+
+test("restored batches go oldest first; an answer after close reports nothing more", async () => {
+  const g = await FakeGateway.start();
+  const store = new DiskLike();
+  const ids = ["C", "A", "B"].map((x) => x.repeat(22));
+  await store.replace([], [
+    { id: ids[0]!, created: Date.now() - 180_000, events: [{ schema: "a", version: 1, json: '{"schema":"a","version":1,"fields":{}}' }] },
+    { id: ids[1]!, created: Date.now() - 300_000, events: [{ schema: "a", version: 1, json: '{"schema":"a","version":1,"fields":{}}' }] },
+    { id: ids[2]!, created: Date.now() - 240_000, events: [{ schema: "a", version: 1, json: '{"schema":"a","version":1,"fields":{}}' }] },
+  ]);
+  const seen: Result[] = [];
+  const c = createClient({ relay, fetch: g.fetch, store, onResult: (r) => seen.push(r), ...fast });
+  for (let i = 0; i < 100 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(g.posts.map((p) => p.batchId), [ids[1], ids[2], ids[0]]);
+  await c.close();
+
+  // A slow answer: close gives up first and says "queued"; the answer,
+  // when it comes, clears the store but reports nothing more.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const slow: typeof fetch = async (input, init) => {
+    if (String(input).endsWith("/gateway")) await gate;
+    return g.fetch(input, init);
+  };
+  const late: Result[] = [];
+  const c2 = createClient({ relay, fetch: slow, store, onResult: (r) => late.push(r), ...fast });
+  c2.record("a", 1, {});
+  assert.deepEqual((await c2.close({ timeoutMs: 100 })).map((r) => r.status), ["queued"]);
+  release();
+  for (let i = 0; i < 100 && (await store.list()).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal((await store.list()).length, 0);
+  assert.deepEqual(late.map((r) => r.status), ["queued"]);
+});
