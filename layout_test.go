@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"sdk":        {"ohttp", "bhttp"},
 	"send":       {"sdk"},    // `veil send`, a client of the SDK like an app
 	"validate":   {"schema"}, // `veil validate`, schema checks offline
+	"auditsdk":   {},         // `veil audit-sdk`: published SDK digests, compiled in
 	// The one error model: kinds, HTTP statuses and problem documents
 	// (std only), and beside it the kinds' gRPC codes, for ingest and
 	// admin only.
