@@ -2,6 +2,9 @@ module github.com/veil-telemetry/veil
 
 go 1.26.8
 
+// The browser SDK's npm packages are not Go code.
+ignore ./sdk/js/node_modules
+
 require (
 	github.com/chromedp/chromedp v0.23.1
 	github.com/cloudflare/circl v1.6.5

@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"sdk":        {"ohttp", "bhttp"},
 	"send":       {"sdk"},    // `veil send`, a client of the SDK like an app
 	"validate":   {"schema"}, // `veil validate`, schema checks offline
+	"auditsdk":   {},         // `veil audit-sdk`: published SDK digests, compiled in
 	// The one error model: kinds, HTTP statuses and problem documents
 	// (std only), and beside it the kinds' gRPC codes, for ingest and
 	// admin only.
@@ -47,6 +48,7 @@ var allowed = map[string][]string{
 	// and a byte budget (std only), for the gateway and the relay.
 	"bodyread": {},
 	"testlog":  {},
+	"testpki":  {}, // tests' throwaway certificate authorities
 	// Server-rendered SVG charts of the dashboard (std only).
 	"chart": {},
 	// The load generator drives the public path like a client; the fault
@@ -93,6 +95,7 @@ var thirdParty = map[string][]string{
 	"httpcache":  {},
 	"secretfile": {},
 	"testlog":    {},
+	"testpki":    {},
 	"tlsconfig":  {},
 	"chart":      {},
 }

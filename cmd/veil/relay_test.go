@@ -49,7 +49,7 @@ func TestRunRelayTLS(t *testing.T) {
 	go func() {
 		done <- runRelay(ctx, config.Relay{
 			Listen:          "127.0.0.1:0",
-			GatewayURL:      gw.URL + "/gateway",
+			Gateways:        []string{gw.URL + "/gateway"},
 			TLSCert:         certFile,
 			TLSKey:          keyFile,
 			GatewayCA:       caFile,
@@ -103,7 +103,7 @@ func TestRunRelayUntrustedGateway(t *testing.T) {
 	defer cancel()
 	addrc := make(chan net.Addr, 1)
 	go runRelay(ctx, config.Relay{
-		Listen: "127.0.0.1:0", GatewayURL: gw.URL + "/gateway", MaxBodyBytes: 1024,
+		Listen: "127.0.0.1:0", Gateways: []string{gw.URL + "/gateway"}, MaxBodyBytes: 1024,
 		Rate: 10, Burst: 10, UpstreamTimeout: 5 * time.Second, ShutdownTimeout: time.Second,
 	}, slog.New(slog.DiscardHandler), func(a net.Addr) { addrc <- a })
 	addr := <-addrc
@@ -120,9 +120,9 @@ func TestRunRelayUntrustedGateway(t *testing.T) {
 // TestRunRelayFlags: settings that pass validation but cannot be used
 // stop the relay with exit status 2 (validation is internal/config's).
 func TestRunRelayFlags(t *testing.T) {
-	base := config.Relay{Listen: "127.0.0.1:0", GatewayURL: "http://127.0.0.1:1/gateway", MaxBodyBytes: 1, Rate: 1, Burst: 1, MaxInFlight: 1, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second}
+	base := config.Relay{Listen: "127.0.0.1:0", Gateways: []string{"http://127.0.0.1:1/gateway"}, MaxBodyBytes: 1, Rate: 1, Burst: 1, MaxInFlight: 1, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second}
 	for name, mod := range map[string]func(*config.Relay){
-		"bad gateway":     func(o *config.Relay) { o.GatewayURL = "gopher://x" },
+		"bad gateway":     func(o *config.Relay) { o.Gateways = []string{"gopher://x"} },
 		"missing ca file": func(o *config.Relay) { o.GatewayCA = filepath.Join(t.TempDir(), "none.pem") },
 		"missing cert":    func(o *config.Relay) { o.TLSCert, o.TLSKey = "none.pem", "none.key" },
 	} {
@@ -175,7 +175,7 @@ func TestRunRelayWarnsPlainGateway(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			done <- runRelay(ctx, config.Relay{
-				Listen: "127.0.0.1:0", GatewayURL: gw, MaxBodyBytes: 1024, MaxInFlight: 16,
+				Listen: "127.0.0.1:0", Gateways: []string{gw}, MaxBodyBytes: 1024, MaxInFlight: 16,
 				Rate: 10, Burst: 10, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second,
 			}, slog.New(slog.NewJSONHandler(&logs, nil)), func(net.Addr) { cancel() })
 		}()

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -13,13 +14,16 @@ import (
 
 // Relay is the configuration of `veil relay`, loaded like Serve's.
 type Relay struct {
-	Listen          string
-	GatewayURL      string
+	Listen string
+	// Gateways are the gateway's POST URLs: one, or its replicas.
+	Gateways        []string
 	KeysURL         string
 	SignedKeysURL   string
 	TLSCert         string
 	TLSKey          string
 	GatewayCA       string
+	ClientCert      string
+	ClientKey       string
 	MaxBodyBytes    int64
 	Rate            float64
 	Burst           int
@@ -47,12 +51,14 @@ func DefaultRelay() Relay {
 func (c *Relay) BindFlags(f *pflag.FlagSet) {
 	BindFile(f)
 	f.StringVar(&c.Listen, "listen", c.Listen, "address to listen on")
-	f.StringVar(&c.GatewayURL, "gateway", c.GatewayURL, "the gateway's POST URL, e.g. https://collector.example/gateway (required)")
+	f.StringSliceVar(&c.Gateways, "gateway", c.Gateways, "the gateway's POST `URL`, e.g. https://collector.example/gateway (required); repeat it (or separate by commas) for replicas of one collector sharing its database: requests go round robin to those that answer, one that fails or times out is skipped for 10s, keys come from any of them")
 	f.StringVar(&c.KeysURL, "keys-url", c.KeysURL, "where the gateway publishes its keys (default: /ohttp-keys on the gateway's origin)")
 	f.StringVar(&c.SignedKeysURL, "signed-keys-url", c.SignedKeysURL, "where the gateway publishes its signed key document (default: /ohttp-keys-signed on the gateway's origin)")
 	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve TLS with this certificate chain (PEM)")
 	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
 	f.StringVar(&c.GatewayCA, "gateway-ca", c.GatewayCA, "verify the gateway's certificate against the CA certificates in this PEM file instead of the system roots")
+	f.StringVar(&c.ClientCert, "client-cert", c.ClientCert, "present this TLS client certificate chain (PEM) to the gateway, for a gateway that admits only relays with one (veil serve --relay-client-ca)")
+	f.StringVar(&c.ClientKey, "client-key", c.ClientKey, "private key for --client-cert (PEM)")
 	f.Int64Var(&c.MaxBodyBytes, "max-body", c.MaxBodyBytes, "largest encapsulated request accepted, in bytes")
 	f.Float64Var(&c.Rate, "rate", c.Rate, "requests per second allowed per client address (IPv4 address or IPv6 /64)")
 	f.IntVar(&c.Burst, "burst", c.Burst, "burst allowed per client address")
@@ -83,11 +89,19 @@ func (c *Relay) ServerConfig() server.Config {
 func (c *Relay) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.GatewayURL == "" {
+	if len(c.Gateways) == 0 {
 		bad("--gateway is required")
+	}
+	for i, g := range c.Gateways {
+		if slices.Contains(c.Gateways[:i], g) {
+			bad("--gateway %s is given twice", g)
+		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("--tls-cert and --tls-key go together")
+	}
+	if (c.ClientCert == "") != (c.ClientKey == "") {
+		bad("--client-cert and --client-key go together")
 	}
 	if c.Rate <= 0 || c.Burst <= 0 || c.MaxBodyBytes <= 0 || c.UpstreamTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		bad("--rate, --burst, --max-body and timeouts must be positive")

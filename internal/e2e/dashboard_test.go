@@ -22,15 +22,13 @@ import (
 // go to the test's temporary folder.
 const EnvScreenshots = "VEIL_DASHBOARD_SCREENSHOTS"
 
-// EnvChromium overrides where the browser test looks for Chromium.
-const EnvChromium = "VEIL_CHROMIUM"
-
-// needChromium returns the path of a Chromium (or Chrome) binary. Without
-// one the test is skipped, saying so, except under CI=true, where .ci/run
+// needChromium returns the path of a Chromium (or Chrome) binary: $CHROMIUM
+// (as for the browser SDK's tests), else the first on $PATH. Without one
+// the test is skipped, saying so, except under CI=true, where .ci/run
 // installs Debian's chromium and its absence is a failure.
 func needChromium(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv(EnvChromium); p != "" {
+	if p := os.Getenv("CHROMIUM"); p != "" {
 		return p
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
@@ -38,7 +36,7 @@ func needChromium(t *testing.T) string {
 			return p
 		}
 	}
-	msg := "no Chromium: install Debian's chromium (apt-get install chromium) or set " + EnvChromium
+	msg := "no Chromium: install Debian's chromium (apt-get install chromium) or set CHROMIUM (CI=true makes this a failure)"
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}

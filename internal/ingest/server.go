@@ -144,8 +144,9 @@ type schemaKey struct {
 }
 
 type schemaEntry struct {
-	s   *schema.Schema // nil: unknown
-	err error          // the registry failed
+	s        *schema.Schema // nil: unknown (or disabled)
+	disabled bool           // registered, but disabled by an operator
+	err      error          // the registry failed
 }
 
 // outcomeKey groups the outcome counts of one request.
@@ -237,6 +238,13 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 			s.log.LogAttrs(ctx, slog.LevelError, "ingest: schema registry failed",
 				slog.String("error_kind", errorKind(ent.err)))
 			return nil, requestResult{result: ResultUnavailable}, s.retryError(ctx, errUnavailable)
+		}
+		if ent.disabled {
+			// A registered name, not a client's value: counted under it.
+			r.Status, r.Reason = StatusRejected, schema.ReasonSchemaDisabled
+			outcomes[outcomeKey{hour, sk.name, int(sk.version), StatusRejected, schema.ReasonSchemaDisabled}]++
+			counts.rejected++
+			continue
 		}
 		sc := ent.s
 		if sc == nil {
@@ -375,6 +383,8 @@ func (s *Server) lookup(ctx context.Context, k schemaKey) schemaEntry {
 	switch {
 	case errors.Is(err, schema.ErrNotFound):
 		return schemaEntry{}
+	case errors.Is(err, schema.ErrDisabled):
+		return schemaEntry{disabled: true}
 	case err != nil:
 		return schemaEntry{err: err}
 	case sc == nil:

@@ -566,8 +566,8 @@ func TestNewValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rl.keysURL != "https://gw.example:8443/ohttp-keys" {
-		t.Errorf("keys URL %q", rl.keysURL)
+	if rl.gateways.all[0].keys != "https://gw.example:8443/ohttp-keys" {
+		t.Errorf("keys URL %q", rl.gateways.all[0].keys)
 	}
 }
 
