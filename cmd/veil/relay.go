@@ -91,6 +91,8 @@ func runRelay(ctx context.Context, c config.Relay, logger *slog.Logger, ready fu
 		UpstreamTimeout: c.UpstreamTimeout,
 		PerClientRate:   rate.Limit(c.Rate),
 		PerClientBurst:  c.Burst,
+		TrustedProxies:  c.TrustedProxyPrefixes(),
+		ProxyProtocol:   c.ProxyProtocol,
 		MaxInFlight:     c.MaxInFlight,
 		Logger:          logger,
 	})
@@ -114,6 +116,7 @@ func runRelay(ctx context.Context, c config.Relay, logger *slog.Logger, ready fu
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
+	ln = h.Listener(ln) // PROXY headers from --trusted-proxies, with --proxy-protocol
 	logger.Info("relay listening", "addr", ln.Addr().String(), "tls", srv.TLS != nil)
 	if ready != nil {
 		ready(ln.Addr())
