@@ -25,6 +25,7 @@ import (
 // no key that could check or make a signature, and clients verify it.
 type keysCache struct {
 	urlOf     func(*gateway) string // where a gateway publishes the document
+	shared    bool                  // urlOf is one URL for every gateway (--keys-url)
 	mediaType string                // the media type it must have
 	maxBytes  int                   // its largest accepted size
 
@@ -153,7 +154,7 @@ func (rl *Relay) fetchKeys(ctx context.Context, c *keysCache) (*keysDoc, error) 
 			rl.gateways.ok(gw)
 			return d, nil
 		}
-		if !errors.Is(err, errKeysUpstream) {
+		if !errors.Is(err, errKeysUpstream) && !c.shared {
 			rl.gateways.failed(gw, rl.cfg.Now())
 		}
 	}

@@ -281,16 +281,18 @@ func New(cfg Config) (*Relay, error) {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.Jar = nil
 	return &Relay{
-		cfg:        cfg,
-		gateways:   gws,
-		client:     &c,
-		log:        log,
-		limits:     newLimiterSet(cfg.PerClientRate, cfg.PerClientBurst, cfg.MaxClients),
-		inflight:   make(chan struct{}, cfg.MaxInFlight),
-		reading:    bodyread.NewBudget(cfg.MaxReadingBytes),
-		reads:      newClientReads(cfg.MaxReadsPerClient),
-		keys:       keysCache{urlOf: func(g *gateway) string { return g.keys }, mediaType: keysMediaType, maxBytes: maxKeysBytes},
-		signedKeys: keysCache{urlOf: func(g *gateway) string { return g.signedKeys }, mediaType: signedKeysMediaType, maxBytes: maxSignedKeysBytes},
+		cfg:      cfg,
+		gateways: gws,
+		client:   &c,
+		log:      log,
+		limits:   newLimiterSet(cfg.PerClientRate, cfg.PerClientBurst, cfg.MaxClients),
+		inflight: make(chan struct{}, cfg.MaxInFlight),
+		reading:  bodyread.NewBudget(cfg.MaxReadingBytes),
+		reads:    newClientReads(cfg.MaxReadsPerClient),
+		keys: keysCache{urlOf: func(g *gateway) string { return g.keys }, shared: cfg.KeysURL != "",
+			mediaType: keysMediaType, maxBytes: maxKeysBytes},
+		signedKeys: keysCache{urlOf: func(g *gateway) string { return g.signedKeys }, shared: cfg.SignedKeysURL != "",
+			mediaType: signedKeysMediaType, maxBytes: maxSignedKeysBytes},
 	}, nil
 }
 
