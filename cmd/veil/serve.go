@@ -45,8 +45,8 @@ non-loopback address is warned about at start. The admin listener
 
 With --database-url, serve waits up to --database-wait for the database to
 accept connections. Without it, a private PostgreSQL is started under
---data-dir from the machine's PostgreSQL binaries and stopped on exit. On first start
-the master key, an admin token (<data-dir>/admin-token, unless
+--data-dir from the machine's PostgreSQL binaries and stopped on exit. On
+first start the master key, an admin token (<data-dir>/admin-token, unless
 --admin-token-file is given), the first gateway keys and the key-document
 signing key are created; the signing key's pin, which apps ship to
 authenticate the keys, is logged at every start (veil admin keys pin).

@@ -150,12 +150,16 @@ func (rl *Relay) fetchKeys(ctx context.Context, c *keysCache) (*keysDoc, error) 
 		}
 		tried = append(tried, u)
 		var d *keysDoc
-		if d, err = rl.fetchKeysFrom(ctx, c, u); err == nil {
+		d, err = rl.fetchKeysFrom(ctx, c, u)
+		switch {
+		case c.shared: // not the gateway's health
+		case err == nil:
 			rl.gateways.ok(gw)
-			return d, nil
-		}
-		if !errors.Is(err, errKeysUpstream) && !c.shared {
+		case !errors.Is(err, errKeysUpstream):
 			rl.gateways.failed(gw, rl.cfg.Now())
+		}
+		if err == nil {
+			return d, nil
 		}
 	}
 	return nil, err

@@ -2,9 +2,10 @@
 // sees who sends but never what. It accepts encapsulated requests
 // (message/ohttp-req) from clients, forwards only their bytes and content
 // type to its configured gateway (one, or replicas of it spread round
-// robin) over its own connections, and passes the gateway's answer back. It also serves the gateway's key configurations
-// through a small shared cache, so every client sees the same keys (RFC 9458
-// §7, key consistency).
+// robin) over its own connections, and passes the gateway's answer back.
+// It also serves the gateway's key configurations through a small shared
+// cache, so every client sees the same keys (RFC 9458 §7, key
+// consistency).
 //
 // The relay links no key material and imports nothing that can decrypt; a
 // test enforces that its dependencies are the standard library,
