@@ -37,6 +37,13 @@ the replicas that answer; one that cannot be reached or times out is skipped
 for a while, and a request no replica could be connected to is tried on the
 next. Key documents come from any replica that answers.
 
+Requests are limited per client address (--rate, --burst; an IPv4 address or
+an IPv6 /64). Behind a load balancer or NAT every client shares its address
+and so its limit: name the load balancers with --trusted-proxies, and the
+relay takes each client's address from their X-Forwarded-For (or, with
+--proxy-protocol, their PROXY protocol header). A gateway that admits only
+relays with a client certificate gets --client-cert and --client-key.
+
 Serve clients over TLS (--tls-cert, --tls-key): the SDK refuses a plain
 http:// relay that is not on loopback. A plain http:// --gateway that is not
 on loopback is warned about at start.
@@ -91,6 +98,8 @@ func runRelay(ctx context.Context, c config.Relay, logger *slog.Logger, ready fu
 		UpstreamTimeout: c.UpstreamTimeout,
 		PerClientRate:   rate.Limit(c.Rate),
 		PerClientBurst:  c.Burst,
+		TrustedProxies:  c.TrustedProxyPrefixes(),
+		ProxyProtocol:   c.ProxyProtocol,
 		MaxInFlight:     c.MaxInFlight,
 		Logger:          logger,
 	})
@@ -114,6 +123,7 @@ func runRelay(ctx context.Context, c config.Relay, logger *slog.Logger, ready fu
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
+	ln = h.Listener(ln) // PROXY headers from --trusted-proxies, with --proxy-protocol
 	logger.Info("relay listening", "addr", ln.Addr().String(), "tls", srv.TLS != nil)
 	if ready != nil {
 		ready(ln.Addr())

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,8 +16,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/veil-telemetry/veil/internal/config"
 	"github.com/veil-telemetry/veil/internal/e2e/e2etest"
@@ -186,5 +191,45 @@ func TestRunRelayWarnsPlainGateway(t *testing.T) {
 		if got != warn {
 			t.Errorf("--gateway %s: warned %v, want %v:\n%s", gw, got, warn, logs.String())
 		}
+	}
+}
+
+// TestRunRelayProxyProtocol: with --trusted-proxies and --proxy-protocol
+// the per-address limit keys on the client address of the load
+// balancer's PROXY header.
+func TestRunRelayProxyProtocol(t *testing.T) {
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "message/ohttp-res")
+	}))
+	defer gw.Close()
+	c := config.DefaultRelay()
+	fs := pflag.NewFlagSet("relay", pflag.ContinueOnError)
+	c.BindFlags(fs)
+	if err := fs.Parse([]string{"--listen", "127.0.0.1:0", "--gateway", gw.URL + "/gateway", "--burst", "1", "--rate", "0.001",
+		"--trusted-proxies", "127.0.0.1", "--proxy-protocol"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(startRelay(t, c), "http://")
+	send := func(client string) int {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "PROXY TCP4 %s 127.0.0.1 40000 8082\r\nPOST /gateway HTTP/1.1\r\nHost: relay\r\nContent-Type: message/ohttp-req\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx", client)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := []int{send("192.0.2.1"), send("192.0.2.2"), send("192.0.2.1")}; fmt.Sprint(got) != "[200 200 429]" {
+		t.Errorf("statuses %v, want [200 200 429]: one limit per client behind the load balancer", got)
 	}
 }

@@ -36,13 +36,17 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the collector. The public listener (--listen) serves only the OHTTP
 gateway (/gateway, /ohttp-keys, /ohttp-keys-signed,
 /.well-known/ohttp-gateway) and health; the
-ingest API is reachable only inside Oblivious HTTP. The admin listener
+ingest API is reachable only inside Oblivious HTTP. Restrict encapsulated
+requests to your relays with --relay-allow and/or --relay-client-ca, so that
+no client can skip the relay; without either, a public listener on a
+non-loopback address is warned about at start. The admin listener
 (--admin-listen) serves gRPC and REST for schemas, keys and queries,
 /metrics, /openapi.json and a dashboard, behind bearer tokens.
 
-Without --database-url, a private PostgreSQL is started under --data-dir
-from the machine's PostgreSQL binaries and stopped on exit. On first start
-the master key, an admin token (<data-dir>/admin-token, unless
+With --database-url, serve waits up to --database-wait for the database to
+accept connections. Without it, a private PostgreSQL is started under
+--data-dir from the machine's PostgreSQL binaries and stopped on exit. On
+first start the master key, an admin token (<data-dir>/admin-token, unless
 --admin-token-file is given), the first gateway keys and the key-document
 signing key are created; the signing key's pin, which apps ship to
 authenticate the keys, is logged at every start (veil admin keys pin).

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,6 +59,8 @@ func TestRelayConfigRefusesBadValues(t *testing.T) {
 		{"no gateway", nil, nil, "--gateway is required"},
 		{"half tls", append(gw, "--tls-cert", "cert.pem"), nil, "--tls-key"},
 		{"half client cert", append(gw, "--client-cert", "relay.pem"), nil, "--client-cert and --client-key go together"},
+		{"proxy protocol alone", append(gw, "--proxy-protocol"), nil, "--proxy-protocol needs --trusted-proxies"},
+		{"bad proxy", append(gw, "--trusted-proxies", "lb.internal"), nil, "--trusted-proxies"},
 		{"gateway twice", append(gw, "--gateway", "http://127.0.0.1:1/gateway"), nil, "given twice"},
 		{"zero rate", append(gw, "--rate", "0"), nil, "--rate"},
 		{"negative inflight", append(gw, "--max-inflight", "-1"), nil, "--max-inflight"},
@@ -148,5 +151,16 @@ func TestRelayGateways(t *testing.T) {
 	c, err = parseRelay(t, nil, map[string]string{"VEIL_GATEWAY": want[0] + "," + want[1]})
 	if err != nil || !slices.Equal(c.Gateways, want) {
 		t.Errorf("from the environment: %v %v", c.Gateways, err)
+	}
+}
+
+func TestRelayTrustedProxies(t *testing.T) {
+	c, err := parseRelay(t, []string{"--gateway", "http://127.0.0.1:1/gateway", "--trusted-proxies", "10.0.0.0/8,192.0.2.1", "--proxy-protocol"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}
+	if !slices.Equal(c.TrustedProxyPrefixes(), want) || !c.ProxyProtocol {
+		t.Errorf("%v %v", c.TrustedProxyPrefixes(), c.ProxyProtocol)
 	}
 }

@@ -29,7 +29,7 @@ func TestServeRelayAccess(t *testing.T) {
 	if a := c.RelayAccess(); !slices.Equal(a.Allow, want) {
 		t.Errorf("IPv4-mapped: %v", a.Allow)
 	}
-	for _, bad := range []string{"10.0.0.0/33", "relay.example", "10.0.0.0/8/1", "fe80::1%eth0"} {
+	for _, bad := range []string{"10.0.0.0/33", "relay.example", "10.0.0.0/8/1", "fe80::1%eth0", "0.0.0.0/0", "::/0"} {
 		if _, err := parseServe(t, []string{"--relay-allow", bad}, nil); err == nil || !strings.Contains(err.Error(), "--relay-allow") {
 			t.Errorf("--relay-allow %q: %v", bad, err)
 		}

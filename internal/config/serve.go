@@ -311,6 +311,9 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 		if p.Addr().Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%q matches every address: name the networks of your relays or load balancers", s)
+		}
 		out = append(out, p.Masked())
 	}
 	return out, nil

@@ -20,7 +20,7 @@
 //
 // Routes:
 //
-//	POST /gateway, POST /.well-known/ohttp-gateway   OHTTP (RFC 9458, RFC 9540)
+//	POST /gateway, POST /.well-known/ohttp-gateway   OHTTP (RFC 9458, RFC 9540); only from relays with Config.Relays
 //	GET  /ohttp-keys, GET /.well-known/ohttp-gateway the live key configurations
 //	GET  /ohttp-keys-signed                           the same, signed (Config.Signer)
 //	GET  /healthz                                     liveness

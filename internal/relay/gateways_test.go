@@ -290,4 +290,13 @@ func TestReplicasOneKeysURL(t *testing.T) {
 	if n := e.dialed(keys); n != 2 {
 		t.Errorf("--keys-url dialed %d times in all, want 2 (once per fetch, not per replica)", n)
 	}
+	// Its failure is not the replicas': none is skipped.
+	seen := map[string]int{}
+	for range 3 {
+		_, who := e.post(t)
+		seen[who]++
+	}
+	if len(seen) != 3 {
+		t.Errorf("after --keys-url failed, requests went to %v, want every replica", seen)
+	}
 }

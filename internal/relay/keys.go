@@ -25,6 +25,7 @@ import (
 // no key that could check or make a signature, and clients verify it.
 type keysCache struct {
 	urlOf     func(*gateway) string // where a gateway publishes the document
+	shared    bool                  // urlOf is one URL for every gateway (--keys-url)
 	mediaType string                // the media type it must have
 	maxBytes  int                   // its largest accepted size
 
@@ -149,12 +150,16 @@ func (rl *Relay) fetchKeys(ctx context.Context, c *keysCache) (*keysDoc, error) 
 		}
 		tried = append(tried, u)
 		var d *keysDoc
-		if d, err = rl.fetchKeysFrom(ctx, c, u); err == nil {
+		d, err = rl.fetchKeysFrom(ctx, c, u)
+		switch {
+		case c.shared: // not the gateway's health
+		case err == nil:
 			rl.gateways.ok(gw)
-			return d, nil
-		}
-		if !errors.Is(err, errKeysUpstream) {
+		case !errors.Is(err, errKeysUpstream):
 			rl.gateways.failed(gw, rl.cfg.Now())
+		}
+		if err == nil {
+			return d, nil
 		}
 	}
 	return nil, err

@@ -2,15 +2,18 @@
 // sees who sends but never what. It accepts encapsulated requests
 // (message/ohttp-req) from clients, forwards only their bytes and content
 // type to its configured gateway (one, or replicas of it spread round
-// robin) over its own connections, and passes the gateway's answer back. It also serves the gateway's key configurations
-// through a small shared cache, so every client sees the same keys (RFC 9458
-// §7, key consistency).
+// robin) over its own connections, and passes the gateway's answer back.
+// It also serves the gateway's key configurations through a small shared
+// cache, so every client sees the same keys (RFC 9458 §7, key
+// consistency).
 //
 // The relay links no key material and imports nothing that can decrypt; a
 // test enforces that its dependencies are the standard library,
 // golang.org/x/time/rate and veil's TLS settings (internal/tlsconfig, std
-// only). It forwards no client header, never passes on
-// or logs a client address, and limits requests per client address.
+// only) and PROXY header reader (relay/proxyproto, std only). It forwards
+// no client header, never passes on or logs a client address, and limits
+// requests per client address (behind trusted load balancers, the one
+// they report).
 package relay
 
 import (
@@ -26,6 +29,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -149,6 +153,17 @@ type Config struct {
 	// rate.Inf disables the limit.
 	PerClientRate  rate.Limit
 	PerClientBurst int
+	// TrustedProxies are the load balancers in front of the relay. From
+	// them (only), the client address for the per-address limits is the
+	// rightmost address of X-Forwarded-For that is not one of them, or,
+	// with ProxyProtocol, the one in the connection's PROXY header (see
+	// Relay.Listener). Without them every client behind one load balancer
+	// shares its address's limits.
+	TrustedProxies []netip.Prefix
+	// ProxyProtocol makes Relay.Listener read a PROXY protocol header
+	// (version 1 or 2) at the start of every connection from
+	// TrustedProxies.
+	ProxyProtocol bool
 	// MaxClients bounds how many client buckets are remembered (default
 	// 65536); the least recently seen are forgotten first.
 	MaxClients int
@@ -236,6 +251,8 @@ func New(cfg Config) (*Relay, error) {
 		return nil, errors.New("relay: negative duration; leave it 0 for the default")
 	case cfg.PerClientRate < 0, cfg.PerClientBurst < 0:
 		return nil, errors.New("relay: negative rate limit; leave it 0 for the default")
+	case cfg.ProxyProtocol && len(cfg.TrustedProxies) == 0:
+		return nil, errors.New("relay: ProxyProtocol needs TrustedProxies: only trusted proxies may name a client's address")
 	case cfg.MaxClients < 0, cfg.MaxInFlight < 0, cfg.MaxReadingBytes < 0, cfg.MaxReadsPerClient < 0:
 		return nil, errors.New("relay: negative MaxClients, MaxInFlight, MaxReadingBytes or MaxReadsPerClient; leave it 0 for the default")
 	}
@@ -265,16 +282,18 @@ func New(cfg Config) (*Relay, error) {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.Jar = nil
 	return &Relay{
-		cfg:        cfg,
-		gateways:   gws,
-		client:     &c,
-		log:        log,
-		limits:     newLimiterSet(cfg.PerClientRate, cfg.PerClientBurst, cfg.MaxClients),
-		inflight:   make(chan struct{}, cfg.MaxInFlight),
-		reading:    bodyread.NewBudget(cfg.MaxReadingBytes),
-		reads:      newClientReads(cfg.MaxReadsPerClient),
-		keys:       keysCache{urlOf: func(g *gateway) string { return g.keys }, mediaType: keysMediaType, maxBytes: maxKeysBytes},
-		signedKeys: keysCache{urlOf: func(g *gateway) string { return g.signedKeys }, mediaType: signedKeysMediaType, maxBytes: maxSignedKeysBytes},
+		cfg:      cfg,
+		gateways: gws,
+		client:   &c,
+		log:      log,
+		limits:   newLimiterSet(cfg.PerClientRate, cfg.PerClientBurst, cfg.MaxClients),
+		inflight: make(chan struct{}, cfg.MaxInFlight),
+		reading:  bodyread.NewBudget(cfg.MaxReadingBytes),
+		reads:    newClientReads(cfg.MaxReadsPerClient),
+		keys: keysCache{urlOf: func(g *gateway) string { return g.keys }, shared: cfg.KeysURL != "",
+			mediaType: keysMediaType, maxBytes: maxKeysBytes},
+		signedKeys: keysCache{urlOf: func(g *gateway) string { return g.signedKeys }, shared: cfg.SignedKeysURL != "",
+			mediaType: signedKeysMediaType, maxBytes: maxSignedKeysBytes},
 	}, nil
 }
 
@@ -403,7 +422,7 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if wait, ok := rl.limits.allow(clientKey(r.RemoteAddr), rl.cfg.Now()); !ok {
+	if wait, ok := rl.limits.allow(rl.clientOf(r), rl.cfg.Now()); !ok {
 		h.Set("Retry-After", strconv.FormatInt(problem.RetryAfterSeconds(wait), 10))
 		rl.problem(rw, http.StatusTooManyRequests, "too many requests")
 		return
@@ -448,7 +467,7 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 	// rate, against the byte budget of bodies held at once and within the
 	// client address's count of bodies being read, so slow senders hold
 	// neither a slot nor much memory.
-	key := clientKey(r.RemoteAddr)
+	key := rl.clientOf(r)
 	if !rl.reads.tryStart(key) {
 		w.Header().Set("Retry-After", overloadRetryAfter)
 		if r.ContentLength < 0 || r.ContentLength > maxPresizeBytes {

@@ -599,7 +599,8 @@ func TestImports(t *testing.T) {
 		switch p {
 		case "github.com/veil-telemetry/veil/internal/relay", "golang.org/x/time/rate",
 			"github.com/veil-telemetry/veil/internal/problem", "github.com/veil-telemetry/veil/internal/httpcache",
-			"github.com/veil-telemetry/veil/internal/tlsconfig", "github.com/veil-telemetry/veil/internal/bodyread":
+			"github.com/veil-telemetry/veil/internal/tlsconfig", "github.com/veil-telemetry/veil/internal/bodyread",
+			"github.com/veil-telemetry/veil/internal/relay/proxyproto": // std only, reads load balancers' headers
 		default:
 			t.Errorf("relay depends on %s", p)
 		}
