@@ -213,6 +213,7 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 	records := make([]storage.Record, 0, len(events))
 	var counts eventCounts
 	var scratch map[string]any // the Struct path's fields, reused per event
+	var flat []schema.Field    // the checker's input, reused per event
 
 	for i, ev := range events {
 		// A caller that gave up gets no more work done for it.
@@ -258,13 +259,11 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 			fields = structFields(ev.GetFields(), scratch)
 		}
 		rej := s.tooManyFields(sc, fields)
-		if rej == nil {
-			rej = sc.Check(fields)
-		}
 		var dims map[string]any
 		var measures map[string]float64
 		if rej == nil {
-			dims, measures = sc.Split(fields)
+			flat = schema.FieldsFromMap(flat[:0], fields)
+			dims, measures, rej = sc.CheckSplit(flat)
 		}
 		if rej != nil {
 			r.Status, r.Reason, r.Field, r.Pointer = StatusRejected, rej.Reason, rej.Field, rej.Pointer
