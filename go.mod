@@ -4,7 +4,6 @@ go 1.26.8
 
 require (
 	github.com/cloudflare/circl v1.6.5
-	github.com/goccy/go-json v0.12.0
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.31.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/jackc/tern/v2 v2.3.4

@@ -80,7 +80,7 @@ var thirdParty = map[string][]string{
 	"bodyread": {},
 	"ohttp":    {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
 	"relay":    {"golang.org/x/time"},
-	"schema":   {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text", "github.com/goccy/go-json"},
+	"schema":   {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text"},
 	// The gateway imports problem: std only.
 	"problem": {},
 	"problem/grpcproblem": {
