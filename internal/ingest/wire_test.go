@@ -317,7 +317,7 @@ func TestDecodeBatchSeeds(t *testing.T) {
 		`{"events":[{"fields":{"n":1e400}}]}`: true, `{"events":[{"fields":{"n":12345678901234567890}}]}`: true,
 		`{"events":[{"fields":{"s":"\ud800"}}]}`: true, `{"events":[{"fields":{"s":"\ud83d\ude00\ud800x\udc00"}}]}`: true,
 		`{"events":[{"fields":{"s":"\u00e9\n\"\\\/\b\f\r\t"}}]}`: true, ` {"events" : [ ] } `: true,
-		`{"events":[{"fields":{"a":null,"b":[1,"x",{"c":true}],"d":{"e":-0}}}]}`: true,
+		`{"events":[{"fields":{"a":null,"b":[1,"x",{"c":true}],"d":{"e":-0}}}]}`:                  true,
 		`{"events":[{"fields":{"a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}}]}`: true,
 		string(typicalBatch(2)): true,
 	}
