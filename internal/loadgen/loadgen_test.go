@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"github.com/veil-telemetry/veil/internal/keystate"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/veil-telemetry/veil/internal/gateway"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"github.com/veil-telemetry/veil/ohttp"
 )
 
