@@ -73,25 +73,30 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads the body, at most maxBytes, into one string (so the
-// decoder's strings can share it).
+// decoder's strings can share it), allocating it once when the length is
+// announced.
 func (h *handler) readBody(r *http.Request) (string, *problem.Error) {
 	var sb strings.Builder
 	if r.ContentLength > 0 && (h.maxBytes <= 0 || r.ContentLength <= h.maxBytes) {
 		sb.Grow(int(r.ContentLength))
 	}
-	var src io.Reader = r.Body
-	if h.maxBytes > 0 {
-		src = io.LimitReader(r.Body, h.maxBytes+1)
+	if r.Body == nil {
+		return "", nil
 	}
-	if r.Body != nil {
-		if _, err := io.Copy(&sb, src); err != nil {
+	var chunk [4 << 10]byte
+	for {
+		n, err := r.Body.Read(chunk[:])
+		sb.Write(chunk[:n])
+		if h.maxBytes > 0 && int64(sb.Len()) > h.maxBytes {
+			return "", &problem.Error{Kind: problem.TooLarge, Reason: ErrorReasonBatchTooLarge,
+				Message: ErrorReasonBatchTooLarge + ": request body over " + strconv.FormatInt(h.maxBytes, 10) + " bytes"}
+		}
+		if err == io.EOF {
+			return sb.String(), nil
+		}
+		if err != nil {
 			return "", &problem.Error{Kind: problem.Invalid, Reason: ErrorReasonBatchInvalid,
 				Message: ErrorReasonBatchInvalid + ": the body could not be read"}
 		}
 	}
-	if h.maxBytes > 0 && int64(sb.Len()) > h.maxBytes {
-		return "", &problem.Error{Kind: problem.TooLarge, Reason: ErrorReasonBatchTooLarge,
-			Message: ErrorReasonBatchTooLarge + ": request body over " + strconv.FormatInt(h.maxBytes, 10) + " bytes"}
-	}
-	return sb.String(), nil
 }
