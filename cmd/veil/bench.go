@@ -63,6 +63,7 @@ when they are used up.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Mode, "mode", o.Mode, "gateway, relay, full, durable, forward or ingest")
+	f.StringArrayVar(&o.ServeArgs, "serve-arg", nil, "with --spawn: an extra flag for veil serve, such as --serve-arg=--max-inflight=32 (repeatable)")
 	f.Int64Var(&o.Preseal, "preseal", o.Preseal, "encapsulate this many requests before the timed run (0: each just before it is sent)")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "requests in flight")
 	f.Int64Var(&o.Requests, "requests", o.Requests, "stop after this many requests (0: only --duration bounds the run)")

@@ -50,6 +50,9 @@ type Options struct {
 	// sends each once and ends when they are used up; the sealing's CPU is
 	// reported apart.
 	Preseal int64
+	// ServeArgs are extra flags for the spawned veil serve (such as
+	// --max-inflight), to measure its settings.
+	ServeArgs []string
 }
 
 // DefaultOptions are veil bench's defaults.
@@ -316,6 +319,7 @@ func (s *setup) start(ctx context.Context, o Options, stderr io.Writer) error {
 		if o.ServeProfile != "" {
 			so.ExtraArgs = append(so.ExtraArgs, "--admin-pprof")
 		}
+		so.ExtraArgs = append(so.ExtraArgs, o.ServeArgs...)
 		srv, err := loadgen.StartServe(ctx, so)
 		if err != nil {
 			return err
