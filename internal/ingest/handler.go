@@ -47,14 +47,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.WriteError(w, perr)
 		return
 	}
-	var b batchRequest
-	if err := decodeBatch(body, &b); err != nil {
+	b := getBatch()
+	defer putBatch(b)
+	if err := decodeBatch(body, b); err != nil {
 		h.s.observe(r.Context(), start, 0, requestResult{result: ResultBatchInvalid})
 		problem.WriteError(w, &problem.Error{Kind: problem.Invalid, Reason: ErrorReasonBatchInvalid,
 			Message: ErrorReasonBatchInvalid + ": the body is not a SubmitEventsRequest in JSON"})
 		return
 	}
-	results, rr, err := h.s.submit(r.Context(), &b, 0)
+	results, rr, err := h.s.submit(r.Context(), b, 0)
 	h.s.observe(r.Context(), start, len(b.events), rr)
 	if err != nil {
 		e := grpcproblem.FromError(err)

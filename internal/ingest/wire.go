@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -41,6 +42,35 @@ type batchRequest struct {
 	events  []eventIn
 	// fields backs every event's fields.
 	fields []schema.Field
+	// spans is decodeBatch's scratch: each event's range of fields.
+	spans []span
+}
+
+// span is an event's fields, fields[start:end]; end < 0: none.
+type span struct{ start, end int }
+
+// reset empties b for reuse, dropping every string it held (they share
+// a request body).
+func (b *batchRequest) reset() {
+	clear(b.events)
+	clear(b.fields)
+	b.batchID, b.events, b.fields, b.spans = "", b.events[:0], b.fields[:0], b.spans[:0]
+}
+
+// maxPooledFields bounds the batches kept for reuse: a rare huge batch
+// is left to the collector rather than held.
+const maxPooledFields = 1 << 14
+
+var batchPool = sync.Pool{New: func() any { return new(batchRequest) }}
+
+func getBatch() *batchRequest { return batchPool.Get().(*batchRequest) }
+
+func putBatch(b *batchRequest) {
+	if cap(b.fields) > maxPooledFields || cap(b.events) > maxPooledFields {
+		return
+	}
+	b.reset()
+	batchPool.Put(b)
 }
 
 type eventIn struct {
@@ -49,16 +79,21 @@ type eventIn struct {
 	fields  []schema.Field
 }
 
-// decodeBatch decodes body. Strings that hold no escape share body's
-// memory (body is a string, so they are never changed), so an event
-// costs its Field entries and nothing per value.
+// decodeBatch decodes body into b, reusing its slices. Strings that hold
+// no escape share body's memory (body is a string, so they are never
+// changed), so an event costs its Field entries and nothing per value.
 func decodeBatch(body string, b *batchRequest) error {
 	d := decoder{s: body}
-	// Every member has a colon and takes at least 5 bytes ("":0,): an
-	// upper bound on the fields, so that they take one allocation.
-	*b = batchRequest{fields: make([]schema.Field, 0, min(strings.Count(body, ":"), len(body)/5+1))}
-	type span struct{ start, end int }
-	var spans []span // fields of events[i], into b.fields; end < 0: none
+	// Every member has a colon and takes at least 5 bytes ("":0,), every
+	// event is an object: upper bounds, so that the slices are allocated
+	// once (or not at all when b is reused).
+	b.reset()
+	if n := min(strings.Count(body, ":"), len(body)/5+1); cap(b.fields) < n {
+		b.fields = make([]schema.Field, 0, n)
+	}
+	if n := min(strings.Count(body, "{"), len(body)/2+1); cap(b.events) < n {
+		b.events, b.spans = make([]eventIn, 0, n), make([]span, 0, n)
+	}
 	d.space()
 	var seenID, seenEvents bool
 	err := d.object(func(name string) error {
@@ -140,7 +175,7 @@ func decodeBatch(body string, b *batchRequest) error {
 					return err
 				}
 				b.events = append(b.events, ev)
-				spans = append(spans, sp)
+				b.spans = append(b.spans, sp)
 				return nil
 			})
 		}
@@ -153,8 +188,7 @@ func decodeBatch(body string, b *batchRequest) error {
 	if d.i != len(d.s) {
 		return errBadJSON
 	}
-	b.fields = b.fields[:len(b.fields):len(b.fields)]
-	for i, sp := range spans {
+	for i, sp := range b.spans {
 		if sp.end >= 0 {
 			b.events[i].fields = b.fields[sp.start:sp.end:sp.end]
 			if b.events[i].fields == nil {

@@ -66,6 +66,8 @@ type prop struct {
 // enumSet is the values of one enum (or const) keyword by type.
 type enumSet struct {
 	strs  []string
+	boxed []any // strs[i] as an interface value, made once: the split
+	// stores it rather than boxing the event's copy of the same string
 	nums  []decimal
 	bools [2]bool // [false, true]
 }
@@ -252,6 +254,7 @@ func compileProp(name string, ps map[string]any) (prop, []string) {
 			switch ev := ev.(type) {
 			case string:
 				set.strs = append(set.strs, ev)
+				set.boxed = append(set.boxed, ev)
 			case bool:
 				if ev {
 					set.bools[1] = true
@@ -510,7 +513,7 @@ func (c *checker) split(fields []Field, idx []uint8) (map[string]any, map[string
 		}
 		switch f.Type {
 		case TypeString:
-			dims[p.name] = f.Text
+			dims[p.name] = p.boxString(f.Text)
 		case TypeBool:
 			dims[p.name] = f.Bool
 		case TypeNumber:
@@ -523,6 +526,18 @@ func (c *checker) split(fields []Field, idx []uint8) (map[string]any, map[string
 		}
 	}
 	return dims, measures
+}
+
+// boxString returns s as an interface value: the enum's own when s is
+// one of its values (no allocation, and nothing of the request body kept),
+// else s itself.
+func (p *prop) boxString(s string) any {
+	for i := range p.enums {
+		if j := slices.Index(p.enums[i].strs, s); j >= 0 {
+			return p.enums[i].boxed[j]
+		}
+	}
+	return s
 }
 
 // oversizeField is oversize for a Field.

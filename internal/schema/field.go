@@ -25,10 +25,10 @@ const (
 // without an interface value or a map per event.
 type Field struct {
 	Name string
-	Type ValueType
 	// Text is the decoded string of a TypeString value and the JSON
 	// number text (RFC 8259 §6, as sent) of a TypeNumber value.
 	Text string
+	Type ValueType
 	// Bool is the value of a TypeBool.
 	Bool bool
 }
