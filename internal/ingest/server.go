@@ -143,6 +143,37 @@ type schemaEntry struct {
 	err error          // the registry failed
 }
 
+// outcomeCounter counts outcomes by key. Events of a batch mostly share
+// one key (same schema, accepted), so a run of equal keys is counted
+// without hashing the key for each event.
+type outcomeCounter struct {
+	m    map[outcomeKey]int64
+	last outcomeKey
+	run  int64
+}
+
+func (c *outcomeCounter) add(k outcomeKey) {
+	if c.run > 0 && k == c.last {
+		c.run++
+		return
+	}
+	c.flush()
+	c.last, c.run = k, 1
+}
+
+func (c *outcomeCounter) flush() {
+	if c.run > 0 {
+		c.m[c.last] += c.run
+		c.run = 0
+	}
+}
+
+// counts returns every count.
+func (c *outcomeCounter) counts() map[outcomeKey]int64 {
+	c.flush()
+	return c.m
+}
+
 // outcomeKey groups the outcome counts of one request.
 type outcomeKey struct {
 	bucket  time.Time
@@ -252,7 +283,9 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 	now := s.now().UTC()
 	hour := now.Truncate(time.Hour)
 	schemas := make(map[schemaKey]schemaEntry, 4)
-	outcomes := make(map[outcomeKey]int64, 8)
+	oc := outcomeCounter{m: make(map[outcomeKey]int64, 8)}
+	var lastKey schemaKey
+	var lastEnt schemaEntry
 	records := make([]storage.Record, 0, len(events))
 	var counts eventCounts
 
@@ -264,10 +297,18 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 		r := &results[i]
 
 		sk := schemaKey{ev.schema, ev.version}
-		ent, seen := schemas[sk]
-		if !seen {
-			ent = s.lookup(ctx, sk)
-			schemas[sk] = ent
+		var ent schemaEntry
+		if i > 0 && sk == lastKey {
+			// Most batches name one schema: no lookup per event.
+			ent = lastEnt
+		} else {
+			var seen bool
+			ent, seen = schemas[sk]
+			if !seen {
+				ent = s.lookup(ctx, sk)
+				schemas[sk] = ent
+			}
+			lastKey, lastEnt = sk, ent
 		}
 		if ent.err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -282,7 +323,7 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 			// The name a client sent for an unknown schema may itself be a
 			// value: count it under no name at all.
 			r.status, r.reason = StatusRejected, schema.ReasonSchemaUnknown
-			outcomes[outcomeKey{hour, "", 0, StatusRejected, schema.ReasonSchemaUnknown}]++
+			oc.add(outcomeKey{hour, "", 0, StatusRejected, schema.ReasonSchemaUnknown})
 			counts.rejected++
 			continue
 		}
@@ -290,12 +331,12 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 		dims, measures, rej := sc.CheckSplit(ev.fields)
 		if rej != nil {
 			r.status, r.reason, r.field, r.pointer = StatusRejected, rej.Reason, rej.Field, rej.Pointer
-			outcomes[outcomeKey{bucket, sc.Name, sc.Version, StatusRejected, rej.Reason}]++
+			oc.add(outcomeKey{bucket, sc.Name, sc.Version, StatusRejected, rej.Reason})
 			counts.rejected++
 			continue
 		}
 		r.status = StatusAccepted
-		outcomes[outcomeKey{bucket, sc.Name, sc.Version, StatusAccepted, ""}]++
+		oc.add(outcomeKey{bucket, sc.Name, sc.Version, StatusAccepted, ""})
 		counts.accepted++
 		records = append(records, storage.Record{
 			Bucket: bucket, Schema: sc.Name, Version: sc.Version,
@@ -305,7 +346,7 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 
 	batch := &storage.Batch{
 		Records:  records,
-		Outcomes: outcomeCounts(outcomes),
+		Outcomes: outcomeCounts(oc.counts()),
 		BatchKey: key,
 		EncHash:  encHashFrom(ctx),
 	}
@@ -339,7 +380,7 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 		return nil, requestResult{result: ResultUnavailable, counts: counts}, s.retryError(ctx, errUnavailable)
 	}
 	reasons := make(map[string]int, 4)
-	for k, n := range outcomes {
+	for k, n := range oc.m {
 		if k.outcome == StatusRejected {
 			reasons[k.reason] += int(n)
 		}
