@@ -52,7 +52,7 @@ var allowed = map[string][]string{
 	"loadgen": {"ohttp", "bhttp", "sdk", "proto"},
 	// veil bench's logic: it sets up targets (its ingest mode runs the
 	// ingest API in process) and drives them with loadgen.
-	"bench": {"loadgen", "admin", "gateway", "ingest", "schema", "server", "storage", "ohttp"},
+	"bench": {"loadgen", "admin", "gateway", "ingest", "schema", "server", "storage", "ohttp", "bhttp"},
 	// What cmd/veil wires: the settings of serve and relay (defaults are
 	// the owning packages' constants), the listener runner, the key file
 	// format of veil keys.
