@@ -56,7 +56,7 @@ var allowed = map[string][]string{
 	"loadgen": {"ohttp", "bhttp", "sdk", "proto"},
 	// veil bench's logic: it sets up targets (its ingest mode runs the
 	// ingest API in process) and drives them with loadgen.
-	"bench": {"loadgen", "admin", "gateway", "ingest", "schema", "server", "storage", "ohttp"},
+	"bench": {"loadgen", "admin", "gateway", "ingest", "schema", "server", "storage", "ohttp", "bhttp"},
 	// What cmd/veil wires: the settings of serve and relay (defaults are
 	// the owning packages' constants), the listener runner, the key file
 	// format of veil keys.
@@ -84,7 +84,7 @@ var thirdParty = map[string][]string{
 	"bodyread": {},
 	"ohttp":    {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
 	"relay":    {"golang.org/x/time"},
-	"schema":   {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text", "github.com/goccy/go-json"},
+	"schema":   {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text"},
 	// The gateway imports problem: std only.
 	"problem": {},
 	"problem/grpcproblem": {

@@ -12,7 +12,7 @@ import (
 func newBenchCmd() *cobra.Command {
 	o := bench.DefaultOptions()
 	cmd := &cobra.Command{
-		Use:   "bench --mode gateway|relay|full|ingest (--spawn | target URLs)",
+		Use:   "bench --mode gateway|relay|full|durable|forward|ingest (--spawn | target URLs)",
 		Short: "Bounded loopback load generator for the gateway, relay, full path and ingest",
 		Long: `Send a bounded load to veil on this machine and report requests/s, events/s,
 latency percentiles, errors by kind, and the CPU time and peak RSS of every
@@ -24,17 +24,25 @@ Modes:
   relay    the same through veil relay
   full     client → relay → gateway → ingest → PostgreSQL, every event checked
            accepted, against a six-field schema registered over the admin API
+  durable  OHTTP straight to veil serve's gateway with its real ingest: every
+           event checked accepted and committed to PostgreSQL, no relay
+  forward  the forwarding baseline: a standalone gateway built from veil's
+           own codecs, in this process, that decapsulates each request and
+           forwards it over HTTP to a no-op loopback target (what a
+           forwarding gateway does); not part of veil serve
   ingest   POST /v1/events JSON to the ingest API without OHTTP, run in this
            process (it is never served in the clear by veil serve)
 
 With --spawn, bench starts what the mode needs from its own binary on free
 127.0.0.1 ports with a temporary data directory, and stops it at the end.
-Without it, give --gateway-url (gateway), --relay-url (relay, full) and, for
-full, --admin-url and --admin-token-file. Targets must be loopback addresses.
+Without it, give --gateway-url (gateway, durable), --relay-url (relay, full)
+and, for full and durable, --admin-url and --admin-token-file. Targets must be loopback addresses.
 
 The run stops after --requests requests or --duration, whichever comes
 first. Every request is freshly encoded and encapsulated; that client-side
-work is done before the timed exchange.`,
+work is done before the timed exchange; with --preseal N it is done for N
+requests before the run starts, its CPU reported apart, and the run ends
+when they are used up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
@@ -54,7 +62,9 @@ work is done before the timed exchange.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Mode, "mode", o.Mode, "gateway, relay, full or ingest")
+	f.StringVar(&o.Mode, "mode", o.Mode, "gateway, relay, full, durable, forward or ingest")
+	f.StringArrayVar(&o.ServeArgs, "serve-arg", nil, "with --spawn: an extra flag for veil serve, such as --serve-arg=--max-inflight=32 (repeatable)")
+	f.Int64Var(&o.Preseal, "preseal", o.Preseal, "encapsulate this many requests before the timed run (0: each just before it is sent)")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "requests in flight")
 	f.Int64Var(&o.Requests, "requests", o.Requests, "stop after this many requests (0: only --duration bounds the run)")
 	f.DurationVar(&o.Duration, "duration", o.Duration, "stop starting requests after this long (at most 30m)")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,56 @@ func TestRunIngestMode(t *testing.T) {
 	}
 	if len(rep.Processes) != 1 || !strings.Contains(rep.Processes[0].Name, "self") {
 		t.Errorf("processes %+v", rep.Processes)
+	}
+}
+
+// TestRunForwardMode drives the forwarding baseline end to end (OHTTP in,
+// a plain HTTP hop to the no-op target, OHTTP out) with pre-sealed
+// requests: every request answered, the sealing reported apart.
+func TestRunForwardMode(t *testing.T) {
+	o := DefaultOptions()
+	o.Mode, o.Spawn = "forward", true
+	o.Concurrency, o.Requests, o.Warmup, o.Events, o.Preseal = 2, 1000, 3, 1, 15
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	rep, err := Run(t.Context(), o, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if rep.Requests != 15 || rep.Failed != 0 || rep.Mode != "forward" {
+		t.Errorf("report %+v", rep)
+	}
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "pre-sealed 15 requests") }) {
+		t.Errorf("notes %q lack the sealing cost", rep.Notes)
+	}
+}
+
+// TestForwarderRefuses: the forwarding gateway answers garbage with a 400
+// and serves nothing but its two resources.
+func TestForwarderRefuses(t *testing.T) {
+	s := &setup{}
+	defer s.close()
+	o := DefaultOptions()
+	if err := s.startForward(o); err != nil {
+		t.Fatal(err)
+	}
+	url := s.workload.Target()
+	resp, err := http.Post(url, ohttp.RequestMediaType, strings.NewReader("not ohttp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("garbage: %d", resp.StatusCode)
+	}
+	resp, err = http.Get(strings.TrimSuffix(url, "/gateway") + "/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("other path: %d", resp.StatusCode)
 	}
 }

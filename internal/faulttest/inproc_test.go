@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/veil-telemetry/veil/bhttp"
@@ -27,7 +26,6 @@ import (
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 	"github.com/veil-telemetry/veil/internal/testlog"
 	"github.com/veil-telemetry/veil/ohttp"
-	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
 // Limits of the in-process stack: veil serve's defaults.
@@ -95,8 +93,8 @@ func newInproc(t *testing.T) *inproc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := runtime.NewServeMux(ingest.MuxOptions(logger, maxRequestBytes*4)...)
-	if err := veilv1.RegisterIngestServiceHandlerServer(ctx, mux, srv); err != nil {
+	mux, err := ingest.Handler(srv, logger, maxRequestBytes*4)
+	if err != nil {
 		t.Fatal(err)
 	}
 	suites := []ohttp.SymmetricSuite{ohttp.DefaultSuite}

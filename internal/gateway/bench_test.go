@@ -177,3 +177,65 @@ func newGatewayOp(b *testing.B, kem ohttp.KEMID, msg []byte) func() {
 		}
 	}
 }
+
+// BenchmarkGatewayShed measures what a request refused under overload
+// costs the gateway: every slot is held (MaxConcurrent 1, its one request
+// blocked in the inner handler), so each ServeHTTP answers 503 with
+// Retry-After before reading the body. Compare its ns/op with
+// BenchmarkGateway's floor: shedding must cost almost nothing.
+func BenchmarkGatewayShed(b *testing.B) {
+	key, err := ohttp.GenerateKey(nil, 1, ohttp.KEMX25519, []ohttp.SymmetricSuite{ohttp.DefaultSuite})
+	if err != nil {
+		b.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	g, err := gateway.New(gateway.Config{
+		Keys: &memStore{keys: []gateway.Key{{Private: key, State: keystate.Current}}},
+		Inner: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			close(entered)
+			<-release
+		}),
+		Now:           func() time.Time { return testNow },
+		MaxConcurrent: 1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := g.Refresh(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	msg, err := benchInner().Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	encReq, _, err := ohttp.EncapsulateRequest(nil, &key.Config, ohttp.DefaultSuite, msg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	newReq := func() *http.Request {
+		req, err := http.NewRequest("POST", "http://gateway.example/gateway", bytes.NewReader(encReq))
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Content-Type", ohttp.RequestMediaType)
+		return req
+	}
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		g.ServeHTTP(&discardWriter{h: make(http.Header)}, newReq())
+	}()
+	<-entered
+	defer func() { close(release); <-held }()
+	req := newReq()
+	w := &discardWriter{h: make(http.Header)}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		w.status = 0
+		g.ServeHTTP(w, req)
+		if w.status != http.StatusServiceUnavailable {
+			b.Fatalf("status %d, want 503", w.status)
+		}
+	}
+}

@@ -3,13 +3,10 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 
 	"github.com/veil-telemetry/veil/internal/storage"
 
@@ -25,25 +22,71 @@ func (nopWriter) Submit(b *storage.Batch) error {
 }
 
 // BenchmarkIngestPerEvent measures the CPU of ingest per typical 6-field
-// event as veil serve runs it: the body read and JSON decode
-// (JSONMarshaler behind Middleware), schema lookup, validation, the
-// identifier detectors, coarsening and the split, for 50-event batches,
-// with a writer that costs nothing. The figure to read is cpu-ns/event.
+// event as veil serve runs it: the inner handler's body read, the one JSON
+// decode (decodeBatch), schema lookup, the compiled checker with the
+// identifier detectors and the split, coarsening and the response, for
+// 50-event batches, with a writer that costs nothing. The figure to read
+// is cpu-ns/event.
 func BenchmarkIngestPerEvent(b *testing.B) {
 	const n = 50
 	s, err := New(Config{Registry: testRegistry(b), Writer: nopWriter{}})
 	if err != nil {
 		b.Fatal(err)
 	}
+	h, err := Handler(s, nil, 1<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
 	data := typicalBatch(n)
-	m := &JSONMarshaler{}
+	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
 	defer reportPerEvent(b, n)()
 	for b.Loop() {
-		ctx, req, err := decodeAsMiddleware(context.Background(), m, data)
+		r, err := http.NewRequestWithContext(context.Background(), http.MethodPost, EventsPath, bytes.NewReader(data))
 		if err != nil {
 			b.Fatal(err)
 		}
+		r.ContentLength = int64(len(data))
+		clear(w.h)
+		w.code = 0
+		h.ServeHTTP(w, r)
+		if w.code != http.StatusOK {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}
+
+// discardWriter is an http.ResponseWriter that keeps only the status.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkIngestPerEventGRPC is BenchmarkIngestPerEvent for a gRPC
+// call: the request arrives as protobuf, its fields as Structs.
+func BenchmarkIngestPerEventGRPC(b *testing.B) {
+	const n = 50
+	s, err := New(Config{Registry: testRegistry(b), Writer: nopWriter{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var br batchRequest
+	if err := decodeBatch(string(typicalBatch(n)), &br); err != nil {
+		b.Fatal(err)
+	}
+	req := &veilv1.SubmitEventsRequest{BatchId: br.batchID}
+	for range n {
+		req.Events = append(req.Events, event(b, "app.launch", 1, map[string]any{
+			"os": "android", "app_version": "12.4", "locale": "de-DE", "cold_start_ms": 420.0, "warm": false, "screens": 3.0}))
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	defer reportPerEvent(b, n)()
+	for b.Loop() {
 		resp, err := s.SubmitEvents(ctx, req)
 		if err != nil {
 			b.Fatal(err)
@@ -54,90 +97,24 @@ func BenchmarkIngestPerEvent(b *testing.B) {
 	}
 }
 
-// decodeAsMiddleware decodes data as the inner mux does behind Middleware.
-func decodeAsMiddleware(ctx context.Context, m *JSONMarshaler, data []byte) (context.Context, *veilv1.SubmitEventsRequest, error) {
-	d := &decoded{}
-	ctx = context.WithValue(ctx, decodedKey{}, d)
-	req := &veilv1.SubmitEventsRequest{}
-	err := m.NewDecoder(decodedBody{ReadCloser: io.NopCloser(bytes.NewReader(data)), d: d}).Decode(req)
-	return ctx, req, err
-}
-
-// BenchmarkIngestPerEventStructs is BenchmarkIngestPerEvent without
-// Middleware: the marshaler builds a protobuf Struct per event and
-// SubmitEvents reads it back, as for a gRPC call.
-func BenchmarkIngestPerEventStructs(b *testing.B) {
+// BenchmarkIngestHTTP is BenchmarkIngestPerEvent through httptest's
+// request and recorder, as the handler tests call it.
+func BenchmarkIngestHTTP(b *testing.B) {
 	const n = 50
 	s, err := New(Config{Registry: testRegistry(b), Writer: nopWriter{}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	data := typicalBatch(n)
-	m := &JSONMarshaler{}
-	ctx := context.Background()
-	b.ReportAllocs()
-	defer reportPerEvent(b, n)()
-	for b.Loop() {
-		var req veilv1.SubmitEventsRequest
-		if err := m.Unmarshal(data, &req); err != nil {
-			b.Fatal(err)
-		}
-		resp, err := s.SubmitEvents(ctx, &req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if r := resp.Results[n-1]; r.Status != StatusAccepted {
-			b.Fatalf("event answered %v", r)
-		}
-	}
-}
-
-// BenchmarkIngestMuxPerEvent is BenchmarkIngestPerEvent through the whole
-// inner grpc-gateway mux (routing, response encoding), as the gateway
-// dispatches a decapsulated request.
-func BenchmarkIngestMuxPerEvent(b *testing.B) {
-	const n = 50
-	s, err := New(Config{Registry: testRegistry(b), Writer: nopWriter{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mux := runtime.NewServeMux(MuxOptions(nil, 1<<20)...)
-	if err := veilv1.RegisterIngestServiceHandlerServer(context.Background(), mux, s); err != nil {
-		b.Fatal(err)
-	}
+	h, _ := Handler(s, nil, 1<<20)
 	data := typicalBatch(n)
 	b.ReportAllocs()
 	defer reportPerEvent(b, n)()
 	for b.Loop() {
-		r := httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader(data))
-		r.Header.Set("Content-Type", "application/json")
+		r := httptest.NewRequest(http.MethodPost, EventsPath, bytes.NewReader(data))
 		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 		if w.Code != http.StatusOK {
 			b.Fatalf("status %d: %s", w.Code, w.Body)
-		}
-	}
-}
-
-// BenchmarkIngestPerEventProtoJSON is BenchmarkIngestPerEvent with
-// grpc-gateway's default decoding (protojson), for comparison.
-func BenchmarkIngestPerEventProtoJSON(b *testing.B) {
-	const n = 50
-	s, err := New(Config{Registry: testRegistry(b), Writer: nopWriter{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	data := typicalBatch(n)
-	ctx := context.Background()
-	b.ReportAllocs()
-	defer reportPerEvent(b, n)()
-	for b.Loop() {
-		var req veilv1.SubmitEventsRequest
-		if err := unmarshalProtoJSON(data, &req); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.SubmitEvents(ctx, &req); err != nil {
-			b.Fatal(err)
 		}
 	}
 }

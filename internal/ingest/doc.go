@@ -6,7 +6,7 @@
 // form of exactly 16 random bytes; at most Config.MaxEvents events), then
 // for each event, in order: looks the schema up in the registry, validates
 // the fields against it and runs the identifier detectors over every string
-// (schema.Schema.Check), coarsens the server's receive time — clients send
+// (schema.Schema.CheckSplit), coarsens the server's receive time — clients send
 // no timestamps — to the schema's granularity (hour or day, UTC), and splits
 // the fields into dimensions and measures. The accepted records, the
 // outcome counts (accepted, and rejected per reason code) and the batch's
@@ -58,13 +58,12 @@
 //
 // # JSON
 //
-// JSONMarshaler is the grpc-gateway marshaler for the inner mux: it decodes
-// SubmitEventsRequest several times faster than protojson, with protojson's
-// results (it falls back to protojson for anything unusual), and writes
-// responses with proto field names, as DESIGN.md shows them. Behind
-// Middleware (MuxOptions installs both) it hands SubmitEvents the decoded
-// fields of each event directly instead of a protobuf Struct that would be
-// turned straight back into the same map:
+// Handler is the inner API as the gateway calls it: POST /v1/events, its
+// JSON decoded once, by hand (wire.go), straight into the compiled
+// checker's input (schema.Field, sharing the body's memory), and its
+// answer written with proto field names, as DESIGN.md shows them. There
+// is no other JSON path; gRPC callers of SubmitEvents send protobuf, whose
+// Struct values are read into the same shape:
 //
 //	{"results":[{"index":0,"status":"accepted"},
 //	            {"index":1,"status":"rejected","reason":"identifier_email","field":"note"}]}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,9 +39,8 @@ type Writer interface {
 
 // Defaults for the zero Config fields.
 const (
-	DefaultMaxEvents         = 500
-	DefaultMaxFieldsPerEvent = 64
-	DefaultRetryAfter        = 2 * time.Second
+	DefaultMaxEvents  = 500
+	DefaultRetryAfter = 2 * time.Second
 )
 
 // Config configures a Server. Registry and Writer are required; the zero
@@ -53,14 +54,10 @@ type Config struct {
 	// MaxEvents bounds the events of one batch (0: DefaultMaxEvents); a
 	// longer batch fails whole with batch_too_large.
 	MaxEvents int
-	// MaxBytes bounds the decoded request's protobuf size (0: no bound
-	// here). The transport bounds the body first: the gateway's
-	// MaxRequestBytes, JSONMarshaler.MaxBytes, gRPC's MaxRecvMsgSize.
+	// MaxBytes bounds a gRPC request's protobuf size (0: no bound here).
+	// The transport bounds the body first: the gateway's MaxRequestBytes,
+	// Handler's maxBytes, gRPC's MaxRecvMsgSize.
 	MaxBytes int
-	// MaxFieldsPerEvent (0: DefaultMaxFieldsPerEvent): an event with more
-	// fields than this and than its schema declares is rejected
-	// field_unknown without running the validator over all of them.
-	MaxFieldsPerEvent int
 	// RetryAfter is the delay a 503 suggests (0: DefaultRetryAfter); it is
 	// sent in whole seconds, at least 1.
 	RetryAfter time.Duration
@@ -80,7 +77,6 @@ type Server struct {
 	now        func() time.Time
 	maxEvents  int
 	maxBytes   int
-	maxFields  int
 	retryAfter time.Duration
 	log        *slog.Logger
 	m          *Metrics
@@ -93,14 +89,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry == nil || cfg.Writer == nil {
 		return nil, errors.New("ingest: Config.Registry and Config.Writer are required")
 	}
-	if cfg.MaxEvents < 0 || cfg.MaxBytes < 0 || cfg.MaxFieldsPerEvent < 0 || cfg.RetryAfter < 0 {
+	if cfg.MaxEvents < 0 || cfg.MaxBytes < 0 || cfg.RetryAfter < 0 {
 		return nil, errors.New("ingest: negative limit in Config")
 	}
 	s := &Server{
 		reg: cfg.Registry, w: cfg.Writer, now: cfg.Now,
 		maxEvents:  cmp.Or(cfg.MaxEvents, DefaultMaxEvents),
 		maxBytes:   cfg.MaxBytes,
-		maxFields:  cmp.Or(cfg.MaxFieldsPerEvent, DefaultMaxFieldsPerEvent),
 		retryAfter: cmp.Or(cfg.RetryAfter, DefaultRetryAfter),
 		log:        cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		m:          cfg.Metrics,
@@ -149,6 +144,37 @@ type schemaEntry struct {
 	err      error          // the registry failed
 }
 
+// outcomeCounter counts outcomes by key. Events of a batch mostly share
+// one key (same schema, accepted), so a run of equal keys is counted
+// without hashing the key for each event.
+type outcomeCounter struct {
+	m    map[outcomeKey]int64
+	last outcomeKey
+	run  int64
+}
+
+func (c *outcomeCounter) add(k outcomeKey) {
+	if c.run > 0 && k == c.last {
+		c.run++
+		return
+	}
+	c.flush()
+	c.last, c.run = k, 1
+}
+
+func (c *outcomeCounter) flush() {
+	if c.run > 0 {
+		c.m[c.last] += c.run
+		c.run = 0
+	}
+}
+
+// counts returns every count.
+func (c *outcomeCounter) counts() map[outcomeKey]int64 {
+	c.flush()
+	return c.m
+}
+
 // outcomeKey groups the outcome counts of one request.
 type outcomeKey struct {
 	bucket  time.Time
@@ -160,11 +186,67 @@ type outcomeKey struct {
 
 // SubmitEvents validates the batch, hands its accepted records to the
 // writer and answers one result per event, in order, after the commit.
+// It is IngestService over gRPC; the inner HTTP API (Handler) decodes its
+// JSON straight into the checker's shape and shares everything after.
 func (s *Server) SubmitEvents(ctx context.Context, req *veilv1.SubmitEventsRequest) (*veilv1.SubmitEventsResponse, error) {
 	start := time.Now()
-	resp, rr, err := s.submit(ctx, req)
-	s.observe(ctx, start, req, rr)
-	return resp, err
+	size := 0
+	if s.maxBytes > 0 {
+		size = proto.Size(req)
+	}
+	var b batchRequest
+	batchFromProto(req, &b)
+	results, rr, err := s.submit(ctx, &b, size)
+	s.observe(ctx, start, len(b.events), rr)
+	if err != nil {
+		return nil, err
+	}
+	resp := &veilv1.SubmitEventsResponse{Results: make([]*veilv1.EventResult, len(results))}
+	backing := make([]veilv1.EventResult, len(results))
+	indexes := make([]int32, len(results))
+	for i, r := range results {
+		pr := &backing[i]
+		indexes[i] = int32(i)
+		pr.Index, pr.Status, pr.Reason, pr.Field, pr.Pointer = &indexes[i], r.status, r.reason, r.field, r.pointer
+		resp.Results[i] = pr
+	}
+	return resp, nil
+}
+
+// batchFromProto reads req into b: each Struct value as the checker's
+// Field (a number as its shortest decimal text).
+func batchFromProto(req *veilv1.SubmitEventsRequest, b *batchRequest) {
+	*b = batchRequest{batchID: req.GetBatchId(), events: make([]eventIn, len(req.GetEvents()))}
+	n := 0
+	for _, ev := range req.GetEvents() {
+		n += len(ev.GetFields().GetFields())
+	}
+	b.fields = make([]schema.Field, 0, n)
+	for i, ev := range req.GetEvents() {
+		start := len(b.fields)
+		for name, v := range ev.GetFields().GetFields() {
+			f := schema.Field{Name: name}
+			switch k := v.GetKind().(type) {
+			case *structpb.Value_BoolValue:
+				f.Type, f.Bool = schema.TypeBool, k.BoolValue
+			case *structpb.Value_StringValue:
+				f.Type, f.Text = schema.TypeString, k.StringValue
+			case *structpb.Value_NumberValue:
+				f.Type = schema.TypeNumber
+				if math.IsNaN(k.NumberValue) || math.IsInf(k.NumberValue, 0) {
+					f.Text = "NaN" // no JSON number: field_type
+				} else {
+					f.Text = strconv.FormatFloat(k.NumberValue, 'g', -1, 64)
+				}
+			case *structpb.Value_StructValue:
+				f.Type = schema.TypeObject
+			case *structpb.Value_ListValue:
+				f.Type = schema.TypeArray
+			}
+			b.fields = append(b.fields, f)
+		}
+		b.events[i] = eventIn{schema: ev.GetSchema(), version: ev.GetVersion(), fields: b.fields[start:len(b.fields):len(b.fields)]}
+	}
 }
 
 // requestResult is a request's outcome for the log line and the metrics.
@@ -177,43 +259,36 @@ type requestResult struct {
 
 type eventCounts struct{ accepted, rejected, duplicate int }
 
-func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*veilv1.SubmitEventsResponse, requestResult, error) {
-	key, ok := decodeBatchID(req.GetBatchId())
+// submit is SubmitEvents on a decoded batch; size is the request's size
+// to hold to Config.MaxBytes (0: already bounded).
+func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]eventResult, requestResult, error) {
+	key, ok := decodeBatchID(b.batchID)
 	if !ok {
 		return nil, requestResult{result: ResultBatchInvalid},
 			newError(errBatchInvalid, "batch_id must be the base64url form of 16 random bytes")
 	}
-	events := req.GetEvents()
+	events := b.events
 	if len(events) > s.maxEvents {
 		return nil, requestResult{result: ResultBatchTooLarge},
 			newError(errBatchTooLarge, fmt.Sprintf("%d events, at most %d per batch", len(events), s.maxEvents))
 	}
-	d := decodedFor(ctx, req)
-	if s.maxBytes > 0 {
-		if d != nil {
-			// The bound is on the protobuf form: build it.
-			materialize(req, d)
-			d = nil
-		}
-		if n := proto.Size(req); n > s.maxBytes {
-			return nil, requestResult{result: ResultBatchTooLarge},
-				newError(errBatchTooLarge, fmt.Sprintf("batch of %d bytes, at most %d", n, s.maxBytes))
-		}
+	if s.maxBytes > 0 && size > s.maxBytes {
+		return nil, requestResult{result: ResultBatchTooLarge},
+			newError(errBatchTooLarge, fmt.Sprintf("batch of %d bytes, at most %d", size, s.maxBytes))
 	}
-	resp := &veilv1.SubmitEventsResponse{Results: make([]*veilv1.EventResult, len(events))}
+	results := make([]eventResult, len(events))
 	if len(events) == 0 {
-		return resp, requestResult{result: ResultCommitted}, nil
+		return results, requestResult{result: ResultCommitted}, nil
 	}
 
 	now := s.now().UTC()
 	hour := now.Truncate(time.Hour)
-	results := make([]veilv1.EventResult, len(events))
-	indexes := make([]int32, len(events))
 	schemas := make(map[schemaKey]schemaEntry, 4)
-	outcomes := make(map[outcomeKey]int64, 8)
+	oc := outcomeCounter{m: make(map[outcomeKey]int64, 8)}
+	var lastKey schemaKey
+	var lastEnt schemaEntry
 	records := make([]storage.Record, 0, len(events))
 	var counts eventCounts
-	var scratch map[string]any // the Struct path's fields, reused per event
 
 	for i, ev := range events {
 		// A caller that gave up gets no more work done for it.
@@ -221,15 +296,20 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 			return nil, requestResult{result: ResultCanceled, counts: counts}, contextError(ctxErr)
 		}
 		r := &results[i]
-		indexes[i] = int32(i)
-		r.Index = &indexes[i]
-		resp.Results[i] = r
 
-		sk := schemaKey{ev.GetSchema(), ev.GetVersion()}
-		ent, seen := schemas[sk]
-		if !seen {
-			ent = s.lookup(ctx, sk)
-			schemas[sk] = ent
+		sk := schemaKey{ev.schema, ev.version}
+		var ent schemaEntry
+		if i > 0 && sk == lastKey {
+			// Most batches name one schema: no lookup per event.
+			ent = lastEnt
+		} else {
+			var seen bool
+			ent, seen = schemas[sk]
+			if !seen {
+				ent = s.lookup(ctx, sk)
+				schemas[sk] = ent
+			}
+			lastKey, lastEnt = sk, ent
 		}
 		if ent.err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -241,8 +321,8 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 		}
 		if ent.disabled {
 			// A registered name, not a client's value: counted under it.
-			r.Status, r.Reason = StatusRejected, schema.ReasonSchemaDisabled
-			outcomes[outcomeKey{hour, sk.name, int(sk.version), StatusRejected, schema.ReasonSchemaDisabled}]++
+			r.status, r.reason = StatusRejected, schema.ReasonSchemaDisabled
+			oc.add(outcomeKey{hour, sk.name, int(sk.version), StatusRejected, schema.ReasonSchemaDisabled})
 			counts.rejected++
 			continue
 		}
@@ -250,38 +330,21 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 		if sc == nil {
 			// The name a client sent for an unknown schema may itself be a
 			// value: count it under no name at all.
-			r.Status, r.Reason = StatusRejected, schema.ReasonSchemaUnknown
-			outcomes[outcomeKey{hour, "", 0, StatusRejected, schema.ReasonSchemaUnknown}]++
+			r.status, r.reason = StatusRejected, schema.ReasonSchemaUnknown
+			oc.add(outcomeKey{hour, "", 0, StatusRejected, schema.ReasonSchemaUnknown})
 			counts.rejected++
 			continue
 		}
 		bucket := coarsen(now, sc.Granularity)
-		var fields map[string]any
-		if d != nil {
-			fields = d.fields[i]
-		} else {
-			if scratch == nil {
-				scratch = make(map[string]any, len(sc.Dimensions)+len(sc.Measures))
-			}
-			fields = structFields(ev.GetFields(), scratch)
-		}
-		rej := s.tooManyFields(sc, fields)
-		if rej == nil {
-			rej = sc.Check(fields)
-		}
-		var dims map[string]any
-		var measures map[string]float64
-		if rej == nil {
-			dims, measures = sc.Split(fields)
-		}
+		dims, measures, rej := sc.CheckSplit(ev.fields)
 		if rej != nil {
-			r.Status, r.Reason, r.Field, r.Pointer = StatusRejected, rej.Reason, rej.Field, rej.Pointer
-			outcomes[outcomeKey{bucket, sc.Name, sc.Version, StatusRejected, rej.Reason}]++
+			r.status, r.reason, r.field, r.pointer = StatusRejected, rej.Reason, rej.Field, rej.Pointer
+			oc.add(outcomeKey{bucket, sc.Name, sc.Version, StatusRejected, rej.Reason})
 			counts.rejected++
 			continue
 		}
-		r.Status = StatusAccepted
-		outcomes[outcomeKey{bucket, sc.Name, sc.Version, StatusAccepted, ""}]++
+		r.status = StatusAccepted
+		oc.add(outcomeKey{bucket, sc.Name, sc.Version, StatusAccepted, ""})
 		counts.accepted++
 		records = append(records, storage.Record{
 			Bucket: bucket, Schema: sc.Name, Version: sc.Version,
@@ -291,7 +354,7 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 
 	batch := &storage.Batch{
 		Records:  records,
-		Outcomes: outcomeCounts(outcomes),
+		Outcomes: outcomeCounts(oc.counts()),
 		BatchKey: key,
 		EncHash:  encHashFrom(ctx),
 	}
@@ -325,21 +388,21 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 		return nil, requestResult{result: ResultUnavailable, counts: counts}, s.retryError(ctx, errUnavailable)
 	}
 	reasons := make(map[string]int, 4)
-	for k, n := range outcomes {
+	for k, n := range oc.m {
 		if k.outcome == StatusRejected {
 			reasons[k.reason] += int(n)
 		}
 	}
 	if st == storage.StatusDuplicate {
 		for i := range results {
-			if results[i].Status == StatusAccepted {
-				results[i].Status, results[i].Reason = StatusDuplicate, schema.ReasonDuplicate
+			if results[i].status == StatusAccepted {
+				results[i].status, results[i].reason = StatusDuplicate, schema.ReasonDuplicate
 			}
 		}
 		counts.duplicate, counts.accepted = counts.accepted, 0
-		return resp, requestResult{result: ResultDuplicate, counts: counts, reasons: reasons}, nil
+		return results, requestResult{result: ResultDuplicate, counts: counts, reasons: reasons}, nil
 	}
-	return resp, requestResult{result: ResultCommitted, counts: counts, reasons: reasons}, nil
+	return results, requestResult{result: ResultCommitted, counts: counts, reasons: reasons}, nil
 }
 
 // contentError reports a database error caused by the data it was given
@@ -350,26 +413,6 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 func contentError(err error) bool {
 	var se interface{ SQLState() string }
 	return errors.As(err, &se) && strings.HasPrefix(se.SQLState(), "22")
-}
-
-// structFields fills m with st's fields as Go values (what AsMap gives,
-// without a new map per event) and returns it.
-func structFields(st *structpb.Struct, m map[string]any) map[string]any {
-	clear(m)
-	for k, v := range st.GetFields() {
-		m[k] = v.AsInterface()
-	}
-	return m
-}
-
-// materialize sets the Fields Structs the marshaler left out for d.
-func materialize(req *veilv1.SubmitEventsRequest, d *decoded) {
-	for i, f := range d.fields {
-		if f != nil {
-			// The marshaler checked that every field converts.
-			req.Events[i].Fields, _ = toStruct(f, 0)
-		}
-	}
 }
 
 // lookup asks the registry for a schema, turning "not registered" into an
@@ -391,46 +434,6 @@ func (s *Server) lookup(ctx context.Context, k schemaKey) schemaEntry {
 		return schemaEntry{}
 	}
 	return schemaEntry{s: sc}
-}
-
-// tooManyFields rejects, as field_unknown, an event with more fields than
-// both the limit and its schema's properties — at least one of them is
-// undeclared — naming the smallest undeclared name, as Check would.
-func (s *Server) tooManyFields(sc *schema.Schema, fields map[string]any) *schema.Rejection {
-	if len(fields) <= s.maxFields || len(fields) <= len(sc.Dimensions)+len(sc.Measures) {
-		return nil
-	}
-	unknown := ""
-	for name := range fields {
-		declared := slices.Contains(sc.Dimensions, name) || slices.Contains(sc.Measures, name)
-		if !declared && (unknown == "" || name < unknown) {
-			unknown = name
-		}
-	}
-	// Check's answer for the same event could be an identifier; say only
-	// what is certain and never echo a name that may carry data.
-	r := &schema.Rejection{Reason: schema.ReasonFieldUnknown}
-	if name := safeName(unknown); name != "" {
-		r.Field, r.Pointer = name, "/"+name
-	}
-	return r
-}
-
-// safeName is name if it is a plain identifier, else "".
-func safeName(name string) string {
-	if len(name) == 0 || len(name) > 64 {
-		return ""
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return ""
-		}
-	}
-	if _, hit := schema.Detect(name); hit {
-		return ""
-	}
-	return name
 }
 
 // commit submits b and waits for its Done. When ctx ends first it returns
@@ -489,12 +492,12 @@ func outcomeCounts(m map[outcomeKey]int64) []storage.OutcomeCount {
 
 // observe writes the request's log line and metrics: counts, a result from
 // a closed set and a duration, nothing the client sent.
-func (s *Server) observe(ctx context.Context, start time.Time, req *veilv1.SubmitEventsRequest, rr requestResult) {
+func (s *Server) observe(ctx context.Context, start time.Time, events int, rr requestResult) {
 	d := time.Since(start)
 	s.m.observe(rr, d)
 	s.log.LogAttrs(ctx, slog.LevelInfo, "ingest batch",
 		slog.String("result", rr.result),
-		slog.Int("events", len(req.GetEvents())),
+		slog.Int("events", events),
 		slog.Int("accepted", rr.counts.accepted),
 		slog.Int("rejected", rr.counts.rejected),
 		slog.Int("duplicate", rr.counts.duplicate),

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -24,14 +23,14 @@ import (
 	"github.com/veil-telemetry/veil/internal/problem/problemtest"
 )
 
-// newInnerMux is the inner mux as veil serve wires it for the gateway.
+// newInnerMux is the inner handler as veil serve wires it for the gateway.
 func newInnerMux(t *testing.T, s *Server) http.Handler {
 	t.Helper()
-	mux := runtime.NewServeMux(MuxOptions(nil, 1<<20)...)
-	if err := veilv1.RegisterIngestServiceHandlerServer(context.Background(), mux, s); err != nil {
+	h, err := Handler(s, nil, 1<<20)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return mux
+	return h
 }
 
 func post(t *testing.T, url, body string) (*http.Response, []byte) {

@@ -3,7 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
-	"github.com/veil-telemetry/veil/internal/keystate"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/veil-telemetry/veil/internal/gateway"
+	"github.com/veil-telemetry/veil/internal/keystate"
 	"github.com/veil-telemetry/veil/ohttp"
 )
 
@@ -341,5 +342,29 @@ func TestRunStopsAtDuration(t *testing.T) {
 	// 100/s for 0.2 s: about 20 requests, never more than 21.
 	if st.OK < 5 || st.OK > 21 || st.Failed != 0 {
 		t.Errorf("%d ok, %d failed at 100/s for 200 ms", st.OK, st.Failed)
+	}
+}
+
+// TestPreseal: a sealed workload hands out each prepared request once,
+// then ends the run without failing it.
+func TestPreseal(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"results":[{"status":"accepted"}]}`)
+	}))
+	defer srv.Close()
+	s, err := Preseal(context.Background(), &JSON{URL: srv.URL + "/v1/events", Events: 1}, 25, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Count != 25 || s.Sealing < 0 {
+		t.Fatalf("sealed %d, cost %v", s.Count, s.Sealing)
+	}
+	st, err := Run(context.Background(), Config{Workload: s, Concurrency: 4, Requests: 100, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.OK != 25 || st.Failed != 0 || s.Used() != 25 {
+		t.Errorf("sent %d ok, %d failed, used %d; want 25 ok", st.OK, st.Failed, s.Used())
 	}
 }

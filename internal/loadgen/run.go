@@ -168,6 +168,9 @@ func Run(ctx context.Context, cfg Config) (*Stats, error) {
 					break
 				}
 				p, err := cfg.Workload.Prepare(rng)
+				if errors.Is(err, ErrExhausted) {
+					break
+				}
 				if err != nil {
 					fatalMu.Do(func() { fatal = err })
 					cancel()

@@ -30,10 +30,16 @@
 // words, phrases and families), unbounded strings and numbers, string
 // patterns that are not anchored or that accept a probe identifier
 // (lint_pattern.go), nested objects, arrays, unknown roles, and enum
-// values that are themselves identifiers or hold control characters. Compile lints and then compiles the
-// document with github.com/santhosh-tekuri/jsonschema/v6, which does all the
-// event validation; this package only maps its errors onto veil's stable
-// reason codes (see Reasons and docs/reason-codes.md).
+// values that are themselves identifiers or hold control characters.
+// Compile lints the document, validates it with
+// github.com/santhosh-tekuri/jsonschema/v6, and compiles it into a checker
+// (checker.go): a field table with each property's type, exact decimal
+// bounds, enum set, compiled pattern and role, which validates and splits
+// an event in a few linear passes over its Fields without reflection,
+// big.Rat or allocation. The library is the reference, at registration
+// and in FuzzCheckerDifferential, never at run time; a document the
+// compiler cannot handle is refused (RuleCompiler). Rejections carry
+// veil's stable reason codes (see Reasons and docs/reason-codes.md).
 //
 // Detect is the value side of the firewall: it recognises emails, IP
 // addresses, phone numbers, payment cards, IBANs, device and advertising

@@ -25,7 +25,10 @@ func Example() {
 	fmt.Println(s.Check(map[string]any{"os": "ios", "cold_start_ms": 420.0}))
 	fmt.Println(s.Check(map[string]any{"os": "ios", "note": "call +1 415 555 2671"}).Reason)
 	fmt.Println(s.Check(map[string]any{"os": "ios", "cold_start_ms": 1e9}).Reason)
-	dims, measures := s.Split(map[string]any{"os": "ios", "cold_start_ms": 420.0})
+	dims, measures, _ := s.CheckSplit([]schema.Field{
+		{Name: "os", Type: schema.TypeString, Text: "ios"},
+		{Name: "cold_start_ms", Type: schema.TypeNumber, Text: "420"},
+	})
 	fmt.Println(dims, measures)
 	// Output:
 	// <nil>

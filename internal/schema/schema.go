@@ -26,8 +26,15 @@ type Schema struct {
 	Measures      []string // sorted property names with role measure
 	Document      []byte   // the document as registered
 
-	compiled *jsonschema.Schema
-	props    map[string]propInfo // every declared property
+	// check is the compiled checker; nil only for a document
+	// CompileLenient took that the compiler cannot handle, which ref
+	// then checks (such a document cannot be registered).
+	check *checker
+	// ref is the JSON Schema library's compilation: the reference the
+	// checker is tested against, and what checks a lenient document the
+	// compiler cannot handle.
+	ref   *jsonschema.Schema
+	props map[string]propInfo // every declared property, for ref
 }
 
 // Compile lints doc and compiles it with the JSON Schema 2020-12 validator.
@@ -95,8 +102,18 @@ func analyze(doc []byte, lenient bool) (*Schema, []Finding) {
 		findings = append(findings, Finding{Rule: RuleJSONSchema, Message: err.Error()})
 		return nil, findings
 	}
-	if !lenient && len(refusing(findings)) > 0 {
+	lintOK := len(refusing(findings)) == 0
+	if !lenient && !lintOK {
 		return nil, findings
+	}
+	check, cf := compileChecker(p.root)
+	if lintOK && len(cf) > 0 {
+		// The document is fine but the compiler cannot handle it: it is
+		// refused rather than checked two ways.
+		findings = append(findings, cf...)
+		if !lenient {
+			return nil, findings
+		}
 	}
 	props, _ := p.root["properties"].(map[string]any)
 	info := make(map[string]propInfo, len(props))
@@ -112,7 +129,8 @@ func analyze(doc []byte, lenient bool) (*Schema, []Finding) {
 		Dimensions:    p.dims,
 		Measures:      p.measures,
 		Document:      bytes.Clone(doc),
-		compiled:      compiled,
+		check:         check,
+		ref:           compiled,
 		props:         info,
 	}, findings
 }
@@ -147,86 +165,49 @@ func (r *Rejection) Error() string {
 // carry an identifier, including values the schema accepts. It returns nil
 // when the event is accepted.
 //
-// Field values are as encoding/json decodes them: string, bool, float64 or
-// json.Number (integers must be integral), and nil. Check bounds its work
-// before any detector runs: an undeclared field is answered field_unknown,
-// and a value longer than its property could ever accept (see propInfo)
-// field_out_of_range (field_type for a property that takes no strings),
-// without reading the value. After that, when several problems exist the
-// answer is deterministic: an identifier beats a schema problem (the
-// sender most needs to know about a leak), then a control character, then
-// field_missing, field_type, field_out_of_range, schema_invalid_event,
-// each on the lexically smallest field.
-//
-// Check's cost is linear in the size of the fields.
+// Field values are as encoding/json decodes them (see FieldsFromMap);
+// CheckFields is Check for fields already in the checker's shape.
 func (s *Schema) Check(fields map[string]any) *Rejection {
-	var unknown, oversize, oversizeReason string
-	for name, v := range fields {
-		p, declared := s.props[name]
-		if !declared {
-			if unknown == "" || name < unknown {
-				unknown = name
-			}
-			continue
+	return s.CheckFields(FieldsFromMap(make([]Field, 0, len(fields)), fields))
+}
+
+// CheckFields is Check for an event's fields as a decoder produced them.
+// Names must be distinct (a repeated name is answered
+// schema_invalid_event).
+//
+// Check bounds its work before any detector runs: an undeclared field is
+// answered field_unknown, and a value longer than its property could ever
+// accept (see propInfo) field_out_of_range (field_type for a property that
+// takes no strings), without reading the value. After that, when several
+// problems exist the answer is deterministic: an identifier beats a schema
+// problem (the sender most needs to know about a leak), then a control
+// character, then field_missing, field_type, field_out_of_range,
+// schema_invalid_event, each on the lexically smallest field.
+//
+// Its cost is linear in the size of the fields; it allocates only the
+// Rejection it returns.
+func (s *Schema) CheckFields(fields []Field) *Rejection {
+	if s.check == nil {
+		return s.referenceCheck(fieldsToMap(fields))
+	}
+	rej, _, _ := s.check.check(fields, false)
+	return rej
+}
+
+// CheckSplit is CheckFields that, for an accepted event, also returns its
+// dimensions (string, bool or int64 values) and measures (float64), in
+// the same pass: what ingest stores.
+func (s *Schema) CheckSplit(fields []Field) (dims map[string]any, measures map[string]float64, rej *Rejection) {
+	if s.check == nil {
+		if rej := s.referenceCheck(fieldsToMap(fields)); rej != nil {
+			return nil, nil, rej
 		}
-		if r := p.oversize(v); r != "" && (oversize == "" || name < oversize) {
-			oversize, oversizeReason = name, r
-		}
+		// Only a lenient document, which is never registered, gets here:
+		// veil validate does not split.
+		return nil, nil, nil
 	}
-	if unknown != "" {
-		return rejection(ReasonFieldUnknown, unknown)
-	}
-	if oversize != "" {
-		return rejection(oversizeReason, oversize)
-	}
-	var hitField, hitKind, controlField string
-	for name, v := range fields {
-		var kind string
-		var hit bool
-		switch v := v.(type) {
-		case string:
-			kind, hit = Detect(v)
-			if !hit && hasControl(v) && (controlField == "" || name < controlField) {
-				controlField = name
-			}
-		case float64, json.Number:
-			if s.props[name].scanNumbers {
-				kind, hit = DetectValue(v)
-			}
-		}
-		if hit && (hitKind == "" || name < hitField) {
-			hitField, hitKind = name, kind
-		}
-	}
-	if hitKind != "" {
-		return rejection("identifier_"+hitKind, hitField)
-	}
-	if controlField != "" {
-		return rejection(ReasonFieldControlCharacter, controlField)
-	}
-	if fields == nil {
-		fields = map[string]any{}
-	}
-	err := s.compiled.Validate(fields)
-	if err == nil {
-		return nil
-	}
-	verr, ok := err.(*jsonschema.ValidationError)
-	if !ok {
-		return &Rejection{Reason: ReasonSchemaInvalidEvent}
-	}
-	var best *Rejection
-	bestRank := math.MaxInt
-	walkLeaves(verr, func(e *jsonschema.ValidationError) {
-		r, rank := classify(e)
-		if rank < bestRank || rank == bestRank && r.Field < best.Field {
-			best, bestRank = r, rank
-		}
-	})
-	if best == nil {
-		return &Rejection{Reason: ReasonSchemaInvalidEvent}
-	}
-	return best
+	rej, dims, measures = s.check.check(fields, true)
+	return dims, measures, rej
 }
 
 // MaxValueBytes bounds any string value Check reads: no property accepts a
@@ -404,37 +385,6 @@ func pointer(tokens []string) string {
 		b.WriteString(strings.ReplaceAll(t, "/", "~1"))
 	}
 	return b.String()
-}
-
-// Split separates an accepted event's fields into dimensions (string, bool
-// or int64 values) and measures (float64), ignoring anything the schema does
-// not declare. Call it only after Check accepted the fields.
-func (s *Schema) Split(fields map[string]any) (dims map[string]any, measures map[string]float64) {
-	dims = make(map[string]any, len(s.Dimensions))
-	measures = make(map[string]float64, len(s.Measures))
-	for _, name := range s.Dimensions {
-		raw := fields[name]
-		switch v := raw.(type) {
-		case string, bool:
-			// Store the caller's interface value as is: re-boxing v would
-			// allocate a copy of every string and bool dimension.
-			dims[name] = raw
-		default:
-			if f, ok := toFloat(v); ok && f == math.Trunc(f) && math.Abs(f) < 1<<63 {
-				dims[name] = int64(f)
-			} else if n, ok := v.(json.Number); ok {
-				if i, err := n.Int64(); err == nil {
-					dims[name] = i
-				}
-			}
-		}
-	}
-	for _, name := range s.Measures {
-		if f, ok := toFloat(fields[name]); ok {
-			measures[name] = f
-		}
-	}
-	return dims, measures
 }
 
 func toFloat(v any) (float64, bool) {

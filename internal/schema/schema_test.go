@@ -354,14 +354,22 @@ func TestSplit(t *testing.T) {
 		"level":{"type":"integer","minimum":0,"maximum":10,"x-veil-role":"dimension"},
 		"ms":{"type":"integer","minimum":0,"maximum":1000,"x-veil-role":"measure"},
 		"ratio":{"type":"number","minimum":0,"maximum":1,"x-veil-role":"measure"}}}`)
-	dims, measures := s.Split(map[string]any{"os": "ios", "dark": true, "level": num("3"), "ms": 12.0, "ratio": num("0.25")})
+	split := func(m map[string]any) (map[string]any, map[string]float64) {
+		t.Helper()
+		dims, measures, rej := s.CheckSplit(FieldsFromMap(nil, m))
+		if rej != nil {
+			t.Fatalf("%v rejected: %v", m, rej)
+		}
+		return dims, measures
+	}
+	dims, measures := split(map[string]any{"os": "ios", "dark": true, "level": num("3"), "ms": 12.0, "ratio": num("0.25")})
 	if dims["os"] != "ios" || dims["dark"] != true || dims["level"] != int64(3) || len(dims) != 3 {
 		t.Errorf("dims = %#v", dims)
 	}
 	if measures["ms"] != 12 || measures["ratio"] != 0.25 || len(measures) != 2 {
 		t.Errorf("measures = %#v", measures)
 	}
-	dims, measures = s.Split(map[string]any{"os": "ios", "level": 4.0})
+	dims, measures = split(map[string]any{"os": "ios", "level": 4.0})
 	if dims["level"] != int64(4) || len(dims) != 2 || len(measures) != 0 {
 		t.Errorf("partial: %#v %#v", dims, measures)
 	}
