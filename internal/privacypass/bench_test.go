@@ -1,0 +1,58 @@
+package privacypass
+
+import (
+	"testing"
+)
+
+// Figures for docs/performance.md: the gateway's added work per request
+// (parse the header, parse the token, verify), the issuer's sign, the
+// client's blind and finalize.
+
+func BenchmarkGatewayCheck(b *testing.B) {
+	_, pkS, vs := loadVectors(b)
+	pub, _ := NewPublicKey(pkS)
+	ver := NewVerifier(pub)
+	auth := FormatAuthorization(vs[0].token)
+	digest := ChallengeDigest(vs[0].challenge)
+	b.ReportAllocs()
+	for b.Loop() {
+		raw, err := ParseAuthorization(auth)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok, err := ParseToken(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ver.Verify(tok, digest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkIssuerSign(b *testing.B) {
+	skS, _, vs := loadVectors(b)
+	ik := vectorIssuer(b, skS)
+	req, _ := ParseTokenRequest(vs[0].request)
+	for b.Loop() {
+		if _, err := ik.Sign(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkClientBlindFinalize(b *testing.B) {
+	skS, _, vs := loadVectors(b)
+	ik := vectorIssuer(b, skS)
+	resp, _ := ParseTokenResponse(vs[0].response)
+	req0, _ := ParseTokenRequest(vs[0].request)
+	_ = req0
+	for b.Loop() {
+		req, p, err := NewTokenRequest(nil, ik.Public, vs[0].challenge)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = req
+		_, _ = p.Finalize(resp) // fails (other blind); measures the same work
+	}
+}
