@@ -64,8 +64,10 @@ var allowed = map[string][]string{
 	// Privacy Pass wire formats, blind RSA and the token verifier (std,
 	// circl and cryptobyte only); the gateway checks tokens with it.
 	"privacypass": {},
-	"faulttest":   {"*"},
-	"e2e":         {"*"},
+	// veil issuer's logic: the reference Privacy Pass issuer.
+	"issuer":    {"privacypass"},
+	"faulttest": {"*"},
+	"e2e":       {"*"},
 }
 
 // public lists the folders a user of the module imports; every other
