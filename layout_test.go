@@ -65,7 +65,10 @@ var allowed = map[string][]string{
 	// circl and cryptobyte only); the gateway checks tokens with it.
 	"privacypass": {},
 	// veil issuer's logic: the reference Privacy Pass issuer.
-	"issuer":    {"privacypass"},
+	"issuer": {"privacypass"},
+	// Privacy Pass redemption at the gateway: challenges, the token
+	// check before dispatch (its verdict goes to ingest in the context).
+	"redeem":    {"privacypass", "ingest", "secretfile"},
 	"faulttest": {"*"},
 	"e2e":       {"*"},
 }

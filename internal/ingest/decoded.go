@@ -8,6 +8,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 
+	"github.com/veil-telemetry/veil/internal/problem"
 	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
 
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
@@ -64,7 +65,7 @@ func Middleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 // to maxBytes of body (0: no bound here) for every content type, and
 // Middleware.
 func MuxOptions(logger *slog.Logger, maxBytes int64) []runtime.ServeMuxOption {
-	return append(grpcproblem.MuxOptions(logger, nil),
+	return append(grpcproblem.MuxOptions(logger, writeProblem),
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithOutgoingTrailerMatcher(func(string) (string, bool) { return "", false }),
@@ -82,4 +83,16 @@ func decodedFor(ctx context.Context, req *veilv1.SubmitEventsRequest) *decoded {
 		return nil
 	}
 	return d
+}
+
+// writeProblem writes e as a problem; a token refusal (401) carries the
+// request's WWW-Authenticate challenge (RFC 9577 §2.1), the same bytes for
+// every refusal.
+func writeProblem(w http.ResponseWriter, r *http.Request, e *problem.Error) {
+	if e.Kind == problem.Unauthenticated {
+		if c := tokenChallengeFor(r.Context()); c != "" {
+			w.Header().Set("WWW-Authenticate", c)
+		}
+	}
+	problem.WriteError(w, e)
 }

@@ -212,7 +212,8 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 	outcomes := make(map[outcomeKey]int64, 8)
 	records := make([]storage.Record, 0, len(events))
 	var counts eventCounts
-	var scratch map[string]any // the Struct path's fields, reused per event
+	var scratch map[string]any              // the Struct path's fields, reused per event
+	perSchema := make(map[schemaKey]int, 4) // events per known schema (token caps)
 
 	for i, ev := range events {
 		// A caller that gave up gets no more work done for it.
@@ -239,6 +240,9 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 			return nil, requestResult{result: ResultUnavailable}, s.retryError(ctx, errUnavailable)
 		}
 		sc := ent.s
+		if sc != nil {
+			perSchema[sk]++
+		}
 		if sc == nil {
 			// The name a client sent for an unknown schema may itself be a
 			// value: count it under no name at all.
@@ -287,6 +291,24 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 		BatchKey: key,
 		EncHash:  encHashFrom(ctx),
 	}
+	// Privacy Pass (issue 21): a schema that requires tokens refuses the
+	// whole batch without a verified token, before anything is stored.
+	tc := tokenCheckFrom(ctx)
+	if pol := policyOf(schemas, perSchema); pol.required || pol.optional {
+		if pol.overCap {
+			return nil, requestResult{result: ResultBatchTooLarge},
+				newError(errBatchTooLarge, "more events of a schema than its token_batch_events allows in one batch")
+		}
+		switch {
+		case tc.Verified:
+			batch.Token = tc.claim()
+		case pol.required:
+			tc.observe(tc.Reason)
+			return nil, requestResult{result: ResultTokenRefused}, newError(errTokenRefused, "a valid Privacy Pass token is required")
+		default:
+			markUnverified(schemas, records)
+		}
+	}
 	st, err := s.commit(ctx, batch)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
@@ -321,6 +343,13 @@ func (s *Server) submit(ctx context.Context, req *veilv1.SubmitEventsRequest) (*
 		if k.outcome == StatusRejected {
 			reasons[k.reason] += int(n)
 		}
+	}
+	if st == storage.StatusTokenSpent {
+		tc.observe("spent")
+		return nil, requestResult{result: ResultTokenRefused}, newError(errTokenRefused, "a valid Privacy Pass token is required")
+	}
+	if batch.Token != nil && st == storage.StatusCommitted {
+		tc.observe("verified")
 	}
 	if st == storage.StatusDuplicate {
 		for i := range results {
@@ -438,7 +467,7 @@ func (s *Server) commit(ctx context.Context, b *storage.Batch) (storage.Status, 
 	}
 	select {
 	case d := <-ch:
-		if d.err == nil && d.st != storage.StatusCommitted && d.st != storage.StatusDuplicate {
+		if d.err == nil && d.st != storage.StatusCommitted && d.st != storage.StatusDuplicate && d.st != storage.StatusTokenSpent {
 			return 0, fmt.Errorf("ingest: writer reported %v", d.st)
 		}
 		return d.st, d.err
@@ -489,4 +518,19 @@ func (s *Server) observe(ctx context.Context, start time.Time, req *veilv1.Submi
 		slog.Int("rejected", rr.counts.rejected),
 		slog.Int("duplicate", rr.counts.duplicate),
 		slog.Duration("duration", d))
+}
+
+// markUnverified puts the records of schemas with an optional token policy
+// in the unverified stream (UnverifiedDimension).
+func markUnverified(schemas map[schemaKey]schemaEntry, records []storage.Record) {
+	for i := range records {
+		r := &records[i]
+		e := schemas[schemaKey{r.Schema, int32(r.Version)}]
+		if e.s != nil && e.s.Tokens == schema.TokensOptional {
+			if r.Dimensions == nil {
+				r.Dimensions = make(map[string]any, 1)
+			}
+			r.Dimensions[UnverifiedDimension] = true
+		}
+	}
 }

@@ -57,6 +57,12 @@ const (
 const (
 	signedKeysMediaType = "application/vnd.veil.signed-ohttp-keys"
 	signedKeysPath      = "/ohttp-keys-signed"
+	// The gateway's Privacy Pass challenge document (gateway's
+	// TokenChallengePath, redeem.MediaTypeChallenge), served like the
+	// keys so that every client behind the relay gets the same one.
+	tokenChallengeMediaType = "application/vnd.veil.private-token-challenge+json"
+	tokenChallengePath      = "/private-token-challenge"
+	maxTokenChallengeBytes  = 16 << 10
 )
 
 // Defaults applied by New to zero Config fields.
@@ -187,6 +193,7 @@ type Relay struct {
 	limits     *limiterSet
 	keys       keysCache
 	signedKeys keysCache
+	challenge  keysCache
 	bufs       sync.Pool
 	// inflight holds one token per forwarded request in flight.
 	inflight chan struct{}
@@ -264,6 +271,8 @@ func New(cfg Config) (*Relay, error) {
 		reads:      newClientReads(cfg.MaxReadsPerClient),
 		keys:       keysCache{url: keysURL, mediaType: keysMediaType, maxBytes: maxKeysBytes},
 		signedKeys: keysCache{url: signedKeysURL, mediaType: signedKeysMediaType, maxBytes: maxSignedKeysBytes},
+		challenge: keysCache{url: (&url.URL{Scheme: gw.Scheme, Host: gw.Host, Path: tokenChallengePath}).String(),
+			mediaType: tokenChallengeMediaType, maxBytes: maxTokenChallengeBytes},
 	}, nil
 }
 
@@ -318,6 +327,7 @@ const (
 	routeForward route = "forward"
 	routeKeys    route = "keys"
 	routeSigned  route = "keys_signed"
+	routeTokens  route = "token_challenge"
 	routeHealth  route = "healthz"
 	routeOther   route = "other"
 )
@@ -330,6 +340,8 @@ func classify(path string) (route, string) {
 		return routeKeys, "GET, HEAD, OPTIONS"
 	case signedKeysPath:
 		return routeSigned, "GET, HEAD, OPTIONS"
+	case tokenChallengePath:
+		return routeTokens, "GET, HEAD, OPTIONS"
 	case "/healthz":
 		return routeHealth, "GET, HEAD"
 	}
@@ -376,7 +388,7 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case rt == routeForward && r.Method == http.MethodPost,
-		(rt == routeKeys || rt == routeSigned) && (r.Method == http.MethodGet || r.Method == http.MethodHead),
+		(rt == routeKeys || rt == routeSigned || rt == routeTokens) && (r.Method == http.MethodGet || r.Method == http.MethodHead),
 		rt == routeHealth && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 	default:
 		h.Set("Allow", allow)
@@ -403,6 +415,9 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case routeSigned:
 		rl.serveKeys(rw, r, &rl.signedKeys)
+		return
+	case routeTokens:
+		rl.serveKeys(rw, r, &rl.challenge)
 		return
 	}
 	in = rl.forward(rw, r)
