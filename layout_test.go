@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"keystate":   {},
 	"migrations": {},
 	"proto":      {},
-	"sdk":        {"ohttp", "bhttp"},
+	"sdk":        {"ohttp", "bhttp", "privacypass"},
 	"send":       {"sdk"},    // `veil send`, a client of the SDK like an app
 	"validate":   {"schema"}, // `veil validate`, schema checks offline
 	// The one error model: kinds, HTTP statuses and problem documents
@@ -75,7 +75,7 @@ var allowed = map[string][]string{
 
 // public lists the folders a user of the module imports; every other
 // server package lives under internal/.
-var public = map[string]bool{"bhttp": true, "ohttp": true, "sdk": true, "proto": true, "migrations": true, "cmd": true, "": true}
+var public = map[string]bool{"bhttp": true, "ohttp": true, "privacypass": true, "sdk": true, "proto": true, "migrations": true, "cmd": true, "": true}
 
 // thirdParty lists the module paths outside the standard library each
 // folder (a row of allowed) may use, directly or not. A sub-package with a

@@ -17,8 +17,8 @@ import (
 
 	"github.com/veil-telemetry/veil/bhttp"
 	"github.com/veil-telemetry/veil/internal/e2e/e2etest"
-	"github.com/veil-telemetry/veil/internal/privacypass"
 	"github.com/veil-telemetry/veil/ohttp"
+	"github.com/veil-telemetry/veil/privacypass"
 )
 
 const (

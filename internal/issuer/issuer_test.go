@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/veil-telemetry/veil/internal/issuer"
-	"github.com/veil-telemetry/veil/internal/privacypass"
+	"github.com/veil-telemetry/veil/privacypass"
 )
 
 var (

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/veil-telemetry/veil/internal/privacypass"
+	"github.com/veil-telemetry/veil/privacypass"
 )
 
 // keyRing holds one key per epoch, generated (or loaded from dir) when the

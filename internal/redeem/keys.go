@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/veil-telemetry/veil/internal/privacypass"
+	"github.com/veil-telemetry/veil/privacypass"
 )
 
 // LoadKeyFiles reads issuer public keys: each path is a file holding an

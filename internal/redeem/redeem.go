@@ -31,7 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/veil-telemetry/veil/internal/ingest"
-	"github.com/veil-telemetry/veil/internal/privacypass"
+	"github.com/veil-telemetry/veil/privacypass"
 )
 
 // Defaults of the zero Config fields.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veil-telemetry/veil/internal/privacypass"
+	"github.com/veil-telemetry/veil/privacypass"
 )
 
 type fixedClock struct{ t time.Time }
