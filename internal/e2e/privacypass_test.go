@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,11 +21,13 @@ import (
 	"github.com/veil-telemetry/veil/internal/e2e/e2etest"
 	"github.com/veil-telemetry/veil/ohttp"
 	"github.com/veil-telemetry/veil/privacypass"
+	"github.com/veil-telemetry/veil/sdk"
 )
 
 const (
 	deviceA = "device-credential-aaaa-0001"
 	deviceB = "device-credential-bbbb-0002"
+	deviceC = "device-credential-cccc-0003" // the Go SDK's
 )
 
 // ppStack is serve + relay + issuer, serve holding the issuer's key.
@@ -36,7 +40,7 @@ func startPPStack(t *testing.T) *ppStack {
 	t.Helper()
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
-	if err := os.WriteFile(creds, []byte(deviceA+"\n"+deviceB+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(creds, []byte(deviceA+"\n"+deviceB+"\n"+deviceC+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	keyDir := filepath.Join(dir, "keys")
@@ -296,6 +300,25 @@ func TestPrivacyPassTokens(t *testing.T) {
 			}
 		})
 	}
+	// Device C is the Go SDK: 30 one-event batches, tokens fetched in one
+	// request, a token per batch kept across its retries.
+	var tallyC resultTally
+	sdkC, err := sdk.New(sdk.Config{RelayURL: p.relayAt + "/gateway", MaxBatchEvents: 1, OnResult: tallyC.add,
+		Tokens: &sdk.TokenConfig{IssuerURL: p.issuer + "/token-request", PerWindow: 30, Attest: func(r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer "+deviceC)
+			return nil
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() {
+		for i := range 30 {
+			sdkC.Record(context.Background(), "app.tokened", 1, map[string]any{"os": "android", "cold_start_ms": i})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		sdkC.Close(ctx)
+	})
 	lostB := 0
 	wg.Go(func() {
 		for _, tok := range toksB {
@@ -327,8 +350,11 @@ func TestPrivacyPassTokens(t *testing.T) {
 	if lostB != 0 {
 		t.Errorf("device B lost %d of 20 batches", lostB)
 	}
-	if n := p.acceptedStat(t); n != base+acceptedA.Load()+20 {
-		t.Errorf("stored %d events, want %d", n, base+acceptedA.Load()+20)
+	if n := tallyC.get(sdk.StatusAccepted); n != 30 {
+		t.Errorf("device C (SDK): %d of 30 events accepted", n)
+	}
+	if n := p.acceptedStat(t); n != base+acceptedA.Load()+20+30 {
+		t.Errorf("stored %d events, want %d", n, base+acceptedA.Load()+20+30)
 	}
 
 	// Metrics: verified, refused by reason, the spent-set size.
@@ -346,5 +372,24 @@ func TestPrivacyPassTokens(t *testing.T) {
 		if bytes.Contains([]byte(logs), []byte(secret)) {
 			t.Errorf("logs contain a credential or token")
 		}
+	}
+}
+
+// TestTokensWithoutIssuerKey: a schema requiring tokens registers while no
+// issuer key is configured; serve warns at start and on registration, and
+// every batch for it is answered 401 inside the encapsulation.
+func TestTokensWithoutIssuerKey(t *testing.T) {
+	s := startStack(t, nil)
+	s.registerSchema(t, "testdata/app.tokened.json")
+	oc := newOHTTPClient(t, s.relayAt)
+	r := oc.send(ohttp.KEMX25519, tokenBatch(t, e2etest.NewBatchID(), `PrivateToken token="AAAA"`))
+	if r.StatusCode != 401 || wwwAuthenticate(r) == "" {
+		t.Fatalf("inner %d %q", r.StatusCode, wwwAuthenticate(r))
+	}
+	s.relay.Stop(t, 30*time.Second)
+	s.serve.Stop(t, 2*time.Minute)
+	out := s.serve.Output()
+	if !strings.Contains(out, "no Privacy Pass issuer key configured") || !strings.Contains(out, "schema requires Privacy Pass tokens but no issuer key is configured") {
+		t.Error("serve did not warn at start and on registration")
 	}
 }
