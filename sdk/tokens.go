@@ -85,7 +85,22 @@ func newTokenStore(cfg TokenConfig, client *http.Client, relay *url.URL) (*token
 func (s *tokenStore) take(ctx context.Context, now time.Time) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.tokens) == 0 || !now.Before(s.windowEnd) {
+	if len(s.tokens) > 0 && !now.Before(s.windowEnd) {
+		// The window may have turned. A cache on the way (the relay's)
+		// may still serve the old challenge for a few minutes: keep the
+		// tokens while it does, and look again a minute later, rather
+		// than fetching tokens for the same challenge again.
+		doc, err := s.fetchChallenge(ctx)
+		if err != nil {
+			return "", err
+		}
+		if bytes.Equal(doc.challenge, s.challenge) {
+			s.windowEnd = now.Add(time.Minute)
+		} else {
+			s.tokens = nil
+		}
+	}
+	if len(s.tokens) == 0 {
 		if err := s.refreshLocked(ctx, nil, nil); err != nil {
 			return "", err
 		}
