@@ -31,6 +31,10 @@ type tokenWorld struct {
 	spent    map[string]bool
 	auths    []string // the Authorization of every request, in order
 	override func(n int) *gwAnswer
+	// now is the redeemer's clock (Unix seconds); staleDoc, when set, is
+	// served as the challenge document (a cache that has not caught up).
+	now      atomic.Int64
+	staleDoc []byte
 }
 
 var (
@@ -47,8 +51,10 @@ func newTokenWorld(t *testing.T) *tokenWorld {
 		}
 	})
 	w := &tokenWorld{g: newFakeGateway(t), spent: map[string]bool{}}
+	w.now.Store(time.Now().Unix())
 	var err error
-	w.r, err = redeem.New(redeem.Config{Secret: bytes.Repeat([]byte{1}, 32), Window: time.Hour})
+	w.r, err = redeem.New(redeem.Config{Secret: bytes.Repeat([]byte{1}, 32), Window: time.Hour,
+		Now: func() time.Time { return time.Unix(w.now.Load(), 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +74,14 @@ func newTokenWorld(t *testing.T) *tokenWorld {
 	t.Cleanup(w.iss.Close)
 	w.relay = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/private-token-challenge" {
+			w.mu.Lock()
+			stale := w.staleDoc
+			w.mu.Unlock()
+			if stale != nil {
+				rw.Header().Set("Content-Type", redeem.MediaTypeChallenge)
+				rw.Write(stale)
+				return
+			}
 			w.r.ServeHTTP(rw, r)
 			return
 		}
@@ -103,14 +117,18 @@ func newTokenWorld(t *testing.T) *tokenWorld {
 	return w
 }
 
-func (w *tokenWorld) client(t *testing.T, perWindow int) (*sdk.Client, *collector) {
+func (w *tokenWorld) client(t *testing.T, perWindow int, clk ...*sdk.FakeClock) (*sdk.Client, *collector) {
 	t.Helper()
-	return newClient(t, w.g, sdk.Config{RelayURL: w.relay.URL + "/gateway", MaxBatchEvents: 1, FlushInterval: time.Hour,
+	cfg := sdk.Config{RelayURL: w.relay.URL + "/gateway", MaxBatchEvents: 1, FlushInterval: time.Hour,
 		Tokens: &sdk.TokenConfig{IssuerURL: w.iss.URL + issuer.DefaultRequestPath, PerWindow: perWindow,
 			Attest: func(r *http.Request) error {
 				r.Header.Set("Authorization", "Bearer sdk-test-credential-01")
 				return nil
-			}}})
+			}}}
+	if len(clk) > 0 {
+		sdk.SetClock(&cfg, clk[0])
+	}
+	return newClient(t, w.g, cfg)
 }
 
 func TestTokensOnePerBatchOneFetch(t *testing.T) {
@@ -184,5 +202,45 @@ func TestTokenRefetchOnceOn401(t *testing.T) {
 	w.mu.Unlock()
 	if n != 2 || col.count(sdk.StatusDropped) != 1 {
 		t.Fatalf("%d requests for a refused batch (want 2), dropped %d", n, col.count(sdk.StatusDropped))
+	}
+}
+
+// TestTokensNewWindow: when the window turns the SDK fetches tokens for the
+// new challenge, but not while a cache still serves the old one.
+func TestTokensNewWindow(t *testing.T) {
+	w := newTokenWorld(t)
+	start := time.Unix(w.now.Load(), 0).Truncate(time.Hour).Add(30 * time.Minute)
+	w.now.Store(start.Unix())
+	clk := sdk.NewFakeClock(start)
+	c, col := w.client(t, 5, clk)
+	record(t, c, 2)
+	flush(t, c)
+	if w.issues.Load() != 1 {
+		t.Fatalf("%d issuances in the first window", w.issues.Load())
+	}
+	// The window turns, but the challenge document served is still the
+	// old one: the SDK keeps its tokens (they stay redeemable one more
+	// window).
+	rec := httptest.NewRecorder()
+	w.r.ServeHTTP(rec, httptest.NewRequest("GET", "/private-token-challenge", nil))
+	w.mu.Lock()
+	w.staleDoc = rec.Body.Bytes()
+	w.mu.Unlock()
+	clk.Advance(time.Hour)
+	w.now.Store(start.Add(time.Hour).Unix())
+	record(t, c, 1)
+	flush(t, c)
+	if w.issues.Load() != 1 {
+		t.Fatalf("%d issuances while the old challenge is served, want 1", w.issues.Load())
+	}
+	// The cache catches up a minute later: new tokens for the new window.
+	w.mu.Lock()
+	w.staleDoc = nil
+	w.mu.Unlock()
+	clk.Advance(2 * time.Minute)
+	record(t, c, 1)
+	flush(t, c)
+	if w.issues.Load() != 2 || col.count(sdk.StatusAccepted) != 4 {
+		t.Fatalf("%d issuances, %d accepted; want 2 and 4", w.issues.Load(), col.count(sdk.StatusAccepted))
 	}
 }
