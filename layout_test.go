@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"keystate":   {},
 	"migrations": {},
 	"proto":      {},
-	"sdk":        {"ohttp", "bhttp"},
+	"sdk":        {"ohttp", "bhttp", "privacypass"},
 	"send":       {"sdk"},    // `veil send`, a client of the SDK like an app
 	"validate":   {"schema"}, // `veil validate`, schema checks offline
 	"auditsdk":   {},         // `veil audit-sdk`: published SDK digests, compiled in
@@ -65,13 +65,21 @@ var allowed = map[string][]string{
 	// AEAD-only TLS settings for every listener and the relay's client.
 	"tlsconfig": {},
 	"keyfile":   {"ohttp"},
+	// Privacy Pass wire formats, blind RSA and the token verifier (std,
+	// circl and cryptobyte only); the gateway checks tokens with it.
+	"privacypass": {},
+	// veil issuer's logic: the reference Privacy Pass issuer.
+	"issuer": {"privacypass"},
+	// Privacy Pass redemption at the gateway: challenges, the token
+	// check before dispatch (its verdict goes to ingest in the context).
+	"redeem":    {"privacypass", "ingest", "secretfile"},
 	"faulttest": {"*"},
 	"e2e":       {"*"},
 }
 
 // public lists the folders a user of the module imports; every other
 // server package lives under internal/.
-var public = map[string]bool{"bhttp": true, "ohttp": true, "sdk": true, "proto": true, "migrations": true, "cmd": true, "": true}
+var public = map[string]bool{"bhttp": true, "ohttp": true, "privacypass": true, "sdk": true, "proto": true, "migrations": true, "cmd": true, "": true}
 
 // thirdParty lists the module paths outside the standard library each
 // folder (a row of allowed) may use, directly or not. A sub-package with a
@@ -92,12 +100,13 @@ var thirdParty = map[string][]string{
 		"google.golang.org/protobuf", "github.com/grpc-ecosystem/grpc-gateway/v2",
 		"golang.org/x/net", "golang.org/x/sys", "golang.org/x/text",
 	},
-	"httpcache":  {},
-	"secretfile": {},
-	"testlog":    {},
-	"testpki":    {},
-	"tlsconfig":  {},
-	"chart":      {},
+	"httpcache":   {},
+	"secretfile":  {},
+	"testlog":     {},
+	"testpki":     {},
+	"tlsconfig":   {},
+	"chart":       {},
+	"privacypass": {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
 }
 
 // folderOf returns the row of allowed that pkg belongs to: its folder

@@ -24,6 +24,11 @@ type batch struct {
 	id      string
 	created time.Time
 	events  []event
+	// auth is the Authorization value of the Privacy Pass token this
+	// batch spends, kept for all its attempts so that a retry costs no
+	// second token (memory only: after a restart the batch takes a new
+	// one).
+	auth string
 }
 
 // newBatchID returns 128 random bits, base64url without padding.

@@ -182,6 +182,10 @@ type Config struct {
 	// Close.
 	OnError func(error)
 
+	// Tokens, if set, makes every batch redeem a Privacy Pass token
+	// (TokenConfig), for gateways whose schemas require them.
+	Tokens *TokenConfig
+
 	// Logger receives operational messages (attempts, backoff, key fetches).
 	// Event contents are never logged. Default: discard.
 	Logger *slog.Logger
@@ -196,6 +200,7 @@ type config struct {
 	relayURL  *url.URL
 	keysURL   *url.URL
 	pin       *signedkeys.Pin // nil without KeyPin
+	tokens    *tokenStore     // nil without Tokens
 	ownClient bool
 }
 
@@ -221,6 +226,11 @@ func (c Config) resolve() (*config, error) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		r.HTTPClient = &http.Client{Transport: tr, Timeout: DefaultRequestTimeout}
 		r.ownClient = true
+	}
+	if c.Tokens != nil {
+		if r.tokens, err = newTokenStore(*c.Tokens, r.HTTPClient, r.relayURL); err != nil {
+			return nil, err
+		}
 	}
 	for _, f := range []struct {
 		name string

@@ -196,6 +196,7 @@ const (
 	outRetry                      // try again after a backoff
 	outRefreshKeys                // refetch keys, retry at once (once)
 	outDate                       // correct the batch's Date by offset, retry at once (once)
+	outToken                      // 401: fetch tokens for the gateway's challenge, retry at once (once)
 )
 
 type attempt struct {
@@ -203,6 +204,7 @@ type attempt struct {
 	results []Result
 	reason  string
 	offset  time.Duration
+	header  string         // outToken: the WWW-Authenticate challenge
 	sent    bool           // a request reached the network
 	err     *DeliveryError // nil for outDone
 }
@@ -212,7 +214,7 @@ type attempt struct {
 // failed attempt is reported to Config.OnError once what follows it is
 // decided.
 func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Result, halves []*batch, ok bool) {
-	keysRefreshed, dateCorrected := false, false
+	keysRefreshed, dateCorrected, tokensRefetched := false, false, false
 	failures, requests := 0, 0
 	// A Date correction applies to this batch's retries only: kept for
 	// later batches, a value the gateway chose would mark every request of
@@ -269,6 +271,24 @@ func (c *Client) deliver(ctx context.Context, s *sender, b *batch) (results []Re
 				continue
 			}
 			return appendResults(nil, b.events, StatusDropped, ReasonClockSkew), nil, true
+		case outToken:
+			// A 401 answers a missing, spent or stale token: fetch tokens
+			// for the challenge it names (a new window or key) and retry
+			// once with a new token; a second 401 gives the batch up.
+			if tokensRefetched {
+				c.failed(a.err, 0)
+				return appendResults(nil, b.events, StatusDropped, ReasonRefused), nil, true
+			}
+			tokensRefetched = true
+			b.auth = ""
+			if err := c.cfg.tokens.refetch(ctx, a.header); err == nil {
+				c.failed(a.err, 0)
+				c.cfg.Logger.Info("veil: gateway asked for a token, refetched tokens for its challenge")
+				continue
+			} else if de, ok := errors.AsType[*DeliveryError](err); ok {
+				a.err = de
+				a.err.Attempt = n
+			}
 		case outRefreshKeys:
 			c.keys.invalidate()
 			if !keysRefreshed {
@@ -321,10 +341,21 @@ func (c *Client) attempt(ctx context.Context, s *sender, b *batch, clockOffset t
 	fail := func(kind outcome, err error) attempt {
 		return attempt{kind: kind, reason: ReasonRefused, err: &DeliveryError{Op: OpSend, URL: relay, Err: err}}
 	}
+	if c.cfg.tokens != nil && b.auth == "" {
+		auth, err := c.cfg.tokens.take(ctx, c.cfg.clock.Now())
+		if err != nil {
+			de, ok := errors.AsType[*DeliveryError](err)
+			if !ok {
+				de = &DeliveryError{Op: OpFetchTokens, URL: relay, Err: err}
+			}
+			return attempt{kind: outRetry, err: de}
+		}
+		b.auth = auth
+	}
 	if s.contentFor != b {
 		c.encodeContent(s, b)
 	}
-	msg, err := c.encodeRequest(s, clockOffset)
+	msg, err := c.encodeRequest(s, clockOffset, b.auth)
 	if err != nil {
 		// Only a bug can get here; retrying would not fix it.
 		return fail(outDrop, err)
@@ -421,6 +452,9 @@ func (c *Client) classifyInner(s *sender, r *bhttp.Response, b *batch, relay str
 		return attempt{kind: outDone, sent: true, results: results}
 	case code == http.StatusRequestEntityTooLarge:
 		a.kind = outSplit
+	case code == http.StatusUnauthorized && c.cfg.tokens != nil && fieldValue(r.Header, "www-authenticate") != "":
+		a.kind, a.header = outToken, fieldValue(r.Header, "www-authenticate")
+		de.Err = errors.New("gateway asked for a Privacy Pass token")
 	case code == http.StatusTooManyRequests || code >= 500:
 		de.retryAfter = parseRetryAfter(fieldValue(r.Header, "retry-after"), now)
 	case code == http.StatusBadRequest && strings.HasSuffix(problemType(ctype, r.Content), "#date"):
@@ -464,9 +498,9 @@ func (c *Client) encodeContent(s *sender, b *batch) {
 
 // encodeRequest returns the padded Binary HTTP request for one attempt of
 // the batch whose content s holds. The buffer is reused by the next call.
-func (c *Client) encodeRequest(s *sender, clockOffset time.Duration) ([]byte, error) {
+func (c *Client) encodeRequest(s *sender, clockOffset time.Duration, auth string) ([]byte, error) {
 	date := requestDate(c.cfg.clock.Now(), clockOffset)
-	hdr := [3]bhttp.Field{
+	hdr := [4]bhttp.Field{
 		{Name: "content-type", Value: "application/json"},
 		{Name: "date", Value: date},
 		{Name: "content-encoding", Value: "gzip"},
@@ -481,6 +515,10 @@ func (c *Client) encodeRequest(s *sender, clockOffset time.Duration) ([]byte, er
 	}
 	if s.gzipped {
 		req.Header = hdr[:3]
+	}
+	if auth != "" {
+		// RFC 9577 §2.2, inside the encapsulation only.
+		req.Header = append(req.Header, bhttp.Field{Name: "authorization", Value: auth})
 	}
 	msg, err := req.AppendMarshal(s.reqBuf[:0])
 	if err != nil {

@@ -37,6 +37,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newServeCmd(),
 		newRelayCmd(),
+		newIssuerCmd(),
 		newKeysCmd(),
 		newMigrateCmd(),
 		newValidateCmd(),

@@ -173,15 +173,22 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	// it); it is set before either listener serves, so a key change made
 	// through the admin plane always finds it.
 	var gw *gateway.Gateway
+	pp, err := setupTokens(c, reg, logger)
+	if err != nil {
+		return err
+	}
 	adm, err := admin.New(admin.Config{
-		DB:               db,
-		Tokens:           tokens,
-		K:                c.KAnonymity,
-		KeyGrace:         c.KeyGrace,
-		KeyRotate:        c.KeyRotation,
-		KEMs:             c.KEMs,
-		SchemaRegistered: registry.Invalidate,
-		SchemasDisabled:  registry.SetDisabled,
+		DB:        db,
+		Tokens:    tokens,
+		K:         c.KAnonymity,
+		KeyGrace:  c.KeyGrace,
+		KeyRotate: c.KeyRotation,
+		KEMs:      c.KEMs,
+		SchemaRegistered: func(name string, version int) {
+			registry.Invalidate(name, version)
+			pp.warnIfUnkeyed(ctx, registry, name, version)
+		},
+		SchemasDisabled: registry.SetDisabled,
 		KeysChanged: func(ctx context.Context) {
 			if gw != nil {
 				gw.Refresh(ctx) // a failure is logged; the old ring stays until the next refresh
@@ -215,6 +222,8 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		Keys:            adm,
 		Inner:           inner,
 		WithEncHash:     ingest.WithEncHash,
+		WithToken:       pp.withToken,
+		TokenChallenge:  pp.r,
 		ReplayWindow:    c.ReplayWindow,
 		MaxRequestBytes: c.MaxRequest,
 		MaxInnerBytes:   gateway.DefaultMaxInnerBytes,
@@ -246,6 +255,16 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		})
 	})
 	wg.Go(func() { adm.RunDisabledPoll(jobs) })
+	if c.TokenIssuer != "" {
+		wg.Go(func() { pp.r.RunDirectoryRefresh(jobs, http.DefaultClient, c.TokenIssuer, 5*time.Minute, logger) })
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "veil", Subsystem: "tokens", Name: "spent_set_size",
+		Help: "Spent Privacy Pass tokens kept (about two windows).",
+	}, func() float64 {
+		n, _ := db.SpentTokens(jobs)
+		return float64(n)
+	}))
 	run.AfterDrain = func(drain context.Context) {
 		adm.GRPCServer().Stop()
 		stopJobs()

@@ -62,6 +62,15 @@ type Serve struct {
 	BenchNoopInner bool
 	AdminPprof     bool
 
+	// Privacy Pass tokens (issue 21): the issuer's public keys from files
+	// or a directory, or its directory URL; the redemption window; the
+	// secret keying window contexts and spent-nonce hashes (default
+	// <data-dir>/token.secret, created if missing; every replica shares it).
+	TokenIssuerKeys []string
+	TokenIssuer     string
+	TokenWindow     time.Duration
+	TokenSecretFile string
+
 	// MigrationDatabaseURLFile holds the database owner's URL, used at
 	// start to migrate and provision roles (storage.Config.MigrationURL);
 	// migrationURL is its content, never kept past the start.
@@ -138,6 +147,10 @@ func (c *Serve) BindFlags(f *pflag.FlagSet) {
 	f.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go garbage collector target: heap growth in percent of the live heap before a collection, as GOGC (-1: off, leaving only --memory-limit; GOGC applies when this is not set)")
 	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	f.BoolVar(&c.AdminPprof, "admin-pprof", c.AdminPprof, "serve Go runtime profiles at /debug/pprof/ on the admin listener, behind the token")
+	f.StringArrayVar(&c.TokenIssuerKeys, "token-issuer-key", c.TokenIssuerKeys, "Privacy Pass issuer public key `FILE` (an RSASSA-PSS SPKI, as veil issuer writes it) or a directory of *.spki files; repeatable; the newest two are accepted")
+	f.StringVar(&c.TokenIssuer, "token-issuer", c.TokenIssuer, "Privacy Pass issuer `URL`: its keys are fetched from its issuer directory and refreshed")
+	f.DurationVar(&c.TokenWindow, "token-window", c.TokenWindow, "Privacy Pass redemption window, dividing a day, equal to the issuer's quota window (0: 24h)")
+	f.StringVar(&c.TokenSecretFile, "token-secret-file", c.TokenSecretFile, "secret keying the token windows and spent-token hashes, shared by every replica (default <data-dir>/token.secret, created if missing)")
 	f.BoolVar(&c.BenchNoopInner, "bench-noop-inner", c.BenchNoopInner, "load testing only, loopback listeners only: answer every decapsulated request 200 without ingest")
 }
 
@@ -247,6 +260,15 @@ func (c *Serve) Validate() error {
 	}
 	if c.MasterKeyFile == "" && c.DataDir != "" {
 		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
+	}
+	if len(c.TokenIssuerKeys) > 0 && c.TokenIssuer != "" {
+		bad("--token-issuer-key and --token-issuer are exclusive")
+	}
+	if c.TokenWindow < 0 || (c.TokenWindow > 0 && (24*time.Hour)%c.TokenWindow != 0) {
+		bad("--token-window must divide a day (1h, 6h, 24h…)")
+	}
+	if c.TokenSecretFile == "" && c.DataDir != "" {
+		c.TokenSecretFile = filepath.Join(c.DataDir, "token.secret")
 	}
 	return errors.Join(errs...)
 }

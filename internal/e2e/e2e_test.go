@@ -72,6 +72,7 @@ func startStack(t *testing.T, certs *testCerts) *stack {
 type stackOptions struct {
 	certs     *testCerts
 	relayArgs []string // extra `veil relay` flags
+	serveArgs []string // extra `veil serve` flags
 }
 
 // fastRelay lifts the relay's per-client rate limit: every test client
@@ -98,7 +99,7 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		args = append(args, "--tls-cert", certs.cert, "--tls-key", certs.key)
 		relayArgs = append(relayArgs, "--gateway-ca", certs.cert)
 	}
-	s.serve = start(t, "serve", nil, args...)
+	s.serve = start(t, "serve", nil, append(args, o.serveArgs...)...)
 	// First start: initdb, migrations, keys. Generous for slow machines.
 	e2etest.WaitOK(t, client, s.public+"/readyz", s.serve, 3*time.Minute)
 	s.relay = start(t, "relay", nil, append(relayArgs, o.relayArgs...)...)

@@ -23,6 +23,7 @@
 //	POST /gateway, POST /.well-known/ohttp-gateway   OHTTP (RFC 9458, RFC 9540); only from relays with Config.Relays
 //	GET  /ohttp-keys, GET /.well-known/ohttp-gateway the live key configurations
 //	GET  /ohttp-keys-signed                           the same, signed (Config.Signer)
+//	GET  /private-token-challenge                     Privacy Pass challenge and keys (Config.TokenChallenge)
 //	GET  /healthz                                     liveness
 package gateway
 
@@ -59,6 +60,10 @@ const StatusKeyProblem = http.StatusUnprocessableEntity
 // constant so that nothing downstream can learn, log or key on the address
 // of the relay or the client.
 const InnerRemoteAddr = "0.0.0.0:0"
+
+// TokenChallengePath is where the public listener publishes the current
+// Privacy Pass token challenge and the issuer's keys (Config.TokenChallenge).
+const TokenChallengePath = "/private-token-challenge"
 
 // innerHost is the Host of every inner request, whatever authority the
 // client named.
@@ -109,6 +114,15 @@ type Config struct {
 	// SHA-256 of the request's encapsulated KEM share (enc), which ingest
 	// keeps for the replay window to refuse replayed requests.
 	WithEncHash func(ctx context.Context, encHash [32]byte) context.Context
+	// WithToken, if set, derives the inner request's context from the
+	// inner Authorization field (empty when absent), before dispatch: it
+	// checks a Privacy Pass token (RFC 9577) and passes on only its
+	// verdict. The field itself never reaches the inner handler.
+	WithToken func(ctx context.Context, authorization string) context.Context
+	// TokenChallenge, if set, serves GET TokenChallengePath: the current
+	// Privacy Pass challenge and the issuer's keys, the same for every
+	// client. Nil: that path answers 404.
+	TokenChallenge http.Handler
 	// ReplayWindow is how far the inner Date may be from the gateway's
 	// clock, either way (default 5 min, RFC 9458 §6.5).
 	ReplayWindow time.Duration
@@ -247,6 +261,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.serveSignedKeys(w, r)
+	case TokenChallengePath:
+		if g.cfg.TokenChallenge == nil {
+			problem.Write(w, problem.Status(http.StatusNotFound))
+			g.logOther(r, "other", http.StatusNotFound)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			g.methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		g.cfg.TokenChallenge.ServeHTTP(w, r)
+		g.logOther(r, "token_challenge", http.StatusOK)
 	case "/healthz":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			g.methodNotAllowed(w, r, "GET, HEAD")

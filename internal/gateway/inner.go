@@ -64,8 +64,13 @@ func (g *Gateway) handleInner(ctx context.Context, ex *exchange, plain []byte, e
 	}
 
 	hdr := make(http.Header, 4)
-	var coding string
+	var coding, authorization string
 	for _, f := range breq.Header {
+		if f.Name == "authorization" && authorization == "" {
+			// Handed to WithToken only (a Privacy Pass token), never to
+			// the inner handler.
+			authorization = f.Value
+		}
 		name, ok := allowedInner[f.Name]
 		if !ok {
 			continue
@@ -101,6 +106,9 @@ func (g *Gateway) handleInner(ctx context.Context, ex *exchange, plain []byte, e
 	innerCtx := context.Context(cancelOnly{ctx})
 	if g.cfg.WithEncHash != nil {
 		innerCtx = g.cfg.WithEncHash(innerCtx, encHash)
+	}
+	if g.cfg.WithToken != nil {
+		innerCtx = g.cfg.WithToken(innerCtx, authorization)
 	}
 	ex.body.Reset(content)
 	req := (&http.Request{

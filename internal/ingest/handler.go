@@ -62,6 +62,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if e.Kind == problem.Internal {
 			h.log.LogAttrs(r.Context(), slog.LevelError, "ingest: request failed", slog.String("error", e.Error()))
 		}
+		// A token refusal (401) carries the request's WWW-Authenticate
+		// challenge (RFC 9577 §2.1), the same bytes for every refusal.
+		if e.Kind == problem.Unauthenticated {
+			if c := tokenChallengeFor(r.Context()); c != "" {
+				w.Header().Set("WWW-Authenticate", c)
+			}
+		}
 		problem.WriteError(w, e)
 		return
 	}

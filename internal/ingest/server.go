@@ -289,6 +289,7 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 	var lastEnt schemaEntry
 	records := make([]storage.Record, 0, len(events))
 	var counts eventCounts
+	perSchema := make(map[schemaKey]int, 4) // events per known schema (token caps)
 
 	for i, ev := range events {
 		// A caller that gave up gets no more work done for it.
@@ -327,6 +328,9 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 			continue
 		}
 		sc := ent.s
+		if sc != nil {
+			perSchema[sk]++
+		}
 		if sc == nil {
 			// The name a client sent for an unknown schema may itself be a
 			// value: count it under no name at all.
@@ -357,6 +361,24 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 		Outcomes: outcomeCounts(oc.counts()),
 		BatchKey: key,
 		EncHash:  encHashFrom(ctx),
+	}
+	// Privacy Pass (issue 21): a schema that requires tokens refuses the
+	// whole batch without a verified token, before anything is stored.
+	tc := tokenCheckFrom(ctx)
+	if pol := policyOf(schemas, perSchema); pol.required || pol.optional {
+		if pol.overCap {
+			return nil, requestResult{result: ResultBatchTooLarge},
+				newError(errBatchTooLarge, "more events of a schema than its token_batch_events allows in one batch")
+		}
+		switch {
+		case tc.Verified:
+			batch.Token = tc.claim()
+		case pol.required:
+			tc.observe(tc.Reason)
+			return nil, requestResult{result: ResultTokenRefused}, newError(errTokenRefused, "a valid Privacy Pass token is required")
+		default:
+			markUnverified(schemas, records)
+		}
 	}
 	st, err := s.commit(ctx, batch)
 	if err != nil {
@@ -392,6 +414,13 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 		if k.outcome == StatusRejected {
 			reasons[k.reason] += int(n)
 		}
+	}
+	if st == storage.StatusTokenSpent {
+		tc.observe("spent")
+		return nil, requestResult{result: ResultTokenRefused}, newError(errTokenRefused, "a valid Privacy Pass token is required")
+	}
+	if batch.Token != nil && st == storage.StatusCommitted {
+		tc.observe("verified")
 	}
 	if st == storage.StatusDuplicate {
 		for i := range results {
@@ -451,7 +480,7 @@ func (s *Server) commit(ctx context.Context, b *storage.Batch) (storage.Status, 
 	}
 	select {
 	case d := <-ch:
-		if d.err == nil && d.st != storage.StatusCommitted && d.st != storage.StatusDuplicate {
+		if d.err == nil && d.st != storage.StatusCommitted && d.st != storage.StatusDuplicate && d.st != storage.StatusTokenSpent {
 			return 0, fmt.Errorf("ingest: writer reported %v", d.st)
 		}
 		return d.st, d.err
@@ -502,4 +531,19 @@ func (s *Server) observe(ctx context.Context, start time.Time, events int, rr re
 		slog.Int("rejected", rr.counts.rejected),
 		slog.Int("duplicate", rr.counts.duplicate),
 		slog.Duration("duration", d))
+}
+
+// markUnverified puts the records of schemas with an optional token policy
+// in the unverified stream (UnverifiedDimension).
+func markUnverified(schemas map[schemaKey]schemaEntry, records []storage.Record) {
+	for i := range records {
+		r := &records[i]
+		e := schemas[schemaKey{r.Schema, int32(r.Version)}]
+		if e.s != nil && e.s.Tokens == schema.TokensOptional {
+			if r.Dimensions == nil {
+				r.Dimensions = make(map[string]any, 1)
+			}
+			r.Dimensions[UnverifiedDimension] = true
+		}
+	}
 }

@@ -16,6 +16,7 @@ const DefaultGatewayCooldown = 10 * time.Second
 // fetches its key documents, and its passive health.
 type gateway struct {
 	post, keys, signedKeys string
+	challenge              string // the Privacy Pass challenge document
 	// downUntil is when a failed gateway may be tried again (unix
 	// nanoseconds; 0: healthy).
 	downUntil atomic.Int64
@@ -104,6 +105,7 @@ func newGateways(posts []string, keysURL, signedURL string, cooldown time.Durati
 		if g.signedKeys == "" {
 			g.signedKeys = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: signedKeysPath}).String()
 		}
+		g.challenge = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: tokenChallengePath}).String()
 		s.all = append(s.all, g)
 	}
 	return s, nil

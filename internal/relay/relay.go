@@ -61,6 +61,12 @@ const (
 const (
 	signedKeysMediaType = "application/vnd.veil.signed-ohttp-keys"
 	signedKeysPath      = "/ohttp-keys-signed"
+	// The gateway's Privacy Pass challenge document (gateway's
+	// TokenChallengePath, redeem.MediaTypeChallenge), served like the
+	// keys so that every client behind the relay gets the same one.
+	tokenChallengeMediaType = "application/vnd.veil.private-token-challenge+json"
+	tokenChallengePath      = "/private-token-challenge"
+	maxTokenChallengeBytes  = 16 << 10
 )
 
 // Defaults applied by New to zero Config fields.
@@ -212,6 +218,7 @@ type Relay struct {
 	limits     *limiterSet
 	keys       keysCache
 	signedKeys keysCache
+	challenge  keysCache
 	bufs       sync.Pool
 	// inflight holds one token per forwarded request in flight.
 	inflight chan struct{}
@@ -294,6 +301,8 @@ func New(cfg Config) (*Relay, error) {
 			mediaType: keysMediaType, maxBytes: maxKeysBytes},
 		signedKeys: keysCache{urlOf: func(g *gateway) string { return g.signedKeys }, shared: cfg.SignedKeysURL != "",
 			mediaType: signedKeysMediaType, maxBytes: maxSignedKeysBytes},
+		challenge: keysCache{urlOf: func(g *gateway) string { return g.challenge },
+			mediaType: tokenChallengeMediaType, maxBytes: maxTokenChallengeBytes},
 	}, nil
 }
 
@@ -348,6 +357,7 @@ const (
 	routeForward route = "forward"
 	routeKeys    route = "keys"
 	routeSigned  route = "keys_signed"
+	routeTokens  route = "token_challenge"
 	routeHealth  route = "healthz"
 	routeOther   route = "other"
 )
@@ -360,6 +370,8 @@ func classify(path string) (route, string) {
 		return routeKeys, "GET, HEAD, OPTIONS"
 	case signedKeysPath:
 		return routeSigned, "GET, HEAD, OPTIONS"
+	case tokenChallengePath:
+		return routeTokens, "GET, HEAD, OPTIONS"
 	case "/healthz":
 		return routeHealth, "GET, HEAD"
 	}
@@ -406,7 +418,7 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case rt == routeForward && r.Method == http.MethodPost,
-		(rt == routeKeys || rt == routeSigned) && (r.Method == http.MethodGet || r.Method == http.MethodHead),
+		(rt == routeKeys || rt == routeSigned || rt == routeTokens) && (r.Method == http.MethodGet || r.Method == http.MethodHead),
 		rt == routeHealth && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 	default:
 		h.Set("Allow", allow)
@@ -433,6 +445,9 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case routeSigned:
 		rl.serveKeys(rw, r, &rl.signedKeys)
+		return
+	case routeTokens:
+		rl.serveKeys(rw, r, &rl.challenge)
 		return
 	}
 	in = rl.forward(rw, r)

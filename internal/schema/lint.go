@@ -129,6 +129,8 @@ type parsed struct {
 	version     int
 	granularity string
 	retention   int
+	tokens      string
+	tokenEvents int
 	dims        []string
 	measures    []string
 }
@@ -231,7 +233,7 @@ func (l *linter) xveil(v any, p *parsed) {
 	}
 	for _, k := range sortedKeys(xv) {
 		switch k {
-		case "name", "version", "granularity", "retention_days":
+		case "name", "version", "granularity", "retention_days", "tokens", "token_batch_events":
 		default:
 			l.add("", RuleXVeil, "x-veil has unknown member %q", k)
 		}
@@ -262,7 +264,37 @@ func (l *linter) xveil(v any, p *parsed) {
 		}
 		p.retention = int(d)
 	}
+	p.tokens = TokensOff
+	if v, ok := xv["tokens"]; ok {
+		s, _ := v.(string)
+		if s != TokensOff && s != TokensOptional && s != TokensRequired {
+			l.add("", RuleXVeil, `x-veil.tokens must be "required", "optional" or "off"`)
+		}
+		p.tokens = s
+	}
+	if v, ok := xv["token_batch_events"]; ok {
+		n, ok := intValue(v)
+		if !ok || n < 1 || n > MaxTokenBatchEvents {
+			l.add("", RuleXVeil, "x-veil.token_batch_events must be an integer from 1 to %d", MaxTokenBatchEvents)
+		}
+		p.tokenEvents = int(n)
+	}
 }
+
+// Token policies (x-veil.tokens, issue 21): whether a batch carrying
+// events of the schema must redeem a Privacy Pass token. "optional" takes
+// untokened batches too, marked unverified (clients that cannot attest,
+// such as web pages without an attester).
+const (
+	TokensOff      = "off"
+	TokensOptional = "optional"
+	TokensRequired = "required"
+)
+
+// MaxTokenBatchEvents bounds x-veil.token_batch_events, the most events of
+// the schema one tokened batch may carry: quota × this bounds a device's
+// events per window.
+const MaxTokenBatchEvents = 10000
 
 // Roles.
 const (

@@ -22,9 +22,14 @@ type Schema struct {
 	Version       int
 	Granularity   string // GranularityHour or GranularityDay
 	RetentionDays int
-	Dimensions    []string // sorted property names with role dimension
-	Measures      []string // sorted property names with role measure
-	Document      []byte   // the document as registered
+	// Tokens is the token policy (TokensOff, TokensOptional,
+	// TokensRequired); TokenBatchEvents, if not 0, bounds the schema's
+	// events in one batch when the policy is not off.
+	Tokens           string
+	TokenBatchEvents int
+	Dimensions       []string // sorted property names with role dimension
+	Measures         []string // sorted property names with role measure
+	Document         []byte   // the document as registered
 
 	// check is the compiled checker; nil only for a document
 	// CompileLenient took that the compiler cannot handle, which ref
@@ -122,16 +127,18 @@ func analyze(doc []byte, lenient bool) (*Schema, []Finding) {
 		info[name] = newPropInfo(ps)
 	}
 	return &Schema{
-		Name:          p.name,
-		Version:       p.version,
-		Granularity:   p.granularity,
-		RetentionDays: p.retention,
-		Dimensions:    p.dims,
-		Measures:      p.measures,
-		Document:      bytes.Clone(doc),
-		check:         check,
-		ref:           compiled,
-		props:         info,
+		Name:             p.name,
+		Version:          p.version,
+		Granularity:      p.granularity,
+		RetentionDays:    p.retention,
+		Tokens:           p.tokens,
+		TokenBatchEvents: p.tokenEvents,
+		Dimensions:       p.dims,
+		Measures:         p.measures,
+		Document:         bytes.Clone(doc),
+		check:            check,
+		ref:              compiled,
+		props:            info,
 	}, findings
 }
 

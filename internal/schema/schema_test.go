@@ -79,6 +79,8 @@ func TestLintRules(t *testing.T) {
 		{"x-veil version fractional", strings.Replace(schemaWith(`"os":{"enum":["a"],`+dim+`}`), `"version":1`, `"version":1.5`, 1), "", RuleXVeil},
 		{"x-veil granularity", strings.Replace(schemaWith(`"os":{"enum":["a"],`+dim+`}`), `"version":1`, `"version":1,"granularity":"minute"`, 1), "", RuleXVeil},
 		{"x-veil retention", strings.Replace(schemaWith(`"os":{"enum":["a"],`+dim+`}`), `"version":1`, `"version":1,"retention_days":100000`, 1), "", RuleXVeil},
+		{"x-veil tokens", strings.Replace(schemaWith(`"os":{"enum":["a"],`+dim+`}`), `"version":1`, `"version":1,"tokens":"always"`, 1), "", RuleXVeil},
+		{"x-veil token_batch_events", strings.Replace(schemaWith(`"os":{"enum":["a"],`+dim+`}`), `"version":1`, `"version":1,"tokens":"required","token_batch_events":0`, 1), "", RuleXVeil},
 		{"x-veil unknown member", strings.Replace(schemaWith(`"os":{"enum":["a"],`+dim+`}`), `"version":1`, `"version":1,"owner":"x"`, 1), "", RuleXVeil},
 		{"type not object", strings.Replace(schemaWith(`"os":{"enum":["a"],`+dim+`}`), `"type":"object"`, `"type":"array"`, 1), "", RuleNotObject},
 		{"additionalProperties", strings.Replace(schemaWith(`"os":{"enum":["a"],`+dim+`}`), `"additionalProperties":false`, `"additionalProperties":true`, 1), "", RuleAdditionalProperties},
@@ -440,5 +442,20 @@ func BenchmarkDecodeCheck(b *testing.B) {
 			b.Fatal(err)
 		}
 		rejSink = s.Check(fields)
+	}
+}
+
+func TestTokenPolicy(t *testing.T) {
+	doc := `{"x-veil":{"name":"t.e","version":1,"tokens":"required","token_batch_events":20},"type":"object","additionalProperties":false,"properties":{"os":{"enum":["a"],"x-veil-role":"dimension"}}}`
+	s, err := Compile([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Tokens != TokensRequired || s.TokenBatchEvents != 20 {
+		t.Fatalf("policy %q cap %d", s.Tokens, s.TokenBatchEvents)
+	}
+	s, err = Compile([]byte(schemaWith(`"os":{"enum":["a"],"x-veil-role":"dimension"}`)))
+	if err != nil || s.Tokens != TokensOff || s.TokenBatchEvents != 0 {
+		t.Fatalf("default policy %q %d %v", s.Tokens, s.TokenBatchEvents, err)
 	}
 }

@@ -75,6 +75,11 @@ func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConf
 			return fmt.Errorf("storage: retention: %w", err)
 		}
 	}
+	// Spent tokens: a token is redeemable in its window and the next
+	// (windows are a day at most), so days before yesterday go.
+	if err := db.DropSpentBefore(ctx, today.AddDate(0, 0, -1)); err != nil {
+		return fmt.Errorf("storage: retention: spent tokens: %w", err)
+	}
 	if err := db.advanceKeys(ctx, now); err != nil {
 		return fmt.Errorf("storage: retention: %w", err)
 	}

@@ -75,6 +75,8 @@ func (s Status) String() string {
 		return "committed"
 	case StatusDuplicate:
 		return "duplicate"
+	case StatusTokenSpent:
+		return "token_spent"
 	}
 	return fmt.Sprintf("Status(%d)", int(s))
 }
@@ -90,6 +92,8 @@ type Batch struct {
 	// EncHash is sha256 of the OHTTP enc, kept for the replay window; nil
 	// for requests that did not come through OHTTP.
 	EncHash []byte
+	// Token, if not nil, is the request's spent-token claim (spent.go).
+	Token *TokenClaim
 	// Done is called exactly once, after the transaction holding the
 	// request has committed (status, nil) or failed (0, err). It runs on a
 	// writer goroutine and must not block.
@@ -180,8 +184,9 @@ type Writer struct {
 	poke        chan struct{}
 	monitorDone chan struct{}
 
-	partMu sync.Mutex
-	parts  map[int64]bool // UTC days whose event partition is known to exist
+	partMu     sync.Mutex
+	parts      map[int64]bool // UTC days whose event partition is known to exist
+	spentParts map[int64]bool // UTC days whose spent_tokens partition is known to exist
 
 	// Transactions in flight, and a channel closed (and replaced) when
 	// one ends: a small group waits for it (see smallGroup).
@@ -227,6 +232,7 @@ func NewWriter(db *DB, cfg WriterConfig) (*Writer, error) {
 		poke:        make(chan struct{}, 1),
 		monitorDone: make(chan struct{}),
 		parts:       make(map[int64]bool),
+		spentParts:  make(map[int64]bool),
 		txDoneCh:    make(chan struct{}),
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
@@ -365,7 +371,7 @@ func validateBatch(b *Batch) error {
 	if b == nil {
 		return fmt.Errorf("%w: nil batch", ErrInvalidRecord)
 	}
-	if len(b.BatchKey) > 64 || len(b.EncHash) > 64 {
+	if len(b.BatchKey) > 64 || len(b.EncHash) > 64 || (b.Token != nil && (len(b.Token.Hash) == 0 || len(b.Token.Hash) > 64)) {
 		return fmt.Errorf("%w: dedup key longer than 64 bytes", ErrInvalidRecord)
 	}
 	return nil
@@ -459,12 +465,14 @@ func (w *Writer) work() {
 
 // group-local working state of one request.
 type pending struct {
-	b      *Batch
-	dupOf  *pending // an earlier request of the same group with the same key
-	dup    bool     // already applied in the database
-	lo, hi int      // its rows in the group's encoded rows, before the shuffle
-	status Status
-	err    error
+	b       *Batch
+	dupOf   *pending // an earlier request of the same group with the same key
+	dup     bool     // already applied in the database
+	spent   bool     // its token was spent (claim mode); also dup: nothing written
+	spentOf *pending // an earlier request of the same group with the same token
+	lo, hi  int      // its rows in the group's encoded rows, before the shuffle
+	status  Status
+	err     error
 }
 
 // smallGroup is the size below which a group waits for another worker's
@@ -496,6 +504,7 @@ func (w *Writer) commit(sc *scratch, group []*Batch) {
 	// duplicate if it commits, its error if it fails.
 	byKey := make(map[string]*pending)
 	byHash := make(map[string]*pending)
+	byToken := make(map[string]*pending)
 	var live []*pending
 	for _, p := range ps {
 		if p.dupOf = byKey[string(p.b.BatchKey)]; p.dupOf == nil || len(p.b.BatchKey) == 0 {
@@ -506,6 +515,12 @@ func (w *Writer) commit(sc *scratch, group []*Batch) {
 		}
 		if p.dupOf != nil {
 			continue
+		}
+		if p.b.Token != nil {
+			if p.spentOf = byToken[p.b.Token.spentKey()]; p.spentOf != nil {
+				continue
+			}
+			byToken[p.b.Token.spentKey()] = p
 		}
 		if len(p.b.BatchKey) > 0 {
 			byKey[string(p.b.BatchKey)] = p
@@ -519,6 +534,12 @@ func (w *Writer) commit(sc *scratch, group []*Batch) {
 	for _, p := range ps {
 		if p.dupOf != nil {
 			p.status, p.err = StatusDuplicate, p.dupOf.err
+			if p.err != nil {
+				p.status = 0
+			}
+		}
+		if p.spentOf != nil {
+			p.status, p.err = StatusTokenSpent, p.spentOf.err
 			if p.err != nil {
 				p.status = 0
 			}
@@ -552,7 +573,7 @@ func (w *Writer) commitLive(sc *scratch, live []*pending) {
 	claim := w.cfg.Now().UnixNano() < w.claimUntil.Load()
 	for attempt := 0; attempt < 4; attempt++ {
 		for _, p := range live {
-			p.dup = false
+			p.dup, p.spent = false, false
 		}
 		err = w.tx(sc, live, claim)
 		if err == nil {
@@ -566,6 +587,9 @@ func (w *Writer) commitLive(sc *scratch, live []*pending) {
 				if p.dup {
 					p.status = StatusDuplicate
 				}
+				if p.spent {
+					p.status = StatusTokenSpent
+				}
 			}
 			return
 		}
@@ -577,7 +601,7 @@ func (w *Writer) commitLive(sc *scratch, live []*pending) {
 			w.partMu.Unlock()
 			continue
 		}
-		if errors.As(err, &pe) && pe.Code == "23505" && (pe.TableName == "batch_keys" || pe.TableName == "enc_hashes") {
+		if errors.As(err, &pe) && pe.Code == "23505" && (pe.TableName == "batch_keys" || pe.TableName == "enc_hashes" || spentConflict(pe.TableName)) {
 			// A stored dedup key: a duplicate in insert mode, or in claim
 			// mode a key committed by a concurrent transaction after our
 			// claim. Run the group again, claiming its keys.
@@ -806,6 +830,9 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 	if err := w.ensurePartitions(ctx, rows); err != nil {
 		return err
 	}
+	if err := w.ensureSpentPartitions(ctx, live); err != nil {
+		return err
+	}
 	var seed [32]byte
 	if _, err := io.ReadFull(w.cfg.Rand, seed[:]); err != nil {
 		return fmt.Errorf("storage: shuffle seed: %w", err)
@@ -825,6 +852,7 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 	final := &pgx.Batch{}
 	if !claim {
 		queueKeyInserts(final, live, now, w.cfg.DedupHorizon, w.cfg.EncHashTTL)
+		queueSpentInserts(final, live)
 		queueRollups(final, rows)
 		queueOutcomes(final, live)
 	}
@@ -854,6 +882,7 @@ func (w *Writer) tx(sc *scratch, live []*pending, claim bool) (err error) {
 			first.Queue(q)
 		}
 		claims := w.queueDedupClaims(first, live, now)
+		claims += queueSpentClaim(first, live)
 		br := conn.SendBatch(ctx, first)
 		for range first.Len() - claims {
 			if _, err := br.Exec(); err != nil {
@@ -995,8 +1024,8 @@ func (w *Writer) queueDedupClaims(batch *pgx.Batch, live []*pending, now time.Ti
 
 // readDedupClaims reads the claims queueDedupClaims queued: the batch keys
 // and the enc hashes this transaction claimed.
-func readDedupClaims(br pgx.BatchResults, claims int) ([2]map[string]bool, error) {
-	claimed := [2]map[string]bool{{}, {}}
+func readDedupClaims(br pgx.BatchResults, claims int) ([3]map[string]bool, error) {
+	claimed := [3]map[string]bool{{}, {}, {}}
 	for range claims {
 		rows, err := br.Query()
 		if err != nil {
@@ -1020,16 +1049,26 @@ func readDedupClaims(br pgx.BatchResults, claims int) ([2]map[string]bool, error
 // other key, if this transaction claimed it, is released again with a
 // DELETE queued on batch: nothing of a duplicate is written. It reports
 // whether any request was a duplicate.
-func markDuplicates(live []*pending, claimed [2]map[string]bool, batch *pgx.Batch) bool {
+func markDuplicates(live []*pending, claimed [3]map[string]bool, batch *pgx.Batch) bool {
 	any := false
 	var releaseKeys, releaseHashes [][]byte
+	var releaseWindows []time.Time
+	var releaseTokens [][]byte
 	for _, p := range live {
 		kOK := len(p.b.BatchKey) == 0 || claimed[0][string(p.b.BatchKey)]
 		hOK := len(p.b.EncHash) == 0 || claimed[1][string(p.b.EncHash)]
-		if kOK && hOK {
+		tOK := p.b.Token == nil || claimed[claimKindToken][string(p.b.Token.Hash)]
+		if kOK && hOK && tOK {
 			continue
 		}
+		// The batch key is judged first: a retried, already-applied batch
+		// is a duplicate even though its token is (by itself) spent.
 		p.dup, any = true, true
+		p.spent = kOK && hOK && !tOK
+		if p.b.Token != nil && tOK {
+			releaseWindows = append(releaseWindows, p.b.Token.Window.UTC())
+			releaseTokens = append(releaseTokens, p.b.Token.Hash)
+		}
 		if len(p.b.BatchKey) > 0 && kOK {
 			releaseKeys = append(releaseKeys, p.b.BatchKey)
 		}
@@ -1042,6 +1081,9 @@ func markDuplicates(live []*pending, claimed [2]map[string]bool, batch *pgx.Batc
 	}
 	if len(releaseHashes) > 0 {
 		batch.Queue("DELETE FROM enc_hashes WHERE hash = ANY($1::bytea[])", releaseHashes)
+	}
+	if len(releaseTokens) > 0 {
+		batch.Queue("DELETE FROM spent_tokens WHERE (window_start, hash) IN (SELECT * FROM unnest($1::timestamptz[], $2::bytea[]))", releaseWindows, releaseTokens)
 	}
 	return any
 }
