@@ -49,7 +49,14 @@ type LeaderConfig struct {
 }
 
 // RunAsLeader runs chores whenever this process holds the named lock,
-// until ctx ends. chores gets a context that ends when the lock is lost;
+// until ctx ends. When the database itself ends the holder's session (an
+// operator's pg_terminate_backend, a server restart) the lock is free at
+// once while the holder notices only at its next check, so another
+// replica's chores may overlap its own for up to Check: every chore is
+// safe to overlap (rotation rotates only while the key it saw is current,
+// retention's deletes are idempotent, the mixer and releases commit under
+// their own row locks); the lock keeps them from running everywhere at
+// once, it is not what makes them correct. chores gets a context that ends when the lock is lost;
 // RunAsLeader waits for chores to return before trying to lead again, so
 // two copies never run in one process either.
 func (db *DB) RunAsLeader(ctx context.Context, cfg LeaderConfig, chores func(ctx context.Context)) {

@@ -113,10 +113,11 @@ func TestChoresRunOnOneReplica(t *testing.T) {
 		t.Fatalf("terminate the holder: %v (%d rows)", err, tag.RowsAffected())
 	}
 	waitFor(t, second.stopped, "the cut-off leader to stop its chores")
-	rs = slicesDelete(rs, second)
-	if third := leader(); third == second {
-		t.Fatal("the cut-off replica leads again at once")
-	}
+	// Someone leads again: the other replica, or the cut-off one once it
+	// has reconnected and won the lock afresh.
+	// (Here the database freed the lock at once, so a chore may overlap
+	// for up to Check: see RunAsLeader.)
+	leader()
 }
 
 func slicesDelete(rs []*replica, r *replica) []*replica {
