@@ -26,8 +26,10 @@ type Schema struct {
 	Measures      []string // sorted property names with role measure
 	Document      []byte   // the document as registered
 
-	compiled *jsonschema.Schema
-	props    map[string]propInfo // every declared property
+	compiled   *jsonschema.Schema
+	props      map[string]propInfo // every declared property
+	properties map[string]Property // the same, described for releases
+	release    Release
 }
 
 // Compile lints doc and compiles it with the JSON Schema 2020-12 validator.
@@ -100,9 +102,12 @@ func analyze(doc []byte, lenient bool) (*Schema, []Finding) {
 	}
 	props, _ := p.root["properties"].(map[string]any)
 	info := make(map[string]propInfo, len(props))
+	described := make(map[string]Property, len(props))
+	required, _ := p.root["required"].([]any)
 	for name, v := range props {
 		ps, _ := v.(map[string]any)
 		info[name] = newPropInfo(ps)
+		described[name] = describe(name, ps, slices.Contains(required, any(name)))
 	}
 	return &Schema{
 		Name:          p.name,
@@ -114,6 +119,8 @@ func analyze(doc []byte, lenient bool) (*Schema, []Finding) {
 		Document:      bytes.Clone(doc),
 		compiled:      compiled,
 		props:         info,
+		properties:    described,
+		release:       p.release,
 	}, findings
 }
 
