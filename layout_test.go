@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"ingest": {"schema", "storage", "proto", "problem", "problem/grpcproblem"},
 	// The admin plane owns the key lifecycle: it hands the storage key
 	// ring to the gateway (admin.Server.LiveKeys).
-	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile"},
+	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile", "release", "dp"},
 	"admincli":   {"proto", "problem"}, // veil admin: a client of the admin API
 	"buildinfo":  {},
 	"storage":    {"migrations", "keystate", "secretfile"},
@@ -61,6 +61,10 @@ var allowed = map[string][]string{
 	// AEAD-only TLS settings for every listener and the relay's client.
 	"tlsconfig": {},
 	"keyfile":   {"ohttp"},
+	// Differential privacy: exact samplers and budgets (std only), and
+	// the releases built on them from the rollups.
+	"dp":        {},
+	"release":   {"dp", "schema", "storage"},
 	"faulttest": {"*"},
 	"e2e":       {"*"},
 }
@@ -92,6 +96,7 @@ var thirdParty = map[string][]string{
 	"secretfile": {},
 	"testlog":    {},
 	"tlsconfig":  {},
+	"dp":         {},
 }
 
 // folderOf returns the row of allowed that pkg belongs to: its folder

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
+	"github.com/veil-telemetry/veil/internal/release"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
@@ -99,6 +100,9 @@ type Server struct {
 	keyPins *keyPinService
 
 	sessions sessions // dashboard sign-ins
+
+	releases *release.Releaser // dp-mode aggregates
+	stopPool func()            // stops the noise pool's filler (Close)
 }
 
 // New validates cfg and builds the admin plane.
@@ -147,6 +151,9 @@ func New(cfg Config) (*Server, error) {
 	s.keys = &keyService{s: s}
 	s.query = &queryService{s: s}
 	s.keyPins = &keyPinService{s: s}
+	if err := s.newReleaser(); err != nil {
+		return nil, err
+	}
 
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(m.UnaryInterceptor(), s.errorInterceptor, cfg.Tokens.UnaryAuth()),

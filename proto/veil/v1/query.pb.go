@@ -112,12 +112,18 @@ func (x *GetAggregatesRequest) GetBucket() string {
 }
 
 type MeasureStats struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Count         int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
-	Sum           float64                `protobuf:"fixed64,2,opt,name=sum,proto3" json:"sum,omitempty"`
-	Min           float64                `protobuf:"fixed64,3,opt,name=min,proto3" json:"min,omitempty"`
-	Max           float64                `protobuf:"fixed64,4,opt,name=max,proto3" json:"max,omitempty"`
-	Mean          float64                `protobuf:"fixed64,5,opt,name=mean,proto3" json:"mean,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Count int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	Sum   float64                `protobuf:"fixed64,2,opt,name=sum,proto3" json:"sum,omitempty"`
+	// Absent when count is 0.
+	Mean *float64 `protobuf:"fixed64,5,opt,name=mean,proto3,oneof" json:"mean,omitempty"`
+	// Percentiles of the released histogram (post-processing); absent when
+	// no histogram was released or it is empty.
+	P50 *float64 `protobuf:"fixed64,6,opt,name=p50,proto3,oneof" json:"p50,omitempty"`
+	P90 *float64 `protobuf:"fixed64,7,opt,name=p90,proto3,oneof" json:"p90,omitempty"`
+	P99 *float64 `protobuf:"fixed64,8,opt,name=p99,proto3,oneof" json:"p99,omitempty"`
+	// Standard deviation of the noise in sum (0 in exact mode).
+	SumNoiseSd    float64 `protobuf:"fixed64,9,opt,name=sum_noise_sd,json=sumNoiseSd,proto3" json:"sum_noise_sd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -166,23 +172,37 @@ func (x *MeasureStats) GetSum() float64 {
 	return 0
 }
 
-func (x *MeasureStats) GetMin() float64 {
-	if x != nil {
-		return x.Min
-	}
-	return 0
-}
-
-func (x *MeasureStats) GetMax() float64 {
-	if x != nil {
-		return x.Max
-	}
-	return 0
-}
-
 func (x *MeasureStats) GetMean() float64 {
+	if x != nil && x.Mean != nil {
+		return *x.Mean
+	}
+	return 0
+}
+
+func (x *MeasureStats) GetP50() float64 {
+	if x != nil && x.P50 != nil {
+		return *x.P50
+	}
+	return 0
+}
+
+func (x *MeasureStats) GetP90() float64 {
+	if x != nil && x.P90 != nil {
+		return *x.P90
+	}
+	return 0
+}
+
+func (x *MeasureStats) GetP99() float64 {
+	if x != nil && x.P99 != nil {
+		return *x.P99
+	}
+	return 0
+}
+
+func (x *MeasureStats) GetSumNoiseSd() float64 {
 	if x != nil {
-		return x.Mean
+		return x.SumNoiseSd
 	}
 	return 0
 }
@@ -191,9 +211,14 @@ type AggregateGroup struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Bucket *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
 	// Dimension values of the group, by dimension name.
-	Group         *structpb.Struct         `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
-	Count         int64                    `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
-	Measures      map[string]*MeasureStats `protobuf:"bytes,4,rep,name=measures,proto3" json:"measures,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Group    *structpb.Struct         `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Count    int64                    `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	Measures map[string]*MeasureStats `protobuf:"bytes,4,rep,name=measures,proto3" json:"measures,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Some release summed into this group is provisional (its bucket was
+	// still open or settling); a later answer may differ.
+	Provisional bool `protobuf:"varint,5,opt,name=provisional,proto3" json:"provisional,omitempty"`
+	// Standard deviation of the noise in count (0 in exact mode).
+	NoiseSd       float64 `protobuf:"fixed64,6,opt,name=noise_sd,json=noiseSd,proto3" json:"noise_sd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -256,14 +281,41 @@ func (x *AggregateGroup) GetMeasures() map[string]*MeasureStats {
 	return nil
 }
 
+func (x *AggregateGroup) GetProvisional() bool {
+	if x != nil {
+		return x.Provisional
+	}
+	return false
+}
+
+func (x *AggregateGroup) GetNoiseSd() float64 {
+	if x != nil {
+		return x.NoiseSd
+	}
+	return 0
+}
+
 type GetAggregatesResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Groups []*AggregateGroup      `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
-	// Number of groups withheld because they counted fewer than k events.
+	// Exact mode: the groups withheld because they counted fewer than k
+	// events, and k.
 	SuppressedGroups int32 `protobuf:"varint,2,opt,name=suppressed_groups,json=suppressedGroups,proto3" json:"suppressed_groups,omitempty"`
 	K                int32 `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// "dp" or "exact".
+	Mode string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	// The schema's ε per bucket (dp mode), e.g. "1".
+	Epsilon string `protobuf:"bytes,5,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	// What the numbers are: "differentially private (ε = 1 per bucket)" or
+	// "exact — subtractable".
+	Label string `protobuf:"bytes,6,opt,name=label,proto3" json:"label,omitempty"`
+	// The released groupings, e.g. "[] [os] [app_version]" (dp mode).
+	Plan string `protobuf:"bytes,7,opt,name=plan,proto3" json:"plan,omitempty"`
+	// δ per bucket when the plan has groupings without a public domain
+	// (their cells are selected privately); 0 otherwise.
+	Delta         float64 `protobuf:"fixed64,8,opt,name=delta,proto3" json:"delta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetAggregatesResponse) Reset() {
@@ -313,6 +365,41 @@ func (x *GetAggregatesResponse) GetSuppressedGroups() int32 {
 func (x *GetAggregatesResponse) GetK() int32 {
 	if x != nil {
 		return x.K
+	}
+	return 0
+}
+
+func (x *GetAggregatesResponse) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *GetAggregatesResponse) GetEpsilon() string {
+	if x != nil {
+		return x.Epsilon
+	}
+	return ""
+}
+
+func (x *GetAggregatesResponse) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *GetAggregatesResponse) GetPlan() string {
+	if x != nil {
+		return x.Plan
+	}
+	return ""
+}
+
+func (x *GetAggregatesResponse) GetDelta() float64 {
+	if x != nil {
+		return x.Delta
 	}
 	return 0
 }
@@ -517,25 +604,39 @@ const file_veil_v1_query_proto_rawDesc = "" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12.\n" +
 	"\x04from\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x16\n" +
-	"\x06bucket\x18\x06 \x01(\tR\x06bucket\"n\n" +
+	"\x06bucket\x18\x06 \x01(\tR\x06bucket\"\xed\x01\n" +
 	"\fMeasureStats\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x03R\x05count\x12\x10\n" +
-	"\x03sum\x18\x02 \x01(\x01R\x03sum\x12\x10\n" +
-	"\x03min\x18\x03 \x01(\x01R\x03min\x12\x10\n" +
-	"\x03max\x18\x04 \x01(\x01R\x03max\x12\x12\n" +
-	"\x04mean\x18\x05 \x01(\x01R\x04mean\"\xa0\x02\n" +
+	"\x03sum\x18\x02 \x01(\x01R\x03sum\x12\x17\n" +
+	"\x04mean\x18\x05 \x01(\x01H\x00R\x04mean\x88\x01\x01\x12\x15\n" +
+	"\x03p50\x18\x06 \x01(\x01H\x01R\x03p50\x88\x01\x01\x12\x15\n" +
+	"\x03p90\x18\a \x01(\x01H\x02R\x03p90\x88\x01\x01\x12\x15\n" +
+	"\x03p99\x18\b \x01(\x01H\x03R\x03p99\x88\x01\x01\x12 \n" +
+	"\fsum_noise_sd\x18\t \x01(\x01R\n" +
+	"sumNoiseSdB\a\n" +
+	"\x05_meanB\x06\n" +
+	"\x04_p50B\x06\n" +
+	"\x04_p90B\x06\n" +
+	"\x04_p99J\x04\b\x03\x10\x04J\x04\b\x04\x10\x05R\x03minR\x03max\"\xdd\x02\n" +
 	"\x0eAggregateGroup\x122\n" +
 	"\x06bucket\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06bucket\x12-\n" +
 	"\x05group\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x05group\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x12A\n" +
-	"\bmeasures\x18\x04 \x03(\v2%.veil.v1.AggregateGroup.MeasuresEntryR\bmeasures\x1aR\n" +
+	"\bmeasures\x18\x04 \x03(\v2%.veil.v1.AggregateGroup.MeasuresEntryR\bmeasures\x12 \n" +
+	"\vprovisional\x18\x05 \x01(\bR\vprovisional\x12\x19\n" +
+	"\bnoise_sd\x18\x06 \x01(\x01R\anoiseSd\x1aR\n" +
 	"\rMeasuresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
-	"\x05value\x18\x02 \x01(\v2\x15.veil.v1.MeasureStatsR\x05value:\x028\x01\"\x83\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.veil.v1.MeasureStatsR\x05value:\x028\x01\"\xf1\x01\n" +
 	"\x15GetAggregatesResponse\x12/\n" +
 	"\x06groups\x18\x01 \x03(\v2\x17.veil.v1.AggregateGroupR\x06groups\x12+\n" +
 	"\x11suppressed_groups\x18\x02 \x01(\x05R\x10suppressedGroups\x12\f\n" +
-	"\x01k\x18\x03 \x01(\x05R\x01k\"m\n" +
+	"\x01k\x18\x03 \x01(\x05R\x01k\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\x12\x18\n" +
+	"\aepsilon\x18\x05 \x01(\tR\aepsilon\x12\x14\n" +
+	"\x05label\x18\x06 \x01(\tR\x05label\x12\x12\n" +
+	"\x04plan\x18\a \x01(\tR\x04plan\x12\x14\n" +
+	"\x05delta\x18\b \x01(\x01R\x05delta\"m\n" +
 	"\x0fGetStatsRequest\x12.\n" +
 	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"\x83\x01\n" +
@@ -605,6 +706,7 @@ func file_veil_v1_query_proto_init() {
 	if File_veil_v1_query_proto != nil {
 		return
 	}
+	file_veil_v1_query_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -30,7 +30,11 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type QueryServiceClient interface {
 	// GetAggregates answers count and per-measure statistics per time bucket
-	// and group. Groups counting fewer than k events are suppressed.
+	// and group. In mode "dp" (the default) every number is post-processing
+	// of persisted noisy releases and the grouping must be in the schema's
+	// plan; in mode "exact" groups counting fewer than k events are
+	// suppressed and the answer is labelled "exact — subtractable". No
+	// minimum or maximum is ever released.
 	GetAggregates(ctx context.Context, in *GetAggregatesRequest, opts ...grpc.CallOption) (*GetAggregatesResponse, error)
 	// GetStats answers accepted and rejected counts by schema and reason.
 	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
@@ -69,7 +73,11 @@ func (c *queryServiceClient) GetStats(ctx context.Context, in *GetStatsRequest, 
 // for forward compatibility.
 type QueryServiceServer interface {
 	// GetAggregates answers count and per-measure statistics per time bucket
-	// and group. Groups counting fewer than k events are suppressed.
+	// and group. In mode "dp" (the default) every number is post-processing
+	// of persisted noisy releases and the grouping must be in the schema's
+	// plan; in mode "exact" groups counting fewer than k events are
+	// suppressed and the answer is labelled "exact — subtractable". No
+	// minimum or maximum is ever released.
 	GetAggregates(context.Context, *GetAggregatesRequest) (*GetAggregatesResponse, error)
 	// GetStats answers accepted and rejected counts by schema and reason.
 	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
