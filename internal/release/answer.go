@@ -205,7 +205,7 @@ func (r *Releaser) Answer(ctx context.Context, reg Registered, q Query) (*Answer
 					q   float64
 					dst **float64
 				}{{0.5, &ma.P50}, {0.9, &ma.P90}, {0.99, &ma.P99}} {
-					if v, ok := bins.Percentile(a.hists[i], pq.q); ok {
+					if v, ok := bins.Percentile(a.hists[i], pq.q, 2*math.Sqrt(a.countVar)); ok {
 						if m.Integer {
 							v = math.Round(v)
 						}

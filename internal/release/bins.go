@@ -123,18 +123,25 @@ func ClampedSum(h *Histogram, lo, hi float64, integer bool) float64 {
 }
 
 // Percentile estimates the q-quantile (0 < q < 1) from noisy bin counts:
-// negative counts count as zero, and the value is interpolated
-// geometrically inside its bin, in the same x - lo + 1 space the bins are
-// spaced in. It reports false when the counts sum to zero. Pure
-// post-processing of released values.
-func (b Bins) Percentile(counts []int64, q float64) (float64, bool) {
+// counts below floor count as zero (empty bins' positive noise would
+// otherwise pile up as a phantom tail: pass about twice the noise's
+// standard deviation), and the value is interpolated geometrically inside
+// its bin, in the same x - lo + 1 space the bins are spaced in. It
+// reports false when no count is left. Pure post-processing of released
+// values.
+func (b Bins) Percentile(counts []int64, q, floor float64) (float64, bool) {
 	if len(counts) != b.Len() || b.Len() < 2 {
 		return 0, false
 	}
+	kept := make([]int64, len(counts))
 	var total float64
-	for _, c := range counts {
-		total += float64(max(c, 0))
+	for i, c := range counts {
+		if float64(c) >= floor && c > 0 {
+			kept[i] = c
+			total += float64(c)
+		}
 	}
+	counts = kept
 	if total <= 0 {
 		return 0, false
 	}

@@ -96,7 +96,7 @@ func TestRebinAndPercentiles(t *testing.T) {
 	}
 	sorted := slices.Sorted(slices.Values(values))
 	for _, q := range []float64{0.5, 0.9, 0.99} {
-		got, ok := b.Percentile(counts, q)
+		got, ok := b.Percentile(counts, q, 0)
 		want := float64(sorted[int(q*float64(len(sorted)))])
 		// Without noise the error is the interpolation inside one bin,
 		// which is about 33% wide at these values.
@@ -104,13 +104,27 @@ func TestRebinAndPercentiles(t *testing.T) {
 			t.Errorf("p%v = %.1f, want %.1f ± 20%%", q*100, got, want)
 		}
 	}
-	if _, ok := b.Percentile(make([]int64, b.Len()), 0.5); ok {
+	if _, ok := b.Percentile(make([]int64, b.Len()), 0.5, 0); ok {
 		t.Error("percentile of an empty histogram")
 	}
 	neg := make([]int64, b.Len())
 	neg[3] = -40
-	if _, ok := b.Percentile(neg, 0.5); ok {
+	if _, ok := b.Percentile(neg, 0.5, 0); ok {
 		t.Error("negative counts must count as zero")
+	}
+	// Counts under the floor are noise: a phantom tail does not move p99.
+	tail := slices.Clone(counts)
+	for i := b.Index(5000); i < b.Len(); i++ {
+		if tail[i] == 0 {
+			tail[i] = 20
+		}
+	}
+	p99, _ := b.Percentile(counts, 0.99, 40)
+	if unfloored, _ := b.Percentile(tail, 0.99, 0); unfloored <= p99 {
+		t.Errorf("the tail should move an unfloored p99: %.1f vs %.1f", unfloored, p99)
+	}
+	if got, _ := b.Percentile(tail, 0.99, 40); got != p99 {
+		t.Errorf("p99 with a sub-floor tail %.1f, want %.1f", got, p99)
 	}
 	// The clamped sum uses each event's representative value.
 	if got := ClampedSum(syntheticHist([]int64{5, 5, 900}), 0, 100, true); got != 110 {
