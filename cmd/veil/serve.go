@@ -206,9 +206,11 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { adm.RunRotation(jobs) })
 	wg.Go(func() { db.RunRetentionLoop(jobs, c.RetentionEvery) })
+	wg.Go(func() { adm.RunReleases(jobs) })
 	run.AfterDrain = func(drain context.Context) {
 		adm.GRPCServer().Stop()
 		stopJobs()
+		adm.Close()
 		closeWriter(drain)
 		wg.Wait()
 		logger.Info("writer flushed; stopping database")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
+	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
 // seed registers the example schema and commits 12 ios and 3 android
@@ -221,5 +222,31 @@ func TestAggregatesDP(t *testing.T) {
 	p := mustProblem(t, h.do(t, "GET", "/v1/aggregates?schema=app.launch&version=1&group_by=os,app_version", testToken, nil), http.StatusBadRequest)
 	if !strings.Contains(p.Detail, "[] [app_version] [os]") {
 		t.Fatalf("refusal does not name the plan: %+v", p)
+	}
+}
+
+// TestPrivacyReport: GET /v1/privacy-report answers the document itself,
+// in each format, behind the token; gRPC's ExportReleases answers CSV.
+func TestPrivacyReport(t *testing.T) {
+	h := newHarness(t, nil)
+	seed(t, h)
+	for _, c := range []struct{ format, media, want string }{
+		{"", "text/markdown; charset=utf-8", "### app.launch version 1"},
+		{"html", "text/html; charset=utf-8", "<h3>app.launch version 1</h3>"},
+		{"json", "application/json", `"name": "app.launch"`},
+	} {
+		r := h.do(t, "GET", "/v1/privacy-report?format="+c.format, testToken, nil)
+		if r.status != 200 || r.header.Get("Content-Type") != c.media || !bytes.Contains(r.body, []byte(c.want)) {
+			t.Errorf("format %q: %d %s\n%s", c.format, r.status, r.header.Get("Content-Type"), r.body)
+		}
+	}
+	mustProblem(t, h.do(t, "GET", "/v1/privacy-report?format=pdf", testToken, nil), http.StatusBadRequest)
+	if r := h.do(t, "GET", "/v1/privacy-report", "", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("without a token: %d", r.status)
+	}
+	h.do(t, "GET", "/v1/aggregates?schema=app.launch&version=1&group_by=os", testToken, nil)
+	doc, err := h.srv.query.ExportReleases(context.Background(), &veilv1.ExportReleasesRequest{Schema: "app.launch", Version: 1})
+	if err != nil || doc.GetContentType() != "text/csv; charset=utf-8" || !strings.HasPrefix(doc.GetBody(), "bucket,release,epsilon,grouping,") || !strings.Contains(doc.GetBody(), ",os,,android,") {
+		t.Fatalf("export: %v %v", doc, err)
 	}
 }

@@ -229,6 +229,7 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(veilv1.OpenAPI)
 	})))
+	mux.Handle("GET /v1/privacy-report", tok.Require(http.HandlerFunc(s.servePrivacyReport)))
 	mux.Handle("/v1/", tok.Require(limitBody(s.rest, maxRequestBody)))
 	if s.cfg.Pprof {
 		// Registered here explicitly: importing net/http/pprof also adds

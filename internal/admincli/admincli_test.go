@@ -758,3 +758,32 @@ func TestParseTime(t *testing.T) {
 		}
 	}
 }
+
+func TestReportAndExport(t *testing.T) {
+	s := newServer(t, false)
+	c := s.client(t, false)
+	seed(t, s, c)
+	if err := c.Report(ctx, "markdown"); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.take(); !strings.HasPrefix(out, "# Privacy report\n") || !strings.Contains(out, "### app.launch version 1") {
+		t.Errorf("report:\n%s", out)
+	}
+	var ue *UsageError
+	if err := c.Report(ctx, "pdf"); !errors.As(err, &ue) {
+		t.Errorf("--format pdf: %v", err)
+	}
+	if err := c.Aggregates(ctx, AggregatesQuery{Schema: "app.launch", Version: 1, GroupBy: []string{"os"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.take()
+	if err := c.Export(ctx, "app.launch", 1, "csv"); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.take(); !strings.HasPrefix(out, "bucket,release,epsilon,grouping,app_version,os,count,") || !strings.Contains(out, ",provisional,1/6,os,,ios,") {
+		t.Errorf("export:\n%s", out)
+	}
+	if err := c.Export(ctx, "app.launch", 0, ""); !errors.As(err, &ue) {
+		t.Errorf("no version: %v", err)
+	}
+}

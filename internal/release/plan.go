@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/veil-telemetry/veil/internal/dp"
@@ -286,3 +287,8 @@ func (p *Plan) Describe() string {
 	}
 	return strings.Join(parts, " ")
 }
+
+func bigInt(n int64) *big.Int { return big.NewInt(n) }
+
+// sig formats v with three significant digits.
+func sig(v float64) string { return strconv.FormatFloat(v, 'g', 3, 64) }

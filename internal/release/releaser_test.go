@@ -426,3 +426,28 @@ func TestNotInPlanAndRetention(t *testing.T) {
 		t.Fatal("expired ledger row kept")
 	}
 }
+
+// TestExport: the CSV holds the newest release of each bucket, noisy
+// values as stored.
+func TestExport(t *testing.T) {
+	r := newRig(t, counter(), "", false)
+	r.src.add(reviewEvents(hour0)...)
+	r.answer(t, []string{"os"}, hour0, hour0.Add(time.Hour), "hour")
+	var b strings.Builder
+	if err := r.rel.Export(context.Background(), r.reg.Plan, &b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if lines[0] != "bucket,release,epsilon,grouping,app_version,os,count,cold_start_ms.sum,cold_start_ms.histogram" {
+		t.Fatalf("header %q", lines[0])
+	}
+	// total, android, ios; the one-event app version was not selected.
+	if len(lines) != 4 || !strings.HasPrefix(lines[1], "2026-03-02T10:00:00Z,provisional,1/6,,,,") || !strings.Contains(b.String(), ",os,,android,") {
+		t.Fatalf("csv:\n%s", b.String())
+	}
+	for _, l := range lines[1:] {
+		if strings.Contains(l, ",11,") || strings.Contains(l, ",777,") {
+			t.Errorf("exact value in %q", l)
+		}
+	}
+}

@@ -25,6 +25,165 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetPrivacyReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "markdown" (default), "html" or "json".
+	Format        string `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPrivacyReportRequest) Reset() {
+	*x = GetPrivacyReportRequest{}
+	mi := &file_veil_v1_query_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPrivacyReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPrivacyReportRequest) ProtoMessage() {}
+
+func (x *GetPrivacyReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_v1_query_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPrivacyReportRequest.ProtoReflect.Descriptor instead.
+func (*GetPrivacyReportRequest) Descriptor() ([]byte, []int) {
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetPrivacyReportRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+type ExportReleasesRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Schema  string                 `protobuf:"bytes,1,opt,name=schema,proto3" json:"schema,omitempty"`
+	Version int32                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// "csv" (default).
+	Format        string `protobuf:"bytes,3,opt,name=format,proto3" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportReleasesRequest) Reset() {
+	*x = ExportReleasesRequest{}
+	mi := &file_veil_v1_query_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportReleasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportReleasesRequest) ProtoMessage() {}
+
+func (x *ExportReleasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_v1_query_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportReleasesRequest.ProtoReflect.Descriptor instead.
+func (*ExportReleasesRequest) Descriptor() ([]byte, []int) {
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExportReleasesRequest) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *ExportReleasesRequest) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ExportReleasesRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+// Document is a generated document and its media type.
+type Document struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContentType   string                 `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Body          string                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Document) Reset() {
+	*x = Document{}
+	mi := &file_veil_v1_query_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Document) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Document) ProtoMessage() {}
+
+func (x *Document) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_v1_query_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Document.ProtoReflect.Descriptor instead.
+func (*Document) Descriptor() ([]byte, []int) {
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Document) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *Document) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
 type GetAggregatesRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Schema  string                 `protobuf:"bytes,1,opt,name=schema,proto3" json:"schema,omitempty"`
@@ -41,7 +200,7 @@ type GetAggregatesRequest struct {
 
 func (x *GetAggregatesRequest) Reset() {
 	*x = GetAggregatesRequest{}
-	mi := &file_veil_v1_query_proto_msgTypes[0]
+	mi := &file_veil_v1_query_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +212,7 @@ func (x *GetAggregatesRequest) String() string {
 func (*GetAggregatesRequest) ProtoMessage() {}
 
 func (x *GetAggregatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[0]
+	mi := &file_veil_v1_query_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +225,7 @@ func (x *GetAggregatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAggregatesRequest.ProtoReflect.Descriptor instead.
 func (*GetAggregatesRequest) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{0}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetAggregatesRequest) GetSchema() string {
@@ -130,7 +289,7 @@ type MeasureStats struct {
 
 func (x *MeasureStats) Reset() {
 	*x = MeasureStats{}
-	mi := &file_veil_v1_query_proto_msgTypes[1]
+	mi := &file_veil_v1_query_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -142,7 +301,7 @@ func (x *MeasureStats) String() string {
 func (*MeasureStats) ProtoMessage() {}
 
 func (x *MeasureStats) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[1]
+	mi := &file_veil_v1_query_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -155,7 +314,7 @@ func (x *MeasureStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MeasureStats.ProtoReflect.Descriptor instead.
 func (*MeasureStats) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{1}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MeasureStats) GetCount() int64 {
@@ -225,7 +384,7 @@ type AggregateGroup struct {
 
 func (x *AggregateGroup) Reset() {
 	*x = AggregateGroup{}
-	mi := &file_veil_v1_query_proto_msgTypes[2]
+	mi := &file_veil_v1_query_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +396,7 @@ func (x *AggregateGroup) String() string {
 func (*AggregateGroup) ProtoMessage() {}
 
 func (x *AggregateGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[2]
+	mi := &file_veil_v1_query_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +409,7 @@ func (x *AggregateGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateGroup.ProtoReflect.Descriptor instead.
 func (*AggregateGroup) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{2}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AggregateGroup) GetBucket() *timestamppb.Timestamp {
@@ -320,7 +479,7 @@ type GetAggregatesResponse struct {
 
 func (x *GetAggregatesResponse) Reset() {
 	*x = GetAggregatesResponse{}
-	mi := &file_veil_v1_query_proto_msgTypes[3]
+	mi := &file_veil_v1_query_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +491,7 @@ func (x *GetAggregatesResponse) String() string {
 func (*GetAggregatesResponse) ProtoMessage() {}
 
 func (x *GetAggregatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[3]
+	mi := &file_veil_v1_query_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,7 +504,7 @@ func (x *GetAggregatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAggregatesResponse.ProtoReflect.Descriptor instead.
 func (*GetAggregatesResponse) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{3}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetAggregatesResponse) GetGroups() []*AggregateGroup {
@@ -414,7 +573,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_veil_v1_query_proto_msgTypes[4]
+	mi := &file_veil_v1_query_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +585,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[4]
+	mi := &file_veil_v1_query_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +598,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{4}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetStatsRequest) GetFrom() *timestamppb.Timestamp {
@@ -470,7 +629,7 @@ type StatRow struct {
 
 func (x *StatRow) Reset() {
 	*x = StatRow{}
-	mi := &file_veil_v1_query_proto_msgTypes[5]
+	mi := &file_veil_v1_query_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +641,7 @@ func (x *StatRow) String() string {
 func (*StatRow) ProtoMessage() {}
 
 func (x *StatRow) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[5]
+	mi := &file_veil_v1_query_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +654,7 @@ func (x *StatRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatRow.ProtoReflect.Descriptor instead.
 func (*StatRow) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{5}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StatRow) GetSchema() string {
@@ -544,7 +703,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_veil_v1_query_proto_msgTypes[6]
+	mi := &file_veil_v1_query_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +715,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[6]
+	mi := &file_veil_v1_query_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +728,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{6}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetStatsResponse) GetRows() []*StatRow {
@@ -597,7 +756,16 @@ var File_veil_v1_query_proto protoreflect.FileDescriptor
 
 const file_veil_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x13veil/v1/query.proto\x12\aveil.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x01\n" +
+	"\x13veil/v1/query.proto\x12\aveil.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n" +
+	"\x17GetPrivacyReportRequest\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\"a\n" +
+	"\x15ExportReleasesRequest\x12\x16\n" +
+	"\x06schema\x18\x01 \x01(\tR\x06schema\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x16\n" +
+	"\x06format\x18\x03 \x01(\tR\x06format\"A\n" +
+	"\bDocument\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\tR\x04body\"\xd7\x01\n" +
 	"\x14GetAggregatesRequest\x12\x16\n" +
 	"\x06schema\x18\x01 \x01(\tR\x06schema\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x19\n" +
@@ -649,10 +817,12 @@ const file_veil_v1_query_proto_rawDesc = "" +
 	"\x10GetStatsResponse\x12$\n" +
 	"\x04rows\x18\x01 \x03(\v2\x10.veil.v1.StatRowR\x04rows\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x03R\baccepted\x12\x1a\n" +
-	"\brejected\x18\x03 \x01(\x03R\brejected2\x9f\x01\n" +
+	"\brejected\x18\x03 \x01(\x03R\brejected2\xad\x02\n" +
 	"\fQueryService\x12N\n" +
 	"\rGetAggregates\x12\x1d.veil.v1.GetAggregatesRequest\x1a\x1e.veil.v1.GetAggregatesResponse\x12?\n" +
-	"\bGetStats\x12\x18.veil.v1.GetStatsRequest\x1a\x19.veil.v1.GetStatsResponseB5Z3github.com/veil-telemetry/veil/proto/veil/v1;veilv1b\x06proto3"
+	"\bGetStats\x12\x18.veil.v1.GetStatsRequest\x1a\x19.veil.v1.GetStatsResponse\x12G\n" +
+	"\x10GetPrivacyReport\x12 .veil.v1.GetPrivacyReportRequest\x1a\x11.veil.v1.Document\x12C\n" +
+	"\x0eExportReleases\x12\x1e.veil.v1.ExportReleasesRequest\x1a\x11.veil.v1.DocumentB5Z3github.com/veil-telemetry/veil/proto/veil/v1;veilv1b\x06proto3"
 
 var (
 	file_veil_v1_query_proto_rawDescOnce sync.Once
@@ -666,36 +836,43 @@ func file_veil_v1_query_proto_rawDescGZIP() []byte {
 	return file_veil_v1_query_proto_rawDescData
 }
 
-var file_veil_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_veil_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_veil_v1_query_proto_goTypes = []any{
-	(*GetAggregatesRequest)(nil),  // 0: veil.v1.GetAggregatesRequest
-	(*MeasureStats)(nil),          // 1: veil.v1.MeasureStats
-	(*AggregateGroup)(nil),        // 2: veil.v1.AggregateGroup
-	(*GetAggregatesResponse)(nil), // 3: veil.v1.GetAggregatesResponse
-	(*GetStatsRequest)(nil),       // 4: veil.v1.GetStatsRequest
-	(*StatRow)(nil),               // 5: veil.v1.StatRow
-	(*GetStatsResponse)(nil),      // 6: veil.v1.GetStatsResponse
-	nil,                           // 7: veil.v1.AggregateGroup.MeasuresEntry
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 9: google.protobuf.Struct
+	(*GetPrivacyReportRequest)(nil), // 0: veil.v1.GetPrivacyReportRequest
+	(*ExportReleasesRequest)(nil),   // 1: veil.v1.ExportReleasesRequest
+	(*Document)(nil),                // 2: veil.v1.Document
+	(*GetAggregatesRequest)(nil),    // 3: veil.v1.GetAggregatesRequest
+	(*MeasureStats)(nil),            // 4: veil.v1.MeasureStats
+	(*AggregateGroup)(nil),          // 5: veil.v1.AggregateGroup
+	(*GetAggregatesResponse)(nil),   // 6: veil.v1.GetAggregatesResponse
+	(*GetStatsRequest)(nil),         // 7: veil.v1.GetStatsRequest
+	(*StatRow)(nil),                 // 8: veil.v1.StatRow
+	(*GetStatsResponse)(nil),        // 9: veil.v1.GetStatsResponse
+	nil,                             // 10: veil.v1.AggregateGroup.MeasuresEntry
+	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),         // 12: google.protobuf.Struct
 }
 var file_veil_v1_query_proto_depIdxs = []int32{
-	8,  // 0: veil.v1.GetAggregatesRequest.from:type_name -> google.protobuf.Timestamp
-	8,  // 1: veil.v1.GetAggregatesRequest.to:type_name -> google.protobuf.Timestamp
-	8,  // 2: veil.v1.AggregateGroup.bucket:type_name -> google.protobuf.Timestamp
-	9,  // 3: veil.v1.AggregateGroup.group:type_name -> google.protobuf.Struct
-	7,  // 4: veil.v1.AggregateGroup.measures:type_name -> veil.v1.AggregateGroup.MeasuresEntry
-	2,  // 5: veil.v1.GetAggregatesResponse.groups:type_name -> veil.v1.AggregateGroup
-	8,  // 6: veil.v1.GetStatsRequest.from:type_name -> google.protobuf.Timestamp
-	8,  // 7: veil.v1.GetStatsRequest.to:type_name -> google.protobuf.Timestamp
-	5,  // 8: veil.v1.GetStatsResponse.rows:type_name -> veil.v1.StatRow
-	1,  // 9: veil.v1.AggregateGroup.MeasuresEntry.value:type_name -> veil.v1.MeasureStats
-	0,  // 10: veil.v1.QueryService.GetAggregates:input_type -> veil.v1.GetAggregatesRequest
-	4,  // 11: veil.v1.QueryService.GetStats:input_type -> veil.v1.GetStatsRequest
-	3,  // 12: veil.v1.QueryService.GetAggregates:output_type -> veil.v1.GetAggregatesResponse
-	6,  // 13: veil.v1.QueryService.GetStats:output_type -> veil.v1.GetStatsResponse
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
+	11, // 0: veil.v1.GetAggregatesRequest.from:type_name -> google.protobuf.Timestamp
+	11, // 1: veil.v1.GetAggregatesRequest.to:type_name -> google.protobuf.Timestamp
+	11, // 2: veil.v1.AggregateGroup.bucket:type_name -> google.protobuf.Timestamp
+	12, // 3: veil.v1.AggregateGroup.group:type_name -> google.protobuf.Struct
+	10, // 4: veil.v1.AggregateGroup.measures:type_name -> veil.v1.AggregateGroup.MeasuresEntry
+	5,  // 5: veil.v1.GetAggregatesResponse.groups:type_name -> veil.v1.AggregateGroup
+	11, // 6: veil.v1.GetStatsRequest.from:type_name -> google.protobuf.Timestamp
+	11, // 7: veil.v1.GetStatsRequest.to:type_name -> google.protobuf.Timestamp
+	8,  // 8: veil.v1.GetStatsResponse.rows:type_name -> veil.v1.StatRow
+	4,  // 9: veil.v1.AggregateGroup.MeasuresEntry.value:type_name -> veil.v1.MeasureStats
+	3,  // 10: veil.v1.QueryService.GetAggregates:input_type -> veil.v1.GetAggregatesRequest
+	7,  // 11: veil.v1.QueryService.GetStats:input_type -> veil.v1.GetStatsRequest
+	0,  // 12: veil.v1.QueryService.GetPrivacyReport:input_type -> veil.v1.GetPrivacyReportRequest
+	1,  // 13: veil.v1.QueryService.ExportReleases:input_type -> veil.v1.ExportReleasesRequest
+	6,  // 14: veil.v1.QueryService.GetAggregates:output_type -> veil.v1.GetAggregatesResponse
+	9,  // 15: veil.v1.QueryService.GetStats:output_type -> veil.v1.GetStatsResponse
+	2,  // 16: veil.v1.QueryService.GetPrivacyReport:output_type -> veil.v1.Document
+	2,  // 17: veil.v1.QueryService.ExportReleases:output_type -> veil.v1.Document
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -706,14 +883,14 @@ func file_veil_v1_query_proto_init() {
 	if File_veil_v1_query_proto != nil {
 		return
 	}
-	file_veil_v1_query_proto_msgTypes[1].OneofWrappers = []any{}
+	file_veil_v1_query_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_veil_v1_query_proto_rawDesc), len(file_veil_v1_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
