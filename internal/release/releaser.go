@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/veil-telemetry/veil/internal/dp"
 	"github.com/veil-telemetry/veil/internal/storage"
 )
 
@@ -82,12 +82,35 @@ func (p *Plan) unit() time.Duration {
 // see, drawing one when due: the final release once the bucket is
 // settled; before that a provisional one when a mix has happened since
 // the last (at most MaxProvisional). It returns the newest release.
+//
+// The cells are read before the ledger row is locked, so a transaction
+// never waits for a second connection while holding one; the decision is
+// taken again under the lock.
 func (r *Releaser) ensure(ctx context.Context, p *Plan, bucket time.Time, now time.Time) (*meta, error) {
 	end := bucket.Add(p.unit())
 	settled := r.cfg.Source.Settled(bucket, end, now)
 	epoch := r.cfg.Source.MixEpoch(now)
 	var out *meta
 	err := pgx.BeginFunc(ctx, r.cfg.DB.Pool(), func(tx pgx.Tx) error {
+		var err error
+		out, err = latest(ctx, tx, p, bucket)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	if !due(out, settled, epoch) {
+		return out, nil
+	}
+	cells := map[string][]Cell{}
+	for _, g := range p.Groupings {
+		cs, err := r.cfg.Source.Cells(ctx, p.Schema, p.Version, bucket, g.Dims)
+		if err != nil {
+			return nil, fmt.Errorf("release: %w", err)
+		}
+		cells[g.Name()] = cs
+	}
+	err = pgx.BeginFunc(ctx, r.cfg.DB.Pool(), func(tx pgx.Tx) error {
 		budget, n, err := lockLedger(ctx, tx, p, bucket)
 		if err != nil {
 			return err
@@ -97,39 +120,24 @@ func (r *Releaser) ensure(ctx context.Context, p *Plan, bucket time.Time, now ti
 			return err
 		}
 		out = last
-		var eps *big.Rat
-		final := false
-		switch {
-		case last != nil && last.final:
-			return nil
-		case settled:
-			eps, final = budget.Left(), true
-		case last != nil && (last.seq >= MaxProvisional || last.epoch >= epoch):
-			return nil
-		default:
-			eps = p.ProvisionalEpsilon()
+		if !due(last, settled, epoch) {
+			return nil // another request drew it meanwhile
+		}
+		eps, final := p.ProvisionalEpsilon(), settled
+		if final {
+			eps = budget.Left()
 		}
 		if eps.Sign() <= 0 {
-			return fmt.Errorf("release: %s version %d bucket %s: budget spent", p.Schema, p.Version, bucket.Format(time.RFC3339))
-		}
-		cells := map[string][]Cell{}
-		for _, g := range p.Groupings {
-			cs, err := r.cfg.Source.Cells(ctx, p.Schema, p.Version, bucket, g.Dims)
-			if err != nil {
-				return err
-			}
-			cells[g.Name()] = cs
+			return fmt.Errorf("%s version %d bucket %s: %w", p.Schema, p.Version, bucket.Format(time.RFC3339), dp.ErrOverdraw)
 		}
 		drawn, sc, err := p.Draw(ctx, r.cfg.Noise, eps, cells, r.cfg.Source.Histograms())
 		if err != nil {
 			return err
 		}
-		seq := n + 1
-		if err := store(ctx, tx, p, bucket, seq, final, epoch, now, budget, eps, sc, drawn); err != nil {
+		if err := store(ctx, tx, p, bucket, n+1, final, epoch, now, budget, eps, sc, drawn); err != nil {
 			return err
 		}
-		out, err = latest(ctx, tx, p, bucket)
-		if err != nil {
+		if out, err = latest(ctx, tx, p, bucket); err != nil {
 			return err
 		}
 		r.metrics.released(p, final, now.Sub(end), budget.Left())
@@ -139,6 +147,21 @@ func (r *Releaser) ensure(ctx context.Context, p *Plan, bucket time.Time, now ti
 		return nil, fmt.Errorf("release: %w", err)
 	}
 	return out, nil
+}
+
+// due reports whether a bucket whose newest release is last needs a new
+// one: a final release once settled (unless it has one), else a
+// provisional one per mix epoch, MaxProvisional at most.
+func due(last *meta, settled bool, epoch int64) bool {
+	switch {
+	case last != nil && last.final:
+		return false
+	case settled:
+		return true
+	case last != nil && (last.seq >= MaxProvisional || last.epoch >= epoch):
+		return false
+	}
+	return true
 }
 
 // buckets lists the buckets of p in [from, to) a reader at now may see:

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/veil-telemetry/veil/internal/dp"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
@@ -449,5 +451,53 @@ func TestExport(t *testing.T) {
 		if strings.Contains(l, ",11,") || strings.Contains(l, ",777,") {
 			t.Errorf("exact value in %q", l)
 		}
+	}
+}
+
+// TestConcurrentAnswers: queries racing on one bucket draw one release,
+// and all see it; the metrics count it.
+func TestConcurrentAnswers(t *testing.T) {
+	r := newRig(t, poolNoise(t, 3), "", false)
+	reg := prometheus.NewRegistry()
+	rel, err := New(Config{DB: r.db, Source: r.src, Noise: poolNoise(t, 4), Now: r.clock.now, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rel = rel
+	r.src.add(reviewEvents(hour0)...)
+	var wg sync.WaitGroup
+	answers := make([]string, 8)
+	for i := range answers {
+		wg.Go(func() {
+			a, err := r.rel.Answer(context.Background(), r.reg, Query{GroupBy: []string{"os"}, From: hour0, To: hour0.Add(time.Hour), Bucket: "hour"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			answers[i] = mustJSON(t, a)
+		})
+	}
+	wg.Wait()
+	for _, a := range answers[1:] {
+		if a != answers[0] {
+			t.Fatalf("racing queries saw different releases:\n%s\n%s", answers[0], a)
+		}
+	}
+	var n int
+	r.db.Pool().QueryRow(context.Background(), `SELECT count(*) FROM releases`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d releases drawn", n)
+	}
+	checkLedger(t, r)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, mf := range mfs {
+		found[mf.GetName()] = true
+	}
+	if !found["veil_releases_total"] || !found["veil_release_budget_left_epsilon"] {
+		t.Errorf("metrics %v", found)
 	}
 }
