@@ -66,7 +66,7 @@ type Grouping struct {
 }
 
 // Name is the grouping's dimensions joined by commas ("" for the total).
-func (g Grouping) Name() string { return strings.Join(g.Dims, ",") }
+func (g Grouping) Name() string { return groupingName(g.Dims) }
 
 // Plan is what a schema version releases, derived from its document.
 type Plan struct {

@@ -501,3 +501,17 @@ func TestConcurrentAnswers(t *testing.T) {
 		t.Errorf("metrics %v", found)
 	}
 }
+
+// TestEmptyBucketReleased: a bucket without events is released like any
+// other (every public cell, with noise), so whether data arrived is not
+// shown by which cells exist.
+func TestEmptyBucketReleased(t *testing.T) {
+	r := newRig(t, counter(), "", false)
+	a := r.answer(t, []string{"os"}, hour0, hour0.Add(time.Hour), "hour")
+	if len(a.Groups) != 2 || group(a, map[string]any{"os": "ios"}) == nil || group(a, map[string]any{"os": "android"}) == nil {
+		t.Fatalf("empty bucket: %s", mustJSON(t, a))
+	}
+	if tot := r.answer(t, nil, hour0, hour0.Add(time.Hour), "hour"); len(tot.Groups) != 1 || tot.Groups[0].Count == 0 {
+		t.Fatalf("empty bucket's total: %s", mustJSON(t, tot))
+	}
+}
