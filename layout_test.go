@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"ingest": {"schema", "storage", "proto", "problem", "problem/grpcproblem"},
 	// The admin plane owns the key lifecycle: it hands the storage key
 	// ring to the gateway (admin.Server.LiveKeys).
-	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile", "chart"},
+	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile", "chart", "release", "dp"},
 	"admincli":   {"proto", "problem"}, // veil admin: a client of the admin API
 	"buildinfo":  {},
 	"storage":    {"migrations", "keystate", "secretfile"},
@@ -72,7 +72,11 @@ var allowed = map[string][]string{
 	"issuer": {"privacypass"},
 	// Privacy Pass redemption at the gateway: challenges, the token
 	// check before dispatch (its verdict goes to ingest in the context).
-	"redeem":    {"privacypass", "ingest", "secretfile"},
+	"redeem": {"privacypass", "ingest", "secretfile"},
+	// Differential privacy: exact samplers and budgets (std only), and
+	// the releases built on them from the rollups.
+	"dp":        {},
+	"release":   {"dp", "schema", "storage"},
 	"faulttest": {"*"},
 	"e2e":       {"*"},
 }
@@ -107,6 +111,7 @@ var thirdParty = map[string][]string{
 	"tlsconfig":   {},
 	"chart":       {},
 	"privacypass": {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
+	"dp":          {},
 }
 
 // folderOf returns the row of allowed that pkg belongs to: its folder

@@ -29,7 +29,8 @@ Exit status: 0 on success, 1 when the API refused or could not be reached,
 2 on a usage error.`,
 	}
 	f.BindFlags(cmd.PersistentFlags(), os.Getenv)
-	cmd.AddCommand(newAdminSchemasCmd(&f), newAdminKeysCmd(&f), newAdminAggregatesCmd(&f), newAdminStatsCmd(&f))
+	cmd.AddCommand(newAdminSchemasCmd(&f), newAdminKeysCmd(&f), newAdminAggregatesCmd(&f), newAdminStatsCmd(&f),
+		newAdminReportCmd(&f), newAdminExportCmd(&f))
 	return cmd
 }
 
@@ -186,9 +187,14 @@ func newAdminAggregatesCmd(f *admincli.Flags) *cobra.Command {
 		Use:   "aggregates --schema S --version V [--group-by a,b] [--from T --to T] [--bucket hour|day]",
 		Short: "Print counts and measure statistics per time bucket and group",
 		Long: `aggregates prints, per time bucket and group of the --group-by dimensions,
-the number of events and each measure's count, sum, min, max and mean.
-Groups with fewer events than veil serve's --k-anonymity are withheld and
-only counted. Without --from and --to it covers the last 24 hours.`,
+the number of events and each measure's count, sum, mean and percentiles.
+By default (release mode "dp") every number is a persisted, differentially
+private release: --group-by must be a grouping of the schema's plan, and
+each line says whether its release is provisional (the bucket is open) or
+final. In exact mode groups with fewer events than veil serve's
+--k-anonymity are withheld and every line is labelled "exact —
+subtractable". No minimum or maximum is ever shown. Without --from and
+--to it covers the last 24 hours.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return adminRun(cmd, f, func(c *admincli.CLI) error { return c.Aggregates(cmd.Context(), q) })
@@ -223,5 +229,40 @@ last 24 hours.`,
 	}
 	cmd.Flags().StringVar(&from, "from", "", "start of the range (default: 24 hours before --to)")
 	cmd.Flags().StringVar(&to, "to", "", "end of the range (default: now)")
+	return cmd
+}
+
+func newAdminReportCmd(f *admincli.Flags) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "report [--format markdown|html|json]",
+		Short: "Print the privacy report generated from the schemas and the configuration",
+		Long: `report prints what an app team publishes for its users and hands to a
+reviewer: per schema its fields, allowed values, granularity, retention,
+release mode, plan, ε and clamp ranges; the key schedule; and what veil
+never stores. The admin listener serves the same at GET /v1/privacy-report.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return adminRun(cmd, f, func(c *admincli.CLI) error { return c.Report(cmd.Context(), format) })
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "markdown", "markdown, html or json")
+	return cmd
+}
+
+func newAdminExportCmd(f *admincli.Flags) *cobra.Command {
+	var schemaName, format string
+	var version int
+	cmd := &cobra.Command{
+		Use:   "export --schema S --version V [--format csv]",
+		Short: "Print the released cells of a schema version as CSV",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return adminRun(cmd, f, func(c *admincli.CLI) error { return c.Export(cmd.Context(), schemaName, version, format) })
+		},
+	}
+	cmd.Flags().StringVar(&schemaName, "schema", "", "schema name (required)")
+	cmd.Flags().IntVar(&version, "version", 0, "schema version (required)")
+	cmd.Flags().StringVar(&format, "format", "csv", "csv")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/veil-telemetry/veil/internal/release"
 	"github.com/veil-telemetry/veil/internal/schema"
 )
 
@@ -37,8 +38,9 @@ findings that refuse it, 2 when the file cannot be read.`,
 			}
 			sch, err := schema.Compile(doc)
 			if err == nil {
-				// Warnings, if any, then the line saying it passes.
-				schema.WriteFindings(cmd.OutOrStdout(), schema.Lint(doc))
+				// Warnings, if any (the release's too), then the line
+				// saying it passes.
+				schema.WriteFindings(cmd.OutOrStdout(), append(schema.Lint(doc), release.Lint(sch, release.RollupSource{}.Histograms())...))
 				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: schema %s version %d passes every registration check\n", args[0], sch.Name, sch.Version)
 				return err
 			}

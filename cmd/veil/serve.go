@@ -251,6 +251,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 			var chores sync.WaitGroup
 			chores.Go(func() { adm.RunRotation(ctx) })
 			chores.Go(func() { db.RunRetentionLoop(ctx, c.RetentionEvery) })
+			chores.Go(func() { adm.RunReleases(ctx) })
 			chores.Wait()
 		})
 	})
@@ -268,6 +269,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	run.AfterDrain = func(drain context.Context) {
 		adm.GRPCServer().Stop()
 		stopJobs()
+		adm.Close()
 		closeWriter(drain)
 		wg.Wait()
 		logger.Info("writer flushed; stopping database")

@@ -15,6 +15,7 @@ import (
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -32,7 +33,7 @@ func benchAggregates(r viewRange, groups int) *veilv1.GetAggregatesResponse {
 			n := int64(10 + (i*7+g*13)%500)
 			resp.Groups = append(resp.Groups, &veilv1.AggregateGroup{
 				Bucket: b, Group: grp, Count: n,
-				Measures: map[string]*veilv1.MeasureStats{"cold_start_ms": {Count: n, Sum: float64(n) * 240, Min: 12, Max: 900, Mean: 240}},
+				Measures: map[string]*veilv1.MeasureStats{"cold_start_ms": {Count: n, Sum: float64(n) * 240, Mean: proto.Float64(240)}},
 			})
 		}
 	}

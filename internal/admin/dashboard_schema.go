@@ -2,6 +2,7 @@ package admin
 
 import (
 	"cmp"
+	"fmt"
 	"html/template"
 	"math"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/veil-telemetry/veil/internal/chart"
 	"github.com/veil-telemetry/veil/internal/problem"
+	"github.com/veil-telemetry/veil/internal/schema"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
@@ -40,9 +42,9 @@ func releasableGroupBy(sch *veilv1.Schema) []string {
 	return sch.GetDimensions()
 }
 
-// release describes how the numbers of an aggregates answer were
+// releaseLabels describes how the numbers of an aggregates answer were
 // released, for the labels a schema page puts beside them.
-type release struct {
+type releaseLabels struct {
 	// Exact: the numbers are the true counts and sums of the released
 	// groups. Two exact answers can be subtracted from one another, so
 	// the page labels them "exact — subtractable".
@@ -58,26 +60,42 @@ type release struct {
 	PrivacyReport string
 }
 
-// releaseOf reads the release labels of an answer. Today every answer is
-// exact; this is the one place that reads the noise fields the private
-// releases work adds to GetAggregatesResponse.
-func releaseOf(*veilv1.GetAggregatesResponse) release {
-	return release{Exact: true}
+// releaseOf reads the release labels of an answer: the one place that
+// reads its mode and noise fields.
+func releaseOf(resp *veilv1.GetAggregatesResponse) releaseLabels {
+	r := releaseLabels{Exact: resp.GetMode() == schema.ModeExact, PrivacyReport: "/privacy-report"}
+	if r.Exact {
+		return r
+	}
+	var sd float64
+	for _, g := range resp.GetGroups() {
+		sd = max(sd, g.GetNoiseSd())
+		r.Provisional = r.Provisional || g.GetProvisional()
+	}
+	r.NoiseScale = fmt.Sprintf("discrete Laplace, ε = %s per bucket; count noise standard deviation up to %.1f", resp.GetEpsilon(), sd)
+	return r
 }
 
 // bandOf returns the interval a noisy release gives for the count of
 // one cell (e.g. its 95% confidence interval), ok false when the release
 // gives none, as every exact release does. This is the one place that
 // reads it; the chart draws it as a band around the line.
-func bandOf(*veilv1.AggregateGroup) (low, high float64, ok bool) {
-	return 0, 0, false
+func bandOf(g *veilv1.AggregateGroup) (low, high float64, ok bool) {
+	sd := g.GetNoiseSd()
+	if sd <= 0 {
+		return 0, 0, false
+	}
+	// ±1.96 standard deviations: about 95% for the discrete Laplace at
+	// the scales released (the band is a guide, not a guarantee).
+	c := float64(g.GetCount())
+	return max(0, c-1.96*sd), c + 1.96*sd, true
 }
 
 // provisionalOf reports whether the count of one cell may still change
 // (a release that is not final); the chart draws it hollow. Exact
 // releases are final.
-func provisionalOf(*veilv1.AggregateGroup) bool {
-	return false
+func provisionalOf(g *veilv1.AggregateGroup) bool {
+	return g.GetProvisional()
 }
 
 // quantile is one percentile of a measure in one cell.
@@ -89,8 +107,17 @@ type quantile struct {
 // quantilesOf returns the percentiles the aggregates answer carries for
 // one measure of one cell, in increasing order; none until the storage
 // work adds them to MeasureStats. This is the one place that reads them.
-func quantilesOf(*veilv1.MeasureStats) []quantile {
-	return nil
+func quantilesOf(st *veilv1.MeasureStats) []quantile {
+	var out []quantile
+	for _, q := range []struct {
+		name string
+		v    *float64
+	}{{"p50", st.P50}, {"p90", st.P90}, {"p99", st.P99}} {
+		if q.v != nil {
+			out = append(out, quantile{Name: q.name, Value: *q.v})
+		}
+	}
+	return out
 }
 
 // schemaView is the body of a schema page.
@@ -111,7 +138,7 @@ type schemaView struct {
 	Stat       string   // what the measure charts show
 	Stats      []string // the choices of Stat
 
-	Release release
+	Release releaseLabels
 	// Withheld counts the cells (a group in a bucket) withheld for
 	// counting fewer than K events.
 	Withheld int
@@ -155,7 +182,6 @@ type measureView struct {
 	Name           string
 	Count          int64
 	Sum, Mean      float64
-	Min, Max       float64
 	Chart          template.HTML
 	Legend         []legendItem
 	Rows           []measureRow
@@ -167,7 +193,6 @@ type measureRow struct {
 	Label     string
 	Count     int64
 	Sum, Mean float64
-	Min, Max  float64
 }
 
 // measureStats are the statistics a measure chart can show per bucket:
@@ -228,23 +253,19 @@ func (g *groupAcc) mark(c *veilv1.AggregateGroup, slot, buckets int) {
 	}
 }
 
+// measureAcc sums a measure over cells. No minimum or maximum: releases
+// never carry one (one event's exact value).
 type measureAcc struct {
-	count    int64
-	sum      float64
-	min, max float64
+	count int64
+	sum   float64
 }
 
 func (m *measureAcc) add(st *veilv1.MeasureStats) {
 	if st.GetCount() == 0 {
 		return
 	}
-	if m.count == 0 {
-		m.min, m.max = st.GetMin(), st.GetMax()
-	}
 	m.count += st.GetCount()
 	m.sum += st.GetSum()
-	m.min = min(m.min, st.GetMin())
-	m.max = max(m.max, st.GetMax())
 }
 
 func (m *measureAcc) mean() float64 {
@@ -435,10 +456,10 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy, stat strin
 		tot := &measureAcc{}
 		for _, g := range groups {
 			if ma := g.measures[name]; ma != nil && ma.count > 0 {
-				tot.add(&veilv1.MeasureStats{Count: ma.count, Sum: ma.sum, Min: ma.min, Max: ma.max})
+				tot.add(&veilv1.MeasureStats{Count: ma.count, Sum: ma.sum})
 			}
 		}
-		mv.Count, mv.Sum, mv.Mean, mv.Min, mv.Max = tot.count, tot.sum, tot.mean(), tot.min, tot.max
+		mv.Count, mv.Sum, mv.Mean = tot.count, tot.sum, tot.mean()
 		values := nanSlice(r.Buckets)
 		qseries := map[string][]float64{}
 		var qnames []string
@@ -488,7 +509,7 @@ func buildSchemaView(sch *veilv1.Schema, k int, r viewRange, groupBy, stat strin
 				if ma == nil {
 					ma = &measureAcc{}
 				}
-				mv.Rows = append(mv.Rows, measureRow{Label: g.label, Count: ma.count, Sum: ma.sum, Mean: ma.mean(), Min: ma.min, Max: ma.max})
+				mv.Rows = append(mv.Rows, measureRow{Label: g.label, Count: ma.count, Sum: ma.sum, Mean: ma.mean()})
 			}
 		}
 		v.MeasureViews = append(v.MeasureViews, mv)

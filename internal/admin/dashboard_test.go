@@ -23,7 +23,11 @@ import (
 // outcome counts: accepted, and 2 rejected identifier_email per hour.
 func seedHours(t *testing.T, h *harness, now time.Time) {
 	t.Helper()
-	if r := h.do(t, "POST", "/v1/schemas", testToken, map[string]any{"document": exampleSchema(t)}); r.status != 200 {
+	// Exact mode: the checks below count exact cells (the DP page has a
+	// test of its own).
+	doc := exampleSchema(t)
+	doc["x-veil"].(map[string]any)["release"] = map[string]any{"mode": "exact"}
+	if r := h.do(t, "POST", "/v1/schemas", testToken, map[string]any{"document": doc}); r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	hour := now.UTC().Truncate(time.Hour)
@@ -358,5 +362,27 @@ func TestGroupDigits(t *testing.T) {
 		if got := groupDigits(n); got != want {
 			t.Errorf("groupDigits(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestDashboardSchemaPageDP: a schema in the default (dp) release mode is
+// labelled a noisy release with its noise, never "exact — subtractable",
+// and links the privacy report, which the dashboard serves.
+func TestDashboardSchemaPageDP(t *testing.T) {
+	h := newHarness(t, nil)
+	seedMode(t, h, "")
+	body := h.page(t, "/schemas/app.launch/1", 200)
+	if !strings.Contains(body, "noisy release") || strings.Contains(body, "exact — subtractable") {
+		t.Error("a dp release is not labelled noisy")
+	}
+	if !strings.Contains(body, "discrete Laplace, ε = 1 per bucket") || !strings.Contains(body, `href="/privacy-report"`) {
+		t.Error("noise scale or privacy report link missing")
+	}
+	if strings.Contains(body, ">min<") || strings.Contains(body, ">max<") {
+		t.Error("the page shows a minimum or maximum")
+	}
+	rep := h.page(t, "/privacy-report", 200)
+	if !strings.Contains(rep, "app.launch") {
+		t.Error("the privacy report does not name the schema")
 	}
 }

@@ -1,21 +1,31 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
+	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
 // seed registers the example schema and commits 12 ios and 3 android
 // events in the current hour, with outcome counts.
-func seed(t *testing.T, h *harness) {
+func seed(t *testing.T, h *harness) { seedMode(t, h, "") }
+
+// seedMode seeds with x-veil.release.mode set to mode ("": the default).
+func seedMode(t *testing.T, h *harness, mode string) {
 	t.Helper()
-	if r := h.do(t, "POST", "/v1/schemas", testToken, map[string]any{"document": exampleSchema(t)}); r.status != 200 {
+	doc := exampleSchema(t)
+	if mode != "" {
+		doc["x-veil"].(map[string]any)["release"] = map[string]any{"mode": mode}
+	}
+	if r := h.do(t, "POST", "/v1/schemas", testToken, map[string]any{"document": doc}); r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	hour := time.Now().UTC().Truncate(time.Hour)
@@ -44,24 +54,31 @@ func seed(t *testing.T, h *harness) {
 
 type aggResponse struct {
 	Groups []struct {
-		Bucket   string         `json:"bucket"`
-		Group    map[string]any `json:"group"`
-		Count    json.Number    `json:"count"`
-		Measures map[string]struct {
+		Bucket      string         `json:"bucket"`
+		Group       map[string]any `json:"group"`
+		Count       json.Number    `json:"count"`
+		Provisional bool           `json:"provisional"`
+		NoiseSD     float64        `json:"noise_sd"`
+		Measures    map[string]struct {
 			Count json.Number `json:"count"`
 			Sum   float64     `json:"sum"`
-			Min   float64     `json:"min"`
-			Max   float64     `json:"max"`
+			Min   *float64    `json:"min"`
+			Max   *float64    `json:"max"`
 			Mean  float64     `json:"mean"`
+			P50   *float64    `json:"p50"`
 		} `json:"measures"`
 	} `json:"groups"`
-	Suppressed int `json:"suppressed_groups"`
-	K          int `json:"k"`
+	Suppressed int    `json:"suppressed_groups"`
+	K          int    `json:"k"`
+	Mode       string `json:"mode"`
+	Label      string `json:"label"`
+	Epsilon    string `json:"epsilon"`
+	Plan       string `json:"plan"`
 }
 
 func TestAggregatesSuppressBelowK(t *testing.T) {
 	h := newHarness(t, nil)
-	seed(t, h)
+	seedMode(t, h, "exact")
 	get := func(query string) aggResponse {
 		t.Helper()
 		r := h.do(t, "GET", "/v1/aggregates?"+query, testToken, nil)
@@ -80,8 +97,11 @@ func TestAggregatesSuppressBelowK(t *testing.T) {
 	}
 	g := a.Groups[0]
 	m := g.Measures["cold_start_ms"]
-	if g.Group["os"] != "ios" || g.Count.String() != "12" || m.Min != 100 || m.Max != 111 || m.Count.String() != "12" || m.Mean != 105.5 {
+	if g.Group["os"] != "ios" || g.Count.String() != "12" || m.Min != nil || m.Max != nil || m.Count.String() != "12" || m.Mean != 105.5 {
 		t.Fatalf("%+v", g)
+	}
+	if a.Mode != "exact" || a.Label != LabelExact || g.Provisional || g.NoiseSD != 0 {
+		t.Fatalf("exact mode not labelled: %+v", a)
 	}
 	// Without group_by, one group of 15 per bucket.
 	a = get("schema=app.launch&version=1&bucket=day")
@@ -151,5 +171,82 @@ func TestStats(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("dashboard %d", resp.StatusCode)
+	}
+}
+
+// TestAggregatesDP: by default aggregates are releases: noisy, labelled,
+// every cell of an enum grouping present (none withheld), no minimum or
+// maximum, identical bytes for an identical query, after a restart too,
+// and groupings outside the plan refused with the plan named.
+func TestAggregatesDP(t *testing.T) {
+	// One instant for both servers: a provisional release is drawn at
+	// most once per mix epoch of the clock.
+	now := time.Now()
+	fixed := func() time.Time { return now }
+	h := newHarness(t, func(c *Config) { c.Now = fixed })
+	seed(t, h)
+	const q = "/v1/aggregates?schema=app.launch&version=1&group_by=os"
+	first := h.do(t, "GET", q, testToken, nil)
+	if first.status != 200 {
+		t.Fatalf("%d %s", first.status, first.body)
+	}
+	var a aggResponse
+	if err := json.Unmarshal(first.body, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Mode != "dp" || a.Epsilon != "1" || !strings.Contains(a.Label, "differentially private") || a.Plan != "[] [app_version] [os]" {
+		t.Fatalf("%s", first.body)
+	}
+	if len(a.Groups) != 2 || a.Groups[0].Group["os"] != "android" || a.Groups[1].Group["os"] != "ios" {
+		t.Fatalf("want both enum cells, android first: %s", first.body)
+	}
+	for _, g := range a.Groups {
+		if !g.Provisional || g.NoiseSD <= 0 {
+			t.Fatalf("the open bucket's release must be provisional with its noise stated: %s", first.body)
+		}
+		if m := g.Measures["cold_start_ms"]; m.Min != nil || m.Max != nil {
+			t.Fatalf("min/max released: %s", first.body)
+		}
+	}
+	if bytes.Contains(first.body, []byte(`"min"`)) || bytes.Contains(first.body, []byte(`"max"`)) {
+		t.Fatalf("min/max in the answer: %s", first.body)
+	}
+	if again := h.do(t, "GET", q, testToken, nil); !bytes.Equal(again.body, first.body) {
+		t.Fatalf("the same query answered differently:\n%s\n%s", first.body, again.body)
+	}
+	// A restart: a new admin plane over the same database.
+	h2 := newHarness(t, func(c *Config) { c.DB, c.Now = h.db, fixed })
+	if again := h2.do(t, "GET", q, testToken, nil); !bytes.Equal(again.body, first.body) {
+		t.Fatalf("after a restart the query answered differently:\n%s\n%s", first.body, again.body)
+	}
+	p := mustProblem(t, h.do(t, "GET", "/v1/aggregates?schema=app.launch&version=1&group_by=os,app_version", testToken, nil), http.StatusBadRequest)
+	if !strings.Contains(p.Detail, "[] [app_version] [os]") {
+		t.Fatalf("refusal does not name the plan: %+v", p)
+	}
+}
+
+// TestPrivacyReport: GET /v1/privacy-report answers the document itself,
+// in each format, behind the token; gRPC's ExportReleases answers CSV.
+func TestPrivacyReport(t *testing.T) {
+	h := newHarness(t, nil)
+	seed(t, h)
+	for _, c := range []struct{ format, media, want string }{
+		{"", "text/markdown; charset=utf-8", "### app.launch version 1"},
+		{"html", "text/html; charset=utf-8", "<h3>app.launch version 1</h3>"},
+		{"json", "application/json", `"name": "app.launch"`},
+	} {
+		r := h.do(t, "GET", "/v1/privacy-report?format="+c.format, testToken, nil)
+		if r.status != 200 || r.header.Get("Content-Type") != c.media || !bytes.Contains(r.body, []byte(c.want)) {
+			t.Errorf("format %q: %d %s\n%s", c.format, r.status, r.header.Get("Content-Type"), r.body)
+		}
+	}
+	mustProblem(t, h.do(t, "GET", "/v1/privacy-report?format=pdf", testToken, nil), http.StatusBadRequest)
+	if r := h.do(t, "GET", "/v1/privacy-report", "", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("without a token: %d", r.status)
+	}
+	h.do(t, "GET", "/v1/aggregates?schema=app.launch&version=1&group_by=os", testToken, nil)
+	doc, err := h.srv.query.ExportReleases(context.Background(), &veilv1.ExportReleasesRequest{Schema: "app.launch", Version: 1})
+	if err != nil || doc.GetContentType() != "text/csv; charset=utf-8" || !strings.HasPrefix(doc.GetBody(), "bucket,release,epsilon,grouping,") || !strings.Contains(doc.GetBody(), ",os,,android,") {
+		t.Fatalf("export: %v %v", doc, err)
 	}
 }

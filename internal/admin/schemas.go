@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/veil-telemetry/veil/internal/release"
 	"github.com/veil-telemetry/veil/internal/schema"
 	"github.com/veil-telemetry/veil/internal/storage"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
@@ -54,6 +55,11 @@ func (ss *schemaService) RegisterSchema(ctx context.Context, req *veilv1.Registe
 			return nil, e
 		}
 		return nil, &problem.Error{Kind: problem.Invalid, Message: "schema refused", Err: err}
+	}
+	// The release plan must be drawable: a budget its shares cannot
+	// overdraw, a clamp range per measure.
+	if _, err := release.NewPlan(sch, ss.s.releases.Histograms()); err != nil {
+		return nil, &problem.Error{Kind: problem.Invalid, Message: "schema refused: its release plan cannot be drawn", Err: err}
 	}
 	if err := ss.s.audit(ctx, auditRegisterSchema, schemaTarget(sch.Name, int32(sch.Version))); err != nil {
 		return nil, err

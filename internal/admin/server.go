@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
+	"github.com/veil-telemetry/veil/internal/release"
 	"github.com/veil-telemetry/veil/internal/schema"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/ohttp"
@@ -112,6 +113,9 @@ type Server struct {
 	keyPins *keyPinService
 
 	sessions sessions // dashboard sign-ins
+
+	releases *release.Releaser // dp-mode aggregates
+	stopPool func()            // stops the noise pool's filler (Close)
 }
 
 // New validates cfg and builds the admin plane.
@@ -161,6 +165,9 @@ func New(cfg Config) (*Server, error) {
 	s.keys = &keyService{s: s}
 	s.query = &queryService{s: s}
 	s.keyPins = &keyPinService{s: s}
+	if err := s.newReleaser(); err != nil {
+		return nil, err
+	}
 
 	s.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(m.UnaryInterceptor(), s.errorInterceptor, cfg.Tokens.UnaryAuth()),
@@ -236,6 +243,7 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(veilv1.OpenAPI)
 	})))
+	mux.Handle("GET /v1/privacy-report", tok.Require(RoleRead, http.HandlerFunc(s.servePrivacyReport)))
 	mux.Handle("/v1/", tok.RequireREST(limitBody(s.rest, maxRequestBody)))
 	if s.cfg.Pprof {
 		// Registered here explicitly: importing net/http/pprof also adds
@@ -252,6 +260,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /schemas/{name}/{version}", s.signedIn(s.schemaPage))
 	mux.HandleFunc("GET /ingest", s.signedIn(s.ingestPage))
 	mux.HandleFunc("GET /keys", s.signedIn(s.keysPage))
+	mux.HandleFunc("GET /privacy-report", s.signedIn(s.privacyReportPage))
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {

@@ -66,6 +66,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(h.srv.Close)
 	if err := h.srv.EnsureKeys(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -434,9 +434,12 @@ func TestKeys(t *testing.T) {
 // seed registers the example schema and commits 12 ios and 3 android
 // events in the current hour, with outcome counts that include events
 // naming no registered schema.
-func seed(t *testing.T, s *server, c client) {
+func seed(t *testing.T, s *server, c client) { seedFile(t, s, c, "app.launch.json") }
+
+// seedFile seeds with the schema in testdata/file (app.launch version 1).
+func seedFile(t *testing.T, s *server, c client, file string) {
 	t.Helper()
-	if err := c.RegisterSchemas(ctx, []string{filepath.Join("testdata", "app.launch.json")}); err != nil {
+	if err := c.RegisterSchemas(ctx, []string{filepath.Join("testdata", file)}); err != nil {
 		t.Fatal(err)
 	}
 	c.take()
@@ -468,7 +471,7 @@ func seed(t *testing.T, s *server, c client) {
 func TestAggregates(t *testing.T) {
 	s := newServer(t, false)
 	c := s.client(t, false)
-	seed(t, s, c)
+	seedFile(t, s, c, "app.launch.exact.json")
 
 	// No --from/--to: the API's last 24 hours, which hold this hour.
 	q := AggregatesQuery{Schema: "app.launch", Version: 1, GroupBy: []string{"os"}}
@@ -476,16 +479,21 @@ func TestAggregates(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := lines(c.take())
-	if len(out) != 3 {
+	if len(out) != 4 {
 		t.Fatalf("aggregates: %q", out)
 	}
-	if got := strings.Join(out[0], " "); got != "BUCKET os EVENTS MEASURE COUNT SUM MIN MAX MEAN" {
+	if got := strings.Join(out[0], " "); got != "BUCKET os RELEASE EVENTS ± MEASURE COUNT SUM MEAN P50 P90 P99" {
 		t.Errorf("header %q", got)
 	}
-	// 12 ios events, cold_start_ms 300..311.
-	if got := strings.Join(out[1][1:], " "); got != "ios 12 cold_start_ms 12 3666 300 311 305.5" {
+	// 12 ios events, cold_start_ms 300..311; exact mode says so on
+	// every line, and never shows a minimum or maximum.
+	if got := strings.Join(out[1][1:], " "); got != "ios exact — subtractable 12 - cold_start_ms 12 3666 305.5 - - -" {
 		t.Errorf("ios row %q", got)
 	}
+	if got := strings.Join(out[2], " "); !strings.HasPrefix(got, "exact — subtractable: ") {
+		t.Errorf("label line %q", got)
+	}
+	out = append(out[:2:2], out[3:]...)
 	if b, err := time.Parse(time.RFC3339, out[1][0]); err != nil || !b.Equal(time.Now().UTC().Truncate(time.Hour)) && !b.Equal(time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)) {
 		t.Errorf("bucket %q (%v)", out[1][0], err)
 	}
@@ -540,8 +548,38 @@ func TestAggregates(t *testing.T) {
 	}
 	var resp veilv1.GetAggregatesResponse
 	oneDocument(t, j.take(), &resp)
-	if len(resp.GetGroups()) != 1 || resp.GetGroups()[0].GetCount() != 12 || resp.GetSuppressedGroups() != 1 || resp.GetK() != 10 {
+	if len(resp.GetGroups()) != 1 || resp.GetGroups()[0].GetCount() != 12 || resp.GetSuppressedGroups() != 1 || resp.GetK() != 10 || resp.GetLabel() != "exact — subtractable" {
 		t.Errorf("aggregates --json: %v", &resp)
+	}
+}
+
+// TestAggregatesDP: in the default mode every cell of the enum grouping is
+// shown, each line says whether its release is provisional or final, and
+// the footer states ε and the plan.
+func TestAggregatesDP(t *testing.T) {
+	s := newServer(t, false)
+	c := s.client(t, false)
+	seed(t, s, c)
+	q := AggregatesQuery{Schema: "app.launch", Version: 1, GroupBy: []string{"os"}}
+	if err := c.Aggregates(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	out := lines(c.take())
+	if len(out) != 4 {
+		t.Fatalf("aggregates: %q", out)
+	}
+	for i, os := range []string{"android", "ios"} {
+		row := out[1+i]
+		if row[1] != os || row[2] != "provisional" || row[4] == "-" || row[5] != "cold_start_ms" {
+			t.Errorf("row %q", row)
+		}
+	}
+	if got := strings.Join(out[3], " "); !strings.HasPrefix(got, "differentially private (ε = 1 per bucket); released groupings [] [app_version] [os]") {
+		t.Errorf("footer %q", got)
+	}
+	q.GroupBy = []string{"os", "app_version"}
+	if p := asProblem(t, c.Aggregates(ctx, q)); !strings.Contains(p.Detail, "releases only the groupings [] [app_version] [os]") {
+		t.Errorf("grouping outside the plan: %v", p)
 	}
 }
 
@@ -741,5 +779,34 @@ func TestParseTime(t *testing.T) {
 		if got, err := ParseTime(in, now); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
 			t.Errorf("ParseTime(%q) = %v, %v; want an error naming the forms", in, got, err)
 		}
+	}
+}
+
+func TestReportAndExport(t *testing.T) {
+	s := newServer(t, false)
+	c := s.client(t, false)
+	seed(t, s, c)
+	if err := c.Report(ctx, "markdown"); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.take(); !strings.HasPrefix(out, "# Privacy report\n") || !strings.Contains(out, "### app.launch version 1") {
+		t.Errorf("report:\n%s", out)
+	}
+	var ue *UsageError
+	if err := c.Report(ctx, "pdf"); !errors.As(err, &ue) {
+		t.Errorf("--format pdf: %v", err)
+	}
+	if err := c.Aggregates(ctx, AggregatesQuery{Schema: "app.launch", Version: 1, GroupBy: []string{"os"}}); err != nil {
+		t.Fatal(err)
+	}
+	c.take()
+	if err := c.Export(ctx, "app.launch", 1, "csv"); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.take(); !strings.HasPrefix(out, "bucket,release,epsilon,grouping,app_version,os,count,") || !strings.Contains(out, ",provisional,1/6,os,,ios,") {
+		t.Errorf("export:\n%s", out)
+	}
+	if err := c.Export(ctx, "app.launch", 0, ""); !errors.As(err, &ue) {
+		t.Errorf("no version: %v", err)
 	}
 }

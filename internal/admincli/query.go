@@ -78,14 +78,21 @@ func (c *CLI) Aggregates(ctx context.Context, q AggregatesQuery) error {
 		}
 	}
 	header := append([]string{"BUCKET"}, dims...)
-	header = append(header, "EVENTS", "MEASURE", "COUNT", "SUM", "MIN", "MAX", "MEAN")
+	header = append(header, "RELEASE", "EVENTS", "±", "MEASURE", "COUNT", "SUM", "MEAN", "P50", "P90", "P99")
 	t := newTable(c.cfg.Out, header...)
 	for _, g := range resp.GetGroups() {
 		lead := []string{timeCell(g.GetBucket())}
 		for _, d := range dims {
 			lead = append(lead, valueCell(g.GetGroup().GetFields()[d]))
 		}
-		lead = append(lead, strconv.FormatInt(g.GetCount(), 10))
+		kind := "final"
+		switch {
+		case resp.GetMode() == "exact":
+			kind = resp.GetLabel()
+		case g.GetProvisional():
+			kind = "provisional"
+		}
+		lead = append(lead, kind, strconv.FormatInt(g.GetCount(), 10), sdCell(g.GetNoiseSd()))
 		names := slices.Sorted(maps.Keys(g.GetMeasures()))
 		if len(names) == 0 {
 			t.row(lead...)
@@ -94,7 +101,7 @@ func (c *CLI) Aggregates(ctx context.Context, q AggregatesQuery) error {
 		for _, n := range names {
 			m := g.GetMeasures()[n]
 			t.row(append(slices.Clone(lead), n, strconv.FormatInt(m.GetCount(), 10),
-				numCell(m.GetSum()), numCell(m.GetMin()), numCell(m.GetMax()), numCell(m.GetMean()))...)
+				numCell(m.GetSum()), optCell(m.Mean), optCell(m.P50), optCell(m.P90), optCell(m.P99))...)
 		}
 	}
 	if err := t.flush(); err != nil {
@@ -103,10 +110,33 @@ func (c *CLI) Aggregates(ctx context.Context, q AggregatesQuery) error {
 	if len(resp.GetGroups()) == 0 {
 		fmt.Fprintln(c.cfg.Out, "no group in this range")
 	}
+	switch resp.GetMode() {
+	case "exact":
+		fmt.Fprintf(c.cfg.Out, "%s: exact aggregates of groups of at least k=%d events; comparing answers can expose a withheld group\n", resp.GetLabel(), resp.GetK())
+	case "":
+	default:
+		fmt.Fprintf(c.cfg.Out, "%s; released groupings %s; ± is the count's noise standard deviation\n", resp.GetLabel(), resp.GetPlan())
+	}
 	if n := resp.GetSuppressedGroups(); n > 0 {
 		fmt.Fprintf(c.cfg.Out, "%d %s withheld: fewer than k=%d events\n", n, plural(int(n), "group", "groups"), resp.GetK())
 	}
 	return nil
+}
+
+// optCell prints an optional number, "-" when absent.
+func optCell(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return numCell(*v)
+}
+
+// sdCell prints a noise standard deviation, "-" for none (exact mode).
+func sdCell(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return numCell(v)
 }
 
 // Stats prints accepted and rejected counts by schema version and reason.

@@ -241,8 +241,9 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
-	// Aggregates: the ios group (12) is shown, the android group (3 < k)
-	// is suppressed.
+	// Aggregates (the schema declares exact mode: these tests count
+	// deliveries): the ios group (12) is shown, the android group (3 < k)
+	// is suppressed, and no minimum or maximum is released.
 	r = call(t, "GET", s.admin+"/v1/aggregates?schema=app.launch&version=1&group_by=os", s.token, "", nil)
 	if r.Status != 200 {
 		t.Fatalf("aggregates: %d %s", r.Status, r.Body)
@@ -254,12 +255,13 @@ func TestEndToEnd(t *testing.T) {
 			Measures map[string]struct {
 				Count json.Number `json:"count"`
 				Sum   float64     `json:"sum"`
-				Min   float64     `json:"min"`
-				Max   float64     `json:"max"`
+				Min   *float64    `json:"min"`
+				Max   *float64    `json:"max"`
 			} `json:"measures"`
 		} `json:"groups"`
-		Suppressed int `json:"suppressed_groups"`
-		K          int `json:"k"`
+		Suppressed int    `json:"suppressed_groups"`
+		K          int    `json:"k"`
+		Label      string `json:"label"`
 	}
 	if err := json.Unmarshal(r.Body, &agg); err != nil {
 		t.Fatalf("%v: %s", err, r.Body)
@@ -269,7 +271,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	g := agg.Groups[0]
 	m := g.Measures["cold_start_ms"]
-	if g.Group["os"] != "ios" || g.Count.String() != "12" || m.Min != 100 || m.Max != 111 || m.Sum != 1266 {
+	if g.Group["os"] != "ios" || g.Count.String() != "12" || m.Min != nil || m.Max != nil || m.Sum != 1266 || agg.Label != "exact — subtractable" {
 		t.Fatalf("ios group: %s", r.Body)
 	}
 

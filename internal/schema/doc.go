@@ -25,6 +25,13 @@
 // a string with a pattern and maxLength ≤ 128) or a measure (an integer or
 // number with both bounds).
 //
+// x-veil.release states how aggregates leave the server (release.go):
+// "mode" ("dp", the default: differential-privacy noise under "epsilon"
+// per bucket, default 1; or "exact": groups of at least k, subtractable)
+// and "plan", the groupings released (default: the total and each
+// dimension alone). A measure's "x-veil-clamp": [lo, hi] bounds what one
+// event adds to a released sum (default: its validation bounds).
+//
 // Lint refuses, at registration, any document that could let identifying
 // data in: property names that look identifying in any spelling (names.go:
 // words, phrases and families), unbounded strings and numbers, string

@@ -111,7 +111,7 @@ var propertyKeywords = map[string]bool{
 	"type": true, "enum": true, "const": true, "pattern": true, "minLength": true,
 	"maxLength": true, "minimum": true, "maximum": true, "exclusiveMinimum": true,
 	"exclusiveMaximum": true, "multipleOf": true, "title": true, "description": true,
-	"$comment": true, "deprecated": true, "x-veil-role": true,
+	"$comment": true, "deprecated": true, "x-veil-role": true, "x-veil-clamp": true,
 }
 
 // Lint checks doc against veil's schema rules and returns every finding,
@@ -133,6 +133,7 @@ type parsed struct {
 	tokenEvents int
 	dims        []string
 	measures    []string
+	release     Release
 }
 
 type linter struct {
@@ -216,6 +217,11 @@ func lint(doc []byte) (*parsed, []Finding) {
 			p.measures = append(p.measures, name)
 		}
 	}
+	if xv, ok := root["x-veil"].(map[string]any); ok {
+		l.release(xv["release"], p)
+	} else {
+		l.release(nil, p)
+	}
 	slices.SortStableFunc(l.findings, func(a, b Finding) int {
 		if c := strings.Compare(a.Property, b.Property); c != 0 {
 			return c
@@ -233,7 +239,7 @@ func (l *linter) xveil(v any, p *parsed) {
 	}
 	for _, k := range sortedKeys(xv) {
 		switch k {
-		case "name", "version", "granularity", "retention_days", "tokens", "token_batch_events":
+		case "name", "version", "granularity", "retention_days", "tokens", "token_batch_events", "release":
 		default:
 			l.add("", RuleXVeil, "x-veil has unknown member %q", k)
 		}
@@ -389,7 +395,7 @@ func (l *linter) property(name string, v any) string {
 			ok = false
 		}
 	}
-	if !ok {
+	if !l.clamp(name, role, t, ps) || !ok {
 		return ""
 	}
 	return role

@@ -38,8 +38,10 @@ type Schema struct {
 	// ref is the JSON Schema library's compilation: the reference the
 	// checker is tested against, and what checks a lenient document the
 	// compiler cannot handle.
-	ref   *jsonschema.Schema
-	props map[string]propInfo // every declared property, for ref
+	ref        *jsonschema.Schema
+	props      map[string]propInfo // every declared property, for ref
+	properties map[string]Property // the same, described for releases
+	release    Release
 }
 
 // Compile lints doc and compiles it with the JSON Schema 2020-12 validator.
@@ -122,9 +124,12 @@ func analyze(doc []byte, lenient bool) (*Schema, []Finding) {
 	}
 	props, _ := p.root["properties"].(map[string]any)
 	info := make(map[string]propInfo, len(props))
+	described := make(map[string]Property, len(props))
+	required, _ := p.root["required"].([]any)
 	for name, v := range props {
 		ps, _ := v.(map[string]any)
 		info[name] = newPropInfo(ps)
+		described[name] = describe(name, ps, slices.Contains(required, any(name)))
 	}
 	return &Schema{
 		Name:             p.name,
@@ -139,6 +144,8 @@ func analyze(doc []byte, lenient bool) (*Schema, []Finding) {
 		check:            check,
 		ref:              compiled,
 		props:            info,
+		properties:       described,
+		release:          p.release,
 	}, findings
 }
 

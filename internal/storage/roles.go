@@ -35,7 +35,9 @@ import (
 //	                  and key_signers;
 //	                  SELECT, INSERT on schemas; DELETE on rollups and
 //	                  ingest_outcomes; EXECUTE veil_drop_event_partition;
-//	                  SELECT on the schema version.
+//	                  SELECT on the schema version; SELECT, INSERT,
+//	                  UPDATE, DELETE on releases, release_cells and
+//	                  release_ledger (internal/release).
 //
 // The tables belong to the role that runs the migrations (the owner), which
 // the service uses only while it migrates. The writer's transactions and
@@ -171,6 +173,8 @@ func provisionRoles(ctx context.Context, conn *pgx.Conn, opts ProvisionOptions) 
 			"GRANT DELETE ON rollups, ingest_outcomes TO " + s,
 			"GRANT EXECUTE ON FUNCTION veil_drop_event_partition(date) TO " + s,
 			"GRANT SELECT ON " + versionTable + " TO " + s,
+			// internal/release: releases and their ε ledger.
+			"GRANT SELECT, INSERT, UPDATE, DELETE ON releases, release_cells, release_ledger TO " + s,
 		}
 		if opts.Self && !super {
 			stmts = append(stmts, "GRANT "+w+", "+r+" TO "+id(self))

@@ -25,6 +25,165 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetPrivacyReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "markdown" (default), "html" or "json".
+	Format        string `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPrivacyReportRequest) Reset() {
+	*x = GetPrivacyReportRequest{}
+	mi := &file_veil_v1_query_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPrivacyReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPrivacyReportRequest) ProtoMessage() {}
+
+func (x *GetPrivacyReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_v1_query_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPrivacyReportRequest.ProtoReflect.Descriptor instead.
+func (*GetPrivacyReportRequest) Descriptor() ([]byte, []int) {
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetPrivacyReportRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+type ExportReleasesRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Schema  string                 `protobuf:"bytes,1,opt,name=schema,proto3" json:"schema,omitempty"`
+	Version int32                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// "csv" (default).
+	Format        string `protobuf:"bytes,3,opt,name=format,proto3" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportReleasesRequest) Reset() {
+	*x = ExportReleasesRequest{}
+	mi := &file_veil_v1_query_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportReleasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportReleasesRequest) ProtoMessage() {}
+
+func (x *ExportReleasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_v1_query_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportReleasesRequest.ProtoReflect.Descriptor instead.
+func (*ExportReleasesRequest) Descriptor() ([]byte, []int) {
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExportReleasesRequest) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *ExportReleasesRequest) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ExportReleasesRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+// Document is a generated document and its media type.
+type Document struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContentType   string                 `protobuf:"bytes,1,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Body          string                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Document) Reset() {
+	*x = Document{}
+	mi := &file_veil_v1_query_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Document) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Document) ProtoMessage() {}
+
+func (x *Document) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_v1_query_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Document.ProtoReflect.Descriptor instead.
+func (*Document) Descriptor() ([]byte, []int) {
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Document) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *Document) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
 type GetAggregatesRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Schema  string                 `protobuf:"bytes,1,opt,name=schema,proto3" json:"schema,omitempty"`
@@ -41,7 +200,7 @@ type GetAggregatesRequest struct {
 
 func (x *GetAggregatesRequest) Reset() {
 	*x = GetAggregatesRequest{}
-	mi := &file_veil_v1_query_proto_msgTypes[0]
+	mi := &file_veil_v1_query_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +212,7 @@ func (x *GetAggregatesRequest) String() string {
 func (*GetAggregatesRequest) ProtoMessage() {}
 
 func (x *GetAggregatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[0]
+	mi := &file_veil_v1_query_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +225,7 @@ func (x *GetAggregatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAggregatesRequest.ProtoReflect.Descriptor instead.
 func (*GetAggregatesRequest) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{0}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetAggregatesRequest) GetSchema() string {
@@ -112,19 +271,25 @@ func (x *GetAggregatesRequest) GetBucket() string {
 }
 
 type MeasureStats struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Count         int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
-	Sum           float64                `protobuf:"fixed64,2,opt,name=sum,proto3" json:"sum,omitempty"`
-	Min           float64                `protobuf:"fixed64,3,opt,name=min,proto3" json:"min,omitempty"`
-	Max           float64                `protobuf:"fixed64,4,opt,name=max,proto3" json:"max,omitempty"`
-	Mean          float64                `protobuf:"fixed64,5,opt,name=mean,proto3" json:"mean,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Count int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	Sum   float64                `protobuf:"fixed64,2,opt,name=sum,proto3" json:"sum,omitempty"`
+	// Absent when count is 0.
+	Mean *float64 `protobuf:"fixed64,5,opt,name=mean,proto3,oneof" json:"mean,omitempty"`
+	// Percentiles of the released histogram (post-processing); absent when
+	// no histogram was released or it is empty.
+	P50 *float64 `protobuf:"fixed64,6,opt,name=p50,proto3,oneof" json:"p50,omitempty"`
+	P90 *float64 `protobuf:"fixed64,7,opt,name=p90,proto3,oneof" json:"p90,omitempty"`
+	P99 *float64 `protobuf:"fixed64,8,opt,name=p99,proto3,oneof" json:"p99,omitempty"`
+	// Standard deviation of the noise in sum (0 in exact mode).
+	SumNoiseSd    float64 `protobuf:"fixed64,9,opt,name=sum_noise_sd,json=sumNoiseSd,proto3" json:"sum_noise_sd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MeasureStats) Reset() {
 	*x = MeasureStats{}
-	mi := &file_veil_v1_query_proto_msgTypes[1]
+	mi := &file_veil_v1_query_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -136,7 +301,7 @@ func (x *MeasureStats) String() string {
 func (*MeasureStats) ProtoMessage() {}
 
 func (x *MeasureStats) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[1]
+	mi := &file_veil_v1_query_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -149,7 +314,7 @@ func (x *MeasureStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MeasureStats.ProtoReflect.Descriptor instead.
 func (*MeasureStats) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{1}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MeasureStats) GetCount() int64 {
@@ -166,23 +331,37 @@ func (x *MeasureStats) GetSum() float64 {
 	return 0
 }
 
-func (x *MeasureStats) GetMin() float64 {
-	if x != nil {
-		return x.Min
-	}
-	return 0
-}
-
-func (x *MeasureStats) GetMax() float64 {
-	if x != nil {
-		return x.Max
-	}
-	return 0
-}
-
 func (x *MeasureStats) GetMean() float64 {
+	if x != nil && x.Mean != nil {
+		return *x.Mean
+	}
+	return 0
+}
+
+func (x *MeasureStats) GetP50() float64 {
+	if x != nil && x.P50 != nil {
+		return *x.P50
+	}
+	return 0
+}
+
+func (x *MeasureStats) GetP90() float64 {
+	if x != nil && x.P90 != nil {
+		return *x.P90
+	}
+	return 0
+}
+
+func (x *MeasureStats) GetP99() float64 {
+	if x != nil && x.P99 != nil {
+		return *x.P99
+	}
+	return 0
+}
+
+func (x *MeasureStats) GetSumNoiseSd() float64 {
 	if x != nil {
-		return x.Mean
+		return x.SumNoiseSd
 	}
 	return 0
 }
@@ -191,16 +370,21 @@ type AggregateGroup struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Bucket *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
 	// Dimension values of the group, by dimension name.
-	Group         *structpb.Struct         `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
-	Count         int64                    `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
-	Measures      map[string]*MeasureStats `protobuf:"bytes,4,rep,name=measures,proto3" json:"measures,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Group    *structpb.Struct         `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Count    int64                    `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	Measures map[string]*MeasureStats `protobuf:"bytes,4,rep,name=measures,proto3" json:"measures,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Some release summed into this group is provisional (its bucket was
+	// still open or settling); a later answer may differ.
+	Provisional bool `protobuf:"varint,5,opt,name=provisional,proto3" json:"provisional,omitempty"`
+	// Standard deviation of the noise in count (0 in exact mode).
+	NoiseSd       float64 `protobuf:"fixed64,6,opt,name=noise_sd,json=noiseSd,proto3" json:"noise_sd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AggregateGroup) Reset() {
 	*x = AggregateGroup{}
-	mi := &file_veil_v1_query_proto_msgTypes[2]
+	mi := &file_veil_v1_query_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -212,7 +396,7 @@ func (x *AggregateGroup) String() string {
 func (*AggregateGroup) ProtoMessage() {}
 
 func (x *AggregateGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[2]
+	mi := &file_veil_v1_query_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -225,7 +409,7 @@ func (x *AggregateGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggregateGroup.ProtoReflect.Descriptor instead.
 func (*AggregateGroup) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{2}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AggregateGroup) GetBucket() *timestamppb.Timestamp {
@@ -256,19 +440,46 @@ func (x *AggregateGroup) GetMeasures() map[string]*MeasureStats {
 	return nil
 }
 
+func (x *AggregateGroup) GetProvisional() bool {
+	if x != nil {
+		return x.Provisional
+	}
+	return false
+}
+
+func (x *AggregateGroup) GetNoiseSd() float64 {
+	if x != nil {
+		return x.NoiseSd
+	}
+	return 0
+}
+
 type GetAggregatesResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Groups []*AggregateGroup      `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
-	// Number of groups withheld because they counted fewer than k events.
+	// Exact mode: the groups withheld because they counted fewer than k
+	// events, and k.
 	SuppressedGroups int32 `protobuf:"varint,2,opt,name=suppressed_groups,json=suppressedGroups,proto3" json:"suppressed_groups,omitempty"`
 	K                int32 `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// "dp" or "exact".
+	Mode string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	// The schema's ε per bucket (dp mode), e.g. "1".
+	Epsilon string `protobuf:"bytes,5,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	// What the numbers are: "differentially private (ε = 1 per bucket)" or
+	// "exact — subtractable".
+	Label string `protobuf:"bytes,6,opt,name=label,proto3" json:"label,omitempty"`
+	// The released groupings, e.g. "[] [os] [app_version]" (dp mode).
+	Plan string `protobuf:"bytes,7,opt,name=plan,proto3" json:"plan,omitempty"`
+	// δ per bucket when the plan has groupings without a public domain
+	// (their cells are selected privately); 0 otherwise.
+	Delta         float64 `protobuf:"fixed64,8,opt,name=delta,proto3" json:"delta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetAggregatesResponse) Reset() {
 	*x = GetAggregatesResponse{}
-	mi := &file_veil_v1_query_proto_msgTypes[3]
+	mi := &file_veil_v1_query_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +491,7 @@ func (x *GetAggregatesResponse) String() string {
 func (*GetAggregatesResponse) ProtoMessage() {}
 
 func (x *GetAggregatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[3]
+	mi := &file_veil_v1_query_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +504,7 @@ func (x *GetAggregatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAggregatesResponse.ProtoReflect.Descriptor instead.
 func (*GetAggregatesResponse) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{3}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetAggregatesResponse) GetGroups() []*AggregateGroup {
@@ -317,6 +528,41 @@ func (x *GetAggregatesResponse) GetK() int32 {
 	return 0
 }
 
+func (x *GetAggregatesResponse) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *GetAggregatesResponse) GetEpsilon() string {
+	if x != nil {
+		return x.Epsilon
+	}
+	return ""
+}
+
+func (x *GetAggregatesResponse) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *GetAggregatesResponse) GetPlan() string {
+	if x != nil {
+		return x.Plan
+	}
+	return ""
+}
+
+func (x *GetAggregatesResponse) GetDelta() float64 {
+	if x != nil {
+		return x.Delta
+	}
+	return 0
+}
+
 type GetStatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	From          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
@@ -327,7 +573,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_veil_v1_query_proto_msgTypes[4]
+	mi := &file_veil_v1_query_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +585,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[4]
+	mi := &file_veil_v1_query_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +598,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{4}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetStatsRequest) GetFrom() *timestamppb.Timestamp {
@@ -383,7 +629,7 @@ type StatRow struct {
 
 func (x *StatRow) Reset() {
 	*x = StatRow{}
-	mi := &file_veil_v1_query_proto_msgTypes[5]
+	mi := &file_veil_v1_query_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +641,7 @@ func (x *StatRow) String() string {
 func (*StatRow) ProtoMessage() {}
 
 func (x *StatRow) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[5]
+	mi := &file_veil_v1_query_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +654,7 @@ func (x *StatRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatRow.ProtoReflect.Descriptor instead.
 func (*StatRow) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{5}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StatRow) GetSchema() string {
@@ -457,7 +703,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_veil_v1_query_proto_msgTypes[6]
+	mi := &file_veil_v1_query_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +715,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_veil_v1_query_proto_msgTypes[6]
+	mi := &file_veil_v1_query_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +728,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_veil_v1_query_proto_rawDescGZIP(), []int{6}
+	return file_veil_v1_query_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetStatsResponse) GetRows() []*StatRow {
@@ -510,32 +756,55 @@ var File_veil_v1_query_proto protoreflect.FileDescriptor
 
 const file_veil_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x13veil/v1/query.proto\x12\aveil.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\x01\n" +
+	"\x13veil/v1/query.proto\x12\aveil.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n" +
+	"\x17GetPrivacyReportRequest\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\"a\n" +
+	"\x15ExportReleasesRequest\x12\x16\n" +
+	"\x06schema\x18\x01 \x01(\tR\x06schema\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x16\n" +
+	"\x06format\x18\x03 \x01(\tR\x06format\"A\n" +
+	"\bDocument\x12!\n" +
+	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\tR\x04body\"\xd7\x01\n" +
 	"\x14GetAggregatesRequest\x12\x16\n" +
 	"\x06schema\x18\x01 \x01(\tR\x06schema\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x19\n" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12.\n" +
 	"\x04from\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x16\n" +
-	"\x06bucket\x18\x06 \x01(\tR\x06bucket\"n\n" +
+	"\x06bucket\x18\x06 \x01(\tR\x06bucket\"\xed\x01\n" +
 	"\fMeasureStats\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x03R\x05count\x12\x10\n" +
-	"\x03sum\x18\x02 \x01(\x01R\x03sum\x12\x10\n" +
-	"\x03min\x18\x03 \x01(\x01R\x03min\x12\x10\n" +
-	"\x03max\x18\x04 \x01(\x01R\x03max\x12\x12\n" +
-	"\x04mean\x18\x05 \x01(\x01R\x04mean\"\xa0\x02\n" +
+	"\x03sum\x18\x02 \x01(\x01R\x03sum\x12\x17\n" +
+	"\x04mean\x18\x05 \x01(\x01H\x00R\x04mean\x88\x01\x01\x12\x15\n" +
+	"\x03p50\x18\x06 \x01(\x01H\x01R\x03p50\x88\x01\x01\x12\x15\n" +
+	"\x03p90\x18\a \x01(\x01H\x02R\x03p90\x88\x01\x01\x12\x15\n" +
+	"\x03p99\x18\b \x01(\x01H\x03R\x03p99\x88\x01\x01\x12 \n" +
+	"\fsum_noise_sd\x18\t \x01(\x01R\n" +
+	"sumNoiseSdB\a\n" +
+	"\x05_meanB\x06\n" +
+	"\x04_p50B\x06\n" +
+	"\x04_p90B\x06\n" +
+	"\x04_p99J\x04\b\x03\x10\x04J\x04\b\x04\x10\x05R\x03minR\x03max\"\xdd\x02\n" +
 	"\x0eAggregateGroup\x122\n" +
 	"\x06bucket\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06bucket\x12-\n" +
 	"\x05group\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x05group\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x12A\n" +
-	"\bmeasures\x18\x04 \x03(\v2%.veil.v1.AggregateGroup.MeasuresEntryR\bmeasures\x1aR\n" +
+	"\bmeasures\x18\x04 \x03(\v2%.veil.v1.AggregateGroup.MeasuresEntryR\bmeasures\x12 \n" +
+	"\vprovisional\x18\x05 \x01(\bR\vprovisional\x12\x19\n" +
+	"\bnoise_sd\x18\x06 \x01(\x01R\anoiseSd\x1aR\n" +
 	"\rMeasuresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
-	"\x05value\x18\x02 \x01(\v2\x15.veil.v1.MeasureStatsR\x05value:\x028\x01\"\x83\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.veil.v1.MeasureStatsR\x05value:\x028\x01\"\xf1\x01\n" +
 	"\x15GetAggregatesResponse\x12/\n" +
 	"\x06groups\x18\x01 \x03(\v2\x17.veil.v1.AggregateGroupR\x06groups\x12+\n" +
 	"\x11suppressed_groups\x18\x02 \x01(\x05R\x10suppressedGroups\x12\f\n" +
-	"\x01k\x18\x03 \x01(\x05R\x01k\"m\n" +
+	"\x01k\x18\x03 \x01(\x05R\x01k\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\x12\x18\n" +
+	"\aepsilon\x18\x05 \x01(\tR\aepsilon\x12\x14\n" +
+	"\x05label\x18\x06 \x01(\tR\x05label\x12\x12\n" +
+	"\x04plan\x18\a \x01(\tR\x04plan\x12\x14\n" +
+	"\x05delta\x18\b \x01(\x01R\x05delta\"m\n" +
 	"\x0fGetStatsRequest\x12.\n" +
 	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
 	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\"\x83\x01\n" +
@@ -548,10 +817,12 @@ const file_veil_v1_query_proto_rawDesc = "" +
 	"\x10GetStatsResponse\x12$\n" +
 	"\x04rows\x18\x01 \x03(\v2\x10.veil.v1.StatRowR\x04rows\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x03R\baccepted\x12\x1a\n" +
-	"\brejected\x18\x03 \x01(\x03R\brejected2\x9f\x01\n" +
+	"\brejected\x18\x03 \x01(\x03R\brejected2\xad\x02\n" +
 	"\fQueryService\x12N\n" +
 	"\rGetAggregates\x12\x1d.veil.v1.GetAggregatesRequest\x1a\x1e.veil.v1.GetAggregatesResponse\x12?\n" +
-	"\bGetStats\x12\x18.veil.v1.GetStatsRequest\x1a\x19.veil.v1.GetStatsResponseB5Z3github.com/veil-telemetry/veil/proto/veil/v1;veilv1b\x06proto3"
+	"\bGetStats\x12\x18.veil.v1.GetStatsRequest\x1a\x19.veil.v1.GetStatsResponse\x12G\n" +
+	"\x10GetPrivacyReport\x12 .veil.v1.GetPrivacyReportRequest\x1a\x11.veil.v1.Document\x12C\n" +
+	"\x0eExportReleases\x12\x1e.veil.v1.ExportReleasesRequest\x1a\x11.veil.v1.DocumentB5Z3github.com/veil-telemetry/veil/proto/veil/v1;veilv1b\x06proto3"
 
 var (
 	file_veil_v1_query_proto_rawDescOnce sync.Once
@@ -565,36 +836,43 @@ func file_veil_v1_query_proto_rawDescGZIP() []byte {
 	return file_veil_v1_query_proto_rawDescData
 }
 
-var file_veil_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_veil_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_veil_v1_query_proto_goTypes = []any{
-	(*GetAggregatesRequest)(nil),  // 0: veil.v1.GetAggregatesRequest
-	(*MeasureStats)(nil),          // 1: veil.v1.MeasureStats
-	(*AggregateGroup)(nil),        // 2: veil.v1.AggregateGroup
-	(*GetAggregatesResponse)(nil), // 3: veil.v1.GetAggregatesResponse
-	(*GetStatsRequest)(nil),       // 4: veil.v1.GetStatsRequest
-	(*StatRow)(nil),               // 5: veil.v1.StatRow
-	(*GetStatsResponse)(nil),      // 6: veil.v1.GetStatsResponse
-	nil,                           // 7: veil.v1.AggregateGroup.MeasuresEntry
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 9: google.protobuf.Struct
+	(*GetPrivacyReportRequest)(nil), // 0: veil.v1.GetPrivacyReportRequest
+	(*ExportReleasesRequest)(nil),   // 1: veil.v1.ExportReleasesRequest
+	(*Document)(nil),                // 2: veil.v1.Document
+	(*GetAggregatesRequest)(nil),    // 3: veil.v1.GetAggregatesRequest
+	(*MeasureStats)(nil),            // 4: veil.v1.MeasureStats
+	(*AggregateGroup)(nil),          // 5: veil.v1.AggregateGroup
+	(*GetAggregatesResponse)(nil),   // 6: veil.v1.GetAggregatesResponse
+	(*GetStatsRequest)(nil),         // 7: veil.v1.GetStatsRequest
+	(*StatRow)(nil),                 // 8: veil.v1.StatRow
+	(*GetStatsResponse)(nil),        // 9: veil.v1.GetStatsResponse
+	nil,                             // 10: veil.v1.AggregateGroup.MeasuresEntry
+	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),         // 12: google.protobuf.Struct
 }
 var file_veil_v1_query_proto_depIdxs = []int32{
-	8,  // 0: veil.v1.GetAggregatesRequest.from:type_name -> google.protobuf.Timestamp
-	8,  // 1: veil.v1.GetAggregatesRequest.to:type_name -> google.protobuf.Timestamp
-	8,  // 2: veil.v1.AggregateGroup.bucket:type_name -> google.protobuf.Timestamp
-	9,  // 3: veil.v1.AggregateGroup.group:type_name -> google.protobuf.Struct
-	7,  // 4: veil.v1.AggregateGroup.measures:type_name -> veil.v1.AggregateGroup.MeasuresEntry
-	2,  // 5: veil.v1.GetAggregatesResponse.groups:type_name -> veil.v1.AggregateGroup
-	8,  // 6: veil.v1.GetStatsRequest.from:type_name -> google.protobuf.Timestamp
-	8,  // 7: veil.v1.GetStatsRequest.to:type_name -> google.protobuf.Timestamp
-	5,  // 8: veil.v1.GetStatsResponse.rows:type_name -> veil.v1.StatRow
-	1,  // 9: veil.v1.AggregateGroup.MeasuresEntry.value:type_name -> veil.v1.MeasureStats
-	0,  // 10: veil.v1.QueryService.GetAggregates:input_type -> veil.v1.GetAggregatesRequest
-	4,  // 11: veil.v1.QueryService.GetStats:input_type -> veil.v1.GetStatsRequest
-	3,  // 12: veil.v1.QueryService.GetAggregates:output_type -> veil.v1.GetAggregatesResponse
-	6,  // 13: veil.v1.QueryService.GetStats:output_type -> veil.v1.GetStatsResponse
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
+	11, // 0: veil.v1.GetAggregatesRequest.from:type_name -> google.protobuf.Timestamp
+	11, // 1: veil.v1.GetAggregatesRequest.to:type_name -> google.protobuf.Timestamp
+	11, // 2: veil.v1.AggregateGroup.bucket:type_name -> google.protobuf.Timestamp
+	12, // 3: veil.v1.AggregateGroup.group:type_name -> google.protobuf.Struct
+	10, // 4: veil.v1.AggregateGroup.measures:type_name -> veil.v1.AggregateGroup.MeasuresEntry
+	5,  // 5: veil.v1.GetAggregatesResponse.groups:type_name -> veil.v1.AggregateGroup
+	11, // 6: veil.v1.GetStatsRequest.from:type_name -> google.protobuf.Timestamp
+	11, // 7: veil.v1.GetStatsRequest.to:type_name -> google.protobuf.Timestamp
+	8,  // 8: veil.v1.GetStatsResponse.rows:type_name -> veil.v1.StatRow
+	4,  // 9: veil.v1.AggregateGroup.MeasuresEntry.value:type_name -> veil.v1.MeasureStats
+	3,  // 10: veil.v1.QueryService.GetAggregates:input_type -> veil.v1.GetAggregatesRequest
+	7,  // 11: veil.v1.QueryService.GetStats:input_type -> veil.v1.GetStatsRequest
+	0,  // 12: veil.v1.QueryService.GetPrivacyReport:input_type -> veil.v1.GetPrivacyReportRequest
+	1,  // 13: veil.v1.QueryService.ExportReleases:input_type -> veil.v1.ExportReleasesRequest
+	6,  // 14: veil.v1.QueryService.GetAggregates:output_type -> veil.v1.GetAggregatesResponse
+	9,  // 15: veil.v1.QueryService.GetStats:output_type -> veil.v1.GetStatsResponse
+	2,  // 16: veil.v1.QueryService.GetPrivacyReport:output_type -> veil.v1.Document
+	2,  // 17: veil.v1.QueryService.ExportReleases:output_type -> veil.v1.Document
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -605,13 +883,14 @@ func file_veil_v1_query_proto_init() {
 	if File_veil_v1_query_proto != nil {
 		return
 	}
+	file_veil_v1_query_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_veil_v1_query_proto_rawDesc), len(file_veil_v1_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,8 +21,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	QueryService_GetAggregates_FullMethodName = "/veil.v1.QueryService/GetAggregates"
-	QueryService_GetStats_FullMethodName      = "/veil.v1.QueryService/GetStats"
+	QueryService_GetAggregates_FullMethodName    = "/veil.v1.QueryService/GetAggregates"
+	QueryService_GetStats_FullMethodName         = "/veil.v1.QueryService/GetStats"
+	QueryService_GetPrivacyReport_FullMethodName = "/veil.v1.QueryService/GetPrivacyReport"
+	QueryService_ExportReleases_FullMethodName   = "/veil.v1.QueryService/ExportReleases"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -30,10 +32,21 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type QueryServiceClient interface {
 	// GetAggregates answers count and per-measure statistics per time bucket
-	// and group. Groups counting fewer than k events are suppressed.
+	// and group. In mode "dp" (the default) every number is post-processing
+	// of persisted noisy releases and the grouping must be in the schema's
+	// plan; in mode "exact" groups counting fewer than k events are
+	// suppressed and the answer is labelled "exact — subtractable". No
+	// minimum or maximum is ever released.
 	GetAggregates(ctx context.Context, in *GetAggregatesRequest, opts ...grpc.CallOption) (*GetAggregatesResponse, error)
 	// GetStats answers accepted and rejected counts by schema and reason.
 	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
+	// GetPrivacyReport generates the privacy report from the schema registry
+	// and the server's configuration. Over REST, GET /v1/privacy-report
+	// answers the document itself (format=markdown|html|json).
+	GetPrivacyReport(ctx context.Context, in *GetPrivacyReportRequest, opts ...grpc.CallOption) (*Document, error)
+	// ExportReleases writes the released cells of a schema version (the
+	// newest release of each bucket) as CSV.
+	ExportReleases(ctx context.Context, in *ExportReleasesRequest, opts ...grpc.CallOption) (*Document, error)
 }
 
 type queryServiceClient struct {
@@ -64,15 +77,46 @@ func (c *queryServiceClient) GetStats(ctx context.Context, in *GetStatsRequest, 
 	return out, nil
 }
 
+func (c *queryServiceClient) GetPrivacyReport(ctx context.Context, in *GetPrivacyReportRequest, opts ...grpc.CallOption) (*Document, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Document)
+	err := c.cc.Invoke(ctx, QueryService_GetPrivacyReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) ExportReleases(ctx context.Context, in *ExportReleasesRequest, opts ...grpc.CallOption) (*Document, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Document)
+	err := c.cc.Invoke(ctx, QueryService_ExportReleases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
 type QueryServiceServer interface {
 	// GetAggregates answers count and per-measure statistics per time bucket
-	// and group. Groups counting fewer than k events are suppressed.
+	// and group. In mode "dp" (the default) every number is post-processing
+	// of persisted noisy releases and the grouping must be in the schema's
+	// plan; in mode "exact" groups counting fewer than k events are
+	// suppressed and the answer is labelled "exact — subtractable". No
+	// minimum or maximum is ever released.
 	GetAggregates(context.Context, *GetAggregatesRequest) (*GetAggregatesResponse, error)
 	// GetStats answers accepted and rejected counts by schema and reason.
 	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
+	// GetPrivacyReport generates the privacy report from the schema registry
+	// and the server's configuration. Over REST, GET /v1/privacy-report
+	// answers the document itself (format=markdown|html|json).
+	GetPrivacyReport(context.Context, *GetPrivacyReportRequest) (*Document, error)
+	// ExportReleases writes the released cells of a schema version (the
+	// newest release of each bucket) as CSV.
+	ExportReleases(context.Context, *ExportReleasesRequest) (*Document, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -88,6 +132,12 @@ func (UnimplementedQueryServiceServer) GetAggregates(context.Context, *GetAggreg
 }
 func (UnimplementedQueryServiceServer) GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStats not implemented")
+}
+func (UnimplementedQueryServiceServer) GetPrivacyReport(context.Context, *GetPrivacyReportRequest) (*Document, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPrivacyReport not implemented")
+}
+func (UnimplementedQueryServiceServer) ExportReleases(context.Context, *ExportReleasesRequest) (*Document, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportReleases not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -146,6 +196,42 @@ func _QueryService_GetStats_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_GetPrivacyReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPrivacyReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetPrivacyReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetPrivacyReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetPrivacyReport(ctx, req.(*GetPrivacyReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_ExportReleases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportReleasesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ExportReleases(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ExportReleases_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ExportReleases(ctx, req.(*ExportReleasesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -160,6 +246,14 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStats",
 			Handler:    _QueryService_GetStats_Handler,
+		},
+		{
+			MethodName: "GetPrivacyReport",
+			Handler:    _QueryService_GetPrivacyReport_Handler,
+		},
+		{
+			MethodName: "ExportReleases",
+			Handler:    _QueryService_ExportReleases_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
