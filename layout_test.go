@@ -24,10 +24,12 @@ var allowed = map[string][]string{
 	"ingest": {"schema", "storage", "proto", "problem", "problem/grpcproblem"},
 	// The admin plane owns the key lifecycle: it hands the storage key
 	// ring to the gateway (admin.Server.LiveKeys).
-	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile"},
-	"admincli":   {"proto", "problem"}, // veil admin: a client of the admin API
-	"buildinfo":  {},
-	"storage":    {"migrations", "keystate", "secretfile"},
+	"admin":     {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile"},
+	"admincli":  {"proto", "problem"}, // veil admin: a client of the admin API
+	"buildinfo": {},
+	"storage":   {"migrations", "keystate", "secretfile", "loghist"},
+	// The mergeable percentile histogram of rollup cells (std only).
+	"loghist":    {},
 	"keystate":   {},
 	"migrations": {},
 	"proto":      {},
@@ -78,6 +80,7 @@ var thirdParty = map[string][]string{
 	"keystate": {},
 	"server":   {},
 	"bodyread": {},
+	"loghist":  {},
 	"ohttp":    {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
 	"relay":    {"golang.org/x/time"},
 	"schema":   {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text", "github.com/goccy/go-json"},
