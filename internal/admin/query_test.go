@@ -40,6 +40,7 @@ func seed(t *testing.T, h *harness) {
 	if _, err := w.Write(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
+	storagetest.Mix(t, h.db)
 }
 
 type aggResponse struct {

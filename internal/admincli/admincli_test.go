@@ -440,6 +440,7 @@ func seed(t *testing.T, s *server, c client) {
 	if _, err := w.Write(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
+	storagetest.Mix(t, s.db)
 }
 
 func TestAggregates(t *testing.T) {
