@@ -57,7 +57,11 @@ func (s *Server) aggregates(ctx context.Context, q aggregateQuery) (*veilv1.GetA
 			Measures: make(map[string]*veilv1.MeasureStats, len(g.Measures)),
 		}
 		for name, m := range g.Measures {
-			pg.Measures[name] = &veilv1.MeasureStats{Count: m.Count, Sum: m.Sum, Min: m.Min, Max: m.Max, Mean: m.Mean}
+			ms := &veilv1.MeasureStats{Count: m.Count, Sum: m.Sum, Min: m.Min, Max: m.Max, Mean: m.Mean}
+			if p := m.Percentiles; p != nil {
+				ms.P50, ms.P90, ms.P99 = &p.P50, &p.P90, &p.P99
+			}
+			pg.Measures[name] = ms
 		}
 		out.Groups = append(out.Groups, pg)
 	}

@@ -3,10 +3,12 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/veil-telemetry/veil/internal/loghist"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 )
@@ -54,6 +56,9 @@ type aggResponse struct {
 			Min   float64     `json:"min"`
 			Max   float64     `json:"max"`
 			Mean  float64     `json:"mean"`
+			P50   *float64    `json:"p50"`
+			P90   *float64    `json:"p90"`
+			P99   *float64    `json:"p99"`
 		} `json:"measures"`
 	} `json:"groups"`
 	Suppressed int `json:"suppressed_groups"`
@@ -83,6 +88,14 @@ func TestAggregatesSuppressBelowK(t *testing.T) {
 	m := g.Measures["cold_start_ms"]
 	if g.Group["os"] != "ios" || g.Count.String() != "12" || m.Min != 100 || m.Max != 111 || m.Count.String() != "12" || m.Mean != 105.5 {
 		t.Fatalf("%+v", g)
+	}
+	// Percentiles of 100..111 against the values of rank ⌈q·12⌉ (105, 110,
+	// 111), within the histogram's relative error.
+	for i, p := range []*float64{m.P50, m.P90, m.P99} {
+		want := []float64{105, 110, 111}[i]
+		if p == nil || math.Abs(*p-want) > loghist.RelativeError*want {
+			t.Errorf("percentile %d = %v, want about %v", i, p, want)
+		}
 	}
 	// Without group_by, one group of 15 per bucket.
 	a = get("schema=app.launch&version=1&bucket=day")

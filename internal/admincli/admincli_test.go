@@ -8,11 +8,13 @@ import (
 	"errors"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/veil-telemetry/veil/internal/admin"
+	"github.com/veil-telemetry/veil/internal/loghist"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
@@ -457,12 +460,20 @@ func TestAggregates(t *testing.T) {
 	if len(out) != 3 {
 		t.Fatalf("aggregates: %q", out)
 	}
-	if got := strings.Join(out[0], " "); got != "BUCKET os EVENTS MEASURE COUNT SUM MIN MAX MEAN" {
+	if got := strings.Join(out[0], " "); got != "BUCKET os EVENTS MEASURE COUNT SUM MIN MAX MEAN P50 P90 P99" {
 		t.Errorf("header %q", got)
 	}
 	// 12 ios events, cold_start_ms 300..311.
-	if got := strings.Join(out[1][1:], " "); got != "ios 12 cold_start_ms 12 3666 300 311 305.5" {
+	if got := strings.Join(out[1][1:9], " "); got != "ios 12 cold_start_ms 12 3666 300 311 305.5" {
 		t.Errorf("ios row %q", got)
+	}
+	// Percentiles of 300..311 (the values of rank ⌈q·12⌉: 305, 310, 311),
+	// within the histogram's relative error.
+	for i, want := range []float64{305, 310, 311} {
+		got, err := strconv.ParseFloat(out[1][9+i], 64)
+		if err != nil || math.Abs(got-want) > loghist.RelativeError*want {
+			t.Errorf("percentile column %d = %q (%v), want about %v", i, out[1][9+i], err, want)
+		}
 	}
 	if b, err := time.Parse(time.RFC3339, out[1][0]); err != nil || !b.Equal(time.Now().UTC().Truncate(time.Hour)) && !b.Equal(time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)) {
 		t.Errorf("bucket %q (%v)", out[1][0], err)

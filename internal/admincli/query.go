@@ -78,7 +78,7 @@ func (c *CLI) Aggregates(ctx context.Context, q AggregatesQuery) error {
 		}
 	}
 	header := append([]string{"BUCKET"}, dims...)
-	header = append(header, "EVENTS", "MEASURE", "COUNT", "SUM", "MIN", "MAX", "MEAN")
+	header = append(header, "EVENTS", "MEASURE", "COUNT", "SUM", "MIN", "MAX", "MEAN", "P50", "P90", "P99")
 	t := newTable(c.cfg.Out, header...)
 	for _, g := range resp.GetGroups() {
 		lead := []string{timeCell(g.GetBucket())}
@@ -94,7 +94,8 @@ func (c *CLI) Aggregates(ctx context.Context, q AggregatesQuery) error {
 		for _, n := range names {
 			m := g.GetMeasures()[n]
 			t.row(append(slices.Clone(lead), n, strconv.FormatInt(m.GetCount(), 10),
-				numCell(m.GetSum()), numCell(m.GetMin()), numCell(m.GetMax()), numCell(m.GetMean()))...)
+				numCell(m.GetSum()), numCell(m.GetMin()), numCell(m.GetMax()), numCell(m.GetMean()),
+				optCell(m.P50), optCell(m.P90), optCell(m.P99))...)
 		}
 	}
 	if err := t.flush(); err != nil {
@@ -151,4 +152,13 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// optCell is an optional number's cell: "-" when absent (percentiles of
+// values stored before histograms existed).
+func optCell(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return numCell(*v)
 }
