@@ -28,6 +28,10 @@ CREATE TABLE staging (
 	key_id      bytea  NOT NULL CHECK (octet_length(key_id) = 16),
 	sealed      bytea  NOT NULL
 ) PARTITION BY LIST (interval_id);
+-- Keep the sealed payload in the row (it is incompressible ciphertext, a
+-- few kilobytes): out-of-line TOAST storage would add chunk rows and index
+-- entries to every acknowledge transaction. Partitions inherit this.
+ALTER TABLE staging ALTER COLUMN sealed SET STORAGE MAIN;
 
 CREATE FUNCTION veil_ensure_staging_partition(iv bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

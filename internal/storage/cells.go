@@ -1,13 +1,18 @@
 package storage
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/veil-telemetry/veil/internal/loghist"
@@ -206,11 +211,46 @@ func encodePayload(b *Batch) (payload []byte, content bool, err error) {
 	if len(p.Cells) == 0 && len(p.Outcomes) == 0 {
 		return nil, false, nil
 	}
-	out, err := json.Marshal(&p)
+	out, err := marshalPayload(&p)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
 	}
 	return out, len(p.Cells) > 0, nil
+}
+
+// A payload is its JSON compressed with DEFLATE (RFC 1951, fastest
+// level) before it is sealed: the JSON repeats its names cell after cell,
+// and the staging row's size is most of the acknowledge transaction's
+// server time (WAL, TOAST). The length of a sealed payload says roughly
+// how many distinct cells the request had, which its uncompressed length
+// said as well.
+
+// maxPayload bounds a decompressed payload (a request holds at most a few
+// thousand events).
+const maxPayload = 64 << 20
+
+var flaters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed)
+	return w
+}}
+
+func marshalPayload(p *payloadJSON) ([]byte, error) {
+	js, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(js)/4 + 64)
+	fw := flaters.Get().(*flate.Writer)
+	defer flaters.Put(fw)
+	fw.Reset(&buf)
+	if _, err := fw.Write(js); err != nil {
+		return nil, err
+	}
+	if err := fw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // checkText refuses text PostgreSQL cannot store (NUL) or that is not
@@ -228,8 +268,15 @@ func checkText(s string) error {
 // decodePayload parses a staging payload into cells (merged into cells)
 // and outcome counts (added to outcomes).
 func decodePayload(b []byte) (*payloadJSON, error) {
+	js, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(b)), maxPayload+1))
+	if err != nil {
+		return nil, fmt.Errorf("storage: staging payload: %w", err)
+	}
+	if len(js) > maxPayload {
+		return nil, errors.New("storage: staging payload too large")
+	}
 	var p payloadJSON
-	if err := json.Unmarshal(b, &p); err != nil {
+	if err := json.Unmarshal(js, &p); err != nil {
 		return nil, fmt.Errorf("storage: staging payload: %w", err)
 	}
 	return &p, nil
@@ -340,5 +387,3 @@ func splitHists(b []byte, n int) ([]*loghist.Hist, error) {
 	}
 	return out, nil
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

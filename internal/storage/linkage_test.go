@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/veil-telemetry/veil/internal/storage"
+	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 )
 
 // TestLinkage is issue 15's linkage test, on a real PostgreSQL of its own
@@ -221,4 +222,76 @@ func grepTree(t *testing.T, root string, needle []byte) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestMixWaitsForK: fewer than k staged requests are carried (sealed again
+// under the current interval's key) while their outcome counts are folded
+// at once; k of them are mixed together; at a bucket's end fewer than k
+// are mixed.
+func TestMixWaitsForK(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	var clock atomic.Int64
+	start := time.Now().UTC().Truncate(time.Hour).Add(10 * time.Minute)
+	clock.Store(start.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{NoMixer: true, MixK: 5, Now: now})
+	defer w.Close(ctx)
+	hour := start.Truncate(time.Hour)
+	write := func(n int) {
+		t.Helper()
+		for range n {
+			b := batchOf(t, "k", 1)
+			for i := range b.Records {
+				b.Records[i].Bucket = hour
+			}
+			b.Outcomes[0].Bucket = hour
+			if s, err := w.Write(ctx, b); err != nil || s != storage.StatusCommitted {
+				t.Fatal(s, err)
+			}
+		}
+	}
+	mix := func() storage.MixResult {
+		t.Helper()
+		clock.Add(int64(storage.DefaultMixInterval))
+		res, err := w.Mix(ctx, false)
+		if err != nil || !res.Leader {
+			t.Fatalf("mix: %+v %v", res, err)
+		}
+		return res
+	}
+	stored := func() int {
+		return countTagOn(t, ctx, db.Pool(), "k")
+	}
+	accepted := func() int64 {
+		rows, err := db.Stats(ctx, hour, hour.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, r := range rows {
+			n += r.Count
+		}
+		return n
+	}
+	write(3)
+	if res := mix(); res.Carried != 3 || res.Requests != 0 || stored() != 0 || accepted() != 3 {
+		t.Fatalf("3 < k: %+v, %d stored, %d outcomes; want 3 carried, none stored, 3 outcomes", res, stored(), accepted())
+	}
+	if st := w.Stats(); st.PendingRequests != 3 || st.MixLag <= 0 {
+		t.Errorf("pending %d, lag %v", st.PendingRequests, st.MixLag)
+	}
+	write(2)
+	if res := mix(); res.Requests != 5 || res.Carried != 0 || stored() != 5 || accepted() != 5 {
+		t.Fatalf("k reached: %+v, %d stored, %d outcomes", res, stored(), accepted())
+	}
+	write(1)
+	clock.Store(hour.Add(time.Hour).UnixNano()) // the bucket closes
+	if res := mix(); res.Requests != 1 || stored() != 6 {
+		t.Fatalf("bucket closed: %+v, %d stored", res, stored())
+	}
+	if st := w.Stats(); st.Mixes != 2 || st.MixedRequests != 6 || st.LastMixRequests != 1 || st.PendingRequests != 0 {
+		t.Errorf("stats %+v", st)
+	}
 }

@@ -240,7 +240,31 @@ func (m *mixer) mixOn(ctx context.Context, conn *pgx.Conn, force bool) (MixResul
 		if err != nil {
 			return err
 		}
-		var content []*payloadJSON
+		// Rows are folded as they are read, so the mixer's memory is
+		// bounded by the number of distinct cells, not of requests. Until
+		// it is known that the mix will happen (k requests with content
+		// read, or a closed bucket), content waits in buf, at most k-1
+		// payloads. Requests are folded in stored order, which the
+		// acknowledge transactions shuffled within each group; the cells
+		// are written in key order.
+		var buf []*payloadJSON
+		cells := map[cellKey]*rollupCell{}
+		folding := force
+		fold := func(p *payloadJSON) error {
+			for i := range p.Cells {
+				k, c, err := cellOf(&p.Cells[i])
+				if err != nil {
+					return err
+				}
+				if have := cells[k]; have != nil {
+					have.merge(c)
+				} else {
+					cells[k] = c
+				}
+			}
+			return nil
+		}
+		nContent := 0
 		outcomes := map[outcomeKey]int64{}
 		closed := false
 		since := cur
@@ -271,47 +295,53 @@ func (m *mixer) mixOn(ctx context.Context, conn *pgx.Conn, force bool) (MixResul
 				outcomes[outcomeKey{o.Hour, o.Schema, o.Version, o.Outcome, o.Reason}] += o.Count
 			}
 			res.Outcomes++
-			if len(p.Cells) > 0 {
-				p.Outcomes = nil
-				if p.Since == 0 {
-					p.Since = iv
+			if len(p.Cells) == 0 {
+				return nil
+			}
+			p.Outcomes = nil
+			if p.Since == 0 {
+				p.Since = iv
+			}
+			since = min(since, p.Since)
+			nContent++
+			closed = closed || p.Closes <= now.Unix()
+			if folding {
+				return fold(p)
+			}
+			buf = append(buf, p)
+			if closed || nContent >= w.cfg.MixK {
+				folding = true
+				rng.Shuffle(len(buf), func(i, j int) { buf[i], buf[j] = buf[j], buf[i] })
+				for _, q := range buf {
+					if err := fold(q); err != nil {
+						return err
+					}
 				}
-				since = min(since, p.Since)
-				content = append(content, p)
-				closed = closed || p.Closes <= now.Unix()
+				buf = nil
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		rng.Shuffle(len(content), func(i, j int) { content[i], content[j] = content[j], content[i] })
 		switch {
-		case len(content) == 0:
-		case force || closed || len(content) >= w.cfg.MixK:
-			cells := map[cellKey]*rollupCell{}
-			for _, p := range content {
-				for i := range p.Cells {
-					k, c, err := cellOf(&p.Cells[i])
-					if err != nil {
-						return err
-					}
-					if have := cells[k]; have != nil {
-						have.merge(c)
-					} else {
-						cells[k] = c
-					}
+		case nContent == 0:
+		case folding:
+			for _, q := range buf { // forced, fewer than k
+				if err := fold(q); err != nil {
+					return err
 				}
 			}
 			if err := upsertCells(ctx, tx, cells); err != nil {
 				return err
 			}
-			res.Requests, res.Cells = len(content), len(cells)
+			res.Requests, res.Cells = nContent, len(cells)
 		default:
 			// Fewer than k and no bucket closed: carry, sealed anew.
-			carried := make([][]byte, len(content))
-			for i, p := range content {
-				b, err := jsonMarshal(p)
+			rng.Shuffle(len(buf), func(i, j int) { buf[i], buf[j] = buf[j], buf[i] })
+			carried := make([][]byte, len(buf))
+			for i, p := range buf {
+				b, err := marshalPayload(p)
 				if err != nil {
 					return err
 				}
@@ -323,7 +353,7 @@ func (m *mixer) mixOn(ctx context.Context, conn *pgx.Conn, force bool) (MixResul
 				curKey.iv, curKey.id[:], carried); err != nil {
 				return err
 			}
-			res.Carried = len(content)
+			res.Carried = len(buf)
 		}
 		if err := upsertOutcomes(ctx, tx, outcomes); err != nil {
 			return err
