@@ -1,18 +1,12 @@
 package storage
 
 import (
-	"bytes"
-	"compress/flate"
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/veil-telemetry/veil/internal/loghist"
@@ -80,44 +74,43 @@ func (c *rollupCell) merge(o *rollupCell) {
 	}
 }
 
-// The sealed payload of a staging row, as JSON (encoding/json keeps
-// float64 values exact). Field names are short: one payload per request.
-type payloadJSON struct {
+// The payload of a staging row, before its binary encoding (payload.go).
+type stagedPayload struct {
 	// Closes is the Unix time at which the last bucket of the request's
 	// events closes: a mix of fewer than k requests may happen then.
-	Closes int64 `json:"e"`
+	Closes int64
 	// Since is the interval the request was first staged in (kept when
 	// the mixer carries it to a later interval), for the mix lag.
-	Since    int64         `json:"i,omitempty"`
-	Cells    []cellJSON    `json:"c,omitempty"`
-	Outcomes []outcomeJSON `json:"o,omitempty"`
+	Since    int64
+	Cells    []stagedCell
+	Outcomes []stagedOutcome
 }
 
-type cellJSON struct {
-	Hour    int64         `json:"h"`
-	Schema  string        `json:"s"`
-	Version int32         `json:"v"`
-	Dims    string        `json:"d"`
-	Count   int64         `json:"n"`
-	M       []measureJSON `json:"m,omitempty"`
+type stagedCell struct {
+	Hour    int64
+	Schema  string
+	Version int32
+	Dims    string
+	Count   int64
+	M       []stagedMeasure
 }
 
-type measureJSON struct {
-	Name string  `json:"k"`
-	N    int64   `json:"n"`
-	Sum  float64 `json:"s"`
-	Min  float64 `json:"lo"`
-	Max  float64 `json:"hi"`
-	Hist []byte  `json:"h"`
+type stagedMeasure struct {
+	Name string
+	N    int64
+	Sum  float64
+	Min  float64
+	Max  float64
+	Hist []byte
 }
 
-type outcomeJSON struct {
-	Hour    int64  `json:"h"`
-	Schema  string `json:"s"`
-	Version int32  `json:"v"`
-	Outcome string `json:"o"`
-	Reason  string `json:"r,omitempty"`
-	Count   int64  `json:"n"`
+type stagedOutcome struct {
+	Hour    int64
+	Schema  string
+	Version int32
+	Outcome string
+	Reason  string
+	Count   int64
 }
 
 type outcomeKey struct {
@@ -147,7 +140,7 @@ func encodePayload(b *Batch) (payload []byte, content bool, err error) {
 	if len(b.Records) == 0 && len(b.Outcomes) == 0 {
 		return nil, false, nil
 	}
-	var p payloadJSON
+	var p stagedPayload
 	cells := map[cellKey]*rollupCell{}
 	var order []cellKey
 	var buf []byte
@@ -179,13 +172,13 @@ func encodePayload(b *Batch) (payload []byte, content bool, err error) {
 	}
 	for _, k := range order {
 		c := cells[k]
-		cj := cellJSON{Hour: k.hour, Schema: k.schema, Version: k.version, Dims: k.dims, Count: c.count}
+		cj := stagedCell{Hour: k.hour, Schema: k.schema, Version: k.version, Dims: k.dims, Count: c.count}
 		for i, name := range c.names {
 			m := c.ms[i]
 			if math.IsInf(m.sum, 0) {
 				return nil, false, fmt.Errorf("%w: measure sum overflows", ErrInvalidRecord)
 			}
-			cj.M = append(cj.M, measureJSON{Name: name, N: m.n, Sum: m.sum, Min: m.min, Max: m.max, Hist: m.hist.Encode()})
+			cj.M = append(cj.M, stagedMeasure{Name: name, N: m.n, Sum: m.sum, Min: m.min, Max: m.max, Hist: m.hist.Encode()})
 		}
 		p.Cells = append(p.Cells, cj)
 	}
@@ -206,7 +199,7 @@ func encodePayload(b *Batch) (payload []byte, content bool, err error) {
 		sums[outcomeKey{o.Bucket.UTC().Truncate(time.Hour).Unix(), o.Schema, int32(o.Version), o.Outcome, o.Reason}] += o.Count
 	}
 	for k, n := range sums {
-		p.Outcomes = append(p.Outcomes, outcomeJSON{k.hour, k.schema, k.version, k.outcome, k.reason, n})
+		p.Outcomes = append(p.Outcomes, stagedOutcome{k.hour, k.schema, k.version, k.outcome, k.reason, n})
 	}
 	if len(p.Cells) == 0 && len(p.Outcomes) == 0 {
 		return nil, false, nil
@@ -218,40 +211,8 @@ func encodePayload(b *Batch) (payload []byte, content bool, err error) {
 	return out, len(p.Cells) > 0, nil
 }
 
-// A payload is its JSON compressed with DEFLATE (RFC 1951, fastest
-// level) before it is sealed: the JSON repeats its names cell after cell,
-// and the staging row's size is most of the acknowledge transaction's
-// server time (WAL, TOAST). The length of a sealed payload says roughly
-// how many distinct cells the request had, which its uncompressed length
-// said as well.
-
-// maxPayload bounds a decompressed payload (a request holds at most a few
-// thousand events).
-const maxPayload = 64 << 20
-
-var flaters = sync.Pool{New: func() any {
-	w, _ := flate.NewWriter(nil, flate.BestSpeed)
-	return w
-}}
-
-func marshalPayload(p *payloadJSON) ([]byte, error) {
-	js, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(js)/4 + 64)
-	fw := flaters.Get().(*flate.Writer)
-	defer flaters.Put(fw)
-	fw.Reset(&buf)
-	if _, err := fw.Write(js); err != nil {
-		return nil, err
-	}
-	if err := fw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+// marshalPayload encodes a payload in its binary form (payload.go).
+func marshalPayload(p *stagedPayload) ([]byte, error) { return encodeBinaryPayload(p), nil }
 
 // checkText refuses text PostgreSQL cannot store (NUL) or that is not
 // UTF-8 (the mixer must never fail on a request's content).
@@ -267,23 +228,10 @@ func checkText(s string) error {
 
 // decodePayload parses a staging payload into cells (merged into cells)
 // and outcome counts (added to outcomes).
-func decodePayload(b []byte) (*payloadJSON, error) {
-	js, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(b)), maxPayload+1))
-	if err != nil {
-		return nil, fmt.Errorf("storage: staging payload: %w", err)
-	}
-	if len(js) > maxPayload {
-		return nil, errors.New("storage: staging payload too large")
-	}
-	var p payloadJSON
-	if err := json.Unmarshal(js, &p); err != nil {
-		return nil, fmt.Errorf("storage: staging payload: %w", err)
-	}
-	return &p, nil
-}
+func decodePayload(b []byte) (*stagedPayload, error) { return decodeBinaryPayload(b) }
 
 // cellOf converts a payload cell.
-func cellOf(cj *cellJSON) (cellKey, *rollupCell, error) {
+func cellOf(cj *stagedCell) (cellKey, *rollupCell, error) {
 	k := cellKey{hour: cj.Hour, schema: cj.Schema, version: cj.Version, dims: cj.Dims}
 	c := &rollupCell{count: cj.Count}
 	for _, m := range cj.M {

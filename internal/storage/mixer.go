@@ -162,7 +162,7 @@ func (m *mixer) lead(ctx context.Context) (*pgx.Conn, error) {
 
 // staged is one opened staging row.
 type staged struct {
-	p *payloadJSON
+	p *stagedPayload
 }
 
 func (m *mixer) mix(ctx context.Context, force bool) (MixResult, error) {
@@ -247,10 +247,10 @@ func (m *mixer) mixOn(ctx context.Context, conn *pgx.Conn, force bool) (MixResul
 		// payloads. Requests are folded in stored order, which the
 		// acknowledge transactions shuffled within each group; the cells
 		// are written in key order.
-		var buf []*payloadJSON
+		var buf []*stagedPayload
 		cells := map[cellKey]*rollupCell{}
 		folding := force
-		fold := func(p *payloadJSON) error {
+		fold := func(p *stagedPayload) error {
 			for i := range p.Cells {
 				k, c, err := cellOf(&p.Cells[i])
 				if err != nil {
