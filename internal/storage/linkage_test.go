@@ -295,3 +295,27 @@ func TestMixWaitsForK(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestOneMixer: the mixer lock is held by the first writer that mixes, on
+// its own connection, so a second writer (another replica) does not mix
+// until the first closes.
+func TestOneMixer(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	w1 := storagetest.NewWriter(t, db, storage.WriterConfig{NoMixer: true})
+	w2 := storagetest.NewWriter(t, db, storage.WriterConfig{NoMixer: true})
+	defer w2.Close(ctx)
+	if res, err := w1.Mix(ctx, false); err != nil || !res.Leader {
+		t.Fatalf("first mixer: %+v %v", res, err)
+	}
+	if res, err := w2.Mix(ctx, false); err != nil || res.Leader {
+		t.Fatalf("second mixer while the first holds the lock: %+v %v", res, err)
+	}
+	if err := w1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := w2.Mix(ctx, false); err != nil || !res.Leader {
+		t.Fatalf("second mixer after the first closed: %+v %v", res, err)
+	}
+}
