@@ -70,10 +70,39 @@ END
 $$;
 REVOKE ALL ON FUNCTION veil_take_staging_partition(bigint) FROM PUBLIC;
 
-CREATE FUNCTION veil_drop_staging_partition(iv bigint) RETURNS void
+-- The mixer empties a partition it took with TRUNCATE, in its transaction
+-- (a lock on the partition alone), and drops it afterwards in a
+-- transaction of its own: DROP locks the parent table too, and taking that
+-- lock while holding partition locks could deadlock with a reader of the
+-- parent or an acknowledge transaction at an interval's end.
+CREATE FUNCTION veil_truncate_staging_partition(iv bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	EXECUTE format('DROP TABLE IF EXISTS public.%I', 'staging_' || iv::text);
+	EXECUTE format('TRUNCATE public.%I', 'staging_' || iv::text);
+END
+$$;
+REVOKE ALL ON FUNCTION veil_truncate_staging_partition(bigint) FROM PUBLIC;
+
+-- veil_drop_staging_partition drops interval iv's partition if it is empty
+-- and reports whether it is gone: a late acknowledge transaction may have
+-- written to it after the mix; its rows wait for the next mix (and its key
+-- file stays).
+CREATE FUNCTION veil_drop_staging_partition(iv bigint) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	part text := 'staging_' || iv::text;
+	nonempty boolean;
+BEGIN
+	IF to_regclass('public.' || quote_ident(part)) IS NULL THEN
+		RETURN true;
+	END IF;
+	EXECUTE format('LOCK TABLE public.staging IN ACCESS EXCLUSIVE MODE');
+	EXECUTE format('SELECT EXISTS (SELECT 1 FROM public.%I)', part) INTO nonempty;
+	IF nonempty THEN
+		RETURN false;
+	END IF;
+	EXECUTE format('DROP TABLE public.%I', part);
+	RETURN true;
 END
 $$;
 REVOKE ALL ON FUNCTION veil_drop_staging_partition(bigint) FROM PUBLIC;

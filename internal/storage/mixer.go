@@ -359,7 +359,7 @@ func (m *mixer) mixOn(ctx context.Context, conn *pgx.Conn, force bool) (MixResul
 			return err
 		}
 		for _, iv := range ivs {
-			if _, err := tx.Exec(ctx, "SELECT veil_drop_staging_partition($1)", iv); err != nil {
+			if _, err := tx.Exec(ctx, "SELECT veil_truncate_staging_partition($1)", iv); err != nil {
 				return err
 			}
 		}
@@ -375,8 +375,22 @@ func (m *mixer) mixOn(ctx context.Context, conn *pgx.Conn, force bool) (MixResul
 	if err != nil {
 		return res, fmt.Errorf("storage: mix: %w", err)
 	}
-	// The taken intervals' keys go (the current one, which carried rows
-	// use, is never taken unless forced).
+	// The emptied partitions go, each in a transaction of its own, and
+	// with them their intervals' keys (the current one, which carried rows
+	// use, is never taken unless forced). A partition a late acknowledge
+	// transaction wrote to stays, with its key, for the next mix.
+	var dropped []int64
+	for _, iv := range taken {
+		var gone bool
+		if err := conn.QueryRow(ctx, "SELECT veil_drop_staging_partition($1)", iv).Scan(&gone); err != nil {
+			w.log.Error("could not drop a mixed staging partition; the next mix takes it again", "error_kind", errorKind(err))
+			continue
+		}
+		if gone {
+			dropped = append(dropped, iv)
+		}
+	}
+	taken = dropped
 	if err := w.keys.removeIntervals(taken); err != nil {
 		// The mix committed: the files are orphans, removed at the next
 		// start (removeOrphans).

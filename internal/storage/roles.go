@@ -159,7 +159,7 @@ func provisionRoles(ctx context.Context, conn *pgx.Conn, opts ProvisionOptions) 
 			"GRANT SELECT, INSERT ON staging TO " + w,
 			"GRANT SELECT, INSERT, UPDATE ON rollups, ingest_outcomes TO " + w,
 			"GRANT SELECT, INSERT, UPDATE, DELETE ON dedup_claims, batch_keys, enc_hashes TO " + w,
-			"GRANT EXECUTE ON FUNCTION veil_ensure_staging_partition(bigint), veil_take_staging_partition(bigint), veil_drop_staging_partition(bigint) TO " + w,
+			"GRANT EXECUTE ON FUNCTION veil_ensure_staging_partition(bigint), veil_take_staging_partition(bigint), veil_truncate_staging_partition(bigint), veil_drop_staging_partition(bigint) TO " + w,
 			"GRANT SELECT ON rollups, ingest_outcomes, schemas TO " + r,
 			"GRANT SELECT, INSERT, UPDATE ON key_ring TO " + s,
 			"GRANT SELECT, INSERT, UPDATE ON key_signers TO " + s,
