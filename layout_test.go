@@ -27,7 +27,9 @@ var allowed = map[string][]string{
 	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile", "chart", "release", "dp"},
 	"admincli":   {"proto", "problem"}, // veil admin: a client of the admin API
 	"buildinfo":  {},
-	"storage":    {"migrations", "keystate", "secretfile"},
+	"storage":    {"migrations", "keystate", "secretfile", "loghist"},
+	// The mergeable percentile histogram of rollup cells (std only).
+	"loghist": {},
 	"keystate":   {},
 	"migrations": {},
 	"proto":      {},
@@ -94,6 +96,7 @@ var thirdParty = map[string][]string{
 	"keystate": {},
 	"server":   {},
 	"bodyread": {},
+	"loghist":  {},
 	"ohttp":    {"github.com/cloudflare/circl", "golang.org/x/crypto", "golang.org/x/sys"},
 	"relay":    {"golang.org/x/time"},
 	"schema":   {"github.com/santhosh-tekuri/jsonschema/v6", "golang.org/x/text"},

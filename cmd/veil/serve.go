@@ -148,7 +148,12 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
-	writer, err := storage.NewWriter(db, storage.WriterConfig{Logger: logger})
+	if c.DatabaseURL != "" {
+		db.WarnAboutLogging(ctx)
+	}
+	wcfg := c.WriterConfig()
+	wcfg.Logger = logger
+	writer, err := storage.NewWriter(db, wcfg)
 	if err != nil {
 		return err
 	}

@@ -135,6 +135,9 @@ func (s *Server) exactAggregates(ctx context.Context, q aggregateQuery) (*veilv1
 			if m.Count > 0 {
 				st.Mean = &m.Mean
 			}
+			if p := m.Percentiles; p != nil {
+				st.P50, st.P90, st.P99 = &p.P50, &p.P90, &p.P99
+			}
 			pg.Measures[name] = st
 		}
 		out.Groups = append(out.Groups, pg)

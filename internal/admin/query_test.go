@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/veil-telemetry/veil/internal/loghist"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
@@ -50,6 +52,7 @@ func seedMode(t *testing.T, h *harness, mode string) {
 	if _, err := w.Write(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
+	storagetest.Mix(t, h.db)
 }
 
 type aggResponse struct {
@@ -66,6 +69,8 @@ type aggResponse struct {
 			Max   *float64    `json:"max"`
 			Mean  float64     `json:"mean"`
 			P50   *float64    `json:"p50"`
+			P90   *float64    `json:"p90"`
+			P99   *float64    `json:"p99"`
 		} `json:"measures"`
 	} `json:"groups"`
 	Suppressed int    `json:"suppressed_groups"`
@@ -102,6 +107,14 @@ func TestAggregatesSuppressBelowK(t *testing.T) {
 	}
 	if a.Mode != "exact" || a.Label != LabelExact || g.Provisional || g.NoiseSD != 0 {
 		t.Fatalf("exact mode not labelled: %+v", a)
+	}
+	// Percentiles of 100..111 against the values of rank ⌈q·12⌉ (105, 110,
+	// 111), within the histogram's relative error.
+	for i, p := range []*float64{m.P50, m.P90, m.P99} {
+		want := []float64{105, 110, 111}[i]
+		if p == nil || math.Abs(*p-want) > loghist.RelativeError*want {
+			t.Errorf("percentile %d = %v, want about %v", i, p, want)
+		}
 	}
 	// Without group_by, one group of 15 per bucket.
 	a = get("schema=app.launch&version=1&bucket=day")

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/veil-telemetry/veil/internal/admin"
+	"github.com/veil-telemetry/veil/internal/loghist"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
@@ -466,6 +469,7 @@ func seedFile(t *testing.T, s *server, c client, file string) {
 	if _, err := w.Write(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
+	storagetest.Mix(t, s.db)
 }
 
 func TestAggregates(t *testing.T) {
@@ -487,8 +491,17 @@ func TestAggregates(t *testing.T) {
 	}
 	// 12 ios events, cold_start_ms 300..311; exact mode says so on
 	// every line, and never shows a minimum or maximum.
-	if got := strings.Join(out[1][1:], " "); got != "ios exact — subtractable 12 - cold_start_ms 12 3666 305.5 - - -" {
+	row := out[1]
+	if got := strings.Join(row[1:len(row)-3], " "); got != "ios exact — subtractable 12 - cold_start_ms 12 3666 305.5" {
 		t.Errorf("ios row %q", got)
+	}
+	// Percentiles of 300..311 (the values of rank ⌈q·12⌉: 305, 310, 311),
+	// within the histogram's relative error.
+	for i, want := range []float64{305, 310, 311} {
+		got, err := strconv.ParseFloat(row[len(row)-3+i], 64)
+		if err != nil || math.Abs(got-want) > loghist.RelativeError*want {
+			t.Errorf("percentile column %d = %q (%v), want about %v", i, row[len(row)-3+i], err, want)
+		}
 	}
 	if got := strings.Join(out[2], " "); !strings.HasPrefix(got, "exact — subtractable: ") {
 		t.Errorf("label line %q", got)

@@ -182,3 +182,5 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+

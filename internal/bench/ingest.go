@@ -38,7 +38,7 @@ func (s *setup) startIngest(ctx context.Context, o Options) error {
 		return err
 	}
 	s.cleanup = append(s.cleanup, func() { os.RemoveAll(dir) })
-	db, err := storage.Open(ctx, storage.Config{URL: o.DatabaseURL, DataDir: dir}, logger)
+	db, err := storage.Open(ctx, storage.Config{URL: o.DatabaseURL, DataDir: dir, MasterKeyFile: filepath.Join(dir, "master.key")}, logger)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,12 @@ type Serve struct {
 	MaxRequest      int64
 	MaxEvents       int
 	RetentionEvery  time.Duration
-	ShutdownWait    time.Duration
+	// MixInterval and MixK: the mixer checks the staged requests every
+	// MixInterval and folds them into the rollups once at least MixK are
+	// pending or a bucket has closed (storage.WriterConfig).
+	MixInterval  time.Duration
+	MixK         int
+	ShutdownWait time.Duration
 	// ReadHeaderTimeout bounds how long a connection may take to send a
 	// request's headers on both listeners (slow-loris clients).
 	ReadHeaderTimeout time.Duration
@@ -105,6 +110,8 @@ func DefaultServe() Serve {
 		MaxRequest:        gateway.DefaultMaxRequestBytes,
 		MaxEvents:         ingest.DefaultMaxEvents,
 		RetentionEvery:    storage.DefaultRetentionInterval,
+		MixInterval:       storage.DefaultMixInterval,
+		MixK:              storage.DefaultMixK,
 		ShutdownWait:      server.DefaultShutdownTimeout,
 		ReadHeaderTimeout: server.DefaultReadHeaderTimeout,
 		MaxInFlight:       gateway.DefaultMaxConcurrent,
@@ -140,6 +147,8 @@ func (c *Serve) BindFlags(f *pflag.FlagSet) {
 	f.Int64Var(&c.MaxRequest, "max-request-bytes", c.MaxRequest, "largest encapsulated request")
 	f.IntVar(&c.MaxEvents, "max-events", c.MaxEvents, "most events in one batch")
 	f.DurationVar(&c.RetentionEvery, "retention-interval", c.RetentionEvery, "how often expired data and keys are dropped")
+	f.DurationVar(&c.MixInterval, "mix-interval", c.MixInterval, "how often the mixer folds acknowledged requests into the rollups (and the life of a staging key)")
+	f.IntVar(&c.MixK, "mix-k", c.MixK, "fewest requests in one mix, except at a bucket's end")
 	f.DurationVar(&c.ShutdownWait, "shutdown-timeout", c.ShutdownWait, "how long SIGTERM waits for in-flight requests and the writer")
 	f.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "both listeners cut a connection that has not sent its request headers within this long")
 	f.IntVar(&c.MaxInFlight, "max-inflight", c.MaxInFlight, "OHTTP requests handled at once; more are answered 503 with Retry-After before their body is read")
@@ -218,6 +227,12 @@ func (c *Serve) Validate() error {
 	if c.DatabaseWait < 0 || c.DatabaseWait > time.Hour {
 		bad("--database-wait %v: must be between 0 and 1h", c.DatabaseWait)
 	}
+	if c.MixInterval < time.Second || c.MixInterval > time.Hour {
+		bad("--mix-interval %v: must be between 1s and 1h", c.MixInterval)
+	}
+	if c.MixK < 1 || c.MixK > 100000 {
+		bad("--mix-k %d: must be between 1 and 100000", c.MixK)
+	}
 	if c.ShutdownWait <= 0 {
 		bad("--shutdown-timeout must be positive")
 	}
@@ -271,6 +286,14 @@ func (c *Serve) Validate() error {
 		c.TokenSecretFile = filepath.Join(c.DataDir, "token.secret")
 	}
 	return errors.Join(errs...)
+}
+
+// WriterConfig is the batch writer's and mixer's configuration: the mix
+// settings, and enc hashes kept for twice the replay window (a request's
+// Date may be up to one window ahead when it first arrives).
+func (c *Serve) WriterConfig() storage.WriterConfig {
+	return storage.WriterConfig{MixInterval: c.MixInterval, MixK: c.MixK,
+		EncHashTTL: max(storage.DefaultEncHashTTL, 2*c.ReplayWindow)}
 }
 
 // ServerConfig is how serve's listeners run (without TLS; the caller

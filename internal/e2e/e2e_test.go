@@ -90,7 +90,9 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		scheme = "https://"
 	}
 	s.public, s.admin, s.relayAt = scheme+pub, scheme+adm, "http://"+rel
-	args := []string{"serve", "--data-dir", s.dataDir, "--listen", pub, "--admin-listen", adm}
+	// Mix every second, whatever the count, so aggregates come soon
+	// (s.settle waits for it).
+	args := []string{"serve", "--data-dir", s.dataDir, "--listen", pub, "--admin-listen", adm, "--mix-interval", "1s", "--mix-k", "1"}
 	if os.Getenv(storagetest.EnvURL) != "" {
 		args = append(args, "--database-url", storagetest.URL(t))
 	}
@@ -244,6 +246,7 @@ func TestEndToEnd(t *testing.T) {
 	// Aggregates (the schema declares exact mode: these tests count
 	// deliveries): the ios group (12) is shown, the android group (3 < k)
 	// is suppressed, and no minimum or maximum is released.
+	s.settle(t)
 	r = call(t, "GET", s.admin+"/v1/aggregates?schema=app.launch&version=1&group_by=os", s.token, "", nil)
 	if r.Status != 200 {
 		t.Fatalf("aggregates: %d %s", r.Status, r.Body)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,8 +61,35 @@ func (a *aggregates) countsBy(dim string) map[string]int64 {
 	return m
 }
 
+// settle waits until the mixer has completed two checks after the call:
+// with --mix-k 1, every request acknowledged before it is then in the
+// rollups and the outcome counts.
+func (s *stack) settle(t *testing.T) {
+	t.Helper()
+	checks := func() float64 {
+		r := call(t, "GET", s.admin+"/metrics", s.token, "", nil)
+		for _, line := range strings.Split(string(r.Body), "\n") {
+			if v, ok := strings.CutPrefix(line, "veil_mixer_checks_total "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err == nil {
+					return f
+				}
+			}
+		}
+		t.Fatalf("no veil_mixer_checks_total in /metrics")
+		return 0
+	}
+	start := checks()
+	for deadline := time.Now().Add(time.Minute); checks() < start+2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the mixer did not check twice within a minute")
+		}
+	}
+}
+
 func (s *stack) aggregates(t *testing.T, schema string, version int, groupBy string) *aggregates {
 	t.Helper()
+	s.settle(t)
 	q := url.Values{"schema": {schema}, "version": {strconv.Itoa(version)}, "group_by": {groupBy}}
 	r := call(t, "GET", s.admin+"/v1/aggregates?"+q.Encode(), s.token, "", nil)
 	if r.Status != 200 {
@@ -77,6 +105,7 @@ func (s *stack) aggregates(t *testing.T, schema string, version int, groupBy str
 // acceptedStat returns the accepted total of /v1/stats.
 func (s *stack) acceptedStat(t *testing.T) int64 {
 	t.Helper()
+	s.settle(t)
 	r := call(t, "GET", s.admin+"/v1/stats", s.token, "", nil)
 	var st struct {
 		Accepted int64 `json:"accepted,string"`

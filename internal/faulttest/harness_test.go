@@ -114,7 +114,10 @@ func startServe(t testing.TB, o serveOpts) *serveProc {
 	}
 	s.public, s.admin = "http://"+s.pubAddr, "http://"+s.admAddr
 	args := []string{"serve", "--data-dir", s.dataDir, "--listen", s.pubAddr, "--admin-listen", s.admAddr,
-		"--admin-token-file", tokenFile, "--kems", "x25519", "--shutdown-timeout", "20s"}
+		"--admin-token-file", tokenFile, "--kems", "x25519", "--shutdown-timeout", "20s",
+		// Mix every second, whatever the count, so tests see the rollups
+		// soon (a later --mix-k in extra wins).
+		"--mix-interval", "1s", "--mix-k", "1"}
 	if o.dbURL != "" {
 		args = append(args, "--database-url", o.dbURL)
 	}
@@ -215,6 +218,26 @@ func (s *sender) sendSealed(ctx context.Context, enc []byte, cctx *ohttp.ClientC
 
 // dbCount counts with a fresh connection to url (the server under test's
 // database).
+// seqSum is the SQL sum of the "seq" measure over rollups matching a
+// condition: with the count, it checks that each event is stored once.
+func seqSum(where string) string {
+	return `SELECT coalesce(sum(r.measure_stats[4 * e.i - 2]), 0)::bigint
+		FROM rollups r CROSS JOIN LATERAL unnest(r.measure_names) WITH ORDINALITY AS e(n, i)
+		WHERE e.n = 'seq' AND ` + where
+}
+
+// mixedCount waits until the mixer has folded every staged request (the
+// staging table is empty), then runs dbCount.
+func mixedCount(t testing.TB, url, q string, args ...any) int64 {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); dbCount(t, url, "SELECT count(*) FROM staging") > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("staged requests not mixed within a minute")
+		}
+	}
+	return dbCount(t, url, q, args...)
+}
+
 func dbCount(t testing.TB, url, q string, args ...any) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

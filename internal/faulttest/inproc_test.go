@@ -208,6 +208,7 @@ func problemType(body []byte) string {
 // may not read events).
 func count(t testing.TB, db *storage.DB, q string, args ...any) int64 {
 	t.Helper()
+	storagetest.Mix(t, db)
 	var n int64
 	if err := storagetest.Owner(t, db).QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", q, err)

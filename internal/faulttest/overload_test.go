@@ -87,7 +87,7 @@ func TestOverload(t *testing.T) {
 		}
 	}
 	offered := over.OK + over.Failed
-	stored := dbCount(t, dbURL, "SELECT count(*) FROM events WHERE schema_name = 'bench.session'")
+	stored := mixedCount(t, dbURL, "SELECT coalesce(sum(count), 0)::bigint FROM rollups WHERE schema_name = 'bench.session'")
 	// Events (10 per request); stored includes the baseline and saturation runs.
 	f := figures{sent: 10 * offered, acked: 10 * over.OK, stored: stored, maxRSSKiB: hwm, recovery: recovery}
 	f.log(t, "overload")

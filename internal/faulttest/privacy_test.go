@@ -20,7 +20,6 @@ import (
 	"github.com/veil-telemetry/veil/bhttp"
 	"github.com/veil-telemetry/veil/internal/e2e/e2etest"
 	"github.com/veil-telemetry/veil/internal/gateway"
-	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 )
 
@@ -173,7 +172,7 @@ func TestPrivacyLeakScan(t *testing.T) {
 	// A malformed request and a wrong-key one, to have the error paths
 	// logged too.
 	snd.send(ctx, []byte("garbage with jane.planted@example.org"))
-	if n := dbCount(t, dbURL, "SELECT count(*) FROM events WHERE schema_name = 'fault.event'"); n != 12 {
+	if n := mixedCount(t, dbURL, "SELECT coalesce(sum(count), 0)::bigint FROM rollups WHERE schema_name = 'fault.event'"); n != 12 {
 		t.Fatalf("%d events stored, want 12", n)
 	}
 
@@ -206,17 +205,14 @@ func TestPrivacyLeakScan(t *testing.T) {
 	t.Logf("leak scan: %d needles over %d sources (%d tables, %d log bytes, %d metrics bytes): %d hits",
 		len(needles()), len(sources), len(rows), len(sources["serve log"])+len(sources["relay log"]), len(metrics.Body), hits)
 
-	// Stored rows carry no batch id: only the dedup table holds the key.
+	// No table holds the batch id: the dedup table holds a keyed hash.
 	raw, _ := base64.RawURLEncoding.DecodeString(batchID)
-	// Positive control: the scan does see what is stored — the dedup
-	// table holds the key, as it should.
-	if !strings.Contains(rows["public.batch_keys"], hex.EncodeToString(raw)) {
-		t.Error("the row scan does not find the stored batch key: the scan is blind")
+	// Positive control: the scan does see what is stored — an accepted
+	// value in the rollups, and a claim in the dedup table.
+	if !strings.Contains(rows["public.rollups"], "fault.event") || rows["public.dedup_claims"] == "" {
+		t.Error("the row scan does not find the stored cells or claims: the scan is blind")
 	}
 	for table, text := range rows {
-		if table == "public.batch_keys" {
-			continue
-		}
 		if strings.Contains(text, batchID) || strings.Contains(text, hex.EncodeToString(raw)) {
 			t.Errorf("table %s holds the batch id", table)
 		}
@@ -286,7 +282,7 @@ func allRows(t *testing.T, url string) map[string]string {
 		}
 		out[tb] = strings.Join(lines, "\n")
 	}
-	if _, ok := out["public.events"]; !ok || len(out) < 5 {
+	if _, ok := out["public.rollups"]; !ok || len(out) < 5 {
 		t.Fatalf("tables found: %v", len(out))
 	}
 	return out
@@ -414,74 +410,4 @@ func TestRowsCarryNoOrder(t *testing.T) {
 	if n < 10 {
 		t.Fatalf("only %d columns found", n)
 	}
-}
-
-// TestRegrouping submits two distinguishable batches that land in one
-// commit group and checks that the stored physical order (ctid) does not
-// reveal them: under a random shuffle the two batches' rows interleave,
-// counted as runs. For two batches of 50 rows the number of runs under a
-// uniform shuffle has mean 51 and standard deviation about 5; stored in
-// batch order it would be 2. Each trial requires at least 20 runs (over
-// six standard deviations below the mean: a false failure has probability
-// below 1e-9 per trial), so the test is sound and not flaky.
-func TestRegrouping(t *testing.T) {
-	const trials, perBatch, minRuns = 5, 50, 20
-	db := storagetest.New(t)
-	ctx := context.Background()
-	w := storagetest.NewWriter(t, db, storage.WriterConfig{Workers: 1, Linger: 500 * time.Millisecond})
-	defer w.Close(ctx)
-	bucket := time.Now().UTC().Truncate(time.Hour)
-	var allRuns []int
-	for trial := range trials {
-		label := fmt.Sprintf("trial%d", trial)
-		mk := func(os string) *storage.Batch {
-			b := &storage.Batch{BatchKey: []byte(e2etest.NewBatchID())}
-			for i := range perBatch {
-				b.Records = append(b.Records, storage.Record{Bucket: bucket, Schema: "regroup", Version: 1,
-					Dimensions: map[string]any{"os": os, "trial": label}, Measures: map[string]float64{"i": float64(i)}})
-			}
-			return b
-		}
-		// Both queued back to back (Submit does not block): the one
-		// worker takes them into one group within its linger.
-		type done struct {
-			st  storage.Status
-			err error
-		}
-		ch := make(chan done, 2)
-		for _, os := range []string{"a", "b"} {
-			b := mk(os)
-			b.Done = func(st storage.Status, err error) { ch <- done{st, err} }
-			if err := w.Submit(b); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for range 2 {
-			if d := <-ch; d.err != nil || d.st != storage.StatusCommitted {
-				t.Fatalf("trial %d: %v %v", trial, d.st, d.err)
-			}
-		}
-		rs, err := storagetest.Owner(t, db).Query(ctx, `SELECT dims->>'os' FROM events WHERE dims->>'trial' = $1 ORDER BY ctid`, label)
-		if err != nil {
-			t.Fatal(err)
-		}
-		order, err := pgx.CollectRows(rs, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(order) != 2*perBatch {
-			t.Fatalf("trial %d: %d rows", trial, len(order))
-		}
-		runs := 1
-		for i := 1; i < len(order); i++ {
-			if order[i] != order[i-1] {
-				runs++
-			}
-		}
-		allRuns = append(allRuns, runs)
-		if runs < minRuns {
-			t.Errorf("trial %d: stored order has %d runs (%s): the batches can be regrouped", trial, runs, strings.Join(order, ""))
-		}
-	}
-	t.Logf("runs per trial %v (batch order would give 2; uniform shuffle ≈ 51 ± 5)", allRuns)
 }

@@ -109,19 +109,33 @@ func TestPipelineStoresNothingRejected(t *testing.T) {
 	// The stored rows: dimensions and measures only, at the coarse time.
 	hour := now.Truncate(time.Hour)
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	rows, err := owner.Query(ctx, `SELECT bucket, schema_name, schema_version, dims::text, measures::text FROM events`)
+	// Once mixed, the stored form is rollup cells (one event each here):
+	// their measures' sums are the values.
+	storagetest.Mix(t, db)
+	rows, err := owner.Query(ctx, `SELECT hour, schema_name, schema_version, dims::text, count, measure_names, measure_stats FROM rollups`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for rows.Next() {
 		var bucket time.Time
-		var name, dims, measures string
+		var name, dims string
 		var version int
-		if err := rows.Scan(&bucket, &name, &version, &dims, &measures); err != nil {
+		var count int64
+		var names []string
+		var stats []float64
+		if err := rows.Scan(&bucket, &name, &version, &dims, &count, &names, &stats); err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, fmt.Sprintf("%s %s v%d %s %s", bucket.UTC().Format(time.RFC3339), name, version, canonJSON(t, dims), canonJSON(t, measures)))
+		ms := map[string]float64{}
+		for i, n := range names {
+			ms[n] = stats[4*i+1]
+		}
+		mj, _ := json.Marshal(ms)
+		got = append(got, fmt.Sprintf("%s %s v%d %s %s", bucket.UTC().Format(time.RFC3339), name, version, canonJSON(t, dims), canonJSON(t, string(mj))))
+		if count != 1 {
+			t.Errorf("cell %s counts %d events", dims, count)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
@@ -134,7 +148,7 @@ func TestPipelineStoresNothingRejected(t *testing.T) {
 	}
 	slices.Sort(wantRows)
 	if !slices.Equal(got, wantRows) {
-		t.Errorf("events rows:\n got %q\nwant %q", got, wantRows)
+		t.Errorf("rollup cells:\n got %q\nwant %q", got, wantRows)
 	}
 
 	// A retry of the batch adds nothing and is answered duplicate.
@@ -145,21 +159,22 @@ func TestPipelineStoresNothingRejected(t *testing.T) {
 	if r := resp.Results[0]; r.Status != StatusDuplicate {
 		t.Errorf("retry answered %v", r)
 	}
+	storagetest.Mix(t, db)
 	var n int
-	if err := owner.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil || n != 3 {
-		t.Errorf("%d event rows after the retry (%v), want 3", n, err)
+	if err := owner.QueryRow(ctx, `SELECT sum(count) FROM rollups`).Scan(&n); err != nil || n != 3 {
+		t.Errorf("%d events after the retry (%v), want 3", n, err)
 	}
 
 	// Scan every table, as text, for every rejected value and the batch id.
 	tables := allTables(t, ctx, owner)
-	if !slices.Contains(tables, "events") || !slices.Contains(tables, "batch_keys") {
+	if !slices.Contains(tables, "rollups") || !slices.Contains(tables, "dedup_claims") {
 		t.Fatalf("tables %v", tables)
 	}
 	t.Logf("scanning tables %v", tables)
 	keyHex := hex.EncodeToString(testBatchKey)
 	// The scan sees stored values: an accepted one is there.
-	if text := tableText(t, ctx, owner, "events"); !strings.Contains(text, "de-DE") {
-		t.Errorf("events as text lacks an accepted value: %s", text)
+	if text := tableText(t, ctx, owner, "rollups"); !strings.Contains(text, "de-DE") {
+		t.Errorf("rollups as text lack an accepted value: %s", text)
 	}
 	for _, tbl := range tables {
 		text := tableText(t, ctx, owner, tbl)
@@ -174,14 +189,14 @@ func TestPipelineStoresNothingRejected(t *testing.T) {
 		if strings.Contains(text, testBatchID) {
 			t.Errorf("table %s holds the batch_id", tbl)
 		}
-		// The decoded key lives in batch_keys only, apart from the rows
-		// (DESIGN.md invariant 3).
-		if strings.Contains(text, keyHex) && tbl != "batch_keys" {
+		// The decoded key is stored nowhere: dedup_claims holds a keyed
+		// hash of it (DESIGN.md invariant 3).
+		if strings.Contains(text, keyHex) {
 			t.Errorf("table %s holds the batch key", tbl)
 		}
 	}
-	if text := tableText(t, ctx, owner, "batch_keys"); !strings.Contains(text, keyHex) {
-		t.Errorf("batch_keys lacks the batch key: %s", text)
+	if text := tableText(t, ctx, owner, "dedup_claims"); text == "" {
+		t.Errorf("dedup_claims holds no claim")
 	}
 
 	// Outcome counts: reasons and registered names only.

@@ -372,7 +372,7 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 		}
 		switch {
 		case tc.Verified:
-			batch.Token = tc.claim()
+			batch.Claims = append(batch.Claims, tc.claim(now))
 		case pol.required:
 			tc.observe(tc.Reason)
 			return nil, requestResult{result: ResultTokenRefused}, newError(errTokenRefused, "a valid Privacy Pass token is required")
@@ -419,7 +419,7 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 		tc.observe("spent")
 		return nil, requestResult{result: ResultTokenRefused}, newError(errTokenRefused, "a valid Privacy Pass token is required")
 	}
-	if batch.Token != nil && st == storage.StatusCommitted {
+	if len(batch.Claims) > 0 && st == storage.StatusCommitted {
 		tc.observe("verified")
 	}
 	if st == storage.StatusDuplicate {

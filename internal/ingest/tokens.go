@@ -96,8 +96,8 @@ func policyOf(schemas map[schemaKey]schemaEntry, perSchema map[schemaKey]int) to
 }
 
 // tokenClaim is the storage claim of a verified check.
-func (c *TokenCheck) claim() *storage.TokenClaim {
-	return &storage.TokenClaim{Window: c.Window, Hash: c.Hash}
+func (c *TokenCheck) claim(now time.Time) storage.Claim {
+	return storage.TokenClaim(c.Window, c.Hash, now)
 }
 
 // tokenChallengeFor is the WWW-Authenticate challenge of the request's

@@ -64,8 +64,8 @@ func TestTokenPolicies(t *testing.T) {
 	if _, err := s.SubmitEvents(WithTokenCheck(context.Background(), verified), tokenReq(t, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if b := w.last(t); b.Token == nil || string(b.Token.Hash) != "0123456789abcdef" {
-		t.Fatalf("claim %+v", b.Token)
+	if b := w.last(t); len(b.Claims) != 1 || b.Claims[0].Kind != storage.ClaimSpentToken || !strings.HasSuffix(string(b.Claims[0].Value), "0123456789abcdef") {
+		t.Fatalf("claim %+v", b.Claims)
 	}
 	// The writer's verdict "spent" is a 401 too.
 	s = tokenServer(t, &spentWriter{}, schema.TokensRequired, 0)
@@ -79,19 +79,19 @@ func TestTokenPolicies(t *testing.T) {
 	if _, err := s.SubmitEvents(context.Background(), tokenReq(t, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if b := w.last(t); b.Token != nil || b.Records[0].Dimensions[UnverifiedDimension] != true {
+	if b := w.last(t); len(b.Claims) != 0 || b.Records[0].Dimensions[UnverifiedDimension] != true {
 		t.Fatalf("optional without token: %+v", b.Records[0].Dimensions)
 	}
 	if _, err := s.SubmitEvents(WithTokenCheck(context.Background(), verified), tokenReq(t, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if b := w.last(t); b.Token == nil || b.Records[0].Dimensions[UnverifiedDimension] != nil {
+	if b := w.last(t); len(b.Claims) != 1 || b.Records[0].Dimensions[UnverifiedDimension] != nil {
 		t.Fatalf("optional with token: %+v", b.Records[0].Dimensions)
 	}
 	// off: the token is ignored (not spent).
 	w = &fakeWriter{}
 	s = tokenServer(t, w, schema.TokensOff, 0)
-	if _, err := s.SubmitEvents(WithTokenCheck(context.Background(), verified), tokenReq(t, 1)); err != nil || w.last(t).Token != nil {
+	if _, err := s.SubmitEvents(WithTokenCheck(context.Background(), verified), tokenReq(t, 1)); err != nil || len(w.last(t).Claims) != 0 {
 		t.Fatalf("off: %v", err)
 	}
 	// The per-batch cap bounds a tokened batch's events.

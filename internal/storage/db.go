@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,6 +65,9 @@ type Config struct {
 	// SkipMigrate opens without applying migrations (the schema version is
 	// still checked).
 	SkipMigrate bool
+	// StageKeyDir holds the writer's per-interval staging keys (see
+	// staging.go), outside PostgreSQL (default: DataDir/stage-keys).
+	StageKeyDir string
 	// NoRoles makes the service run with its login role's own privileges
 	// even where the writer and reader roles are available.
 	NoRoles bool
@@ -79,6 +83,7 @@ type DB struct {
 	// login may switch to the database's writer/reader role (see Roles),
 	// which its transactions then do; empty otherwise.
 	setWriter, setReader string
+	stageKeyDir          string
 }
 
 // Open connects (starting the managed server when cfg.URL is empty),
@@ -96,7 +101,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
 	if cfg.MasterKey != nil && cfg.MasterKeyFile != "" {
 		return nil, errors.New("storage: give a master key or a master key file, not both")
 	}
-	db := &DB{log: logger, masterKey: cfg.MasterKey}
+	db := &DB{log: logger, masterKey: cfg.MasterKey, stageKeyDir: cfg.StageKeyDir}
+	if db.stageKeyDir == "" && cfg.DataDir != "" {
+		db.stageKeyDir = filepath.Join(cfg.DataDir, "stage-keys")
+	}
 	url, ownerURL := cfg.URL, cfg.MigrationURL
 	if url == "" {
 		if ownerURL != "" {
@@ -123,6 +131,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*DB, error) {
 	pcfg.MaxConns = cmp.Or(cfg.MaxConns, defaultMaxConns)
 	pcfg.ConnConfig.ConnectTimeout = cmp.Or(cfg.ConnectTimeout, defaultConnectTimeout)
 	pcfg.HealthCheckPeriod = 5 * time.Second
+	// A statement that fails must not put its parameters (values, dedup
+	// hashes) into the server's log (DESIGN.md invariant 3).
+	pcfg.ConnConfig.RuntimeParams["log_parameter_max_length_on_error"] = "0"
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		db.Close()

@@ -173,8 +173,14 @@ func StartLocalConfig(ctx context.Context, cfg LocalConfig) (*LocalServer, error
 	return s, nil
 }
 
+// DataPath is the PostgreSQL data directory (PGDATA) of the server, with
+// its WAL under pg_wal and its log in server.log: for tests that inspect
+// what the server keeps below SQL.
+func (s *LocalServer) DataPath() string { return s.pgdata }
+
 // URL is the connection URL of the service database on this server, as
 // its bootstrap superuser, which owns it and runs its migrations.
+
 func (s *LocalServer) URL() string { return s.DatabaseURL(localDatabase) }
 
 // ServiceURL is the connection URL of the service database as its service
@@ -443,7 +449,9 @@ func (s *LocalServer) initdb(ctx context.Context) error {
 }
 
 // writeSettings regenerates veil.conf: unix socket in the cluster directory
-// only, no TCP. fsync stays on (the default).
+// only, no TCP. fsync stays on (the default). Logging and commit
+// timestamps are set so PostgreSQL keeps nothing that could link content
+// to a request (see LoggingWarnings for an external server).
 func (s *LocalServer) writeSettings() error {
 	settings := map[string]string{
 		"listen_addresses":        "''",
@@ -453,6 +461,17 @@ func (s *LocalServer) writeSettings() error {
 		"timezone":                "'UTC'",
 		"log_timezone":            "'UTC'",
 		"fsync":                   "on",
+		// What the server keeps or logs must not time or quote content
+		// (DESIGN.md invariant 3): no commit timestamps; errors logged
+		// without DETAIL (a unique violation's names the key) and without
+		// the statement; no statement or parameter logging.
+		"track_commit_timestamp":            "off",
+		"log_error_verbosity":               "terse",
+		"log_min_error_statement":           "panic",
+		"log_statement":                     "none",
+		"log_min_duration_statement":        "-1",
+		"log_parameter_max_length":          "0",
+		"log_parameter_max_length_on_error": "0",
 	}
 	for k, v := range s.cfg.Settings {
 		settings[k] = v

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
@@ -59,6 +62,24 @@ func TestLocalServerRefusesSecondInstance(t *testing.T) {
 	if err := db.Pool().QueryRow(ctx, "SELECT current_setting('listen_addresses'), current_setting('fsync')").Scan(&listen, &fsync); err != nil || listen != "" || fsync != "on" {
 		t.Fatalf("listen_addresses=%q fsync=%q (%v)", listen, fsync, err)
 	}
+	// What PostgreSQL keeps or logs about content (DESIGN.md invariant 3).
+	for setting, want := range map[string]string{
+		"track_commit_timestamp":            "off",
+		"log_error_verbosity":               "terse",
+		"log_min_error_statement":           "panic",
+		"log_statement":                     "none",
+		"log_min_duration_statement":        "-1",
+		"log_parameter_max_length":          "0",
+		"log_parameter_max_length_on_error": "0",
+	} {
+		var got string
+		if err := db.Pool().QueryRow(ctx, "SELECT current_setting($1)", setting).Scan(&got); err != nil || got != want {
+			t.Errorf("%s = %q (%v), want %q", setting, got, err, want)
+		}
+	}
+	if warns, err := db.LoggingWarnings(ctx); err != nil || len(warns) != 0 {
+		t.Errorf("managed server's settings warned about: %v (%v)", warns, err)
+	}
 }
 
 func TestUnavailableAndRecovery(t *testing.T) {
@@ -75,7 +96,7 @@ func TestUnavailableAndRecovery(t *testing.T) {
 			srv.Stop(context.Background())
 		}
 	}()
-	db, err := storage.Open(ctx, storage.Config{URL: srv.URL(), ConnectTimeout: time.Second}, nil)
+	db, err := storage.Open(ctx, storage.Config{URL: srv.URL(), ConnectTimeout: time.Second, MasterKey: randBytes(32), StageKeyDir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +161,7 @@ func TestUnavailableAndRecovery(t *testing.T) {
 		t.Fatalf("write after recovery: %v %v", s, err)
 	}
 	// db logs in as the managed server's superuser (srv.URL()).
-	if n := countTagOn(t, ctx, db.Pool(), "during"); n != 0 {
+	if n := countTag(t, ctx, db, "during"); n != 0 {
 		t.Errorf("%d rows written during the outage", n)
 	}
 }
@@ -158,24 +179,40 @@ func waitOrFail(t *testing.T, wg *sync.WaitGroup, d time.Duration, what string) 
 
 const childEnv = "VEIL_STORAGE_TEST_CHILD_URL"
 
+// childKeysEnv passes the child its stage key directory and master key
+// (hex), "DIR:KEY": the parent mixes what it staged after the kill.
+const childKeysEnv = "VEIL_STORAGE_TEST_CHILD_KEYS"
+
 // childKey is request i's idempotency key.
 func childKey(i int) []byte {
 	h := sha256.Sum256([]byte("kill-" + strconv.Itoa(i)))
 	return h[:16]
 }
 
-// writerChild is the child process of TestKillDuringStream (TestMain runs
-// it when childEnv is set): it streams requests through a Writer and prints
-// "ack N" once request N has completed as committed. It never returns
-// normally; the parent kills it.
+func childConfig(url, keys string) (storage.Config, error) {
+	dir, kh, _ := strings.Cut(keys, ":")
+	key, err := hex.DecodeString(kh)
+	return storage.Config{URL: url, StageKeyDir: dir, MasterKey: key}, err
+}
+
+// writerChild is the child process of TestKillDuringAckAndMix (TestMain
+// runs it when childEnv is set): it streams requests through a Writer
+// that mixes every second with k = 1, and prints "ack N" once request N
+// has completed as committed. It never returns normally; the parent kills
+// it.
 func writerChild(url string) int {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, storage.Config{URL: url}, nil)
+	cfg, err := childConfig(url, os.Getenv(childKeysEnv))
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
 	}
-	w, err := storage.NewWriter(db, storage.WriterConfig{MaxGroupRows: 200})
+	db, err := storage.Open(ctx, cfg, nil)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	w, err := storage.NewWriter(db, storage.WriterConfig{MaxGroupRows: 200, MixInterval: time.Second, MixK: 1})
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
@@ -204,12 +241,23 @@ func writerChild(url string) int {
 	}
 }
 
-func TestKillDuringStream(t *testing.T) {
+// TestKillDuringAckAndMix kills a writer with SIGKILL while acknowledge
+// transactions are in flight and while its mixer is inside a mix (held on
+// the outcomes table by a lock the test takes): afterwards, every
+// acknowledged request is counted exactly once, none partly, and a retry of
+// an acknowledged request is answered duplicate.
+func TestKillDuringAckAndMix(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	url := storagetest.URL(t)
+	keys := t.TempDir() + ":" + hex.EncodeToString(randBytes(32))
+	owner, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(ctx)
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"="+url)
+	cmd.Env = append(os.Environ(), childEnv+"="+url, childKeysEnv+"="+keys)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -223,6 +271,7 @@ func TestKillDuringStream(t *testing.T) {
 	killed := false
 	timeout := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
 	defer timeout.Stop()
+	var lock pgx.Tx
 	for sc.Scan() {
 		line := sc.Text()
 		if n, ok := strings.CutPrefix(line, "ack "); ok {
@@ -234,24 +283,53 @@ func TestKillDuringStream(t *testing.T) {
 		} else if strings.HasPrefix(line, "error") {
 			t.Fatalf("child: %s", line)
 		}
-		if len(acked) >= 300 && !killed {
-			// Mid-stream: requests are queued and a transaction is in flight.
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if len(acked) >= 300 && lock == nil {
+			// Hold the outcomes table: the next mix blocks inside its
+			// transaction, after its rollup upserts.
+			if lock, err = owner.Begin(ctx); err != nil {
 				t.Fatal(err)
 			}
+			if _, err := lock.Exec(ctx, "LOCK TABLE ingest_outcomes IN EXCLUSIVE MODE"); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				// Wait (on a connection of our own) for the mixer to
+				// block, then kill the child mid-stream and mid-mix.
+				c, err := pgx.Connect(ctx, url)
+				if err != nil {
+					cmd.Process.Kill()
+					return
+				}
+				defer c.Close(ctx)
+				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					var waiting int
+					if err := c.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE relation = 'ingest_outcomes'::regclass AND NOT granted").Scan(&waiting); err == nil && waiting > 0 {
+						break
+					}
+				}
+				cmd.Process.Signal(syscall.SIGKILL)
+			}()
 			killed = true
 		}
 	}
 	cmd.Wait()
+	if lock != nil {
+		lock.Rollback(ctx)
+	}
 	if !killed {
 		t.Fatalf("child ended before the kill after %d acks", len(acked))
 	}
-	check, err := storage.Open(ctx, storage.Config{URL: url}, nil)
+	cfg, err := childConfig(url, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := storage.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer check.Close()
-	rows, err := check.Pool().Query(ctx, "SELECT dims->>'tag', count(*) FROM events GROUP BY 1")
+	mixAll(t, ctx, check)
+	rows, err := check.Pool().Query(ctx, "SELECT dims->>'tag', sum(count)::int FROM rollups GROUP BY 1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,12 +347,22 @@ func TestKillDuringStream(t *testing.T) {
 	}
 	for i := range acked {
 		if n := counts["kill-"+strconv.Itoa(i)]; n != 3 {
-			t.Errorf("acknowledged request %d has %d of its 3 rows", i, n)
+			t.Errorf("acknowledged request %d has %d of its 3 events", i, n)
 		}
 	}
 	for tag, n := range counts {
 		if n != 3 {
-			t.Errorf("request %s partly written: %d rows", tag, n)
+			t.Errorf("request %s counted %d times 3 events... %d events", tag, n/3, n)
+		}
+	}
+	// Retries of acknowledged requests, after the restart, are duplicates.
+	w := storagetest.NewWriter(t, check, storage.WriterConfig{NoMixer: true})
+	defer w.Close(ctx)
+	for i := range 5 {
+		b := newBatch("kill-"+strconv.Itoa(i), 3)
+		b.BatchKey = childKey(i)
+		if s, err := w.Write(ctx, b); err != nil || s != storage.StatusDuplicate {
+			t.Errorf("retry of acknowledged request %d: %v %v, want duplicate", i, s, err)
 		}
 	}
 	t.Logf("%d acknowledged before SIGKILL, %d committed in all", len(acked), len(counts))

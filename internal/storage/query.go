@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/veil-telemetry/veil/internal/loghist"
 )
 
 // AggregateQuery selects rollups of one schema version.
@@ -41,6 +44,16 @@ type MeasureStats struct {
 	Count         int64
 	Sum, Min, Max float64
 	Mean          float64
+	// Percentiles come from the group's cells' histograms (within
+	// loghist.RelativeError of the exact values, ranks as loghist's
+	// Quantile); nil when a cell of the group holds values stored before
+	// histograms existed.
+	Percentiles *Percentiles
+}
+
+// Percentiles of a measure over a group.
+type Percentiles struct {
+	P50, P90, P99 float64
 }
 
 // AggregateGroup is one group of an aggregate.
@@ -170,12 +183,161 @@ func (db *DB) Aggregates(ctx context.Context, q AggregateQuery) (AggregateResult
 			res.Groups[i].Measures[name] = st
 			return nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return addPercentiles(ctx, tx, args, index, &res)
 	})
 	if err != nil {
 		return AggregateResult{}, fmt.Errorf("storage: aggregates: %w", err)
 	}
 	return res, nil
+}
+
+// addPercentiles merges the histograms of the cells of res's groups and
+// sets their measures' percentiles.
+func addPercentiles(ctx context.Context, tx pgx.Tx, args []any, index map[string]int, res *AggregateResult) error {
+	rows, err := tx.Query(ctx, aggregateGroups+`, c AS (
+		SELECT date_trunc($5, r.hour, 'UTC') AS b,
+			(SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
+				FROM jsonb_each(r.dims) AS e WHERE e.key = ANY($6::text[])) AS g,
+			r.count, r.measure_names, r.measure_stats, r.measure_hists
+		FROM rollups r
+		WHERE r.schema_name = $1 AND r.schema_version = $2 AND r.hour >= $3 AND r.hour < $4 AND cardinality(r.measure_names) > 0
+	)
+	SELECT c.b, c.g, c.count, c.measure_names, c.measure_stats, c.measure_hists
+	FROM c JOIN groups USING (b, g) WHERE groups.n >= $7`, args...)
+	if err != nil {
+		return err
+	}
+	type acc struct {
+		h   loghist.Hist
+		n   int64
+		bad bool
+	}
+	accs := map[int]map[string]*acc{}
+	var (
+		b     time.Time
+		g     []byte
+		count int64
+		names []string
+		stats []float64
+		hists []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&b, &g, &count, &names, &stats, &hists}, func() error {
+		i, ok := index[b.UTC().String()+"\x00"+string(g)]
+		if !ok {
+			return errors.New("storage: cell without its group")
+		}
+		c, err := storedCell(count, names, stats, hists)
+		if err != nil {
+			return err
+		}
+		if accs[i] == nil {
+			accs[i] = map[string]*acc{}
+		}
+		for j, name := range c.names {
+			a := accs[i][name]
+			if a == nil {
+				a = &acc{}
+				accs[i][name] = a
+			}
+			m := c.ms[j]
+			a.n += m.n
+			a.h.Merge(&m.hist)
+			a.bad = a.bad || int64(m.hist.Count()) != m.n
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, ms := range accs {
+		for name, a := range ms {
+			st, ok := res.Groups[i].Measures[name]
+			if !ok || a.bad || int64(a.h.Count()) != a.n || a.n == 0 {
+				continue
+			}
+			p := &Percentiles{}
+			p.P50, _ = a.h.Quantile(0.5)
+			p.P90, _ = a.h.Quantile(0.9)
+			p.P99, _ = a.h.Quantile(0.99)
+			st.Percentiles = p
+			res.Groups[i].Measures[name] = st
+		}
+	}
+	return nil
+}
+
+// RollupCell is one stored rollup cell: the events of one schema version
+// in one hour with one full dimension set.
+type RollupCell struct {
+	Hour time.Time
+	// Dims holds the cell's dimension values (string, bool, or float64
+	// for integers).
+	Dims     map[string]any
+	Count    int64
+	Measures map[string]CellMeasure
+}
+
+// CellMeasure is one measure of a rollup cell. Count is how many of the
+// cell's events carried it.
+type CellMeasure struct {
+	Count         int64
+	Sum, Min, Max float64
+	// Hist counts the measure's values (internal/loghist); nil when the
+	// cell holds values stored before histograms existed.
+	Hist *loghist.Hist
+}
+
+// RollupCells returns the rollup cells of a schema version whose hour is in
+// [from, to), ordered by hour. It is exact and unthresholded: for a release
+// mechanism (differential privacy, k-anonymity) to consume, never to serve
+// as it is.
+func (db *DB) RollupCells(ctx context.Context, schema string, version int, from, to time.Time) ([]RollupCell, error) {
+	var out []RollupCell
+	err := db.readTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT hour, dims, count, measure_names, measure_stats, measure_hists
+			FROM rollups WHERE schema_name = $1 AND schema_version = $2 AND hour >= $3 AND hour < $4
+			ORDER BY hour, dims`, schema, int32(version), from, to)
+		if err != nil {
+			return err
+		}
+		var (
+			hour  time.Time
+			dims  []byte
+			count int64
+			names []string
+			stats []float64
+			hists []byte
+		)
+		_, err = pgx.ForEachRow(rows, []any{&hour, &dims, &count, &names, &stats, &hists}, func() error {
+			c, err := storedCell(count, slices.Clone(names), stats, hists)
+			if err != nil {
+				return err
+			}
+			rc := RollupCell{Hour: hour.UTC(), Count: count, Measures: make(map[string]CellMeasure, len(c.names))}
+			if err := jsonUnmarshal(dims, &rc.Dims); err != nil {
+				return err
+			}
+			for j, name := range c.names {
+				m := c.ms[j]
+				cm := CellMeasure{Count: m.n, Sum: m.sum, Min: m.min, Max: m.max}
+				if int64(m.hist.Count()) == m.n {
+					h := m.hist
+					cm.Hist = &h
+				}
+				rc.Measures[name] = cm
+			}
+			out = append(out, rc)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: rollup cells: %w", err)
+	}
+	return out, nil
 }
 
 // Stats returns ingest outcome counts per schema version, outcome and

@@ -19,15 +19,17 @@ type RetentionConfig struct {
 	RawDays int
 	// RollupDays keeps rollups and outcome counts this many days (0: 400).
 	RollupDays int
-	// DaysAhead creates event partitions this many days ahead (0: 3).
+	// DaysAhead is ignored: events are no longer stored one row each, so
+	// no event partition is created any more.
 	DaysAhead int
 }
 
-// RunRetention drops event partitions past the raw retention, deletes
-// rollups and outcome counts past theirs and expired dedup keys, records
+// RunRetention drops the event partitions of earlier versions past the raw
+// retention, deletes rollups and outcome counts past theirs and expired
+// dedup claims, records
 // the key moves the schedule made (drains active keys past their drain
-// time, retires keys past their retire time and wipes their secrets), and
-// creates the coming days' event partitions. Run it periodically
+// time, retires keys past their retire time and wipes their secrets). Run
+// it periodically
 // (RunRetentionLoop).
 func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConfig) error {
 	if cfg.RawDays < 0 || cfg.RollupDays < 0 || cfg.DaysAhead < 0 {
@@ -37,11 +39,6 @@ func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConf
 	cfg.RollupDays = cmp.Or(cfg.RollupDays, 400)
 	cfg.DaysAhead = cmp.Or(cfg.DaysAhead, 3)
 	today := now.UTC().Truncate(24 * time.Hour)
-	for d := -1; d <= cfg.DaysAhead; d++ {
-		if err := db.ensurePartition(ctx, today.AddDate(0, 0, d)); err != nil {
-			return fmt.Errorf("storage: retention: create partition: %w", err)
-		}
-	}
 	// A partition is dropped once its whole day is older than the cutoff.
 	cutoff := today.AddDate(0, 0, -cfg.RawDays)
 	parts, err := db.eventPartitions(ctx)
@@ -68,17 +65,13 @@ func (db *DB) RunRetention(ctx context.Context, now time.Time, cfg RetentionConf
 		}
 	}
 	for _, q := range []string{
+		"DELETE FROM dedup_claims WHERE expires_at <= $1",
 		"DELETE FROM batch_keys WHERE expires_at <= $1",
 		"DELETE FROM enc_hashes WHERE expires_at <= $1",
 	} {
 		if _, err := db.pool.Exec(ctx, q, now); err != nil {
 			return fmt.Errorf("storage: retention: %w", err)
 		}
-	}
-	// Spent tokens: a token is redeemable in its window and the next
-	// (windows are a day at most), so days before yesterday go.
-	if err := db.DropSpentBefore(ctx, today.AddDate(0, 0, -1)); err != nil {
-		return fmt.Errorf("storage: retention: spent tokens: %w", err)
 	}
 	if err := db.advanceKeys(ctx, now); err != nil {
 		return fmt.Errorf("storage: retention: %w", err)

@@ -21,10 +21,12 @@ import (
 //
 // The privileges, granted by ProvisionRoles and nothing else:
 //
-//	Writer   NOLOGIN  INSERT on events (COPY); SELECT, INSERT, UPDATE on
-//	                  rollups and ingest_outcomes; SELECT, INSERT, UPDATE,
-//	                  DELETE on the dedup keys (batch_keys, enc_hashes);
-//	                  EXECUTE veil_ensure_event_partition.
+//	Writer   NOLOGIN  SELECT, INSERT on staging; SELECT, INSERT, UPDATE on
+//	                  rollups and ingest_outcomes (the mixer); SELECT,
+//	                  INSERT, UPDATE, DELETE on the dedup material
+//	                  (dedup_claims, and the legacy batch_keys and
+//	                  enc_hashes it converts); EXECUTE on the staging
+//	                  partition functions.
 //	Reader   NOLOGIN  SELECT on rollups, ingest_outcomes and schemas only:
 //	                  not the key ring, not the dedup keys, not events.
 //	Service  the service's login: NOSUPERUSER NOCREATEROLE NOCREATEDB
@@ -156,14 +158,10 @@ func provisionRoles(ctx context.Context, conn *pgx.Conn, opts ProvisionOptions) 
 			// Exactly these privileges, whatever was granted before.
 			"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM " + w + ", " + r + ", " + s,
 			"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM " + w + ", " + r + ", " + s,
-			"GRANT INSERT ON events TO " + w,
+			"GRANT SELECT, INSERT ON staging TO " + w,
 			"GRANT SELECT, INSERT, UPDATE ON rollups, ingest_outcomes TO " + w,
-			"GRANT SELECT, INSERT, UPDATE, DELETE ON batch_keys, enc_hashes TO " + w,
-			"GRANT EXECUTE ON FUNCTION veil_ensure_event_partition(date) TO " + w,
-			"GRANT SELECT, INSERT, DELETE ON spent_tokens TO " + w,
-			"GRANT EXECUTE ON FUNCTION veil_ensure_spent_partition(date) TO " + w,
-			"GRANT SELECT ON spent_tokens TO " + s,
-			"GRANT EXECUTE ON FUNCTION veil_drop_spent_partition(date) TO " + s,
+			"GRANT SELECT, INSERT, UPDATE, DELETE ON dedup_claims, batch_keys, enc_hashes TO " + w,
+			"GRANT EXECUTE ON FUNCTION veil_ensure_staging_partition(bigint), veil_take_staging_partition(bigint), veil_truncate_staging_partition(bigint), veil_drop_staging_partition(bigint) TO " + w,
 			"GRANT SELECT ON rollups, ingest_outcomes, schemas TO " + r,
 			"GRANT SELECT, INSERT, UPDATE ON key_ring TO " + s,
 			"GRANT SELECT, INSERT, UPDATE ON key_signers TO " + s,

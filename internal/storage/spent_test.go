@@ -11,8 +11,9 @@ import (
 
 // TestSpentTokens: a token spends once; a second batch with it is refused
 // and writes nothing; a retry of the applied batch with its own token is a
-// duplicate, not refused; within a group and across groups (insert mode,
-// then claim mode); the spent set drops by window day.
+// duplicate, not refused; within a group and across groups; the spent set
+// is dedup material that retention deletes once no token of it could be
+// presented again.
 func TestSpentTokens(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
@@ -44,28 +45,29 @@ func TestSpentTokens(t *testing.T) {
 			}
 		}
 	}
-	window := time.Now().UTC().Truncate(24 * time.Hour)
-	tok := func() *storage.TokenClaim { return &storage.TokenClaim{Window: window, Hash: randBytes(32)} }
+	now := time.Now()
+	window := now.UTC().Truncate(24 * time.Hour)
+	h1 := randBytes(32)
+	tok := func(h []byte) []storage.Claim { return []storage.Claim{storage.TokenClaim(window, h, now)} }
 
 	// One group: a spends t1; b (another batch) with t1 is refused; c has
 	// its own token.
-	t1 := tok()
 	a, b, c := batchOf(t, "tok-a", 2), batchOf(t, "tok-b", 3), batchOf(t, "tok-c", 1)
-	a.Token, b.Token, c.Token = t1, &storage.TokenClaim{Window: window, Hash: t1.Hash}, tok()
+	a.Claims, b.Claims, c.Claims = tok(h1), tok(h1), tok(randBytes(32))
 	check("group 1", submitAll(a, b, c), storage.StatusCommitted, storage.StatusTokenSpent, storage.StatusCommitted)
 
-	// Later groups: d reuses t1 (insert mode finds the stored token, claim
-	// mode refuses it); a retried with its own token is a duplicate.
+	// Later groups: d reuses t1 and is refused; a retried with its own
+	// token is a duplicate.
 	d := batchOf(t, "tok-d", 2)
-	d.Token = &storage.TokenClaim{Window: window, Hash: t1.Hash}
+	d.Claims = tok(h1)
 	check("group 2", submitAll(d), storage.StatusTokenSpent)
 	aRetry := batchOf(t, "tok-a", 2)
-	aRetry.BatchKey, aRetry.Token = a.BatchKey, &storage.TokenClaim{Window: window, Hash: t1.Hash}
+	aRetry.BatchKey, aRetry.Claims = a.BatchKey, tok(h1)
 	check("retry", submitAll(aRetry), storage.StatusDuplicate)
 	// d's batch key was released with it: d again, with a fresh token,
 	// commits.
 	dFresh := batchOf(t, "tok-d", 2)
-	dFresh.BatchKey, dFresh.Token = d.BatchKey, tok()
+	dFresh.BatchKey, dFresh.Claims = d.BatchKey, tok(randBytes(32))
 	check("fresh", submitAll(dFresh), storage.StatusCommitted)
 
 	for tag, want := range map[string]int{"tok-a": 2, "tok-b": 0, "tok-c": 1, "tok-d": 2} {
@@ -77,16 +79,17 @@ func TestSpentTokens(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Fatalf("spent set %d (%v), want 3", n, err)
 	}
-	if err := db.DropSpentBefore(ctx, window); err != nil {
+	// Retention keeps them while they could be presented (their window
+	// and the next), then deletes them.
+	if err := db.RunRetention(ctx, now.Add(24*time.Hour), storage.RetentionConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := db.SpentTokens(ctx); n != 3 {
-		t.Fatalf("today's tokens dropped: %d", n)
+		t.Fatalf("tokens still redeemable dropped: %d left", n)
 	}
-	if err := db.DropSpentBefore(ctx, window.Add(24*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := db.SpentTokens(ctx); n != 0 {
-		t.Fatalf("spent set after its day: %d", n)
+	var held int
+	if err := storagetest.Owner(t, db).QueryRow(ctx, `SELECT count(*) FROM dedup_claims WHERE kind = $1 AND expires_at > $2`,
+		int16(storage.ClaimSpentToken), window.Add(72*time.Hour)).Scan(&held); err != nil || held != 0 {
+		t.Fatalf("spent tokens kept past their redeemable time: %d (%v)", held, err)
 	}
 }

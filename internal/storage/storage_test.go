@@ -66,11 +66,26 @@ func newBatch(tag string, n int) *storage.Batch {
 	return b
 }
 
-// countTag counts tag's events in a storagetest database, as its owner:
-// the service login may insert events but not read them.
+// countTag mixes every staged request of db (a forced mix, by a writer of
+// its own) and counts tag's events in the rollups.
 func countTag(t testing.TB, ctx context.Context, db *storage.DB, tag string) int {
 	t.Helper()
-	return countTagOn(t, ctx, storagetest.Owner(t, db), tag)
+	mixAll(t, ctx, db)
+	return countTagOn(t, ctx, db.Pool(), tag)
+}
+
+// mixAll folds every staged request of db into the rollups.
+func mixAll(t testing.TB, ctx context.Context, db *storage.DB) {
+	t.Helper()
+	w, err := storage.NewWriter(db, storage.WriterConfig{NoMixer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx)
+	res, err := w.Mix(ctx, true)
+	if err != nil || !res.Leader {
+		t.Fatalf("mix: %+v %v", res, err)
+	}
 }
 
 func countTagOn(t testing.TB, ctx context.Context, q interface {
@@ -78,7 +93,7 @@ func countTagOn(t testing.TB, ctx context.Context, q interface {
 }, tag string) int {
 	t.Helper()
 	var n int
-	if err := q.QueryRow(ctx, "SELECT count(*) FROM events WHERE dims->>'tag' = $1", tag).Scan(&n); err != nil {
+	if err := q.QueryRow(ctx, "SELECT coalesce(sum(count), 0)::int FROM rollups WHERE dims->>'tag' = $1", tag).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -105,19 +120,20 @@ func TestMigrateEmptyAndRerun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, table := range []string{"events", "rollups", "ingest_outcomes", "batch_keys", "enc_hashes", "schemas", "key_ring"} {
+	for _, table := range []string{"events", "rollups", "ingest_outcomes", "staging", "dedup_claims", "schemas", "key_ring"} {
 		var ok bool
 		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil || !ok {
 			t.Errorf("table %s missing (%v)", table, err)
 		}
 	}
-	// The writer role may insert events but not read them.
+	// The writer role neither writes nor reads the events of earlier
+	// versions; it stages and mixes.
 	roles := storage.RolesFor(conn.Config().Database)
-	var canInsert, canSelect bool
+	var canInsert, canSelect, canStage bool
 	err = conn.QueryRow(ctx, `SELECT has_table_privilege($1, 'events', 'INSERT'),
-		has_table_privilege($1, 'events', 'SELECT')`, roles.Writer).Scan(&canInsert, &canSelect)
-	if err != nil || !canInsert || canSelect {
-		t.Errorf("%s on events: insert %v, select %v, err %v; want insert only", roles.Writer, canInsert, canSelect, err)
+		has_table_privilege($1, 'events', 'SELECT'), has_table_privilege($1, 'staging', 'INSERT')`, roles.Writer).Scan(&canInsert, &canSelect, &canStage)
+	if err != nil || canInsert || canSelect || !canStage {
+		t.Errorf("%s on events: insert %v, select %v; on staging: insert %v; err %v", roles.Writer, canInsert, canSelect, canStage, err)
 	}
 	var readerWrites bool
 	err = conn.QueryRow(ctx, `SELECT has_table_privilege($1, 'rollups', 'INSERT')
@@ -142,6 +158,7 @@ func TestNegativeConfigRefused(t *testing.T) {
 	for _, cfg := range []storage.WriterConfig{
 		{QueueSize: -1}, {MaxGroupRows: -1}, {Workers: -1},
 		{DedupHorizon: -time.Hour}, {EncHashTTL: -time.Minute}, {CommitTimeout: -time.Second},
+		{MixK: -1}, {MixInterval: -time.Second}, {MixInterval: time.Millisecond},
 	} {
 		if w, err := storage.NewWriter(nil, cfg); err == nil || w != nil {
 			t.Errorf("NewWriter(%+v) accepted", cfg)
@@ -202,6 +219,7 @@ func TestCommitBeforeAcknowledge(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	var probeMu sync.Mutex
+	acked := 0
 	for i := range n {
 		tag := fmt.Sprintf("cba-%d", i)
 		b := batchOf(t, tag, 7)
@@ -212,12 +230,14 @@ func TestCommitBeforeAcknowledge(t *testing.T) {
 				errs <- fmt.Errorf("%s: %v %v", tag, s, err)
 				return
 			}
-			// Another connection must already see the rows.
+			// Another connection must already see the request's staging
+			// row (one per request).
 			probeMu.Lock()
 			defer probeMu.Unlock()
+			acked++
 			var got int
-			if err := probe.QueryRow(ctx, "SELECT count(*) FROM events WHERE dims->>'tag' = $1", tag).Scan(&got); err != nil || got != 7 {
-				errs <- fmt.Errorf("%s acknowledged with %d rows visible (%v)", tag, got, err)
+			if err := probe.QueryRow(ctx, "SELECT count(*) FROM staging").Scan(&got); err != nil || got < acked {
+				errs <- fmt.Errorf("%s acknowledged with %d staging rows visible for %d acknowledged (%v)", tag, got, acked, err)
 			}
 		}
 		if err := w.Submit(b); err != nil {
@@ -229,6 +249,7 @@ func TestCommitBeforeAcknowledge(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	mixAll(t, ctx, db)
 	var count, sum int64
 	var mn, mx float64
 	if err := db.Pool().QueryRow(ctx, `SELECT sum(count) FROM rollups`).Scan(&count); err != nil || count != n*7 {
@@ -304,10 +325,10 @@ func TestDuplicates(t *testing.T) {
 		}
 	}
 	// d's fresh batch key must not have been kept: nothing of a duplicate
-	// is written.
-	var kept bool
-	if err := db.Pool().QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM batch_keys WHERE key = $1)", d.BatchKey).Scan(&kept); err != nil || kept {
-		t.Errorf("duplicate request's batch key stored: %v %v", kept, err)
+	// is written. Claims held: a's key and enc hash, b's and e's keys.
+	var claims int
+	if err := db.Pool().QueryRow(ctx, "SELECT count(*) FROM dedup_claims").Scan(&claims); err != nil || claims != 4 {
+		t.Errorf("%d dedup claims stored (%v), want 4", claims, err)
 	}
 	var outcomes int64
 	if err := db.Pool().QueryRow(ctx, "SELECT sum(count) FROM ingest_outcomes").Scan(&outcomes); err != nil || outcomes != 6 {
@@ -427,17 +448,15 @@ func TestConcurrentDuplicates(t *testing.T) {
 	}
 }
 
-// TestWriterEventValues checks that the writer's binary COPY stores each
-// column's value exactly: the bucket, the schema, the version, and
-// dimensions and measures with escapes, non-ASCII text and extreme numbers.
+// TestWriterEventValues checks that values reach the rollup cells exactly:
+// the hour, the schema, the version, and dimensions and measures with
+// escapes, non-ASCII text and extreme numbers.
 func TestWriterEventValues(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
 	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
 	defer w.Close(context.Background())
-	// A fixed bucket: the writer compares it with no clock (it only makes
-	// sure the day's partition exists), and the test reads back the value.
 	bucket := time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)
 	tag := "q\"\\\n\tü✓"
 	b := &storage.Batch{BatchKey: randKey(), Records: []storage.Record{{
@@ -448,28 +467,23 @@ func TestWriterEventValues(t *testing.T) {
 	if s, err := w.Write(ctx, b); err != nil || s != storage.StatusCommitted {
 		t.Fatal(s, err)
 	}
-	var (
-		gotBucket          time.Time
-		schema, dims, meas string
-		version            int32
-	)
-	err := storagetest.Owner(t, db).QueryRow(ctx, "SELECT bucket, schema_name, schema_version, dims::text, measures::text FROM events WHERE dims->>'tag' = $1", tag).
-		Scan(&gotBucket, &schema, &version, &dims, &meas)
-	if err != nil {
-		t.Fatal(err)
+	mixAll(t, ctx, db)
+	cells, err := db.RollupCells(ctx, "app.ünïcode", 123456, bucket, bucket.Add(time.Hour))
+	if err != nil || len(cells) != 1 {
+		t.Fatalf("cells %+v, %v", cells, err)
 	}
-	if !gotBucket.Equal(bucket) || schema != "app.ünïcode" || version != 123456 {
-		t.Errorf("got bucket %v schema %q version %d", gotBucket, schema, version)
+	c := cells[0]
+	if !c.Hour.Equal(bucket) || c.Count != 1 {
+		t.Errorf("cell hour %v count %d", c.Hour, c.Count)
 	}
-	if want := `{"n": -42, "tag": "q\"\\\n\tü✓", "flag": true, "empty": ""}`; dims != want {
-		t.Errorf("dims = %s, want %s", dims, want)
+	if want := map[string]any{"tag": tag, "flag": true, "n": float64(-42), "empty": ""}; fmt.Sprint(c.Dims) != fmt.Sprint(want) {
+		t.Errorf("dims = %v, want %v", c.Dims, want)
 	}
-	var a, bm float64
-	if err := storagetest.Owner(t, db).QueryRow(ctx, "SELECT (measures->>'a')::float8, (measures->>'b')::float8 FROM events WHERE dims->>'tag' = $1", tag).Scan(&a, &bm); err != nil {
-		t.Fatal(err)
-	}
-	if a != 1.5e300 || bm != -0.000123 || !strings.Contains(meas, `"z": 0`) {
-		t.Errorf("measures = %s", meas)
+	for name, v := range map[string]float64{"a": 1.5e300, "b": -0.000123, "z": 0} {
+		m := c.Measures[name]
+		if m.Count != 1 || m.Sum != v || m.Min != v || m.Max != v || m.Hist == nil || m.Hist.Count() != 1 {
+			t.Errorf("measure %s = %+v, want %v", name, m, v)
+		}
 	}
 }
 
@@ -500,6 +514,7 @@ func TestWriterRollupMixedMeasuresInOneGroup(t *testing.T) {
 	if s, err := w.Write(ctx, b); err != nil || s != storage.StatusCommitted {
 		t.Fatal(s, err)
 	}
+	mixAll(t, ctx, db)
 	res, err := db.Aggregates(ctx, storage.AggregateQuery{Schema: "m", Version: 1, GroupBy: []string{"os"}, From: hour, To: hour.Add(time.Hour), K: 2})
 	if err != nil || len(res.Groups) != 1 {
 		t.Fatalf("aggregates %+v, %v", res, err)
@@ -515,19 +530,18 @@ func TestWriterRollupMixedMeasuresInOneGroup(t *testing.T) {
 	}
 	for k, w := range want {
 		m := g.Measures[k]
-		m.Mean = 0
+		m.Mean, m.Percentiles = 0, nil
 		if m != w {
 			t.Errorf("measure %s = %+v, want %+v", k, m, w)
 		}
 	}
 }
 
-// TestDedupKeyModes follows the writer's two ways of checking dedup keys
-// (insert mode, and claim mode after a stored key was found) through
-// expiry: an expired key that retention has not removed yet is taken over,
-// a live one makes its request a duplicate in either mode, and the writer
-// goes back to insert mode once the claim window has passed.
-func TestDedupKeyModes(t *testing.T) {
+// TestDedupClaimsExpiry follows dedup claims through expiry: an expired
+// claim that retention has not removed yet is taken over, a live one makes
+// its request a duplicate, a duplicate's other claims are released, and
+// every stored expiry is a whole hour.
+func TestDedupClaimsExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	db := storagetest.New(t)
@@ -535,7 +549,7 @@ func TestDedupKeyModes(t *testing.T) {
 	clock.Store(time.Now().UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
 	advance := func(d time.Duration) { clock.Add(int64(d)) }
-	w := storagetest.NewWriter(t, db, storage.WriterConfig{Workers: 1, Now: now, DedupHorizon: time.Hour, EncHashTTL: time.Minute})
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{Workers: 1, Now: now, DedupHorizon: time.Hour, EncHashTTL: time.Minute, NoMixer: true})
 	defer w.Close(ctx)
 	write := func(b *storage.Batch) storage.Status {
 		t.Helper()
@@ -545,61 +559,48 @@ func TestDedupKeyModes(t *testing.T) {
 		}
 		return s
 	}
-	check := func(step string, want storage.WriterStats) {
-		t.Helper()
-		if got := w.Stats(); got != want {
-			t.Errorf("%s: stats %+v, want %+v", step, got, want)
-		}
-	}
-
 	a := batchOf(t, "mode-a", 2)
 	a.EncHash = randKey()
 	if s := write(a); s != storage.StatusCommitted {
 		t.Fatalf("a: %v", s)
 	}
-	check("new request", storage.WriterStats{Groups: 1})
-
-	// Both of a's keys have expired but are still stored: the insert
-	// conflicts, and the claim takes the keys over.
-	advance(2 * time.Hour)
+	// Both of a's claims have expired (rounded up to the hour, so at most
+	// two hours on) but are still stored: they are taken over.
+	advance(3 * time.Hour)
 	b := batchOf(t, "mode-b", 3)
 	b.BatchKey, b.EncHash = a.BatchKey, a.EncHash
 	if s := write(b); s != storage.StatusCommitted {
-		t.Fatalf("b (expired keys): %v", s)
+		t.Fatalf("b (expired claims): %v", s)
 	}
-	check("expired keys", storage.WriterStats{Groups: 2, ClaimGroups: 1, KeyConflicts: 1})
-
-	// Within the claim window, a duplicate is found by the claim alone.
 	c := batchOf(t, "mode-c", 1)
 	c.BatchKey = a.BatchKey
 	if s := write(c); s != storage.StatusDuplicate {
-		t.Fatalf("c (duplicate in claim mode): %v", s)
+		t.Fatalf("c (duplicate): %v", s)
 	}
-	check("claim mode", storage.WriterStats{Groups: 3, ClaimGroups: 2, KeyConflicts: 1})
-
-	// After it, new requests use insert mode again, and a duplicate costs
-	// one rolled-back transaction.
-	advance(time.Minute)
 	if s := write(batchOf(t, "mode-d", 1)); s != storage.StatusCommitted {
-		t.Fatalf("d: %v", s)
+		t.Fatal("d")
 	}
-	check("insert mode again", storage.WriterStats{Groups: 4, ClaimGroups: 2, KeyConflicts: 1})
 	e := batchOf(t, "mode-e", 1)
-	e.BatchKey, e.EncHash = a.BatchKey, randKey() // taken over by b, for an hour
+	e.BatchKey, e.EncHash = a.BatchKey, randKey()
 	if s := write(e); s != storage.StatusDuplicate {
-		t.Fatalf("e (duplicate in insert mode): %v", s)
+		t.Fatalf("e (duplicate): %v", s)
 	}
-	check("duplicate in insert mode", storage.WriterStats{Groups: 5, ClaimGroups: 3, KeyConflicts: 2})
-
+	if st := w.Stats(); st.Groups != 5 || st.Duplicates != 2 {
+		t.Errorf("stats %+v", st)
+	}
 	for tag, n := range map[string]int{"mode-a": 2, "mode-b": 3, "mode-c": 0, "mode-d": 1, "mode-e": 0} {
 		if got := countTag(t, ctx, db, tag); got != n {
-			t.Errorf("%s: %d rows, want %d", tag, got, n)
+			t.Errorf("%s: %d events, want %d", tag, got, n)
 		}
 	}
-	// e's own enc hash was released with it.
-	var kept bool
-	if err := db.Pool().QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM enc_hashes WHERE hash = $1)", e.EncHash).Scan(&kept); err != nil || kept {
-		t.Errorf("duplicate request's enc hash stored: %v %v", kept, err)
+	// a's two claims (taken over by b) and d's: e's enc hash was released
+	// with it. No claim holds a raw key, and every expiry is an hour.
+	var claims, fine, raw int
+	err := db.Pool().QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE expires_at <> date_trunc('hour', expires_at)),
+		count(*) FILTER (WHERE position($1::bytea IN hash) > 0 OR position($2::bytea IN hash) > 0)
+		FROM dedup_claims`, a.BatchKey, a.EncHash).Scan(&claims, &fine, &raw)
+	if err != nil || claims != 3 || fine != 0 || raw != 0 {
+		t.Errorf("dedup claims: %d stored, %d with a time finer than the hour, %d holding a raw key (%v); want 3, 0, 0", claims, fine, raw, err)
 	}
 }
 
@@ -617,6 +618,9 @@ func TestSubmitInvalidRecord(t *testing.T) {
 		"float dimension":  func(b *storage.Batch) { b.Records[1].Dimensions["f"] = 1.5 },
 		"nil dimension":    func(b *storage.Batch) { b.Records[0].Dimensions["f"] = nil },
 		"long batch key":   func(b *storage.Batch) { b.BatchKey = make([]byte, 65) },
+		"NUL in dimension": func(b *storage.Batch) { b.Records[0].Dimensions["tag"] = "a\x00b" },
+		"NUL in measure":   func(b *storage.Batch) { b.Records[0].Measures["m\x00"] = 1 },
+		"bad claim":        func(b *storage.Batch) { b.Claims = []storage.Claim{{Kind: 1, Value: []byte("x"), TTL: time.Hour}} },
 	} {
 		b := batchOf(t, "invalid", 2)
 		mutate(b)
@@ -688,14 +692,14 @@ func TestSmallGroupsWaitForInFlight(t *testing.T) {
 	db := storagetest.New(t)
 	w := storagetest.NewWriter(t, db, storage.WriterConfig{Workers: 2})
 	defer w.Close(ctx)
-	// Hold the outcomes table so the first transaction blocks in its
+	// Hold the staging table so the first transaction blocks in its
 	// final batch, in flight.
-	lock, err := db.Pool().Begin(ctx)
+	lock, err := storagetest.Owner(t, db).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lock.Rollback(ctx)
-	if _, err := lock.Exec(ctx, "LOCK TABLE ingest_outcomes IN EXCLUSIVE MODE"); err != nil {
+	if _, err := lock.Exec(ctx, "LOCK TABLE staging IN EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -715,14 +719,14 @@ func TestSmallGroupsWaitForInFlight(t *testing.T) {
 	// Wait until the first transaction waits on the lock.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		var waiting int
-		if err := db.Pool().QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE relation = 'ingest_outcomes'::regclass AND NOT granted").Scan(&waiting); err != nil {
+		if err := db.Pool().QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE relation = 'staging'::regclass AND NOT granted").Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 		if waiting > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the first transaction never reached the outcomes table")
+			t.Fatal("the first transaction never reached the staging table")
 		}
 	}
 	for range 5 {

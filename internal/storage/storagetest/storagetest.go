@@ -105,11 +105,15 @@ func New(t testing.TB) *storage.DB {
 }
 
 // Open is New with cfg (its URL, MigrationURL and DataDir are set by
-// storagetest; a nil MasterKey without a MasterKeyFile gets a random one).
+// storagetest; a nil MasterKey without a MasterKeyFile gets a random one,
+// an empty StageKeyDir a temporary directory).
 func Open(t testing.TB, cfg storage.Config) *storage.DB {
 	t.Helper()
 	cfg.URL, cfg.MigrationURL = URLs(t)
 	cfg.DataDir = ""
+	if cfg.StageKeyDir == "" {
+		cfg.StageKeyDir = t.TempDir()
+	}
 	if cfg.MasterKey == nil && cfg.MasterKeyFile == "" {
 		cfg.MasterKey = make([]byte, 32)
 		rand.Read(cfg.MasterKey)
@@ -415,4 +419,22 @@ func redact(s string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// Mix folds every request staged in db into the rollups and outcome
+// counts, at once and whatever k (a forced mix, by a writer of its own):
+// what the mixer would do over the next intervals.
+func Mix(t testing.TB, db *storage.DB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w, err := storage.NewWriter(db, storage.WriterConfig{NoMixer: true})
+	if err != nil {
+		t.Fatalf("storagetest: mix: %v", err)
+	}
+	defer w.Close(ctx)
+	res, err := w.Mix(ctx, true)
+	if err != nil || !res.Leader {
+		t.Fatalf("storagetest: mix: %+v %v", res, err)
+	}
 }
