@@ -24,12 +24,12 @@ var allowed = map[string][]string{
 	"ingest": {"schema", "storage", "proto", "problem", "problem/grpcproblem"},
 	// The admin plane owns the key lifecycle: it hands the storage key
 	// ring to the gateway (admin.Server.LiveKeys).
-	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile", "chart", "release", "dp"},
-	"admincli":   {"proto", "problem"}, // veil admin: a client of the admin API
-	"buildinfo":  {},
-	"storage":    {"migrations", "keystate", "secretfile", "loghist"},
+	"admin":     {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile", "chart", "release", "dp"},
+	"admincli":  {"proto", "problem"}, // veil admin: a client of the admin API
+	"buildinfo": {},
+	"storage":   {"migrations", "keystate", "secretfile", "loghist"},
 	// The mergeable percentile histogram of rollup cells (std only).
-	"loghist": {},
+	"loghist":    {},
 	"keystate":   {},
 	"migrations": {},
 	"proto":      {},
