@@ -78,7 +78,7 @@ var allowed = map[string][]string{
 	// Differential privacy: exact samplers and budgets (std only), and
 	// the releases built on them from the rollups.
 	"dp":        {},
-	"release":   {"dp", "schema", "storage"},
+	"release":   {"dp", "schema", "storage", "loghist"},
 	"faulttest": {"*"},
 	"e2e":       {"*"},
 }

@@ -40,7 +40,7 @@ findings that refuse it, 2 when the file cannot be read.`,
 			if err == nil {
 				// Warnings, if any (the release's too), then the line
 				// saying it passes.
-				schema.WriteFindings(cmd.OutOrStdout(), append(schema.Lint(doc), release.Lint(sch, release.RollupSource{}.Histograms())...))
+				schema.WriteFindings(cmd.OutOrStdout(), append(schema.Lint(doc), release.Lint(sch, release.RollupSource{WithHistograms: true}.Histograms())...))
 				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: schema %s version %d passes every registration check\n", args[0], sch.Name, sch.Version)
 				return err
 			}

@@ -143,7 +143,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		}
 	}
 	db, err := storage.Open(ctx, storage.Config{URL: c.DatabaseURL, DataDir: c.DataDir,
-		MigrationURL: c.MigrationURL(), MasterKeyFile: c.MasterKeyFile}, logger)
+		MigrationURL: c.MigrationURL(), MasterKeyFile: c.MasterKeyFile, StageKeyDir: c.StageKeyDir}, logger)
 	if err != nil {
 		return err
 	}
@@ -183,12 +183,13 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		return err
 	}
 	adm, err := admin.New(admin.Config{
-		DB:        db,
-		Tokens:    tokens,
-		K:         c.KAnonymity,
-		KeyGrace:  c.KeyGrace,
-		KeyRotate: c.KeyRotation,
-		KEMs:      c.KEMs,
+		DB:          db,
+		Tokens:      tokens,
+		K:           c.KAnonymity,
+		KeyGrace:    c.KeyGrace,
+		KeyRotate:   c.KeyRotation,
+		MixInterval: c.MixInterval,
+		KEMs:        c.KEMs,
 		SchemaRegistered: func(name string, version int) {
 			registry.Invalidate(name, version)
 			pp.warnIfUnkeyed(ctx, registry, name, version)

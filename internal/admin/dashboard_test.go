@@ -59,6 +59,8 @@ func seedHours(t *testing.T, h *harness, now time.Time) {
 	if _, err := w.Write(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
+	// Acknowledged requests are staged until a mix folds them in.
+	storagetest.Mix(t, h.db)
 }
 
 // page GETs a dashboard path with the token and checks the security

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 
@@ -17,10 +18,11 @@ const noisePool = 256
 // noise from a pool that a goroutine fills until Close.
 func (s *Server) newReleaser() error {
 	pool := dp.NewPool(s.cfg.Rand, noisePool)
+	mix := cmp.Or(s.cfg.MixInterval, storage.DefaultMixInterval)
 	ctx, stop := context.WithCancel(context.Background())
 	rel, err := release.New(release.Config{
 		DB:         s.cfg.DB,
-		Source:     release.RollupSource{DB: s.cfg.DB},
+		Source:     release.RollupSource{DB: s.cfg.DB, WithHistograms: true, MixInterval: mix, Grace: 2 * mix},
 		Noise:      pool.Laplace,
 		Registerer: s.cfg.Registerer,
 		Now:        s.cfg.Now,

@@ -77,6 +77,10 @@ type Config struct {
 	// periodic refresh. Other replicas see the change at their own next
 	// refresh (gateway.DefaultKeyRefresh). May be nil.
 	KeysChanged func(ctx context.Context)
+	// MixInterval is the mixer's interval (0: storage.DefaultMixInterval):
+	// a bucket's final release waits two of them after it closes, by
+	// which time the mixer has folded everything acknowledged in it.
+	MixInterval time.Duration
 	// Ready reports readiness for /readyz (nil: always ready).
 	Ready func(ctx context.Context) error
 	// Registerer and Gatherer are the metrics registry (nil: a private

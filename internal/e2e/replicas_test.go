@@ -52,7 +52,10 @@ func startReplicas(t *testing.T, n int) *replicaSet {
 		pub, adm := e2etest.FreeAddr(t), e2etest.FreeAddr(t)
 		p := start(t, fmt.Sprintf("serve%d", i), nil, "serve", "--data-dir", filepath.Join(dir, fmt.Sprint(i)),
 			"--listen", pub, "--admin-listen", adm, "--database-url", dbURL,
-			"--master-key-file", keyFile, "--admin-token-file", tokFile)
+			"--master-key-file", keyFile, "--admin-token-file", tokFile,
+			// Shared, as a volume would be: whichever replica mixes needs
+			// every replica's staging keys.
+			"--stage-key-dir", filepath.Join(dir, "stage-keys"), "--mix-interval", "2s")
 		rs.serves = append(rs.serves, p)
 		rs.admins = append(rs.admins, "http://"+adm)
 		publics = append(publics, "http://"+pub)

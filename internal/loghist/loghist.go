@@ -165,3 +165,29 @@ var (
 	ErrVersion   = errors.New("loghist: unknown encoding version")
 	ErrMalformed = errors.New("loghist: malformed encoding")
 )
+
+// Bounds returns the interval that bucket idx covers: [lo, hi) for a
+// positive idx, (lo, hi] for a negative one (the mirror image), and for 0
+// the magnitudes counted as zero.
+func Bounds(idx int32) (lo, hi float64) {
+	if idx == 0 {
+		z := math.Ldexp(1, MinExp)
+		return -z, z
+	}
+	if idx < 0 {
+		lo, hi = Bounds(-idx)
+		return -hi, -lo
+	}
+	i := idx - 1
+	e, j := int(i/SubBuckets)+MinExp, float64(i%SubBuckets)
+	return math.Ldexp(1+j/SubBuckets, e), math.Ldexp(1+(j+1)/SubBuckets, e)
+}
+
+// Each calls f for every non-empty bucket in increasing value order, with
+// the bucket's bounds (Bounds) and count.
+func (h *Hist) Each(f func(lo, hi float64, n uint64)) {
+	for _, idx := range h.sortedIndexes() {
+		lo, hi := Bounds(idx)
+		f(lo, hi, h.counts[idx])
+	}
+}

@@ -190,3 +190,31 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestBoundsCoverValues: every value falls in its bucket's bounds, the
+// representative too, and Each walks buckets in increasing order with
+// their counts.
+func TestBoundsCoverValues(t *testing.T) {
+	var h Hist
+	vals := []float64{-5000.5, -3, -1e-12, 0, 1e-12, 0.75, 1, 1.5, 2, 99.9, 1e6}
+	for _, v := range vals {
+		h.Add(v)
+		lo, hi := Bounds(Index(v))
+		in := func(x float64) bool { return lo <= x && x < hi || v < 0 && lo < x && x <= hi }
+		if !in(v) || !in(Value(Index(v))) {
+			t.Errorf("%v: bucket [%v, %v) does not hold it or its representative", v, lo, hi)
+		}
+	}
+	var prevHi = math.Inf(-1)
+	var total uint64
+	h.Each(func(lo, hi float64, n uint64) {
+		if lo < prevHi || !(lo < hi) || n == 0 {
+			t.Errorf("bucket [%v, %v) ×%d after %v", lo, hi, n, prevHi)
+		}
+		prevHi = hi
+		total += n
+	})
+	if total != uint64(len(vals)) {
+		t.Errorf("Each counted %d of %d", total, len(vals))
+	}
+}

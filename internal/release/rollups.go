@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/veil-telemetry/veil/internal/loghist"
 	"github.com/veil-telemetry/veil/internal/storage"
 )
 
@@ -34,10 +35,14 @@ type RollupSource struct {
 	Grace time.Duration
 	// MixInterval is the epoch length of MixEpoch (0: DefaultMixInterval).
 	MixInterval time.Duration
+	// WithHistograms reads the rollups' per-measure histograms
+	// (internal/loghist) into the cells, for released histograms and
+	// percentiles and clamps narrower than the validation bounds.
+	WithHistograms bool
 }
 
-// Histograms reports false: rollups keep no histograms.
-func (RollupSource) Histograms() bool { return false }
+// Histograms reports whether Cells returns histograms.
+func (s RollupSource) Histograms() bool { return s.WithHistograms }
 
 // Settled reports a bucket that ended at least Grace ago.
 func (s RollupSource) Settled(_, end, now time.Time) bool {
@@ -113,5 +118,81 @@ func (s RollupSource) Cells(ctx context.Context, schema string, version int, buc
 	if err != nil {
 		return nil, fmt.Errorf("release: reading rollups: %w", err)
 	}
-	return out, tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	if s.WithHistograms {
+		if err := s.addHistograms(ctx, schema, version, bucket, dims, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// addHistograms merges the bucket's per-measure histograms into the cells
+// of the grouping dims. A cell or measure the histograms do not match
+// (values stored before histograms existed) keeps none, and a release
+// then treats its measure as it does without histograms.
+func (s RollupSource) addHistograms(ctx context.Context, schema string, version int, bucket time.Time, dims []string, cells []Cell) error {
+	rcs, err := s.DB.RollupCells(ctx, schema, version, bucket, bucket.Add(time.Hour))
+	if err != nil {
+		return fmt.Errorf("release: reading histograms: %w", err)
+	}
+	type hk struct{ cell, measure string }
+	merged := map[hk]*loghist.Hist{}
+	counts := map[hk]int64{}
+	for _, rc := range rcs {
+		vals := make([]any, len(dims))
+		for i, d := range dims {
+			vals[i] = rc.Dims[d]
+		}
+		key, err := json.Marshal(vals)
+		if err != nil {
+			return err
+		}
+		for name, m := range rc.Measures {
+			k := hk{string(key), name}
+			counts[k] += m.Count
+			if m.Hist == nil {
+				continue
+			}
+			if merged[k] == nil {
+				merged[k] = &loghist.Hist{}
+			}
+			merged[k].Merge(m.Hist)
+		}
+	}
+	for i := range cells {
+		key, err := json.Marshal(cells[i].Values)
+		if err != nil {
+			return err
+		}
+		for name, mc := range cells[i].Measures {
+			k := hk{string(key), name}
+			// Only a histogram of every value the cell counts.
+			if h := merged[k]; h != nil && int64(h.Count()) == mc.Count && counts[k] == mc.Count {
+				mc.Hist = fromLoghist(h)
+				cells[i].Measures[name] = mc
+			}
+		}
+	}
+	return nil
+}
+
+// fromLoghist turns a log-linear histogram into contiguous bins: one per
+// non-empty bucket, with empty bins over the gaps between them.
+func fromLoghist(h *loghist.Hist) *Histogram {
+	out := &Histogram{}
+	h.Each(func(lo, hi float64, n uint64) {
+		switch {
+		case len(out.Bounds) == 0:
+			out.Bounds = append(out.Bounds, lo)
+		case out.Bounds[len(out.Bounds)-1] < lo:
+			out.Bounds = append(out.Bounds, lo)
+			out.Counts = append(out.Counts, 0)
+		}
+		out.Bounds = append(out.Bounds, hi)
+		out.Counts = append(out.Counts, int64(n))
+	})
+	return out
 }
