@@ -351,7 +351,8 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 		oc.add(outcomeKey{bucket, sc.Name, sc.Version, StatusAccepted, ""})
 		counts.accepted++
 		records = append(records, storage.Record{
-			Bucket: bucket, Schema: sc.Name, Version: sc.Version,
+			Bucket: bucket, BucketEnd: bucketEnd(bucket, sc.Granularity),
+			Schema: sc.Name, Version: sc.Version,
 			Dimensions: dims, Measures: measures,
 		})
 	}
@@ -500,6 +501,15 @@ func coarsen(t time.Time, granularity string) time.Time {
 		y, m, d := t.Date()
 		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	}
+}
+
+// bucketEnd is when the bucket that coarsen gave closes: the mixer may
+// fold fewer than k requests of a bucket only after it.
+func bucketEnd(bucket time.Time, granularity string) time.Time {
+	if granularity == schema.GranularityDay {
+		return bucket.AddDate(0, 0, 1)
+	}
+	return bucket.Add(time.Hour)
 }
 
 func outcomeCounts(m map[outcomeKey]int64) []storage.OutcomeCount {
