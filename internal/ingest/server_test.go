@@ -218,23 +218,23 @@ func TestSubmitEventsOrderAndRecords(t *testing.T) {
 	hour := time.Date(2026, 3, 14, 13, 0, 0, 0, time.UTC)
 	day := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
 	wantRecords := []storage.Record{
-		{Bucket: hour, Schema: "app.launch", Version: 1,
+		{Bucket: hour, BucketEnd: hour.Add(time.Hour), Schema: "app.launch", Version: 1,
 			Dimensions: map[string]any{"os": "ios", "app_version": "12.4", "locale": "de-DE", "warm": false},
 			Measures:   map[string]float64{"cold_start_ms": 420, "screens": 3}},
-		{Bucket: day, Schema: "app.crash", Version: 2,
+		{Bucket: day, BucketEnd: day.AddDate(0, 0, 1), Schema: "app.crash", Version: 2,
 			Dimensions: map[string]any{"kind": "oom"}, Measures: map[string]float64{"count": 2}},
-		{Bucket: hour, Schema: "app.launch", Version: 1,
+		{Bucket: hour, BucketEnd: hour.Add(time.Hour), Schema: "app.launch", Version: 1,
 			Dimensions: map[string]any{"os": "android"}, Measures: map[string]float64{}},
 	}
 	if got := fmt.Sprint(b.Records); got != fmt.Sprint(wantRecords) {
 		t.Errorf("records:\n got %v\nwant %v", got, fmt.Sprint(wantRecords))
 	}
 	wantOutcomes := []storage.OutcomeCount{
-		{Bucket: day, Schema: "app.crash", Version: 2, Outcome: "accepted", Count: 1},
+		{Bucket: day, BucketEnd: day.AddDate(0, 0, 1), Schema: "app.crash", Version: 2, Outcome: "accepted", Count: 1},
 		{Bucket: hour, Schema: "", Version: 0, Outcome: "rejected", Reason: schema.ReasonSchemaUnknown, Count: 1},
-		{Bucket: hour, Schema: "app.launch", Version: 1, Outcome: "accepted", Count: 2},
-		{Bucket: hour, Schema: "app.launch", Version: 1, Outcome: "rejected", Reason: schema.ReasonFieldOutOfRange, Count: 1},
-		{Bucket: hour, Schema: "app.launch", Version: 1, Outcome: "rejected", Reason: schema.ReasonIdentifierPhone, Count: 1},
+		{Bucket: hour, BucketEnd: hour.Add(time.Hour), Schema: "app.launch", Version: 1, Outcome: "accepted", Count: 2},
+		{Bucket: hour, BucketEnd: hour.Add(time.Hour), Schema: "app.launch", Version: 1, Outcome: "rejected", Reason: schema.ReasonFieldOutOfRange, Count: 1},
+		{Bucket: hour, BucketEnd: hour.Add(time.Hour), Schema: "app.launch", Version: 1, Outcome: "rejected", Reason: schema.ReasonIdentifierPhone, Count: 1},
 	}
 	if got := fmt.Sprint(b.Outcomes); got != fmt.Sprint(wantOutcomes) {
 		t.Errorf("outcomes:\n got %v\nwant %v", got, fmt.Sprint(wantOutcomes))
