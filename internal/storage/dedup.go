@@ -246,17 +246,5 @@ func (w *Writer) convertLegacyKeys(ctx context.Context) error {
 
 // writeTx runs f in a transaction as the writer role (when available).
 func (db *DB) writeTx(ctx context.Context, f func(pgx.Tx) error) error {
-	begin := "BEGIN"
-	if db.setWriter != "" {
-		begin += "; " + db.setWriter
-	}
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.Background())
-	if err := f(tx); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return db.roleTx(ctx, "BEGIN", db.setWriter, f)
 }

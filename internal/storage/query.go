@@ -369,9 +369,15 @@ func (db *DB) Stats(ctx context.Context, from, to time.Time) ([]StatRow, error) 
 // readTx runs f in a read-only repeatable-read transaction as the reader
 // role (when available), so its queries see one snapshot.
 func (db *DB) readTx(ctx context.Context, f func(pgx.Tx) error) error {
-	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-	if db.setReader != "" {
-		begin += "; " + db.setReader
+	return db.roleTx(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", db.setReader, f)
+}
+
+// roleTx runs f in a transaction begun with begin, switched to a role by
+// setRole (a SET ROLE statement; empty: the login's own), committed when
+// f returns nil.
+func (db *DB) roleTx(ctx context.Context, begin, setRole string, f func(pgx.Tx) error) error {
+	if setRole != "" {
+		begin += "; " + setRole
 	}
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
 	if err != nil {
