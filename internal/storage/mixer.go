@@ -391,6 +391,13 @@ func (m *mixer) mixOn(ctx context.Context, conn *pgx.Conn, force bool) (MixResul
 		}
 	}
 	taken = dropped
+	// The next interval's partition is made now, off the acknowledge
+	// path: creating it locks the parent table, which would otherwise
+	// stall every acknowledge transaction at the interval's start.
+	next := cur + int64(w.cfg.MixInterval/time.Second)
+	if _, err := conn.Exec(ctx, "SELECT veil_ensure_staging_partition($1)", next); err != nil {
+		w.log.Warn("could not make the next staging partition ahead", "error_kind", errorKind(err))
+	}
 	if err := w.keys.removeIntervals(taken); err != nil {
 		// The mix committed: the files are orphans, removed at the next
 		// start (removeOrphans).
