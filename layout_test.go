@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"ingest": {"schema", "storage", "proto", "problem", "problem/grpcproblem"},
 	// The admin plane owns the key lifecycle: it hands the storage key
 	// ring to the gateway (admin.Server.LiveKeys).
-	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile"},
+	"admin":      {"schema", "storage", "proto", "ohttp", "gateway", "keystate", "problem", "problem/grpcproblem", "secretfile", "chart"},
 	"admincli":   {"proto", "problem"}, // veil admin: a client of the admin API
 	"buildinfo":  {},
 	"storage":    {"migrations", "keystate", "secretfile"},
@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"sdk":        {"ohttp", "bhttp"},
 	"send":       {"sdk"},    // `veil send`, a client of the SDK like an app
 	"validate":   {"schema"}, // `veil validate`, schema checks offline
+	"auditsdk":   {},         // `veil audit-sdk`: published SDK digests, compiled in
 	// The one error model: kinds, HTTP statuses and problem documents
 	// (std only), and beside it the kinds' gRPC codes, for ingest and
 	// admin only.
@@ -47,6 +48,9 @@ var allowed = map[string][]string{
 	// and a byte budget (std only), for the gateway and the relay.
 	"bodyread": {},
 	"testlog":  {},
+	"testpki":  {}, // tests' throwaway certificate authorities
+	// Server-rendered SVG charts of the dashboard (std only).
+	"chart": {},
 	// The load generator drives the public path like a client; the fault
 	// and end-to-end tests run the whole binary and may import anything.
 	"loadgen": {"ohttp", "bhttp", "sdk", "proto"},
@@ -91,7 +95,9 @@ var thirdParty = map[string][]string{
 	"httpcache":  {},
 	"secretfile": {},
 	"testlog":    {},
+	"testpki":    {},
 	"tlsconfig":  {},
+	"chart":      {},
 }
 
 // folderOf returns the row of allowed that pkg belongs to: its folder

@@ -48,7 +48,7 @@ func adminRun(cmd *cobra.Command, f *admincli.Flags, fn func(*admincli.CLI) erro
 }
 
 func newAdminSchemasCmd(f *admincli.Flags) *cobra.Command {
-	cmd := &cobra.Command{Use: "schemas", Short: "Register, list and show event schemas"}
+	cmd := &cobra.Command{Use: "schemas", Short: "Register, list, show, disable and enable event schemas"}
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:   "register FILE...",
@@ -76,6 +76,22 @@ before. The first refusal stops the run and prints its findings. With
 			Args:  cobra.ExactArgs(2),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.GetSchema(cmd.Context(), args[0], args[1]) })
+			},
+		},
+		&cobra.Command{
+			Use:   "disable NAME VERSION",
+			Short: "Refuse new events of a schema version (reason schema_disabled); its data stays",
+			Args:  cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.SetSchemaDisabled(cmd.Context(), args[0], args[1], true) })
+			},
+		},
+		&cobra.Command{
+			Use:   "enable NAME VERSION",
+			Short: "Accept events of a disabled schema version again",
+			Args:  cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return adminRun(cmd, f, func(c *admincli.CLI) error { return c.SetSchemaDisabled(cmd.Context(), args[0], args[1], false) })
 			},
 		},
 	)

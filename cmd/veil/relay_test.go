@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,8 +16,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/veil-telemetry/veil/internal/config"
 	"github.com/veil-telemetry/veil/internal/e2e/e2etest"
@@ -49,7 +54,7 @@ func TestRunRelayTLS(t *testing.T) {
 	go func() {
 		done <- runRelay(ctx, config.Relay{
 			Listen:          "127.0.0.1:0",
-			GatewayURL:      gw.URL + "/gateway",
+			Gateways:        []string{gw.URL + "/gateway"},
 			TLSCert:         certFile,
 			TLSKey:          keyFile,
 			GatewayCA:       caFile,
@@ -103,7 +108,7 @@ func TestRunRelayUntrustedGateway(t *testing.T) {
 	defer cancel()
 	addrc := make(chan net.Addr, 1)
 	go runRelay(ctx, config.Relay{
-		Listen: "127.0.0.1:0", GatewayURL: gw.URL + "/gateway", MaxBodyBytes: 1024,
+		Listen: "127.0.0.1:0", Gateways: []string{gw.URL + "/gateway"}, MaxBodyBytes: 1024,
 		Rate: 10, Burst: 10, UpstreamTimeout: 5 * time.Second, ShutdownTimeout: time.Second,
 	}, slog.New(slog.DiscardHandler), func(a net.Addr) { addrc <- a })
 	addr := <-addrc
@@ -120,9 +125,9 @@ func TestRunRelayUntrustedGateway(t *testing.T) {
 // TestRunRelayFlags: settings that pass validation but cannot be used
 // stop the relay with exit status 2 (validation is internal/config's).
 func TestRunRelayFlags(t *testing.T) {
-	base := config.Relay{Listen: "127.0.0.1:0", GatewayURL: "http://127.0.0.1:1/gateway", MaxBodyBytes: 1, Rate: 1, Burst: 1, MaxInFlight: 1, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second}
+	base := config.Relay{Listen: "127.0.0.1:0", Gateways: []string{"http://127.0.0.1:1/gateway"}, MaxBodyBytes: 1, Rate: 1, Burst: 1, MaxInFlight: 1, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second}
 	for name, mod := range map[string]func(*config.Relay){
-		"bad gateway":     func(o *config.Relay) { o.GatewayURL = "gopher://x" },
+		"bad gateway":     func(o *config.Relay) { o.Gateways = []string{"gopher://x"} },
 		"missing ca file": func(o *config.Relay) { o.GatewayCA = filepath.Join(t.TempDir(), "none.pem") },
 		"missing cert":    func(o *config.Relay) { o.TLSCert, o.TLSKey = "none.pem", "none.key" },
 	} {
@@ -175,7 +180,7 @@ func TestRunRelayWarnsPlainGateway(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			done <- runRelay(ctx, config.Relay{
-				Listen: "127.0.0.1:0", GatewayURL: gw, MaxBodyBytes: 1024, MaxInFlight: 16,
+				Listen: "127.0.0.1:0", Gateways: []string{gw}, MaxBodyBytes: 1024, MaxInFlight: 16,
 				Rate: 10, Burst: 10, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second,
 			}, slog.New(slog.NewJSONHandler(&logs, nil)), func(net.Addr) { cancel() })
 		}()
@@ -186,5 +191,45 @@ func TestRunRelayWarnsPlainGateway(t *testing.T) {
 		if got != warn {
 			t.Errorf("--gateway %s: warned %v, want %v:\n%s", gw, got, warn, logs.String())
 		}
+	}
+}
+
+// TestRunRelayProxyProtocol: with --trusted-proxies and --proxy-protocol
+// the per-address limit keys on the client address of the load
+// balancer's PROXY header.
+func TestRunRelayProxyProtocol(t *testing.T) {
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "message/ohttp-res")
+	}))
+	defer gw.Close()
+	c := config.DefaultRelay()
+	fs := pflag.NewFlagSet("relay", pflag.ContinueOnError)
+	c.BindFlags(fs)
+	if err := fs.Parse([]string{"--listen", "127.0.0.1:0", "--gateway", gw.URL + "/gateway", "--burst", "1", "--rate", "0.001",
+		"--trusted-proxies", "127.0.0.1", "--proxy-protocol"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(startRelay(t, c), "http://")
+	send := func(client string) int {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "PROXY TCP4 %s 127.0.0.1 40000 8082\r\nPOST /gateway HTTP/1.1\r\nHost: relay\r\nContent-Type: message/ohttp-req\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx", client)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := []int{send("192.0.2.1"), send("192.0.2.2"), send("192.0.2.1")}; fmt.Sprint(got) != "[200 200 429]" {
+		t.Errorf("statuses %v, want [200 200 429]: one limit per client behind the load balancer", got)
 	}
 }

@@ -46,6 +46,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newAdminCmd(),
 		newVersionCmd(),
+		newAuditSDKCmd(),
 	)
 	flagWarningsToStderr(root)
 	return root

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,13 +36,17 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the collector. The public listener (--listen) serves only the OHTTP
 gateway (/gateway, /ohttp-keys, /ohttp-keys-signed,
 /.well-known/ohttp-gateway) and health; the
-ingest API is reachable only inside Oblivious HTTP. The admin listener
+ingest API is reachable only inside Oblivious HTTP. Restrict encapsulated
+requests to your relays with --relay-allow and/or --relay-client-ca, so that
+no client can skip the relay; without either, a public listener on a
+non-loopback address is warned about at start. The admin listener
 (--admin-listen) serves gRPC and REST for schemas, keys and queries,
 /metrics, /openapi.json and a dashboard, behind bearer tokens.
 
-Without --database-url, a private PostgreSQL is started under --data-dir
-from the machine's PostgreSQL binaries and stopped on exit. On first start
-the master key, an admin token (<data-dir>/admin-token, unless
+With --database-url, serve waits up to --database-wait for the database to
+accept connections. Without it, a private PostgreSQL is started under
+--data-dir from the machine's PostgreSQL binaries and stopped on exit. On
+first start the master key, an admin token (<data-dir>/admin-token, unless
 --admin-token-file is given), the first gateway keys and the key-document
 signing key are created; the signing key's pin, which apps ship to
 authenticate the keys, is logged at every start (veil admin keys pin).
@@ -98,6 +104,20 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
 	}
+	// Relays only: a relay's client certificate is asked for on the
+	// public listener alone (the admin listener's browsers are not asked).
+	pubTLS := run.TLS
+	if c.RelayClientCA != "" {
+		cas, err := tlsconfig.LoadCertPool(c.RelayClientCA)
+		if err != nil {
+			return fmt.Errorf("--relay-client-ca: %w", err)
+		}
+		pubTLS = tlsconfig.RequestClientCert(run.TLS, cas)
+	}
+	if c.RelayBypassable() {
+		logger.Warn("the public listener is reachable from other hosts and accepts encapsulated requests from anyone: clients can bypass the relay and show the gateway their address; restrict it to your relays with --relay-allow or --relay-client-ca",
+			"listen", c.Listen)
+	}
 	var lc net.ListenConfig
 	pubLn, err := lc.Listen(ctx, "tcp", c.Listen)
 	if err != nil {
@@ -111,7 +131,17 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	defer admLn.Close()
 
 	// Construct: database (migrated by Open), writer, admin plane with the
-	// key ring, ingest behind the gateway.
+	// key ring, ingest behind the gateway. An external database may still
+	// be starting (compose, a pod beside it): wait for it, bounded.
+	if c.DatabaseURL != "" {
+		first := cmp.Or(c.MigrationURL(), c.DatabaseURL) // what Open connects to first
+		if err := storage.WaitForServer(ctx, first, storage.WaitPolicy{Max: c.DatabaseWait}, logger); err != nil {
+			if errors.Is(err, storage.ErrServerNotReady) {
+				err = fmt.Errorf("%w (--database-url); to wait longer at start, raise --database-wait", err)
+			}
+			return err
+		}
+	}
 	db, err := storage.Open(ctx, storage.Config{URL: c.DatabaseURL, DataDir: c.DataDir,
 		MigrationURL: c.MigrationURL(), MasterKeyFile: c.MasterKeyFile}, logger)
 	if err != nil {
@@ -151,6 +181,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		KeyRotate:        c.KeyRotation,
 		KEMs:             c.KEMs,
 		SchemaRegistered: registry.Invalidate,
+		SchemasDisabled:  registry.SetDisabled,
 		KeysChanged: func(ctx context.Context) {
 			if gw != nil {
 				gw.Refresh(ctx) // a failure is logged; the old ring stays until the next refresh
@@ -189,6 +220,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		MaxInnerBytes:   gateway.DefaultMaxInnerBytes,
 		MaxConcurrent:   c.MaxInFlight,
 		Signer:          adm,
+		Relays:          c.RelayAccess(),
 		Logger:          logger,
 	})
 	if err != nil {
@@ -204,8 +236,16 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	// Run: the listeners and the chores until ctx ends, then the drain.
 	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { adm.RunRotation(jobs) })
-	wg.Go(func() { db.RunRetentionLoop(jobs, c.RetentionEvery) })
+	// Chores run on one replica at a time (storage.RunAsLeader).
+	wg.Go(func() {
+		db.RunAsLeader(jobs, storage.LeaderConfig{Logger: logger}, func(ctx context.Context) {
+			var chores sync.WaitGroup
+			chores.Go(func() { adm.RunRotation(ctx) })
+			chores.Go(func() { db.RunRetentionLoop(ctx, c.RetentionEvery) })
+			chores.Wait()
+		})
+	})
+	wg.Go(func() { adm.RunDisabledPoll(jobs) })
 	run.AfterDrain = func(drain context.Context) {
 		adm.GRPCServer().Stop()
 		stopJobs()
@@ -217,7 +257,7 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 	logger.Info("veil serving", "public", scheme+"://"+pubLn.Addr().String(),
 		"admin", scheme+"://"+admLn.Addr().String(), "k_anonymity", c.KAnonymity)
 	return server.Run(ctx, run,
-		server.Listener{Name: "public", Listener: pubLn, Handler: public},
+		server.Listener{Name: "public", Listener: pubLn, Handler: public, TLS: pubTLS},
 		server.Listener{Name: "admin", Listener: admLn, Handler: adm.Handler(), HTTP2: adm.HTTP2Config()})
 }
 

@@ -96,7 +96,7 @@ func TestRunRelayTLSPolicy(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- runRelay(ctx, config.Relay{
-			Listen: "127.0.0.1:0", GatewayURL: "http://127.0.0.1:1/gateway", TLSCert: certFile, TLSKey: keyFile,
+			Listen: "127.0.0.1:0", Gateways: []string{"http://127.0.0.1:1/gateway"}, TLSCert: certFile, TLSKey: keyFile,
 			MaxBodyBytes: 1024, Rate: 10, Burst: 10, MaxInFlight: 16, UpstreamTimeout: time.Second, ShutdownTimeout: time.Second,
 		}, slog.New(slog.NewJSONHandler(&logs, nil)), func(a net.Addr) { addrc <- a })
 	}()

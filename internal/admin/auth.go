@@ -33,33 +33,57 @@ const (
 
 // Tokens is the set of admin bearer tokens. The zero value accepts nothing.
 // Tokens are kept as SHA-256 digests so every comparison is over equal
-// lengths and runs in constant time.
+// lengths and runs in constant time; callers[i] is who digests[i] is.
 type Tokens struct {
 	digests [][sha256.Size]byte
+	callers []Caller
 }
 
 // ParseTokens reads one token per line; blank lines and lines starting
-// with '#' are skipped.
+// with '#' are skipped. A line is either "ROLE NAME TOKEN" — ROLE is read
+// or admin (see Role), NAME (letters, digits, '.', '_', '-', at most 64)
+// is what the audit log records — or a bare TOKEN, which is an admin
+// token named "line-N" (token files written before roles existed).
 func ParseTokens(r io.Reader) (*Tokens, error) {
 	t := &Tokens{}
-	sc := bufio.NewScanner(io.LimitReader(r, MaxTokens*(maxTokenLen+2)+4096))
+	sc := bufio.NewScanner(io.LimitReader(r, MaxTokens*(maxTokenLen+2+maxTokenNameLen+8)+4096))
 	line := 0
+	names := map[string]bool{}
 	for sc.Scan() {
 		line++
-		tok := strings.TrimSpace(sc.Text())
-		if tok == "" || strings.HasPrefix(tok, "#") {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
 			continue
+		}
+		c := Caller{Role: RoleAdmin, Name: fmt.Sprintf("line-%d", line)}
+		var tok string
+		switch f := strings.Fields(text); len(f) {
+		case 1:
+			tok = f[0]
+		case 3:
+			role, err := ParseRole(f[0])
+			if err != nil {
+				return nil, fmt.Errorf("token on line %d: %w", line, err)
+			}
+			if !tokenNameRE.MatchString(f[1]) {
+				return nil, fmt.Errorf("token on line %d: name %q must be 1 to %d letters, digits, '.', '_' or '-'", line, f[1], maxTokenNameLen)
+			}
+			c, tok = Caller{Role: role, Name: f[1]}, f[2]
+		default:
+			return nil, fmt.Errorf("token on line %d: want \"ROLE NAME TOKEN\" (ROLE read or admin) or a bare token; the token itself contains no whitespace", line)
 		}
 		if len(tok) < MinTokenLen || len(tok) > maxTokenLen {
 			return nil, fmt.Errorf("token on line %d: length must be %d to %d characters", line, MinTokenLen, maxTokenLen)
 		}
-		if strings.ContainsAny(tok, " \t") {
-			return nil, fmt.Errorf("token on line %d contains whitespace", line)
+		if names[c.Name] {
+			return nil, fmt.Errorf("token on line %d: name %q is used twice; the audit log needs one name per token", line, c.Name)
 		}
+		names[c.Name] = true
 		if len(t.digests) == MaxTokens {
 			return nil, fmt.Errorf("more than %d tokens", MaxTokens)
 		}
 		t.digests = append(t.digests, sha256.Sum256([]byte(tok)))
+		t.callers = append(t.callers, c)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -138,15 +162,33 @@ func CheckTokenFileMode(path string) error {
 // Valid reports whether tok is one of the tokens, in time independent of
 // which token matched or how much of it did.
 func (t *Tokens) Valid(tok string) bool {
+	_, ok := t.lookup(tok)
+	return ok
+}
+
+// lookup returns who tok belongs to, comparing against every token so the
+// time taken does not depend on which one matched.
+func (t *Tokens) lookup(tok string) (Caller, bool) {
 	if t == nil || tok == "" {
-		return false
+		return Caller{}, false
 	}
-	d := sha256.Sum256([]byte(tok))
-	ok := 0
+	return t.lookupDigest(sha256.Sum256([]byte(tok)))
+}
+
+func (t *Tokens) lookupDigest(d [sha256.Size]byte) (Caller, bool) {
+	if t == nil {
+		return Caller{}, false
+	}
+	found := -1
 	for i := range t.digests {
-		ok |= subtle.ConstantTimeCompare(d[:], t.digests[i][:])
+		if subtle.ConstantTimeCompare(d[:], t.digests[i][:]) == 1 {
+			found = i
+		}
 	}
-	return ok == 1
+	if found < 0 {
+		return Caller{}, false
+	}
+	return t.callers[found], true
 }
 
 // bearer extracts the token of an "Authorization: Bearer X" value
@@ -167,30 +209,43 @@ var grpcUnauthenticated = grpcproblem.Error(errorDomain, errUnauthenticated)
 
 // UnaryAuth is the gRPC interceptor that requires a valid bearer token in
 // the authorization metadata.
+// The caller's role must allow the method (methodRole); the caller rides in
+// the context for the audit log.
 func (t *Tokens) UnaryAuth() grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if !t.validMD(ctx) {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		c, ok := t.callerMD(ctx)
+		if !ok {
 			return nil, grpcUnauthenticated
 		}
-		return h(ctx, req)
+		if !c.Role.allows(methodRole(info.FullMethod)) {
+			return nil, grpcproblem.Error(errorDomain, errReadOnly)
+		}
+		return h(withCaller(ctx, c), req)
 	}
 }
 
 // StreamAuth is UnaryAuth for streams (no stream method exists today; this
 // keeps a future one from being unauthenticated by omission).
 func (t *Tokens) StreamAuth() grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		if !t.validMD(ss.Context()) {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		c, ok := t.callerMD(ss.Context())
+		if !ok {
 			return grpcUnauthenticated
+		}
+		if !c.Role.allows(methodRole(info.FullMethod)) {
+			return grpcproblem.Error(errorDomain, errReadOnly)
 		}
 		return h(srv, ss)
 	}
 }
 
-func (t *Tokens) validMD(ctx context.Context) bool {
+func (t *Tokens) callerMD(ctx context.Context) (Caller, bool) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	v := md.Get("authorization")
-	return len(v) == 1 && t.Valid(bearer(v[0]))
+	if len(v) != 1 {
+		return Caller{}, false
+	}
+	return t.lookup(bearer(v[0]))
 }
 
 // cookieName is the dashboard session cookie (HttpOnly, SameSite=Strict,
@@ -202,18 +257,47 @@ const sessionTTL = 12 * time.Hour
 
 // authorized reports whether r carries a valid bearer token.
 func (t *Tokens) authorized(r *http.Request) bool {
+	_, ok := t.caller(r)
+	return ok
+}
+
+// caller returns who r's bearer token belongs to.
+func (t *Tokens) caller(r *http.Request) (Caller, bool) {
 	h := r.Header.Values("Authorization")
-	return len(h) == 1 && t.Valid(bearer(h[0]))
+	if len(h) != 1 {
+		return Caller{}, false
+	}
+	return t.lookup(bearer(h[0]))
 }
 
 // Require wraps h so that requests without a valid bearer token get a 401
-// problem.
-func (t *Tokens) Require(h http.Handler) http.Handler {
+// problem and callers whose role is below need a 403. The caller rides in
+// the request's context for the audit log.
+func (t *Tokens) Require(need Role, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !t.authorized(r) {
+		c, ok := t.caller(r)
+		if !ok {
 			writeProblem(w, errUnauthenticated)
 			return
 		}
-		h.ServeHTTP(w, r)
+		if !c.Role.allows(need) {
+			writeProblem(w, errReadOnly)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(withCaller(r.Context(), c)))
+	})
+}
+
+// RequireREST is Require for the REST API under /v1/: GET reads need a
+// read token, every other method (they all change state, see api.yaml)
+// an admin token.
+func (t *Tokens) RequireREST(h http.Handler) http.Handler {
+	read, write := t.Require(RoleRead, h), t.Require(RoleAdmin, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			read.ServeHTTP(w, r)
+			return
+		}
+		write.ServeHTTP(w, r)
 	})
 }

@@ -2,79 +2,74 @@ package admin
 
 import (
 	"bytes"
-	"github.com/veil-telemetry/veil/internal/problem"
+	"cmp"
+	"embed"
 	"html/template"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/veil-telemetry/veil/internal/chart"
+	"github.com/veil-telemetry/veil/internal/problem"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
-// dashboardTmpl is the whole dashboard: server-rendered, no script.
-var dashboardTmpl = template.Must(template.New("dashboard").Funcs(template.FuncMap{
+// dashboardFS holds the dashboard's templates: base.html is the layout
+// every page shares, each other file defines one page's "content".
+//
+//go:embed dashboard/*.html
+var dashboardFS embed.FS
+
+// dashboardFuncs are the helpers the templates call.
+var dashboardFuncs = template.FuncMap{
 	"ts": func(t *timestamppb.Timestamp) string {
 		if t == nil {
 			return "—"
 		}
 		return t.AsTime().UTC().Format("2006-01-02 15:04 UTC")
 	},
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>veil admin</title>
-<style>
-body{font:15px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222}
-table{border-collapse:collapse;width:100%;margin-bottom:2rem}
-th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
-code{font-size:90%}
-.err{color:#a00}
-</style></head><body>
-{{if .Login}}
-<h1>veil admin</h1>
-{{if .Error}}<p class="err">{{.Error}}</p>{{end}}
-<form method="post" action="/login">
-<label>Admin token <input type="password" name="token" autocomplete="current-password" required></label>
-<button type="submit">Sign in</button>
-</form>
-<p>The token is in <code>&lt;data-dir&gt;/admin-token</code> or your <code>--admin-token-file</code>.</p>
-{{else}}
-<form method="post" action="/logout" style="float:right"><button type="submit">Sign out</button></form>
-<h1>veil admin</h1>
-<p>k-anonymity threshold: <b>{{.K}}</b> · generated {{.Now}}</p>
+	"schemaURL":   schemaPageURL,
+	"num":         chart.Format,
+	"int":         groupDigits,
+	"bar":         chart.Bar,
+	"withheldBar": chart.WithheldBar,
+	"swatch":      chart.Swatch,
+	"reasonURL":   reasonURL,
+}
 
-<h2>Ingest, last 24 hours</h2>
-{{with .Stats}}
-<p>accepted <b>{{.Accepted}}</b> · rejected <b>{{.Rejected}}</b></p>
-<table><tr><th>schema</th><th>version</th><th>outcome</th><th>reason</th><th>count</th></tr>
-{{range .Rows}}<tr><td>{{.Schema}}</td><td>{{.Version}}</td><td>{{.Outcome}}</td><td>{{.Reason}}</td><td class="n">{{.Count}}</td></tr>
-{{else}}<tr><td colspan="5">no events</td></tr>{{end}}
-</table>
-{{end}}
+// dashboardPages are the parsed pages by name: each is base.html with
+// the page's file.
+var dashboardPages = func() map[string]*template.Template {
+	m := map[string]*template.Template{}
+	for _, name := range []string{"login", "overview", "schema", "ingest", "keys", "error"} {
+		m[name] = template.Must(template.New(name).Funcs(dashboardFuncs).ParseFS(dashboardFS, "dashboard/base.html", "dashboard/"+name+".html"))
+	}
+	return m
+}()
 
-<h2>Schemas</h2>
-<table><tr><th>name</th><th>version</th><th>granularity</th><th>retention (days)</th><th>dimensions</th><th>measures</th><th>registered</th></tr>
-{{range .Schemas}}<tr><td>{{.Name}}</td><td>{{.Version}}</td><td>{{.Granularity}}</td><td class="n">{{.RetentionDays}}</td><td>{{range $i, $d := .Dimensions}}{{if $i}}, {{end}}{{$d}}{{end}}</td><td>{{range $i, $m := .Measures}}{{if $i}}, {{end}}{{$m}}{{end}}</td><td>{{ts .CreateTime}}</td></tr>
-{{else}}<tr><td colspan="7">none registered</td></tr>{{end}}
-</table>
-{{if .MoreSchemas}}<p>The first {{len .Schemas}} schema versions; veil admin schemas list lists them all.</p>{{end}}
+// page is what every dashboard page template gets: the layout's fields
+// and the page's own data in Body.
+type page struct {
+	Title string
+	// Nav names the navigation entry of the page ("overview", "ingest",
+	// "keys"; "" for none).
+	Nav   string
+	Login bool
+	Error string
+	Now   string
+	// Docs is the base URL of veil's documentation (Config.DocsURL).
+	Docs string
+	Body any
+}
 
-<h2>Gateway keys</h2>
-<table><tr><th>id</th><th>KEM</th><th>state</th><th>created</th><th>retires</th></tr>
-{{range .Keys}}<tr><td class="n">{{.KeyId}}</td><td>{{.Kem}}</td><td>{{.State}}</td><td>{{ts .CreateTime}}</td><td>{{ts .RetireTime}}</td></tr>
-{{else}}<tr><td colspan="5">no keys</td></tr>{{end}}
-</table>
-{{end}}
-</body></html>
-`))
-
-type dashboardData struct {
-	Login   bool
-	Error   string
+// overviewData is the body of the overview page.
+type overviewData struct {
 	K       int
-	Now     string
 	Stats   *veilv1.GetStatsResponse
 	Schemas []*veilv1.Schema
 	// MoreSchemas is set when Schemas is only the first page.
@@ -82,10 +77,18 @@ type dashboardData struct {
 	Keys        []*veilv1.Key
 }
 
-func (s *Server) renderDashboard(w http.ResponseWriter, code int, d dashboardData) {
+// dashboardCSP is the Content-Security-Policy of every dashboard page:
+// nothing loads, nothing runs; styles are the page's own inline ones, and
+// the charts are inline SVG, part of the document.
+const dashboardCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+
+// renderPage executes the page name with p and writes it with the
+// dashboard's security headers.
+func (s *Server) renderPage(w http.ResponseWriter, code int, name string, p page) {
 	var buf bytes.Buffer
-	if err := dashboardTmpl.Execute(&buf, d); err != nil {
-		s.log.Error("dashboard template failed", "error", err.Error())
+	p.Docs = s.cfg.DocsURL
+	if err := dashboardPages[name].ExecuteTemplate(&buf, "base", p); err != nil {
+		s.log.Error("dashboard template failed", "page", name, "error", err.Error())
 		writeProblem(w, &problem.Error{Kind: problem.Internal})
 		return
 	}
@@ -94,20 +97,37 @@ func (s *Server) renderDashboard(w http.ResponseWriter, code int, d dashboardDat
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", dashboardCSP)
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
 }
 
-func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	if !s.dashboardAuthorized(r) {
-		s.renderDashboard(w, http.StatusUnauthorized, dashboardData{Login: true})
-		return
+// renderLogin answers with the sign-in page; next is the page to return
+// to after signing in ("" for the overview).
+func (s *Server) renderLogin(w http.ResponseWriter, code int, msg, next string) {
+	s.renderPage(w, code, "login", page{Title: "Sign in", Login: true, Error: msg, Body: next})
+}
+
+// signedIn wraps a dashboard page: without a live session (or a bearer
+// token) it answers with the sign-in page, which returns to this URL.
+func (s *Server) signedIn(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.dashboardAuthorized(r) {
+			s.renderLogin(w, http.StatusUnauthorized, "", localNext(r.URL.RequestURI()))
+			return
+		}
+		h(w, r)
 	}
+}
+
+// stamp is the generation time shown in a page's footer.
+func (s *Server) stamp() string { return s.cfg.Now().UTC().Format("2006-01-02 15:04 UTC") }
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.cfg.Now().UTC()
-	d := dashboardData{K: s.cfg.K, Now: now.Format("2006-01-02 15:04 UTC")}
+	d := overviewData{K: s.cfg.K}
 	schemas, err := s.schemas.ListSchemas(ctx, &veilv1.ListSchemasRequest{PageSize: maxSchemaPage})
 	if err != nil {
 		s.dashboardError(w, err)
@@ -127,15 +147,21 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Schemas, d.Keys, d.Stats = schemas.GetSchemas(), keys.GetKeys(), stats
 	d.MoreSchemas = schemas.GetNextPageToken() != ""
-	s.renderDashboard(w, http.StatusOK, d)
+	s.renderPage(w, http.StatusOK, "overview", page{Title: "Overview", Nav: "overview", Now: s.stamp(), Body: d})
 }
 
+// dashboardError answers a page's failure as a page: the status and
+// problem title of its kind, and the client message (never internals).
 func (s *Server) dashboardError(w http.ResponseWriter, err error) {
 	e := asError(err)
 	if e.Kind == problem.Internal {
 		s.log.Error("dashboard failed", "error", e.Error())
 	}
-	writeProblem(w, e)
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(problem.RetryAfterSeconds(e.RetryAfter), 10))
+	}
+	d := e.Details()
+	s.renderPage(w, d.Status, "error", page{Title: d.Title, Now: s.stamp(), Body: d})
 }
 
 // login checks a submitted token and sets the session cookie: a random
@@ -147,12 +173,13 @@ func (s *Server) dashboardError(w http.ResponseWriter, err error) {
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil {
-		s.renderDashboard(w, http.StatusBadRequest, dashboardData{Login: true, Error: "Malformed form."})
+		s.renderLogin(w, http.StatusBadRequest, "Malformed form.", "")
 		return
 	}
 	tok := r.PostForm.Get("token")
+	next := localNext(r.PostForm.Get("next"))
 	if !s.cfg.Tokens.Valid(tok) {
-		s.renderDashboard(w, http.StatusUnauthorized, dashboardData{Login: true, Error: "That token is not valid."})
+		s.renderLogin(w, http.StatusUnauthorized, "That token is not valid.", next)
 		return
 	}
 	id, err := s.sessions.start(s.cfg.Rand, tok, s.cfg.Now())
@@ -165,7 +192,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.SecureCookie,
 		MaxAge: int(sessionTTL / time.Second),
 	})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, cmp.Or(next, "/"), http.StatusSeeOther)
 }
 
 // logout ends the session on the server, so a copy of the cookie stops
@@ -179,4 +206,42 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.cfg.SecureCookie,
 	})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// maxNext bounds the return address kept through the sign-in form.
+const maxNext = 2048
+
+// localNext returns next if it is a path on this server to return to
+// after signing in, else "". An absolute URL, a scheme-relative "//host"
+// or a backslash form that some browsers read as one would make the
+// sign-in form an open redirect.
+func localNext(next string) string {
+	if next == "" || len(next) > maxNext || next[0] != '/' || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\x00\r\n") {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(u.Path, "//") {
+		return ""
+	}
+	return next
+}
+
+// groupDigits writes n with its digits in groups of three ("3,724,000").
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := n < 0
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

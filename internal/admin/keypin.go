@@ -110,6 +110,9 @@ func (ks *keyPinService) ListKeyPins(ctx context.Context, _ *veilv1.ListKeyPinsR
 }
 
 func (ks *keyPinService) AddKeyPin(ctx context.Context, _ *veilv1.AddKeyPinRequest) (*veilv1.KeyPin, error) {
+	if err := ks.s.audit(ctx, auditAddKeyPin, "next signing key"); err != nil {
+		return nil, err
+	}
 	rec, err := ks.s.newSigner(ctx, storage.SignerNext)
 	if errors.Is(err, storage.ErrSignerConflict) {
 		return nil, &problem.Error{Kind: problem.Conflict, Err: err,
@@ -127,6 +130,9 @@ func (ks *keyPinService) AddKeyPin(ctx context.Context, _ *veilv1.AddKeyPinReque
 }
 
 func (ks *keyPinService) PromoteKeyPin(ctx context.Context, _ *veilv1.PromoteKeyPinRequest) (*veilv1.KeyPin, error) {
+	if err := ks.s.audit(ctx, auditPromoteKeyPin, "next signing key"); err != nil {
+		return nil, err
+	}
 	rec, err := ks.s.cfg.DB.PromoteSigner(ctx)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, &problem.Error{Kind: problem.NotFound, Err: err,

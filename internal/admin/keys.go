@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/veil-telemetry/veil/internal/problem"
+	"strings"
 	"time"
+
+	"github.com/veil-telemetry/veil/internal/problem"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -98,6 +100,9 @@ func (s *Server) RotateDue(ctx context.Context) (next time.Time, err error) {
 			return time.Time{}, err
 		}
 		s.log.Info("rotated gateway key on schedule", "key_id", rec.ID, "kem", kem.Name())
+		// Recorded after the fact: a schedule is not a caller that can
+		// be refused, and a lost race above changed nothing.
+		_ = s.audit(ctx, auditRotateKeys, kem.Name())
 		s.keysChanged(ctx)
 	}
 	return next, nil
@@ -205,6 +210,13 @@ func (ks *keyService) RotateKeys(ctx context.Context, req *veilv1.RotateKeysRequ
 			kems = append(kems, kem)
 		}
 	}
+	names := make([]string, len(kems))
+	for i, kem := range kems {
+		names[i] = kem.Name()
+	}
+	if err := ks.s.audit(ctx, auditRotateKeys, strings.Join(names, ",")); err != nil {
+		return nil, err
+	}
 	resp := &veilv1.RotateKeysResponse{}
 	now := ks.s.cfg.Now()
 	rotated := false
@@ -255,6 +267,9 @@ func (ks *keyService) RetireKey(ctx context.Context, req *veilv1.RetireKeyReques
 		// use; rotate first, then retire the old one.
 		return nil, problem.Errorf(problem.Conflict, "key %d is current: rotate its KEM first, then retire it", id)
 	case err != nil:
+		return nil, err
+	}
+	if err := ks.s.audit(ctx, auditRetireKey, fmt.Sprintf("key %d (%s)", id, ohttp.KEMID(rec.KEM).Name())); err != nil {
 		return nil, err
 	}
 	if err := ks.s.cfg.DB.RetireKey(ctx, id); err != nil {

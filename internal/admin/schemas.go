@@ -6,6 +6,7 @@ import (
 	"errors"
 	"github.com/veil-telemetry/veil/internal/problem"
 	"slices"
+	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -53,6 +54,9 @@ func (ss *schemaService) RegisterSchema(ctx context.Context, req *veilv1.Registe
 			return nil, e
 		}
 		return nil, &problem.Error{Kind: problem.Invalid, Message: "schema refused", Err: err}
+	}
+	if err := ss.s.audit(ctx, auditRegisterSchema, schemaTarget(sch.Name, int32(sch.Version))); err != nil {
+		return nil, err
 	}
 	created, err := ss.s.cfg.DB.PutSchema(ctx, storage.SchemaRecord{Name: sch.Name, Version: sch.Version, Document: doc})
 	if err != nil {
@@ -154,5 +158,86 @@ func (ss *schemaService) schemaProto(rec storage.SchemaRecord) (*veilv1.Schema, 
 		RetentionDays: int32(meta.retentionDays),
 		Dimensions:    slices.Clone(meta.dimensions),
 		Measures:      slices.Clone(meta.measures),
+		Disabled:      rec.Disabled,
 	}, nil
+}
+
+func (ss *schemaService) DisableSchema(ctx context.Context, req *veilv1.DisableSchemaRequest) (*veilv1.Schema, error) {
+	return ss.setDisabled(ctx, req.GetName(), req.GetVersion(), true)
+}
+
+func (ss *schemaService) EnableSchema(ctx context.Context, req *veilv1.EnableSchemaRequest) (*veilv1.Schema, error) {
+	return ss.setDisabled(ctx, req.GetName(), req.GetVersion(), false)
+}
+
+// setDisabled disables or enables a schema version. This process's ingest
+// refuses or accepts its events at once (SchemaDisabledChanged); other
+// replicas follow at their next poll (see RunDisabledPoll).
+func (ss *schemaService) setDisabled(ctx context.Context, name string, version int32, disabled bool) (*veilv1.Schema, error) {
+	if name == "" || version <= 0 {
+		return nil, problem.Errorf(problem.Invalid, "name and a positive version are required")
+	}
+	if _, err := ss.s.cfg.DB.GetSchema(ctx, name, int(version)); errors.Is(err, storage.ErrNotFound) {
+		return nil, problem.Errorf(problem.NotFound, "no schema %s version %d", name, version)
+	} else if err != nil {
+		return nil, storageError(err)
+	}
+	action := auditEnableSchema
+	if disabled {
+		action = auditDisableSchema
+	}
+	if err := ss.s.audit(ctx, action, schemaTarget(name, version)); err != nil {
+		return nil, err
+	}
+	if _, err := ss.s.cfg.DB.SetSchemaDisabled(ctx, name, int(version), disabled); err != nil {
+		return nil, storageError(err)
+	}
+	if err := ss.s.syncDisabled(ctx); err != nil {
+		return nil, storageError(err)
+	}
+	rec, err := ss.s.cfg.DB.GetSchema(ctx, name, int(version))
+	if err != nil {
+		return nil, storageError(err)
+	}
+	return ss.schemaProto(rec)
+}
+
+// syncDisabled hands the disabled schema versions to SchemasDisabled.
+func (s *Server) syncDisabled(ctx context.Context) error {
+	if s.cfg.SchemasDisabled == nil {
+		return nil
+	}
+	keys, err := s.cfg.DB.DisabledSchemas(ctx)
+	if err != nil {
+		return err
+	}
+	vs := make([]schema.Version, len(keys))
+	for i, k := range keys {
+		vs[i] = schema.Version{Name: k.Name, Version: k.Version}
+	}
+	s.cfg.SchemasDisabled(vs)
+	return nil
+}
+
+// DisabledPollInterval is how often RunDisabledPoll rereads the disabled
+// schema versions: the longest another replica keeps accepting events of
+// a version disabled through this one.
+const DisabledPollInterval = 10 * time.Second
+
+// RunDisabledPoll keeps SchemasDisabled current with changes made through
+// other replicas until ctx ends: once at once, then every
+// DisabledPollInterval. A failed read keeps the last set and is logged.
+func (s *Server) RunDisabledPoll(ctx context.Context) {
+	t := time.NewTicker(DisabledPollInterval)
+	defer t.Stop()
+	for {
+		if err := s.syncDisabled(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("reading disabled schemas failed; keeping the last set", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

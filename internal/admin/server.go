@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/veil-telemetry/veil/internal/problem/grpcproblem"
+	"github.com/veil-telemetry/veil/internal/schema"
 	"github.com/veil-telemetry/veil/internal/storage"
 	"github.com/veil-telemetry/veil/ohttp"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
@@ -36,6 +37,10 @@ const (
 	maxRequestBody    = 1 << 20
 	readyCheckTimeout = 2 * time.Second
 )
+
+// DefaultDocsURL is Config.DocsURL when it is empty: the documentation of
+// the main branch.
+const DefaultDocsURL = "https://github.com/veil-telemetry/veil/blob/main/docs/"
 
 // DefaultKEMs are the KEMs that get a key when Config.KEMs is nil:
 // X25519, and X-Wing for post-quantum clients.
@@ -61,6 +66,10 @@ type Config struct {
 	// SchemaRegistered is called after a schema version was stored, so
 	// the ingest registry can drop a cached miss. May be nil.
 	SchemaRegistered func(name string, version int)
+	// SchemasDisabled is called with every disabled schema version after
+	// one was disabled or enabled here, and on each RunDisabledPoll, so
+	// the ingest registry refuses their events. May be nil.
+	SchemasDisabled func(disabled []schema.Version)
 	// KeysChanged is called after a rotation or retirement was stored
 	// (the API's or the schedule's), so that the gateway serving in this
 	// process rereads its key ring at once instead of at its next
@@ -73,6 +82,10 @@ type Config struct {
 	// registry).
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// DocsURL is where the dashboard links veil's documentation (the
+	// docs/ folder, ending in "/"; "": DefaultDocsURL), e.g. each reason
+	// code to its meaning in reason-codes.md.
+	DocsURL string
 	// SecureCookie marks the dashboard cookie Secure (set with TLS).
 	SecureCookie bool
 	// Pprof serves the Go runtime profiles (net/http/pprof) under
@@ -113,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.K < MinK {
 		return nil, errors.New("admin: k-anonymity threshold must be at least 2")
 	}
+	cfg.DocsURL = cmp.Or(cfg.DocsURL, DefaultDocsURL)
 	cfg.KeyGrace = cmp.Or(cfg.KeyGrace, DefaultKeyGrace)
 	cfg.KeyRotate = cmp.Or(cfg.KeyRotate, DefaultKeyRotate)
 	if cfg.KeyGrace < 0 || cfg.KeyRotate < time.Minute {
@@ -217,24 +231,27 @@ func (s *Server) Handler() http.Handler {
 		writeText(w, http.StatusOK, "ok\n")
 	})
 	mux.Handle("GET /readyz", ReadyHandler(s.cfg.Ready))
-	mux.Handle("GET /metrics", tok.Require(promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{})))
-	mux.Handle("GET /openapi.json", tok.Require(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET /metrics", tok.Require(RoleRead, promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{})))
+	mux.Handle("GET /openapi.json", tok.Require(RoleRead, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(veilv1.OpenAPI)
 	})))
-	mux.Handle("/v1/", tok.Require(limitBody(s.rest, maxRequestBody)))
+	mux.Handle("/v1/", tok.RequireREST(limitBody(s.rest, maxRequestBody)))
 	if s.cfg.Pprof {
 		// Registered here explicitly: importing net/http/pprof also adds
 		// them to http.DefaultServeMux, which nothing in veil serves.
 		// Index answers 404 for /debug/pprof/cmdline, which has no
 		// handler of its own here.
-		mux.Handle("GET /debug/pprof/", tok.Require(http.HandlerFunc(pprof.Index)))
-		mux.Handle("GET /debug/pprof/profile", tok.Require(http.HandlerFunc(pprof.Profile)))
-		mux.Handle("GET /debug/pprof/trace", tok.Require(http.HandlerFunc(pprof.Trace)))
-		mux.Handle("GET /debug/pprof/symbol", tok.Require(http.HandlerFunc(pprof.Symbol)))
-		mux.Handle("POST /debug/pprof/symbol", tok.Require(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("GET /debug/pprof/", tok.Require(RoleAdmin, http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", tok.Require(RoleAdmin, http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/trace", tok.Require(RoleAdmin, http.HandlerFunc(pprof.Trace)))
+		mux.Handle("GET /debug/pprof/symbol", tok.Require(RoleAdmin, http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("POST /debug/pprof/symbol", tok.Require(RoleAdmin, http.HandlerFunc(pprof.Symbol)))
 	}
-	mux.HandleFunc("GET /{$}", s.dashboard)
+	mux.HandleFunc("GET /{$}", s.signedIn(s.dashboard))
+	mux.HandleFunc("GET /schemas/{name}/{version}", s.signedIn(s.schemaPage))
+	mux.HandleFunc("GET /ingest", s.signedIn(s.ingestPage))
+	mux.HandleFunc("GET /keys", s.signedIn(s.keysPage))
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+
+	"github.com/veil-telemetry/veil/internal/storage"
 )
 
 // ServeTokens returns veil serve's admin tokens: those of file (the
@@ -17,8 +19,10 @@ func ServeTokens(file, dataDir string, logger *slog.Logger) (*Tokens, error) {
 			return nil, fmt.Errorf("--admin-token-file: %w", err)
 		}
 		// A warning, not a refusal: secret mounts (Kubernetes' default
-		// 0644) are often wider than the file's real exposure.
-		if err := CheckTokenFileMode(file); err != nil {
+		// 0644) are often wider than the file's real exposure. Group-read
+		// of a file another user owns is how a secret reaches a non-root
+		// container, and draws no warning (the master key's rule).
+		if err := storage.CheckSecretFileMode(file); err != nil {
 			logger.Warn("admin token file is accessible to other users", "path", file)
 		}
 		return t, nil

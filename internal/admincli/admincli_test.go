@@ -188,8 +188,31 @@ func TestSchemas(t *testing.T) {
 		t.Fatal(err)
 	}
 	out = lines(c.take())
-	if len(out) != 2 || out[0][0] != "NAME" || len(out[1]) != 7 {
+	if len(out) != 2 || out[0][0] != "NAME" || len(out[1]) != 8 || out[1][7] != "enabled" {
 		t.Fatalf("list: %q", out)
+	}
+
+	// disable and enable print the new state, and list shows it.
+	if err := c.SetSchemaDisabled(ctx, "app.launch", "1", true); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.take(); got != "app.launch v1: disabled\n" {
+		t.Errorf("disable: %q", got)
+	}
+	if err := c.ListSchemas(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l := lines(c.take()); len(l) != 2 || l[1][7] != "disabled" {
+		t.Errorf("list after disable: %q", l)
+	}
+	if err := c.SetSchemaDisabled(ctx, "app.launch", "1", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.take(); got != "app.launch v1: enabled\n" {
+		t.Errorf("enable: %q", got)
+	}
+	if err := c.SetSchemaDisabled(ctx, "app.launch", "x", true); err == nil {
+		t.Error("a bad version was accepted")
 	}
 	if got := strings.Join(out[1][:6], " "); got != "app.launch 1 hour 30d app_version,os cold_start_ms" {
 		t.Errorf("list row: %q", got)

@@ -128,12 +128,12 @@ func (c *CLI) ListSchemas(ctx context.Context) error {
 	if c.cfg.JSON {
 		return writeJSON(c.cfg.Out, false, resp)
 	}
-	t := newTable(c.cfg.Out, "NAME", "VERSION", "GRANULARITY", "RETENTION", "DIMENSIONS", "MEASURES", "REGISTERED")
+	t := newTable(c.cfg.Out, "NAME", "VERSION", "GRANULARITY", "RETENTION", "DIMENSIONS", "MEASURES", "REGISTERED", "STATE")
 	for _, s := range resp.GetSchemas() {
 		t.row(s.GetName(), strconv.Itoa(int(s.GetVersion())), s.GetGranularity(),
 			fmt.Sprintf("%dd", s.GetRetentionDays()),
 			strings.Join(s.GetDimensions(), ","), strings.Join(s.GetMeasures(), ","),
-			timeCell(s.GetCreateTime()))
+			timeCell(s.GetCreateTime()), schemaState(s))
 	}
 	return t.flush()
 }
@@ -163,6 +163,38 @@ func (c *CLI) GetSchema(ctx context.Context, name, version string) error {
 		return writeJSON(c.cfg.Out, false, resp)
 	}
 	return writeJSON(c.cfg.Out, false, resp.GetDocument())
+}
+
+// SetSchemaDisabled disables or enables one schema version and prints its
+// new state.
+func (c *CLI) SetSchemaDisabled(ctx context.Context, name, version string, disabled bool) error {
+	v, err := strconv.ParseInt(version, 10, 32)
+	if err != nil || v < 1 {
+		return &UsageError{Msg: fmt.Sprintf("version %q: give a positive integer", version)}
+	}
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	var resp *veilv1.Schema
+	if disabled {
+		resp, err = c.schemas.DisableSchema(cctx, &veilv1.DisableSchemaRequest{Name: name, Version: int32(v)})
+	} else {
+		resp, err = c.schemas.EnableSchema(cctx, &veilv1.EnableSchemaRequest{Name: name, Version: int32(v)})
+	}
+	if err != nil {
+		return c.problem(err)
+	}
+	if c.cfg.JSON {
+		return writeJSON(c.cfg.Out, false, resp)
+	}
+	_, err = fmt.Fprintf(c.cfg.Out, "%s v%d: %s\n", resp.GetName(), resp.GetVersion(), schemaState(resp))
+	return err
+}
+
+func schemaState(s *veilv1.Schema) string {
+	if s.GetDisabled() {
+		return "disabled"
+	}
+	return "enabled"
 }
 
 // ErrInexactNumber reports a schema number that the gRPC API cannot carry

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -13,13 +15,19 @@ import (
 
 // Relay is the configuration of `veil relay`, loaded like Serve's.
 type Relay struct {
-	Listen          string
-	GatewayURL      string
+	Listen string
+	// Gateways are the gateway's POST URLs: one, or its replicas.
+	Gateways        []string
 	KeysURL         string
 	SignedKeysURL   string
 	TLSCert         string
 	TLSKey          string
 	GatewayCA       string
+	ClientCert      string
+	ClientKey       string
+	TrustedProxies  []string
+	ProxyProtocol   bool
+	trustedProxies  []netip.Prefix
 	MaxBodyBytes    int64
 	Rate            float64
 	Burst           int
@@ -47,12 +55,16 @@ func DefaultRelay() Relay {
 func (c *Relay) BindFlags(f *pflag.FlagSet) {
 	BindFile(f)
 	f.StringVar(&c.Listen, "listen", c.Listen, "address to listen on")
-	f.StringVar(&c.GatewayURL, "gateway", c.GatewayURL, "the gateway's POST URL, e.g. https://collector.example/gateway (required)")
-	f.StringVar(&c.KeysURL, "keys-url", c.KeysURL, "where the gateway publishes its keys (default: /ohttp-keys on the gateway's origin)")
-	f.StringVar(&c.SignedKeysURL, "signed-keys-url", c.SignedKeysURL, "where the gateway publishes its signed key document (default: /ohttp-keys-signed on the gateway's origin)")
+	f.StringSliceVar(&c.Gateways, "gateway", c.Gateways, "the gateway's POST `URL`, e.g. https://collector.example/gateway (required); repeat it (or separate by commas) for replicas of one collector sharing its database: requests go round robin to those that answer, one that fails or times out is skipped for 10s, keys come from any of them")
+	f.StringVar(&c.KeysURL, "keys-url", c.KeysURL, "where the gateway publishes its keys (default: /ohttp-keys on each --gateway's origin)")
+	f.StringVar(&c.SignedKeysURL, "signed-keys-url", c.SignedKeysURL, "where the gateway publishes its signed key document (default: /ohttp-keys-signed on each --gateway's origin)")
 	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve TLS with this certificate chain (PEM)")
 	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
 	f.StringVar(&c.GatewayCA, "gateway-ca", c.GatewayCA, "verify the gateway's certificate against the CA certificates in this PEM file instead of the system roots")
+	f.StringVar(&c.ClientCert, "client-cert", c.ClientCert, "present this TLS client certificate chain (PEM) to the gateway, for a gateway that admits only relays with one (veil serve --relay-client-ca)")
+	f.StringVar(&c.ClientKey, "client-key", c.ClientKey, "private key for --client-cert (PEM)")
+	f.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "load balancers in front of the relay (`CIDR`s or addresses, comma-separated): from them only, the client address for the per-address limits is the rightmost X-Forwarded-For entry that is not one of them (or, with --proxy-protocol, the PROXY header's); it is never forwarded or logged. Without it, clients behind one load balancer or NAT share its address's limits")
+	f.BoolVar(&c.ProxyProtocol, "proxy-protocol", c.ProxyProtocol, "expect a PROXY protocol header (v1 or v2) at the start of every connection from --trusted-proxies (connections from other peers must not send one)")
 	f.Int64Var(&c.MaxBodyBytes, "max-body", c.MaxBodyBytes, "largest encapsulated request accepted, in bytes")
 	f.Float64Var(&c.Rate, "rate", c.Rate, "requests per second allowed per client address (IPv4 address or IPv6 /64)")
 	f.IntVar(&c.Burst, "burst", c.Burst, "burst allowed per client address")
@@ -69,6 +81,9 @@ const (
 	relayWriteSlack     = 10 * time.Second
 )
 
+// TrustedProxyPrefixes is --trusted-proxies, parsed by Validate.
+func (c *Relay) TrustedProxyPrefixes() []netip.Prefix { return c.trustedProxies }
+
 // ServerConfig is how the relay's listener runs (without TLS; the caller
 // loads --tls-cert).
 func (c *Relay) ServerConfig() server.Config {
@@ -83,11 +98,28 @@ func (c *Relay) ServerConfig() server.Config {
 func (c *Relay) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.GatewayURL == "" {
+	if len(c.Gateways) == 0 {
 		bad("--gateway is required")
+	}
+	for i, g := range c.Gateways {
+		if slices.Contains(c.Gateways[:i], g) {
+			bad("--gateway %s is given twice", g)
+		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("--tls-cert and --tls-key go together")
+	}
+	c.trustedProxies = nil
+	if p, err := ParsePrefixes(c.TrustedProxies); err != nil {
+		bad("--trusted-proxies: %v", err)
+	} else {
+		c.trustedProxies = p
+	}
+	if c.ProxyProtocol && len(c.TrustedProxies) == 0 {
+		bad("--proxy-protocol needs --trusted-proxies: only trusted load balancers may name a client's address")
+	}
+	if (c.ClientCert == "") != (c.ClientKey == "") {
+		bad("--client-cert and --client-key go together")
 	}
 	if c.Rate <= 0 || c.Burst <= 0 || c.MaxBodyBytes <= 0 || c.UpstreamTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		bad("--rate, --burst, --max-body and timeouts must be positive")

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +35,7 @@ func TestRelayConfigLoadsLikeServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.GatewayURL != "http://127.0.0.1:8080/gateway" || c.Rate != 7 || c.Burst != 9 || c.MemoryLimit != 1<<30 {
+	if !slices.Equal(c.Gateways, []string{"http://127.0.0.1:8080/gateway"}) || c.Rate != 7 || c.Burst != 9 || c.MemoryLimit != 1<<30 {
 		t.Fatalf("%+v", c)
 	}
 	c, err = parseRelay(t, nil, map[string]string{"VEIL_CONFIG": file})
@@ -56,6 +58,10 @@ func TestRelayConfigRefusesBadValues(t *testing.T) {
 	}{
 		{"no gateway", nil, nil, "--gateway is required"},
 		{"half tls", append(gw, "--tls-cert", "cert.pem"), nil, "--tls-key"},
+		{"half client cert", append(gw, "--client-cert", "relay.pem"), nil, "--client-cert and --client-key go together"},
+		{"proxy protocol alone", append(gw, "--proxy-protocol"), nil, "--proxy-protocol needs --trusted-proxies"},
+		{"bad proxy", append(gw, "--trusted-proxies", "lb.internal"), nil, "--trusted-proxies"},
+		{"gateway twice", append(gw, "--gateway", "http://127.0.0.1:1/gateway"), nil, "given twice"},
 		{"zero rate", append(gw, "--rate", "0"), nil, "--rate"},
 		{"negative inflight", append(gw, "--max-inflight", "-1"), nil, "--max-inflight"},
 		{"tiny memory limit", append(gw, "--memory-limit", "1MiB"), nil, "--memory-limit"},
@@ -131,5 +137,30 @@ func TestServerConfigs(t *testing.T) {
 	ss := s.ServerConfig()
 	if ss.ReadHeaderTimeout != 2*time.Second || ss.ShutdownTimeout != 4*time.Second || !ss.UnencryptedHTTP2 {
 		t.Errorf("serve %+v", ss)
+	}
+}
+
+// TestRelayGateways: --gateway repeats, or takes a comma-separated list
+// (from the environment too).
+func TestRelayGateways(t *testing.T) {
+	want := []string{"https://a.example/gateway", "https://b.example/gateway"}
+	c, err := parseRelay(t, []string{"--gateway", want[0], "--gateway", want[1]}, nil)
+	if err != nil || !slices.Equal(c.Gateways, want) {
+		t.Errorf("repeated: %v %v", c.Gateways, err)
+	}
+	c, err = parseRelay(t, nil, map[string]string{"VEIL_GATEWAY": want[0] + "," + want[1]})
+	if err != nil || !slices.Equal(c.Gateways, want) {
+		t.Errorf("from the environment: %v %v", c.Gateways, err)
+	}
+}
+
+func TestRelayTrustedProxies(t *testing.T) {
+	c, err := parseRelay(t, []string{"--gateway", "http://127.0.0.1:1/gateway", "--trusted-proxies", "10.0.0.0/8,192.0.2.1", "--proxy-protocol"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}
+	if !slices.Equal(c.TrustedProxyPrefixes(), want) || !c.ProxyProtocol {
+		t.Errorf("%v %v", c.TrustedProxyPrefixes(), c.ProxyProtocol)
 	}
 }

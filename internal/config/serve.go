@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -66,6 +67,16 @@ type Serve struct {
 	// migrationURL is its content, never kept past the start.
 	MigrationDatabaseURLFile string
 	migrationURL             string
+
+	// DatabaseWait bounds how long serve waits at start for the database
+	// of DatabaseURL to accept connections (storage.WaitForServer; 0:
+	// one attempt).
+	DatabaseWait time.Duration
+	// RelayAllow and RelayClientCA restrict who may post encapsulated
+	// requests to the public listener (gateway.RelayAccess).
+	RelayAllow    []string
+	RelayClientCA string
+	relayAllow    []netip.Prefix
 }
 
 // DefaultDataDir is veil serve's and veil migrate's data directory.
@@ -91,6 +102,7 @@ func DefaultServe() Serve {
 		MemoryLimit:       DefaultMemoryLimit,
 		GCPercent:         DefaultGCPercent,
 		LogLevel:          "info",
+		DatabaseWait:      storage.DefaultStartWait,
 	}
 }
 
@@ -102,12 +114,15 @@ func (c *Serve) BindFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL; empty starts a private PostgreSQL under --data-dir")
 	f.StringVar(&c.DatabaseURLFile, "database-url-file", c.DatabaseURLFile, "read --database-url from this `FILE` (first line), keeping its password out of ps and the environment")
 	f.StringVar(&c.MigrationDatabaseURLFile, "migration-database-url-file", c.MigrationDatabaseURLFile, "read the database owner's URL from this `FILE`: used at start to migrate and set up the database roles, then closed; --database-url then logs in as the service login veil_service_<database>")
+	f.DurationVar(&c.DatabaseWait, "database-wait", c.DatabaseWait, "how long to wait at start for the PostgreSQL of --database-url to accept connections, retrying with backoff (0: fail at the first refusal)")
 	f.StringVar(&c.Listen, "listen", c.Listen, "public listener: the OHTTP gateway, key configurations and health")
 	f.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin listener: gRPC, REST, metrics, dashboard")
-	f.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin bearer tokens, one per line; empty creates <data-dir>/admin-token")
+	f.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin bearer tokens, one per line as ROLE NAME TOKEN (ROLE read or admin) or a bare admin token; empty creates <data-dir>/admin-token")
 	f.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "32-byte key sealing the gateway private keys at rest, mode 0600 (default <data-dir>/master.key, created if missing while the key ring holds no sealed key)")
 	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve both listeners over TLS with this certificate chain (PEM)")
 	f.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key for --tls-cert (PEM)")
+	f.StringSliceVar(&c.RelayAllow, "relay-allow", c.RelayAllow, "accept encapsulated requests (POST /gateway) only from relays connecting from these networks (`CIDR`s or addresses, comma-separated; the TCP peer's address, so a load balancer in front must preserve it); others get 403. Keys and health stay open. With --relay-client-ca, either admits")
+	f.StringVar(&c.RelayClientCA, "relay-client-ca", c.RelayClientCA, "accept encapsulated requests (POST /gateway) only from relays presenting a TLS client certificate signed by a CA in this PEM `FILE` (needs --tls-cert); others get 403. With --relay-allow, either admits")
 	f.IntVar(&c.KAnonymity, "k-anonymity", c.KAnonymity, "aggregates suppress groups counting fewer events (at least 2)")
 	f.StringSliceVar(&c.KEMs, "kems", c.KEMs, "KEMs that get a gateway key: "+strings.Join(ohttp.KEMNames(), ", "))
 	f.DurationVar(&c.KeyRotation, "key-rotation", c.KeyRotation, "a new current gateway key after this long")
@@ -149,6 +164,15 @@ func (c *Serve) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("--tls-cert and --tls-key go together")
 	}
+	if c.RelayClientCA != "" && c.TLSCert == "" {
+		bad("--relay-client-ca needs --tls-cert: client certificates are a TLS feature")
+	}
+	c.relayAllow = nil
+	if p, err := ParsePrefixes(c.RelayAllow); err != nil {
+		bad("--relay-allow: %v", err)
+	} else {
+		c.relayAllow = p
+	}
 	if c.KAnonymity < admin.MinK {
 		bad("--k-anonymity %d: must be at least %d", c.KAnonymity, admin.MinK)
 	}
@@ -177,6 +201,9 @@ func (c *Serve) Validate() error {
 	}
 	if c.RetentionEvery < time.Minute {
 		bad("--retention-interval %v: must be at least 1m", c.RetentionEvery)
+	}
+	if c.DatabaseWait < 0 || c.DatabaseWait > time.Hour {
+		bad("--database-wait %v: must be between 0 and 1h", c.DatabaseWait)
 	}
 	if c.ShutdownWait <= 0 {
 		bad("--shutdown-timeout must be positive")
@@ -242,6 +269,54 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// RelayAccess is who may post encapsulated requests, from --relay-allow
+// (parsed by Validate) and --relay-client-ca; the listener's TLS
+// configuration must then ask for client certificates
+// (tlsconfig.RequestClientCert).
+func (c *Serve) RelayAccess() gateway.RelayAccess {
+	return gateway.RelayAccess{Allow: c.relayAllow, ClientCert: c.RelayClientCA != ""}
+}
+
+// RelayBypassable reports whether clients could skip the relay: the
+// public listener is reachable from other hosts and no relay restriction
+// is set. veil serve warns about it at start.
+func (c *Serve) RelayBypassable() bool {
+	return !c.RelayAccess().Restricted() && !IsLoopback(c.Listen)
+}
+
+// ParsePrefixes parses network prefixes in CIDR notation or single
+// addresses (a /32 or /128), IPv4-mapped IPv6 ones as IPv4.
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q: want a CIDR such as 10.0.0.0/8 or an address", s)
+			}
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: want a CIDR such as 10.0.0.0/8 or an address", s)
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%q matches every address: name the networks of your relays or load balancers", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // MigrationURL is the database owner's URL read from

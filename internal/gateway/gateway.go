@@ -20,7 +20,7 @@
 //
 // Routes:
 //
-//	POST /gateway, POST /.well-known/ohttp-gateway   OHTTP (RFC 9458, RFC 9540)
+//	POST /gateway, POST /.well-known/ohttp-gateway   OHTTP (RFC 9458, RFC 9540); only from relays with Config.Relays
 //	GET  /ohttp-keys, GET /.well-known/ohttp-gateway the live key configurations
 //	GET  /ohttp-keys-signed                           the same, signed (Config.Signer)
 //	GET  /healthz                                     liveness
@@ -154,6 +154,10 @@ type Config struct {
 	// /ohttp-keys-signed (signedkeys.DefaultPath) for clients that pin
 	// the signing key. Nil: that path answers 404.
 	Signer KeysSigner
+	// Relays, if restricted, refuses encapsulated requests from peers
+	// that are not the collector's relays with 403 (the zero value
+	// accepts every peer).
+	Relays RelayAccess
 }
 
 // Gateway is the public listener's http.Handler. It is safe for concurrent
@@ -221,11 +225,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.methodNotAllowed(w, r, "POST")
 			return
 		}
-		g.serveOHTTP(w, r)
+		g.serveRelayed(w, r)
 	case "/.well-known/ohttp-gateway":
 		switch r.Method {
 		case http.MethodPost:
-			g.serveOHTTP(w, r)
+			g.serveRelayed(w, r)
 		case http.MethodGet, http.MethodHead:
 			g.serveKeys(w, r)
 		default:
@@ -255,6 +259,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.Status(http.StatusNotFound))
 		g.logOther(r, "other", http.StatusNotFound)
 	}
+}
+
+// serveRelayed serves an encapsulated request from an admitted peer and
+// refuses the others before reading the body.
+func (g *Gateway) serveRelayed(w http.ResponseWriter, r *http.Request) {
+	if !g.cfg.Relays.admits(r) {
+		problem.WriteError(w, g.cfg.Relays.refusal())
+		g.logOther(r, "not_relay", http.StatusForbidden)
+		return
+	}
+	g.serveOHTTP(w, r)
 }
 
 func (g *Gateway) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {

@@ -139,8 +139,9 @@ type schemaKey struct {
 }
 
 type schemaEntry struct {
-	s   *schema.Schema // nil: unknown
-	err error          // the registry failed
+	s        *schema.Schema // nil: unknown (or disabled)
+	disabled bool           // registered, but disabled by an operator
+	err      error          // the registry failed
 }
 
 // outcomeCounter counts outcomes by key. Events of a batch mostly share
@@ -318,6 +319,13 @@ func (s *Server) submit(ctx context.Context, b *batchRequest, size int) ([]event
 				slog.String("error_kind", errorKind(ent.err)))
 			return nil, requestResult{result: ResultUnavailable}, s.retryError(ctx, errUnavailable)
 		}
+		if ent.disabled {
+			// A registered name, not a client's value: counted under it.
+			r.status, r.reason = StatusRejected, schema.ReasonSchemaDisabled
+			oc.add(outcomeKey{hour, sk.name, int(sk.version), StatusRejected, schema.ReasonSchemaDisabled})
+			counts.rejected++
+			continue
+		}
 		sc := ent.s
 		if sc == nil {
 			// The name a client sent for an unknown schema may itself be a
@@ -418,6 +426,8 @@ func (s *Server) lookup(ctx context.Context, k schemaKey) schemaEntry {
 	switch {
 	case errors.Is(err, schema.ErrNotFound):
 		return schemaEntry{}
+	case errors.Is(err, schema.ErrDisabled):
+		return schemaEntry{disabled: true}
 	case err != nil:
 		return schemaEntry{err: err}
 	case sc == nil:

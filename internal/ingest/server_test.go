@@ -373,6 +373,28 @@ func TestReasonCodes(t *testing.T) {
 	checkResults(t, resp, []want{{StatusDuplicate, schema.ReasonDuplicate, ""}})
 	covered[schema.ReasonDuplicate] = true
 
+	// A disabled schema version: refused, and nothing reaches the writer.
+	reg := testRegistry(t)
+	reg.err = fmt.Errorf("lookup %w", schema.ErrDisabled)
+	w := &fakeWriter{}
+	dis, err := New(Config{Registry: reg, Writer: w, Now: func() time.Time { return fixedNow }, MaxEvents: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = dis.SubmitEvents(context.Background(), &veilv1.SubmitEventsRequest{BatchId: testBatchID, Events: events[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, resp, []want{{StatusRejected, schema.ReasonSchemaDisabled, ""}})
+	w.mu.Lock()
+	for _, b := range w.batches {
+		if len(b.Records) != 0 {
+			t.Errorf("a disabled schema's event reached the writer: %d records", len(b.Records))
+		}
+	}
+	w.mu.Unlock()
+	covered[schema.ReasonSchemaDisabled] = true
+
 	// schema_invalid_event needs a schema keyword no field-level reason
 	// covers; the schema package tests it (a linted schema has none).
 	covered[schema.ReasonSchemaInvalidEvent] = true

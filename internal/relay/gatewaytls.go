@@ -3,27 +3,30 @@ package relay
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
-	"os"
 
 	"github.com/veil-telemetry/veil/internal/tlsconfig"
 )
 
-// GatewayTLS is the TLS configuration of the relay's client (NewClient)
-// that verifies the gateway's certificate against the CA certificates in
-// caFile (PEM) instead of the system roots. An empty caFile gives nil: the
-// system roots.
-func GatewayTLS(caFile string) (*tls.Config, error) {
-	if caFile == "" {
+// GatewayTLS is the TLS configuration of the relay's client (NewClient):
+// it verifies the gateway's certificate against the CA certificates in
+// caFile (PEM) instead of the system roots, and presents clientCert, when
+// given, to a gateway that admits only relays with a client certificate
+// (`veil serve --relay-client-ca`). An empty caFile and a nil clientCert
+// give nil: the system roots, no client certificate.
+func GatewayTLS(caFile string, clientCert *tls.Certificate) (*tls.Config, error) {
+	if caFile == "" && clientCert == nil {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
+	var roots *x509.CertPool
+	if caFile != "" {
+		var err error
+		if roots, err = tlsconfig.LoadCertPool(caFile); err != nil {
+			return nil, err
+		}
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("no certificates in %s", caFile)
+	c := tlsconfig.Client(roots)
+	if clientCert != nil {
+		c.Certificates = []tls.Certificate{*clientCert}
 	}
-	return tlsconfig.Client(pool), nil
+	return c, nil
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func TestGatewayTLS(t *testing.T) {
-	if c, err := GatewayTLS(""); c != nil || err != nil {
+	if c, err := GatewayTLS("", nil); c != nil || err != nil {
 		t.Errorf("no CA file: %v %v", c, err)
 	}
 	gw := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -18,7 +18,7 @@ func TestGatewayTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: gw.Certificate().Raw}), 0o600)
-	conf, err := GatewayTLS(ca)
+	conf, err := GatewayTLS(ca, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestGatewayTLS(t *testing.T) {
 	empty := filepath.Join(dir, "empty.pem")
 	os.WriteFile(empty, []byte("not a certificate\n"), 0o600)
 	for _, p := range []string{empty, filepath.Join(dir, "missing.pem")} {
-		if _, err := GatewayTLS(p); err == nil {
+		if _, err := GatewayTLS(p, nil); err == nil {
 			t.Errorf("%s accepted", p)
 		}
 	}

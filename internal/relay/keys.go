@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,9 +24,10 @@ import (
 // behind the relay. The signed document is opaque to the relay: it holds
 // no key that could check or make a signature, and clients verify it.
 type keysCache struct {
-	url       string // where the gateway publishes the document
-	mediaType string // the media type it must have
-	maxBytes  int    // its largest accepted size
+	urlOf     func(*gateway) string // where a gateway publishes the document
+	shared    bool                  // urlOf is one URL for every gateway (--keys-url)
+	mediaType string                // the media type it must have
+	maxBytes  int                   // its largest accepted size
 
 	fetch    sync.Mutex // one upstream fetch at a time
 	failedAt time.Time  // when the last fetch failed; guarded by fetch
@@ -132,10 +134,41 @@ func (rl *Relay) serveKeys(w *countingWriter, r *http.Request, c *keysCache) {
 	httpcache.Serve(w, r, doc.body, c.mediaType, doc.etag, cc)
 }
 
+// fetchKeys fetches the document from a healthy gateway, trying the
+// others when one fails: every replica serves the same key ring. A
+// gateway that cannot be reached or times out is marked down.
 func (rl *Relay) fetchKeys(ctx context.Context, c *keysCache) (*keysDoc, error) {
+	var err error
+	tried := make([]string, 0, 1)
+	for _, gw := range rl.gateways.order(rl.cfg.Now()) {
+		u := c.urlOf(gw)
+		if slices.Contains(tried, u) {
+			continue // one --keys-url for every gateway
+		}
+		if len(tried) > 0 {
+			rl.logUpstream(ctx, "fetching a gateway's keys failed; trying the next", err)
+		}
+		tried = append(tried, u)
+		var d *keysDoc
+		d, err = rl.fetchKeysFrom(ctx, c, u)
+		switch {
+		case c.shared: // not the gateway's health
+		case err == nil:
+			rl.gateways.ok(gw)
+		case !errors.Is(err, errKeysUpstream):
+			rl.gateways.failed(gw, rl.cfg.Now())
+		}
+		if err == nil {
+			return d, nil
+		}
+	}
+	return nil, err
+}
+
+func (rl *Relay) fetchKeysFrom(ctx context.Context, c *keysCache, url string) (*keysDoc, error) {
 	ctx, cancel := context.WithTimeout(ctx, rl.cfg.UpstreamTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}

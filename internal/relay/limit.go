@@ -85,6 +85,11 @@ func clientKey(remoteAddr string) string {
 	if err != nil {
 		return host
 	}
+	return addrKey(a)
+}
+
+// addrKey is clientKey of an address.
+func addrKey(a netip.Addr) string {
 	a = a.Unmap().WithZone("")
 	if a.Is6() {
 		p, _ := a.Prefix(64)

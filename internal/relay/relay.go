@@ -1,16 +1,19 @@
 // Package relay is veil's Oblivious HTTP relay resource (RFC 9458 §2): it
 // sees who sends but never what. It accepts encapsulated requests
 // (message/ohttp-req) from clients, forwards only their bytes and content
-// type to its one configured gateway over its own connections, and passes
-// the gateway's answer back. It also serves the gateway's key configurations
-// through a small shared cache, so every client sees the same keys (RFC 9458
-// §7, key consistency).
+// type to its configured gateway (one, or replicas of it spread round
+// robin) over its own connections, and passes the gateway's answer back.
+// It also serves the gateway's key configurations through a small shared
+// cache, so every client sees the same keys (RFC 9458 §7, key
+// consistency).
 //
 // The relay links no key material and imports nothing that can decrypt; a
 // test enforces that its dependencies are the standard library,
 // golang.org/x/time/rate and veil's TLS settings (internal/tlsconfig, std
-// only). It forwards no client header, never passes on
-// or logs a client address, and limits requests per client address.
+// only) and PROXY header reader (relay/proxyproto, std only). It forwards
+// no client header, never passes on or logs a client address, and limits
+// requests per client address (behind trusted load balancers, the one
+// they report).
 package relay
 
 import (
@@ -26,6 +29,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -113,14 +117,25 @@ const (
 // Config configures a Relay. Its zero value, with GatewayURL set, works.
 type Config struct {
 	// GatewayURL is the gateway's POST resource, e.g.
-	// https://collector.example/gateway. The relay forwards to it only.
+	// https://collector.example/gateway. The relay forwards to it (and to
+	// Replicas) only.
 	GatewayURL string
+	// Replicas are the POST resources of further replicas of the gateway,
+	// serving the same key ring. Requests are spread round robin over the
+	// healthy ones: a gateway that cannot be reached or does not answer in
+	// time is skipped for GatewayCooldown, and a request no gateway could
+	// be connected to is tried on the next one. Key documents come from
+	// any healthy one.
+	Replicas []string
+	// GatewayCooldown is how long a failed gateway is skipped while
+	// another is healthy (default 10 s).
+	GatewayCooldown time.Duration
 	// KeysURL is where the gateway publishes its key configurations. Empty
-	// means /ohttp-keys on GatewayURL's origin.
+	// means /ohttp-keys on each gateway's origin.
 	KeysURL string
 	// SignedKeysURL is where the gateway publishes its signed key document,
 	// which clients with a key pin fetch at /ohttp-keys-signed. Empty
-	// means /ohttp-keys-signed on GatewayURL's origin.
+	// means /ohttp-keys-signed on each gateway's origin.
 	SignedKeysURL string
 	// Client talks to the gateway. Nil means NewClient(nil). The relay uses
 	// a shallow copy that never follows redirects, so it cannot be steered
@@ -138,6 +153,17 @@ type Config struct {
 	// rate.Inf disables the limit.
 	PerClientRate  rate.Limit
 	PerClientBurst int
+	// TrustedProxies are the load balancers in front of the relay. From
+	// them (only), the client address for the per-address limits is the
+	// rightmost address of X-Forwarded-For that is not one of them, or,
+	// with ProxyProtocol, the one in the connection's PROXY header (see
+	// Relay.Listener). Without them every client behind one load balancer
+	// shares its address's limits.
+	TrustedProxies []netip.Prefix
+	// ProxyProtocol makes Relay.Listener read a PROXY protocol header
+	// (version 1 or 2) at the start of every connection from
+	// TrustedProxies.
+	ProxyProtocol bool
 	// MaxClients bounds how many client buckets are remembered (default
 	// 65536); the least recently seen are forgotten first.
 	MaxClients int
@@ -180,8 +206,7 @@ type Config struct {
 //	OPTIONS *                                      CORS preflight
 type Relay struct {
 	cfg        Config
-	gatewayURL string
-	keysURL    string
+	gateways   *gatewaySet
 	client     *http.Client
 	log        *slog.Logger
 	limits     *limiterSet
@@ -201,21 +226,23 @@ type Relay struct {
 
 // New validates cfg and returns a Relay.
 func New(cfg Config) (*Relay, error) {
-	gw, err := parseUpstream(cfg.GatewayURL)
+	if cfg.KeysURL != "" {
+		if _, err := parseUpstream(cfg.KeysURL); err != nil {
+			return nil, fmt.Errorf("relay: keys URL: %w", err)
+		}
+	}
+	if cfg.SignedKeysURL != "" {
+		if _, err := parseUpstream(cfg.SignedKeysURL); err != nil {
+			return nil, fmt.Errorf("relay: signed keys URL: %w", err)
+		}
+	}
+	if cfg.GatewayCooldown < 0 {
+		return nil, errors.New("relay: negative GatewayCooldown; leave it 0 for the default")
+	}
+	gws, err := newGateways(append([]string{cfg.GatewayURL}, cfg.Replicas...), cfg.KeysURL, cfg.SignedKeysURL,
+		cmp.Or(cfg.GatewayCooldown, DefaultGatewayCooldown))
 	if err != nil {
 		return nil, fmt.Errorf("relay: gateway URL: %w", err)
-	}
-	keysURL := cfg.KeysURL
-	if keysURL == "" {
-		keysURL = (&url.URL{Scheme: gw.Scheme, Host: gw.Host, Path: "/ohttp-keys"}).String()
-	} else if _, err := parseUpstream(keysURL); err != nil {
-		return nil, fmt.Errorf("relay: keys URL: %w", err)
-	}
-	signedKeysURL := cfg.SignedKeysURL
-	if signedKeysURL == "" {
-		signedKeysURL = (&url.URL{Scheme: gw.Scheme, Host: gw.Host, Path: signedKeysPath}).String()
-	} else if _, err := parseUpstream(signedKeysURL); err != nil {
-		return nil, fmt.Errorf("relay: signed keys URL: %w", err)
 	}
 	switch {
 	case cfg.MaxBodyBytes < 0, cfg.MaxResponseBytes < 0:
@@ -224,6 +251,8 @@ func New(cfg Config) (*Relay, error) {
 		return nil, errors.New("relay: negative duration; leave it 0 for the default")
 	case cfg.PerClientRate < 0, cfg.PerClientBurst < 0:
 		return nil, errors.New("relay: negative rate limit; leave it 0 for the default")
+	case cfg.ProxyProtocol && len(cfg.TrustedProxies) == 0:
+		return nil, errors.New("relay: ProxyProtocol needs TrustedProxies: only trusted proxies may name a client's address")
 	case cfg.MaxClients < 0, cfg.MaxInFlight < 0, cfg.MaxReadingBytes < 0, cfg.MaxReadsPerClient < 0:
 		return nil, errors.New("relay: negative MaxClients, MaxInFlight, MaxReadingBytes or MaxReadsPerClient; leave it 0 for the default")
 	}
@@ -253,17 +282,18 @@ func New(cfg Config) (*Relay, error) {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.Jar = nil
 	return &Relay{
-		cfg:        cfg,
-		gatewayURL: gw.String(),
-		keysURL:    keysURL,
-		client:     &c,
-		log:        log,
-		limits:     newLimiterSet(cfg.PerClientRate, cfg.PerClientBurst, cfg.MaxClients),
-		inflight:   make(chan struct{}, cfg.MaxInFlight),
-		reading:    bodyread.NewBudget(cfg.MaxReadingBytes),
-		reads:      newClientReads(cfg.MaxReadsPerClient),
-		keys:       keysCache{url: keysURL, mediaType: keysMediaType, maxBytes: maxKeysBytes},
-		signedKeys: keysCache{url: signedKeysURL, mediaType: signedKeysMediaType, maxBytes: maxSignedKeysBytes},
+		cfg:      cfg,
+		gateways: gws,
+		client:   &c,
+		log:      log,
+		limits:   newLimiterSet(cfg.PerClientRate, cfg.PerClientBurst, cfg.MaxClients),
+		inflight: make(chan struct{}, cfg.MaxInFlight),
+		reading:  bodyread.NewBudget(cfg.MaxReadingBytes),
+		reads:    newClientReads(cfg.MaxReadsPerClient),
+		keys: keysCache{urlOf: func(g *gateway) string { return g.keys }, shared: cfg.KeysURL != "",
+			mediaType: keysMediaType, maxBytes: maxKeysBytes},
+		signedKeys: keysCache{urlOf: func(g *gateway) string { return g.signedKeys }, shared: cfg.SignedKeysURL != "",
+			mediaType: signedKeysMediaType, maxBytes: maxSignedKeysBytes},
 	}, nil
 }
 
@@ -392,7 +422,7 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if wait, ok := rl.limits.allow(clientKey(r.RemoteAddr), rl.cfg.Now()); !ok {
+	if wait, ok := rl.limits.allow(rl.clientOf(r), rl.cfg.Now()); !ok {
 		h.Set("Retry-After", strconv.FormatInt(problem.RetryAfterSeconds(wait), 10))
 		rl.problem(rw, http.StatusTooManyRequests, "too many requests")
 		return
@@ -437,7 +467,7 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 	// rate, against the byte budget of bodies held at once and within the
 	// client address's count of bodies being read, so slow senders hold
 	// neither a slot nor much memory.
-	key := clientKey(r.RemoteAddr)
+	key := rl.clientOf(r)
 	if !rl.reads.tryStart(key) {
 		w.Header().Set("Retry-After", overloadRetryAfter)
 		if r.ContentLength < 0 || r.ContentLength > maxPresizeBytes {
@@ -486,23 +516,7 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 			rl.putBuf(body)
 		}
 	}()
-	up, err := http.NewRequestWithContext(ctx, http.MethodPost, rl.gatewayURL, nil)
-	if err != nil {
-		rl.problem(w, http.StatusInternalServerError, "internal error")
-		return n
-	}
-	up.ContentLength = int64(len(sent.data))
-	if len(sent.data) > 0 {
-		up.Body = sent.open()
-		up.GetBody = func() (io.ReadCloser, error) { return sent.open(), nil }
-	}
-	// A fresh header: nothing the client sent is copied. A nil User-Agent
-	// keeps net/http from adding its own.
-	up.Header = http.Header{
-		"Content-Type": {requestMediaType},
-		"User-Agent":   nil,
-	}
-	resp, err := rl.client.Do(up)
+	resp, gw, err := rl.post(ctx, r, sent)
 	if err != nil {
 		if r.Context().Err() == nil {
 			rl.logUpstream(r.Context(), "forwarding to the gateway failed", err)
@@ -519,11 +533,13 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 	}
 	if _, err := out.ReadFrom(io.LimitReader(resp.Body, rl.cfg.MaxResponseBytes+1)); err != nil {
 		if r.Context().Err() == nil {
+			rl.gateways.failed(gw, rl.cfg.Now())
 			rl.logUpstream(r.Context(), "reading the gateway's answer failed", err)
 		}
 		rl.upstreamError(w, r, err)
 		return n
 	}
+	rl.gateways.ok(gw)
 	// 1xx and 3xx from a gateway are a misconfiguration; a redirect in
 	// particular is never followed nor passed on.
 	if int64(out.Len()) > rl.cfg.MaxResponseBytes {
@@ -561,6 +577,46 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 	w.WriteHeader(resp.StatusCode)
 	w.Write(out.Bytes())
 	return n
+}
+
+// post sends one encapsulated request to a gateway: the next healthy one
+// and, while none could be connected to (so none can have seen it), the
+// others in turn. A gateway that fails while the client waits is marked
+// down. ctx bounds the exchange; r is the client's request.
+func (rl *Relay) post(ctx context.Context, r *http.Request, sent *sentBodies) (*http.Response, *gateway, error) {
+	var err error
+	for i, gw := range rl.gateways.order(rl.cfg.Now()) {
+		if i > 0 {
+			rl.logUpstream(r.Context(), "a gateway could not be reached; trying the next", err)
+		}
+		up, nerr := http.NewRequestWithContext(ctx, http.MethodPost, gw.post, nil)
+		if nerr != nil {
+			return nil, nil, nerr
+		}
+		up.ContentLength = int64(len(sent.data))
+		if len(sent.data) > 0 {
+			up.Body = sent.open()
+			up.GetBody = func() (io.ReadCloser, error) { return sent.open(), nil }
+		}
+		// A fresh header: nothing the client sent is copied. A nil
+		// User-Agent keeps net/http from adding its own.
+		up.Header = http.Header{
+			"Content-Type": {requestMediaType},
+			"User-Agent":   nil,
+		}
+		var resp *http.Response
+		if resp, err = rl.client.Do(up); err == nil {
+			return resp, gw, nil
+		}
+		if r.Context().Err() != nil {
+			return nil, gw, err // the client left: no fault of the gateway's
+		}
+		rl.gateways.failed(gw, rl.cfg.Now())
+		if !notSent(err) || ctx.Err() != nil {
+			return nil, gw, err
+		}
+	}
+	return nil, nil, err
 }
 
 // overloaded answers 503 with Retry-After (and, set by ServeHTTP, the CORS

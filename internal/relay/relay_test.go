@@ -566,8 +566,8 @@ func TestNewValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rl.keysURL != "https://gw.example:8443/ohttp-keys" {
-		t.Errorf("keys URL %q", rl.keysURL)
+	if rl.gateways.all[0].keys != "https://gw.example:8443/ohttp-keys" {
+		t.Errorf("keys URL %q", rl.gateways.all[0].keys)
 	}
 }
 
@@ -599,7 +599,8 @@ func TestImports(t *testing.T) {
 		switch p {
 		case "github.com/veil-telemetry/veil/internal/relay", "golang.org/x/time/rate",
 			"github.com/veil-telemetry/veil/internal/problem", "github.com/veil-telemetry/veil/internal/httpcache",
-			"github.com/veil-telemetry/veil/internal/tlsconfig", "github.com/veil-telemetry/veil/internal/bodyread":
+			"github.com/veil-telemetry/veil/internal/tlsconfig", "github.com/veil-telemetry/veil/internal/bodyread",
+			"github.com/veil-telemetry/veil/internal/relay/proxyproto": // std only, reads load balancers' headers
 		default:
 			t.Errorf("relay depends on %s", p)
 		}

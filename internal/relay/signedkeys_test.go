@@ -187,11 +187,11 @@ func TestSignedKeysURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rl.signedKeys.url != "https://gw.example:8443/ohttp-keys-signed" {
-		t.Errorf("signed keys URL %q", rl.signedKeys.url)
+	if rl.gateways.all[0].signedKeys != "https://gw.example:8443/ohttp-keys-signed" {
+		t.Errorf("signed keys URL %q", rl.gateways.all[0].signedKeys)
 	}
 	rl, err = New(Config{GatewayURL: "https://gw.example/gateway", SignedKeysURL: "https://keys.example/signed"})
-	if err != nil || rl.signedKeys.url != "https://keys.example/signed" {
+	if err != nil || rl.gateways.all[0].signedKeys != "https://keys.example/signed" {
 		t.Errorf("configured signed keys URL: %v %v", rl, err)
 	}
 	if _, err := New(Config{GatewayURL: "https://gw.example/gateway", SignedKeysURL: "nope"}); err == nil {

@@ -6,6 +6,9 @@ package schema
 const (
 	// ReasonSchemaUnknown: no registered schema has the event's name and version.
 	ReasonSchemaUnknown = "schema_unknown"
+	// ReasonSchemaDisabled: the schema version is registered but an
+	// operator disabled it (veil admin schemas disable).
+	ReasonSchemaDisabled = "schema_disabled"
 	// ReasonSchemaInvalidEvent: the event breaks its schema in a way no more
 	// specific reason covers; Rejection.Pointer names the failing location.
 	ReasonSchemaInvalidEvent = "schema_invalid_event"
@@ -72,7 +75,7 @@ const (
 // fresh on each call.
 func Reasons() []string {
 	r := []string{
-		ReasonSchemaUnknown, ReasonSchemaInvalidEvent, ReasonFieldUnknown,
+		ReasonSchemaUnknown, ReasonSchemaDisabled, ReasonSchemaInvalidEvent, ReasonFieldUnknown,
 		ReasonFieldMissing, ReasonFieldType, ReasonFieldOutOfRange,
 		ReasonFieldControlCharacter,
 	}

@@ -14,6 +14,10 @@ import (
 // a Store signals "not found" with an error matching it, or a nil document.
 var ErrNotFound = errors.New("schema: not found")
 
+// ErrDisabled reports that a schema version is registered but disabled by
+// an operator (Registry.SetDisabled): its events are refused.
+var ErrDisabled = errors.New("schema: disabled")
+
 // Store is where registered schema documents live (storage's schemas table,
 // through a small adapter). GetSchema returns the document as registered.
 // For an unknown schema it returns an error for which errors.Is(err,
@@ -53,6 +57,7 @@ type Registry struct {
 	mu       sync.Mutex
 	schemas  map[key]*Schema
 	negative map[key]time.Time // expiry
+	disabled map[key]bool
 	inflight map[key]*call
 }
 
@@ -99,6 +104,10 @@ func (r *Registry) Get(ctx context.Context, name string, version int) (*Schema, 
 	}
 	k := key{name, version}
 	r.mu.Lock()
+	if r.disabled[k] {
+		r.mu.Unlock()
+		return nil, ErrDisabled
+	}
 	if s, ok := r.schemas[k]; ok {
 		r.mu.Unlock()
 		return s, nil
@@ -201,5 +210,24 @@ func (r *Registry) Invalidate(name string, version int) {
 	// A lookup in flight may have read the old state; let it finish for its
 	// waiters but keep its answer out of the cache.
 	delete(r.inflight, k)
+	r.mu.Unlock()
+}
+
+// Version names a schema version.
+type Version struct {
+	Name    string
+	Version int
+}
+
+// SetDisabled makes the disabled versions exactly those listed: Get answers
+// ErrDisabled for them. The caller keeps it current (the admin plane on
+// each change, a poll of the store for other replicas' changes).
+func (r *Registry) SetDisabled(versions []Version) {
+	m := make(map[key]bool, len(versions))
+	for _, v := range versions {
+		m[key{v.Name, v.Version}] = true
+	}
+	r.mu.Lock()
+	r.disabled = m
 	r.mu.Unlock()
 }

@@ -77,6 +77,10 @@ type Listener struct {
 	// HTTP2, if set, is the listener's HTTP/2 configuration (the admin
 	// listener bounds its streams per connection); nil keeps net/http's.
 	HTTP2 *http.HTTP2Config
+	// TLS, if set, replaces Config.TLS for this listener (the public
+	// listener asks relays for client certificates, the admin listener
+	// does not).
+	TLS *tls.Config
 }
 
 // New returns the http.Server Run uses for h. baseCtx is every request's
@@ -120,12 +124,16 @@ func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
 	errc := make(chan error, len(listeners))
 	var serving sync.WaitGroup
 	for i, l := range listeners {
-		srv := New(ctx, l.Handler, cfg)
+		lc := cfg
+		if l.TLS != nil {
+			lc.TLS = l.TLS
+		}
+		srv := New(ctx, l.Handler, lc)
 		srv.HTTP2 = l.HTTP2
 		servers[i] = srv
 		serving.Go(func() {
 			var err error
-			if cfg.TLS != nil {
+			if lc.TLS != nil {
 				err = srv.ServeTLS(l.Listener, "", "")
 			} else {
 				err = srv.Serve(l.Listener)

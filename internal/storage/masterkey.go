@@ -71,6 +71,16 @@ func readSecretFile(path string, limit int64) ([]byte, error) {
 // may in addition be readable by its group: that is how a secret reaches a
 // non-root container (Kubernetes mounts secrets root-owned, readable by the
 // pod's fsGroup). Nobody else may ever have access.
+// CheckSecretFileMode applies the rule above to the file at path: for
+// secrets other than the master key (the admin token file).
+func CheckSecretFileMode(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return checkSecretMode(path, fi)
+}
+
 func checkSecretMode(path string, fi fs.FileInfo) error {
 	mine := true
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

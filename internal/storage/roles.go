@@ -162,6 +162,8 @@ func provisionRoles(ctx context.Context, conn *pgx.Conn, opts ProvisionOptions) 
 			"GRANT SELECT, INSERT, UPDATE ON key_ring TO " + s,
 			"GRANT SELECT, INSERT, UPDATE ON key_signers TO " + s,
 			"GRANT SELECT, INSERT ON schemas TO " + s,
+			"GRANT SELECT, INSERT ON audit_log TO " + s,
+			"GRANT SELECT, INSERT, DELETE ON schema_disabled TO " + s,
 			"GRANT DELETE ON rollups, ingest_outcomes TO " + s,
 			"GRANT EXECUTE ON FUNCTION veil_drop_event_partition(date) TO " + s,
 			"GRANT SELECT ON " + versionTable + " TO " + s,

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"time"
 )
@@ -97,4 +98,46 @@ func LoadServer(certFile, keyFile string, now time.Time, log *slog.Logger) (*tls
 			"cert", certFile, "error", err.Error())
 	}
 	return Server(cert), nil
+}
+
+// LoadCertPool reads the CA certificates of a PEM file; a file holding
+// none is an error.
+func LoadCertPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tlsconfig: no certificates in %s", file)
+	}
+	return pool, nil
+}
+
+// RequestClientCert returns a copy of a server configuration that asks
+// clients for a certificate and verifies one, if given, against cas
+// (tls.VerifyClientCertIfGiven). A client without one still connects:
+// the handler decides what it may do (tls.ConnectionState.VerifiedChains
+// is set only for a verified certificate). A certificate that does not
+// verify ends the handshake.
+func RequestClientCert(server *tls.Config, cas *x509.CertPool) *tls.Config {
+	c := server.Clone()
+	c.ClientCAs = cas
+	c.ClientAuth = tls.VerifyClientCertIfGiven
+	return c
+}
+
+// LoadClientCert loads a client certificate chain and its key (PEM files)
+// for a Client configuration's Certificates. A certificate outside its
+// validity period at now is logged as a warning: servers will refuse it.
+func LoadClientCert(certFile, keyFile string, now time.Time, log *slog.Logger) (tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if err := CheckValidity(cert, now); err != nil && log != nil {
+		log.Warn("TLS client certificate is outside its validity period: servers will refuse it; renew it",
+			"cert", certFile, "error", err.Error())
+	}
+	return cert, nil
 }

@@ -37,6 +37,8 @@ type Schema struct {
 	RetentionDays int32    `protobuf:"varint,6,opt,name=retention_days,json=retentionDays,proto3" json:"retention_days,omitempty"`
 	Dimensions    []string `protobuf:"bytes,7,rep,name=dimensions,proto3" json:"dimensions,omitempty"`
 	Measures      []string `protobuf:"bytes,8,rep,name=measures,proto3" json:"measures,omitempty"`
+	// True when an operator disabled the version (DisableSchema).
+	Disabled      bool `protobuf:"varint,9,opt,name=disabled,proto3" json:"disabled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -125,6 +127,13 @@ func (x *Schema) GetMeasures() []string {
 		return x.Measures
 	}
 	return nil
+}
+
+func (x *Schema) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
 }
 
 type RegisterSchemaRequest struct {
@@ -386,11 +395,115 @@ func (x *GetSchemaRequest) GetVersion() int32 {
 	return 0
 }
 
+type DisableSchemaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       int32                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisableSchemaRequest) Reset() {
+	*x = DisableSchemaRequest{}
+	mi := &file_veil_v1_schema_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisableSchemaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisableSchemaRequest) ProtoMessage() {}
+
+func (x *DisableSchemaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_v1_schema_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisableSchemaRequest.ProtoReflect.Descriptor instead.
+func (*DisableSchemaRequest) Descriptor() ([]byte, []int) {
+	return file_veil_v1_schema_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DisableSchemaRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DisableSchemaRequest) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type EnableSchemaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       int32                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableSchemaRequest) Reset() {
+	*x = EnableSchemaRequest{}
+	mi := &file_veil_v1_schema_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableSchemaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableSchemaRequest) ProtoMessage() {}
+
+func (x *EnableSchemaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_veil_v1_schema_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableSchemaRequest.ProtoReflect.Descriptor instead.
+func (*EnableSchemaRequest) Descriptor() ([]byte, []int) {
+	return file_veil_v1_schema_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *EnableSchemaRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EnableSchemaRequest) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 var File_veil_v1_schema_proto protoreflect.FileDescriptor
 
 const file_veil_v1_schema_proto_rawDesc = "" +
 	"\n" +
-	"\x14veil/v1/schema.proto\x12\aveil.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n" +
+	"\x14veil/v1/schema.proto\x12\aveil.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x02\n" +
 	"\x06Schema\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x123\n" +
@@ -402,7 +515,8 @@ const file_veil_v1_schema_proto_rawDesc = "" +
 	"\n" +
 	"dimensions\x18\a \x03(\tR\n" +
 	"dimensions\x12\x1a\n" +
-	"\bmeasures\x18\b \x03(\tR\bmeasures\"L\n" +
+	"\bmeasures\x18\b \x03(\tR\bmeasures\x12\x1a\n" +
+	"\bdisabled\x18\t \x01(\bR\bdisabled\"L\n" +
 	"\x15RegisterSchemaRequest\x123\n" +
 	"\bdocument\x18\x01 \x01(\v2\x17.google.protobuf.StructR\bdocument\"[\n" +
 	"\x16RegisterSchemaResponse\x12'\n" +
@@ -417,11 +531,19 @@ const file_veil_v1_schema_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"@\n" +
 	"\x10GetSchemaRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x05R\aversion2\xe5\x01\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\"D\n" +
+	"\x14DisableSchemaRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\"C\n" +
+	"\x13EnableSchemaRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion2\xe5\x02\n" +
 	"\rSchemaService\x12Q\n" +
 	"\x0eRegisterSchema\x12\x1e.veil.v1.RegisterSchemaRequest\x1a\x1f.veil.v1.RegisterSchemaResponse\x12H\n" +
 	"\vListSchemas\x12\x1b.veil.v1.ListSchemasRequest\x1a\x1c.veil.v1.ListSchemasResponse\x127\n" +
-	"\tGetSchema\x12\x19.veil.v1.GetSchemaRequest\x1a\x0f.veil.v1.SchemaB5Z3github.com/veil-telemetry/veil/proto/veil/v1;veilv1b\x06proto3"
+	"\tGetSchema\x12\x19.veil.v1.GetSchemaRequest\x1a\x0f.veil.v1.Schema\x12?\n" +
+	"\rDisableSchema\x12\x1d.veil.v1.DisableSchemaRequest\x1a\x0f.veil.v1.Schema\x12=\n" +
+	"\fEnableSchema\x12\x1c.veil.v1.EnableSchemaRequest\x1a\x0f.veil.v1.SchemaB5Z3github.com/veil-telemetry/veil/proto/veil/v1;veilv1b\x06proto3"
 
 var (
 	file_veil_v1_schema_proto_rawDescOnce sync.Once
@@ -435,7 +557,7 @@ func file_veil_v1_schema_proto_rawDescGZIP() []byte {
 	return file_veil_v1_schema_proto_rawDescData
 }
 
-var file_veil_v1_schema_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_veil_v1_schema_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_veil_v1_schema_proto_goTypes = []any{
 	(*Schema)(nil),                 // 0: veil.v1.Schema
 	(*RegisterSchemaRequest)(nil),  // 1: veil.v1.RegisterSchemaRequest
@@ -443,26 +565,32 @@ var file_veil_v1_schema_proto_goTypes = []any{
 	(*ListSchemasRequest)(nil),     // 3: veil.v1.ListSchemasRequest
 	(*ListSchemasResponse)(nil),    // 4: veil.v1.ListSchemasResponse
 	(*GetSchemaRequest)(nil),       // 5: veil.v1.GetSchemaRequest
-	(*structpb.Struct)(nil),        // 6: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),  // 7: google.protobuf.Timestamp
+	(*DisableSchemaRequest)(nil),   // 6: veil.v1.DisableSchemaRequest
+	(*EnableSchemaRequest)(nil),    // 7: veil.v1.EnableSchemaRequest
+	(*structpb.Struct)(nil),        // 8: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
 }
 var file_veil_v1_schema_proto_depIdxs = []int32{
-	6, // 0: veil.v1.Schema.document:type_name -> google.protobuf.Struct
-	7, // 1: veil.v1.Schema.create_time:type_name -> google.protobuf.Timestamp
-	6, // 2: veil.v1.RegisterSchemaRequest.document:type_name -> google.protobuf.Struct
-	0, // 3: veil.v1.RegisterSchemaResponse.schema:type_name -> veil.v1.Schema
-	0, // 4: veil.v1.ListSchemasResponse.schemas:type_name -> veil.v1.Schema
-	1, // 5: veil.v1.SchemaService.RegisterSchema:input_type -> veil.v1.RegisterSchemaRequest
-	3, // 6: veil.v1.SchemaService.ListSchemas:input_type -> veil.v1.ListSchemasRequest
-	5, // 7: veil.v1.SchemaService.GetSchema:input_type -> veil.v1.GetSchemaRequest
-	2, // 8: veil.v1.SchemaService.RegisterSchema:output_type -> veil.v1.RegisterSchemaResponse
-	4, // 9: veil.v1.SchemaService.ListSchemas:output_type -> veil.v1.ListSchemasResponse
-	0, // 10: veil.v1.SchemaService.GetSchema:output_type -> veil.v1.Schema
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	8,  // 0: veil.v1.Schema.document:type_name -> google.protobuf.Struct
+	9,  // 1: veil.v1.Schema.create_time:type_name -> google.protobuf.Timestamp
+	8,  // 2: veil.v1.RegisterSchemaRequest.document:type_name -> google.protobuf.Struct
+	0,  // 3: veil.v1.RegisterSchemaResponse.schema:type_name -> veil.v1.Schema
+	0,  // 4: veil.v1.ListSchemasResponse.schemas:type_name -> veil.v1.Schema
+	1,  // 5: veil.v1.SchemaService.RegisterSchema:input_type -> veil.v1.RegisterSchemaRequest
+	3,  // 6: veil.v1.SchemaService.ListSchemas:input_type -> veil.v1.ListSchemasRequest
+	5,  // 7: veil.v1.SchemaService.GetSchema:input_type -> veil.v1.GetSchemaRequest
+	6,  // 8: veil.v1.SchemaService.DisableSchema:input_type -> veil.v1.DisableSchemaRequest
+	7,  // 9: veil.v1.SchemaService.EnableSchema:input_type -> veil.v1.EnableSchemaRequest
+	2,  // 10: veil.v1.SchemaService.RegisterSchema:output_type -> veil.v1.RegisterSchemaResponse
+	4,  // 11: veil.v1.SchemaService.ListSchemas:output_type -> veil.v1.ListSchemasResponse
+	0,  // 12: veil.v1.SchemaService.GetSchema:output_type -> veil.v1.Schema
+	0,  // 13: veil.v1.SchemaService.DisableSchema:output_type -> veil.v1.Schema
+	0,  // 14: veil.v1.SchemaService.EnableSchema:output_type -> veil.v1.Schema
+	10, // [10:15] is the sub-list for method output_type
+	5,  // [5:10] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_veil_v1_schema_proto_init() }
@@ -476,7 +604,7 @@ func file_veil_v1_schema_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_veil_v1_schema_proto_rawDesc), len(file_veil_v1_schema_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,8 @@ const (
 	SchemaService_RegisterSchema_FullMethodName = "/veil.v1.SchemaService/RegisterSchema"
 	SchemaService_ListSchemas_FullMethodName    = "/veil.v1.SchemaService/ListSchemas"
 	SchemaService_GetSchema_FullMethodName      = "/veil.v1.SchemaService/GetSchema"
+	SchemaService_DisableSchema_FullMethodName  = "/veil.v1.SchemaService/DisableSchema"
+	SchemaService_EnableSchema_FullMethodName   = "/veil.v1.SchemaService/EnableSchema"
 )
 
 // SchemaServiceClient is the client API for SchemaService service.
@@ -36,6 +38,11 @@ type SchemaServiceClient interface {
 	RegisterSchema(ctx context.Context, in *RegisterSchemaRequest, opts ...grpc.CallOption) (*RegisterSchemaResponse, error)
 	ListSchemas(ctx context.Context, in *ListSchemasRequest, opts ...grpc.CallOption) (*ListSchemasResponse, error)
 	GetSchema(ctx context.Context, in *GetSchemaRequest, opts ...grpc.CallOption) (*Schema, error)
+	// DisableSchema makes a schema version refuse new events (reason
+	// schema_disabled); what it stored stays queryable. Idempotent.
+	DisableSchema(ctx context.Context, in *DisableSchemaRequest, opts ...grpc.CallOption) (*Schema, error)
+	// EnableSchema undoes DisableSchema. Idempotent.
+	EnableSchema(ctx context.Context, in *EnableSchemaRequest, opts ...grpc.CallOption) (*Schema, error)
 }
 
 type schemaServiceClient struct {
@@ -76,6 +83,26 @@ func (c *schemaServiceClient) GetSchema(ctx context.Context, in *GetSchemaReques
 	return out, nil
 }
 
+func (c *schemaServiceClient) DisableSchema(ctx context.Context, in *DisableSchemaRequest, opts ...grpc.CallOption) (*Schema, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Schema)
+	err := c.cc.Invoke(ctx, SchemaService_DisableSchema_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *schemaServiceClient) EnableSchema(ctx context.Context, in *EnableSchemaRequest, opts ...grpc.CallOption) (*Schema, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Schema)
+	err := c.cc.Invoke(ctx, SchemaService_EnableSchema_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchemaServiceServer is the server API for SchemaService service.
 // All implementations must embed UnimplementedSchemaServiceServer
 // for forward compatibility.
@@ -86,6 +113,11 @@ type SchemaServiceServer interface {
 	RegisterSchema(context.Context, *RegisterSchemaRequest) (*RegisterSchemaResponse, error)
 	ListSchemas(context.Context, *ListSchemasRequest) (*ListSchemasResponse, error)
 	GetSchema(context.Context, *GetSchemaRequest) (*Schema, error)
+	// DisableSchema makes a schema version refuse new events (reason
+	// schema_disabled); what it stored stays queryable. Idempotent.
+	DisableSchema(context.Context, *DisableSchemaRequest) (*Schema, error)
+	// EnableSchema undoes DisableSchema. Idempotent.
+	EnableSchema(context.Context, *EnableSchemaRequest) (*Schema, error)
 	mustEmbedUnimplementedSchemaServiceServer()
 }
 
@@ -104,6 +136,12 @@ func (UnimplementedSchemaServiceServer) ListSchemas(context.Context, *ListSchema
 }
 func (UnimplementedSchemaServiceServer) GetSchema(context.Context, *GetSchemaRequest) (*Schema, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSchema not implemented")
+}
+func (UnimplementedSchemaServiceServer) DisableSchema(context.Context, *DisableSchemaRequest) (*Schema, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisableSchema not implemented")
+}
+func (UnimplementedSchemaServiceServer) EnableSchema(context.Context, *EnableSchemaRequest) (*Schema, error) {
+	return nil, status.Error(codes.Unimplemented, "method EnableSchema not implemented")
 }
 func (UnimplementedSchemaServiceServer) mustEmbedUnimplementedSchemaServiceServer() {}
 func (UnimplementedSchemaServiceServer) testEmbeddedByValue()                       {}
@@ -180,6 +218,42 @@ func _SchemaService_GetSchema_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SchemaService_DisableSchema_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisableSchemaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchemaServiceServer).DisableSchema(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchemaService_DisableSchema_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchemaServiceServer).DisableSchema(ctx, req.(*DisableSchemaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SchemaService_EnableSchema_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableSchemaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchemaServiceServer).EnableSchema(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SchemaService_EnableSchema_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchemaServiceServer).EnableSchema(ctx, req.(*EnableSchemaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SchemaService_ServiceDesc is the grpc.ServiceDesc for SchemaService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -198,6 +272,14 @@ var SchemaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSchema",
 			Handler:    _SchemaService_GetSchema_Handler,
+		},
+		{
+			MethodName: "DisableSchema",
+			Handler:    _SchemaService_DisableSchema_Handler,
+		},
+		{
+			MethodName: "EnableSchema",
+			Handler:    _SchemaService_EnableSchema_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// needBrowser returns node and Chromium for the browser SDK's tests, with
+// sdk/js's npm packages installed (npm ci). It skips the test when one is
+// missing, except under CI=true, where that is a failure.
+func needBrowser(t *testing.T) (node, chromium string) {
+	t.Helper()
+	chromium = os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	var missing []string
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing = append(missing, "node")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		missing = append(missing, chromium)
+	}
+	if _, err := os.Stat("../../sdk/js/node_modules/playwright-core"); err != nil {
+		missing = append(missing, "sdk/js/node_modules (npm ci)")
+	}
+	if len(missing) > 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("browser SDK tests need %v", missing)
+		}
+		t.Skipf("browser SDK tests need %v (CI=true makes this a failure)", missing)
+	}
+	return node, chromium
+}
+
+// browserScenario is one line of sdk/js/test/browser/run.mjs's output.
+type browserScenario struct {
+	Scenario string           `json:"scenario"`
+	OK       bool             `json:"ok"`
+	Error    string           `json:"error"`
+	Sent     map[string]int64 `json:"sent"`
+	Ms       int64            `json:"ms"`
+}
+
+// TestBrowserSDK runs the browser SDK (sdk/js/dist) in Debian's Chromium
+// against real `veil serve` and `veil relay` processes: pages on another
+// loopback origin than the relay send with X25519 and with X-Wing; pages
+// hidden (navigated away, closed) with a batch pending still deliver it;
+// a relay that refuses and then loses answers loses and duplicates
+// nothing; an MV3 extension sends from its service worker. Every event
+// each scenario sent must then be counted, exactly once, in the
+// aggregates.
+func TestBrowserSDK(t *testing.T) {
+	node, chromium := needBrowser(t)
+	s := startStackWith(t, stackOptions{relayArgs: fastRelay})
+	s.registerSchema(t, "testdata/web.test.json")
+	pin := s.keyPin(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	dir, err := filepath.Abs("../../sdk/js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, node, filepath.Join("test", "browser", "run.mjs"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "VEIL_RELAY="+s.relayAt, "VEIL_PIN="+pin, "CHROMIUM="+chromium)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	if stderr.Len() > 0 {
+		t.Logf("run.mjs stderr:\n%s", stderr.String())
+	}
+
+	want := map[string]int64{}
+	scenarios := 0
+	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r browserScenario
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Errorf("run.mjs output %q: %v", sc.Text(), err)
+			continue
+		}
+		scenarios++
+		t.Logf("%s", sc.Text())
+		if !r.OK {
+			t.Errorf("scenario %q failed: %s", r.Scenario, r.Error)
+			continue
+		}
+		for k, n := range r.Sent {
+			want[k] += n
+		}
+	}
+	if runErr != nil {
+		t.Errorf("run.mjs: %v", runErr)
+	}
+	if scenarios < 9 {
+		t.Fatalf("run.mjs reported %d scenarios, want 9", scenarios)
+	}
+
+	// Page-hide sends arrive on their own time: wait for the counts, then
+	// require them exact (nothing lost, nothing twice, nothing else).
+	deadline := time.Now().Add(60 * time.Second)
+	var got map[string]int64
+	for {
+		got = s.aggregates(t, "web.test", 1, "case").countsBy("case")
+		if equalCounts(got, want) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	if !equalCounts(got, want) {
+		t.Errorf("aggregates by case %v, want %v", got, want)
+	}
+}
+
+func equalCounts(a, b map[string]int64) bool {
+	for k, v := range a {
+		if strings.TrimSpace(k) != "" && b[k] != v {
+			return false
+		}
+	}
+	for k, v := range b {
+		if a[k] != v {
+			return false
+		}
+	}
+	return true
+}
