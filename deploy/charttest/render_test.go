@@ -37,6 +37,7 @@ type manifests struct {
 	services    []*corev1.Service
 	pdbs        []*policyv1.PodDisruptionBudget
 	netpols     []*networkingv1.NetworkPolicy
+	pvcs        []*corev1.PersistentVolumeClaim
 	notes       string
 }
 
@@ -140,6 +141,10 @@ func (m *manifests) add(doc []byte) error {
 	case "policy/v1 PodDisruptionBudget":
 		var o policyv1.PodDisruptionBudget
 		m.pdbs = append(m.pdbs, &o)
+		return strict(&o)
+	case "v1 PersistentVolumeClaim":
+		var o corev1.PersistentVolumeClaim
+		m.pvcs = append(m.pvcs, &o)
 		return strict(&o)
 	case "networking.k8s.io/v1 NetworkPolicy":
 		var o networkingv1.NetworkPolicy
@@ -519,6 +524,51 @@ func TestVeilChartDigestAndAdminDataDir(t *testing.T) {
 	}
 	if !found {
 		t.Error("no writable /var/lib/veil")
+	}
+}
+
+// TestVeilChartStageKeys: the staging keys live on a ReadWriteMany claim
+// that every replica mounts and names with --stage-key-dir (a lost key
+// loses the requests it sealed; the mixer opens every replica's keys);
+// the chart creates the claim, kept on uninstall, unless one is named.
+func TestVeilChartStageKeys(t *testing.T) {
+	for _, tc := range []struct {
+		vals  map[string]any
+		claim string
+		made  bool
+	}{
+		{nil, "telemetry-veil-stage-keys", true},
+		{map[string]any{"stageKeys": map[string]any{"existingClaim": "shared-keys"}}, "shared-keys", false},
+	} {
+		m := mustRender(t, veilChart, tc.vals)
+		pod := m.deployments[0].Spec.Template.Spec
+		var claim string
+		for _, v := range pod.Volumes {
+			if v.Name == "stage-keys" && v.PersistentVolumeClaim != nil {
+				claim = v.PersistentVolumeClaim.ClaimName
+			}
+		}
+		if claim != tc.claim {
+			t.Errorf("stage-keys claim %q, want %q", claim, tc.claim)
+		}
+		c := pod.Containers[0]
+		mounted := false
+		for _, vm := range c.VolumeMounts {
+			mounted = mounted || vm.Name == "stage-keys" && vm.MountPath == "/var/lib/veil-stage-keys" && !vm.ReadOnly
+		}
+		if !mounted || !slices.Contains(c.Args, "--stage-key-dir=/var/lib/veil-stage-keys") {
+			t.Errorf("stage keys not mounted writable or not passed: %q", c.Args)
+		}
+		if tc.made != (len(m.pvcs) == 1) {
+			t.Fatalf("%d claims rendered, want one: %v", len(m.pvcs), tc.made)
+		}
+		if tc.made {
+			pvc := m.pvcs[0]
+			if pvc.Name != tc.claim || len(pvc.Spec.AccessModes) != 1 || pvc.Spec.AccessModes[0] != corev1.ReadWriteMany ||
+				pvc.Annotations["helm.sh/resource-policy"] != "keep" {
+				t.Errorf("claim %s: modes %v, annotations %v", pvc.Name, pvc.Spec.AccessModes, pvc.Annotations)
+			}
+		}
 	}
 }
 

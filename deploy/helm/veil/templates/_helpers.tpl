@@ -50,3 +50,8 @@ the chart's appVersion and is never "latest". */}}
 {{- define "veil.probeScheme" -}}
 {{- if .Values.tls.secretName }}HTTPS{{ else }}HTTP{{ end }}
 {{- end }}
+
+{{/* The PersistentVolumeClaim of the staging keys (values.yaml, stageKeys). */}}
+{{- define "veil.stageKeysClaim" -}}
+{{- default (printf "%s-stage-keys" (include "veil.fullname" .)) .Values.stageKeys.existingClaim -}}
+{{- end -}}
