@@ -125,6 +125,8 @@ func TestBrowserSDK(t *testing.T) {
 	}
 	if !equalCounts(got, want) {
 		t.Errorf("aggregates by case %v, want %v", got, want)
+		t.Logf("relay log, answers other than 200 and 204:\n%s", unusual(s.relay.Output()))
+		t.Logf("serve log, other than committed batches and 200s:\n%s", unusual(s.serve.Output()))
 	}
 }
 
@@ -140,4 +142,17 @@ func equalCounts(a, b map[string]int64) bool {
 		}
 	}
 	return true
+}
+
+// unusual returns the log lines of s that are not a 200 or 204 answer or
+// a committed batch: where a lost delivery shows.
+func unusual(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l == "" || strings.Contains(l, `"status":200`) || strings.Contains(l, `"status":204`) || strings.Contains(l, `"result":"committed"`) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
 }
