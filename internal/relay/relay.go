@@ -442,7 +442,8 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if wait, ok := rl.limits.allow(rl.clientOf(r), rl.cfg.Now()); !ok {
+	key := rl.clientOf(r)
+	if wait, ok := rl.limits.allow(key, rl.cfg.Now()); !ok {
 		h.Set("Retry-After", strconv.FormatInt(problem.RetryAfterSeconds(wait), 10))
 		rl.problem(rw, http.StatusTooManyRequests, "too many requests")
 		return
@@ -458,7 +459,7 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rl.serveKeys(rw, r, &rl.challenge)
 		return
 	}
-	in = rl.forward(rw, r)
+	in = rl.forward(rw, r, key)
 }
 
 func methodForLog(m string) string {
@@ -470,8 +471,9 @@ func methodForLog(m string) string {
 	return "other"
 }
 
-// forward relays one encapsulated request and returns its size.
-func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
+// forward relays one encapsulated request from the client named key (its
+// clientOf) and returns its size.
+func (rl *Relay) forward(w *countingWriter, r *http.Request, key string) int64 {
 	if !hasMediaType(r.Header.Get("Content-Type"), requestMediaType) {
 		rl.problem(w, http.StatusUnsupportedMediaType, "content type must be "+requestMediaType)
 		return 0
@@ -490,7 +492,6 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 	// rate, against the byte budget of bodies held at once and within the
 	// client address's count of bodies being read, so slow senders hold
 	// neither a slot nor much memory.
-	key := rl.clientOf(r)
 	if !rl.reads.tryStart(key) {
 		w.Header().Set("Retry-After", overloadRetryAfter)
 		if r.ContentLength < 0 || r.ContentLength > maxPresizeBytes {
