@@ -10,8 +10,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// TestPooledBodyNotReusedWhileSent checks that a request body buffer goes
-// back to the pool only once the transport is done reading it. A gateway
+// TestPooledBodyNotReusedWhileSent checks that no request body buffer goes
+// back to the pool while the transport may still read it (the relay
+// forwards a copy of the pooled buffer's bytes). A gateway
 // that answers before it has read the body (an early 413, say) makes
 // http.Client.Do return while the transport is still writing the body; if
 // the buffer were cleared and handed to the next request then, the race

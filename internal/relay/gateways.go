@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"net"
+	"net/http"
 	"net/url"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,11 @@ const DefaultGatewayCooldown = 10 * time.Second
 // fetches its key documents, and its passive health.
 type gateway struct {
 	post, keys, signedKeys string
-	challenge              string // the Privacy Pass challenge document
+	// postURL and postHost are post parsed once, as
+	// http.NewRequest would per request; postURL is never modified.
+	postURL   *url.URL
+	postHost  string
+	challenge string // the Privacy Pass challenge document
 	// downUntil is when a failed gateway may be tried again (unix
 	// nanoseconds; 0: healthy).
 	downUntil atomic.Int64
@@ -99,6 +104,11 @@ func newGateways(posts []string, keysURL, signedURL string, cooldown time.Durati
 			keys:       keysURL,
 			signedKeys: signedURL,
 		}
+		tmpl, err := http.NewRequest(http.MethodPost, g.post, nil)
+		if err != nil {
+			return nil, err
+		}
+		g.postURL, g.postHost = tmpl.URL, tmpl.Host
 		if g.keys == "" {
 			g.keys = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/ohttp-keys"}).String()
 		}

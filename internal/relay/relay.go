@@ -115,6 +115,10 @@ const (
 	// attempt, rarely enough that a client sealing to bogus keys cannot
 	// turn the relay into a fetch loop against the gateway.
 	keysRevalidateInterval = 10 * time.Second
+	// upstreamWriteBufferBytes sizes the write buffer of each connection
+	// to a gateway (see NewClient): a request whose headers and body fit
+	// goes out in one write. At most MaxIdleConns connections keep one.
+	upstreamWriteBufferBytes = 32 << 10
 	// maxProblemBytes bounds how much of a problem answer is parsed for
 	// its type.
 	maxProblemBytes = 4 << 10
@@ -346,6 +350,10 @@ func NewClient(tlsConfig *tls.Config) *http.Client {
 		ExpectContinueTimeout:  0,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
+		// One buffered write carries the request line, the headers and a
+		// typical encapsulated batch (a few KiB); with the default 4 KiB
+		// a batch takes two writes and a copy buffer.
+		WriteBufferSize: upstreamWriteBufferBytes,
 	}
 	return &http.Client{Transport: t}
 }
@@ -401,8 +409,8 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Browsers read the answer of a cross-origin POST only with this
 	// header, on errors too; otherwise a stored batch looks failed and is
 	// resent. No credentials are ever asked for or accepted.
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "Retry-After")
+	h["Access-Control-Allow-Origin"] = corsAllowOrigin
+	h["Access-Control-Expose-Headers"] = corsExposeHeaders
 
 	if rt == routeOther {
 		rl.problem(rw, http.StatusNotFound, "no such resource")
@@ -434,7 +442,8 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if wait, ok := rl.limits.allow(rl.clientOf(r), rl.cfg.Now()); !ok {
+	key := rl.clientOf(r)
+	if wait, ok := rl.limits.allow(key, rl.cfg.Now()); !ok {
 		h.Set("Retry-After", strconv.FormatInt(problem.RetryAfterSeconds(wait), 10))
 		rl.problem(rw, http.StatusTooManyRequests, "too many requests")
 		return
@@ -450,7 +459,7 @@ func (rl *Relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rl.serveKeys(rw, r, &rl.challenge)
 		return
 	}
-	in = rl.forward(rw, r)
+	in = rl.forward(rw, r, key)
 }
 
 func methodForLog(m string) string {
@@ -462,8 +471,9 @@ func methodForLog(m string) string {
 	return "other"
 }
 
-// forward relays one encapsulated request and returns its size.
-func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
+// forward relays one encapsulated request from the client named key (its
+// clientOf) and returns its size.
+func (rl *Relay) forward(w *countingWriter, r *http.Request, key string) int64 {
 	if !hasMediaType(r.Header.Get("Content-Type"), requestMediaType) {
 		rl.problem(w, http.StatusUnsupportedMediaType, "content type must be "+requestMediaType)
 		return 0
@@ -482,7 +492,6 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 	// rate, against the byte budget of bodies held at once and within the
 	// client address's count of bodies being read, so slow senders hold
 	// neither a slot nor much memory.
-	key := rl.clientOf(r)
 	if !rl.reads.tryStart(key) {
 		w.Header().Set("Retry-After", overloadRetryAfter)
 		if r.ContentLength < 0 || r.ContentLength > maxPresizeBytes {
@@ -520,17 +529,19 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 		return n
 	}
 
+	// The upstream body is a copy of exactly the bytes read, and the
+	// pooled buffer goes back at once. net/http may go on reading a
+	// request body after Client.Do has returned (a gateway that answers
+	// before reading it all), so a pooled buffer could be reused only
+	// once the transport closed every body made from it, and a body of
+	// a type net/http does not know to be in memory costs a write for
+	// the headers, another for the body and a copy buffer per request.
+	// A bytes.Reader over the copy goes out with its headers in one
+	// write (see upstreamWriteBufferBytes).
+	sent := bytes.Clone(body.Bytes())
+	rl.putBuf(body)
 	ctx, cancel := context.WithTimeout(r.Context(), rl.cfg.UpstreamTimeout)
-	sent := &sentBodies{data: body.Bytes()}
-	defer func() {
-		// Cancel first: it stops a transport still writing the body, which
-		// then closes it. The buffer is pooled again only if every body
-		// made from it is closed; otherwise it is left to the collector.
-		cancel()
-		if sent.done() {
-			rl.putBuf(body)
-		}
-	}()
+	defer cancel()
 	resp, gw, err := rl.post(ctx, r, sent)
 	if err != nil {
 		if r.Context().Err() == nil {
@@ -578,16 +589,16 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 	// back; the gateway's other headers (cookies, server names) do not.
 	switch ct := resp.Header.Get("Content-Type"); {
 	case hasMediaType(ct, responseMediaType):
-		h.Set("Content-Type", responseMediaType)
+		h["Content-Type"] = responseContentType
 	case hasMediaType(ct, problemMediaType):
-		h.Set("Content-Type", problemMediaType)
+		h["Content-Type"] = problemContentType
 	default:
 		out.Reset()
 	}
 	if ra := resp.Header.Get("Retry-After"); validRetryAfter(ra) {
 		h.Set("Retry-After", ra)
 	}
-	h.Set("Cache-Control", "no-store")
+	h["Cache-Control"] = noStore
 	h.Set("Content-Length", strconv.Itoa(out.Len()))
 	w.WriteHeader(resp.StatusCode)
 	w.Write(out.Bytes())
@@ -598,26 +609,31 @@ func (rl *Relay) forward(w *countingWriter, r *http.Request) int64 {
 // and, while none could be connected to (so none can have seen it), the
 // others in turn. A gateway that fails while the client waits is marked
 // down. ctx bounds the exchange; r is the client's request.
-func (rl *Relay) post(ctx context.Context, r *http.Request, sent *sentBodies) (*http.Response, *gateway, error) {
+func (rl *Relay) post(ctx context.Context, r *http.Request, sent []byte) (*http.Response, *gateway, error) {
 	var err error
 	for i, gw := range rl.gateways.order(rl.cfg.Now()) {
 		if i > 0 {
 			rl.logUpstream(r.Context(), "a gateway could not be reached; trying the next", err)
 		}
-		up, nerr := http.NewRequestWithContext(ctx, http.MethodPost, gw.post, nil)
-		if nerr != nil {
-			return nil, nil, nerr
-		}
-		up.ContentLength = int64(len(sent.data))
-		if len(sent.data) > 0 {
-			up.Body = sent.open()
-			up.GetBody = func() (io.ReadCloser, error) { return sent.open(), nil }
-		}
-		// A fresh header: nothing the client sent is copied. A nil
-		// User-Agent keeps net/http from adding its own.
-		up.Header = http.Header{
-			"Content-Type": {requestMediaType},
-			"User-Agent":   nil,
+		// The URL was parsed once, when the relay was made; the request
+		// gets its own copy of it.
+		u := *gw.postURL
+		up := (&http.Request{
+			Method:     http.MethodPost,
+			URL:        &u,
+			Proto:      "HTTP/1.1",
+			ProtoMajor: 1,
+			ProtoMinor: 1,
+			Host:       gw.postHost,
+			// Nothing the client sent is copied. The map is shared by
+			// every upstream request and only ever read (net/http
+			// does not write a request's header).
+			Header:        upstreamHeader,
+			ContentLength: int64(len(sent)),
+		}).WithContext(ctx)
+		if len(sent) > 0 {
+			up.Body = io.NopCloser(bytes.NewReader(sent))
+			up.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(sent)), nil }
 		}
 		var resp *http.Response
 		if resp, err = rl.client.Do(up); err == nil {
@@ -633,6 +649,23 @@ func (rl *Relay) post(ctx context.Context, r *http.Request, sent *sentBodies) (*
 	}
 	return nil, nil, err
 }
+
+// upstreamHeader is the whole header of every request to a gateway: the
+// media type, and a nil User-Agent that keeps net/http from adding its
+// own. It is never written to.
+var upstreamHeader = http.Header{
+	"Content-Type": {requestMediaType},
+	"User-Agent":   nil,
+}
+
+// Header values set on every answer, built once; net/http only reads them.
+var (
+	corsAllowOrigin     = []string{"*"}
+	corsExposeHeaders   = []string{"Retry-After"}
+	responseContentType = []string{responseMediaType}
+	problemContentType  = []string{problemMediaType}
+	noStore             = []string{"no-store"}
+)
 
 // overloaded answers 503 with Retry-After (and, set by ServeHTTP, the CORS
 // headers a browser needs to read it). The body is not read; net/http
@@ -708,6 +741,11 @@ func hasMediaType(header, want string) bool {
 	if header == "" {
 		return false
 	}
+	if header == want {
+		// What every client and the gateway send: no need to parse (and
+		// allocate) to find what mime.ParseMediaType would.
+		return true
+	}
 	mt, _, err := mime.ParseMediaType(header)
 	return err == nil && mt == want
 }
@@ -730,39 +768,6 @@ func (rl *Relay) problem(w *countingWriter, status int, detail string) {
 	d := problem.Status(status)
 	d.Detail = detail
 	problem.Write(w, d)
-}
-
-// sentBodies hands out the upstream request bodies that read one pooled
-// buffer: the first, and one per retry through GetBody. net/http may go on
-// reading a request body after Client.Do has returned — a gateway that
-// answers before reading it all, an early 413 say — and closes it only when
-// its writer is done (the http.RoundTripper contract). Until every body is
-// closed the buffer must not be cleared or handed to another request: the
-// transport would send that request's bytes as the tail of this one.
-type sentBodies struct {
-	data   []byte
-	opened atomic.Int32
-}
-
-func (s *sentBodies) open() io.ReadCloser {
-	s.opened.Add(1)
-	b := &sentBody{s: s}
-	b.Reset(s.data)
-	return b
-}
-
-// done reports whether every body handed out has been closed.
-func (s *sentBodies) done() bool { return s.opened.Load() == 0 }
-
-type sentBody struct {
-	bytes.Reader
-	s    *sentBodies
-	once sync.Once
-}
-
-func (b *sentBody) Close() error {
-	b.once.Do(func() { b.s.opened.Add(-1) })
-	return nil
 }
 
 func (rl *Relay) getBuf() *bytes.Buffer {
