@@ -189,6 +189,8 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		KeyGrace:    c.KeyGrace,
 		KeyRotate:   c.KeyRotation,
 		MixInterval: c.MixInterval,
+		MixK:        c.MixK,
+		Relays:      c.RelayPolicy(),
 		KEMs:        c.KEMs,
 		SchemaRegistered: func(name string, version int) {
 			registry.Invalidate(name, version)

@@ -253,6 +253,14 @@ func TestPrivacyReport(t *testing.T) {
 			t.Errorf("format %q: %d %s\n%s", c.format, r.status, r.header.Get("Content-Type"), r.body)
 		}
 	}
+	// The report states the mixer's k and interval as configured, and the
+	// schema's token policy.
+	md := h.do(t, "GET", "/v1/privacy-report", testToken, nil).body
+	for _, want := range []string{"shuffled groups of at least 10, at most every 1m0s", "Anti-abuse tokens: off"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
 	mustProblem(t, h.do(t, "GET", "/v1/privacy-report?format=pdf", testToken, nil), http.StatusBadRequest)
 	if r := h.do(t, "GET", "/v1/privacy-report", "", nil); r.status != http.StatusUnauthorized {
 		t.Errorf("without a token: %d", r.status)

@@ -2,12 +2,14 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"net/http"
 
 	"github.com/veil-telemetry/veil/internal/problem"
 	"github.com/veil-telemetry/veil/internal/release"
 	"github.com/veil-telemetry/veil/internal/schema"
+	"github.com/veil-telemetry/veil/internal/storage"
 	veilv1 "github.com/veil-telemetry/veil/proto/veil/v1"
 )
 
@@ -43,6 +45,9 @@ func (s *Server) privacyReport(ctx context.Context, format string) (*veilv1.Docu
 	rep, err := release.BuildReport(release.ReportConfig{
 		K: s.cfg.K, KeyRotation: s.cfg.KeyRotate, KeyGrace: s.cfg.KeyGrace,
 		KEMs: s.kemNames(), Histograms: s.releases.Histograms(),
+		MixerK:      cmp.Or(s.cfg.MixK, storage.DefaultMixK),
+		MixInterval: cmp.Or(s.cfg.MixInterval, storage.DefaultMixInterval),
+		Relays:      s.cfg.Relays,
 	}, schemas)
 	if err != nil {
 		return nil, &problem.Error{Kind: problem.Internal, Err: err}

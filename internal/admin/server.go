@@ -81,6 +81,13 @@ type Config struct {
 	// a bucket's final release waits two of them after it closes, by
 	// which time the mixer has folded everything acknowledged in it.
 	MixInterval time.Duration
+	// MixK is the mixer's fewest requests in one mix (0:
+	// storage.DefaultMixK), stated in the privacy report.
+	MixK int
+	// Relays describes the relays the gateway accepts encapsulated
+	// requests from (--relay-allow networks, a client-certificate CA),
+	// for the privacy report; nil: any.
+	Relays []string
 	// Ready reports readiness for /readyz (nil: always ready).
 	Ready func(ctx context.Context) error
 	// Registerer and Gatherer are the metrics registry (nil: a private

@@ -372,3 +372,14 @@ func ParsePrefixes(list []string) ([]netip.Prefix, error) {
 // MigrationDatabaseURLFile by Validate (empty without it): storage.Open
 // migrates and provisions roles with it, then closes that connection.
 func (c *Serve) MigrationURL() string { return c.migrationURL }
+
+// RelayPolicy describes the relays veil serve accepts encapsulated
+// requests from (--relay-allow, --relay-client-ca), for the privacy
+// report; nil when any relay may post.
+func (c Serve) RelayPolicy() []string {
+	out := slices.Clone(c.RelayAllow)
+	if c.RelayClientCA != "" {
+		out = append(out, "relays with a client certificate from the configured CA")
+	}
+	return out
+}

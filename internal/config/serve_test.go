@@ -246,3 +246,13 @@ func TestApplyGCPercent(t *testing.T) {
 		t.Errorf("an explicit flag should win over GOGC: %d", got)
 	}
 }
+
+func TestRelayPolicy(t *testing.T) {
+	if got := (Serve{}).RelayPolicy(); len(got) != 0 {
+		t.Errorf("no restriction: %q", got)
+	}
+	got := Serve{RelayAllow: []string{"10.0.0.0/8"}, RelayClientCA: "ca.pem"}.RelayPolicy()
+	if len(got) != 2 || got[0] != "10.0.0.0/8" || !strings.Contains(got[1], "client certificate") {
+		t.Errorf("policy %q", got)
+	}
+}

@@ -68,6 +68,7 @@ type ReportSchema struct {
 	Epsilon       string        `json:"epsilon_per_bucket,omitempty"`
 	Delta         float64       `json:"delta_per_bucket,omitempty"`
 	Unit          string        `json:"unit"`
+	Tokens        string        `json:"tokens"`
 	Plan          []string      `json:"plan"`
 	Noise         []ReportNoise `json:"noise,omitempty"`
 	Fields        []ReportField `json:"fields"`
@@ -148,6 +149,18 @@ func days(d time.Duration) string {
 	return d.String()
 }
 
+// tokenPolicy states a schema's Privacy Pass policy (x-veil.tokens) in
+// plain words.
+func tokenPolicy(sch *schema.Schema) string {
+	switch sch.Tokens {
+	case schema.TokensRequired:
+		return "required — every batch spends one single-use Privacy Pass token, issued blindly, so the server learns only that some attested client sent it."
+	case schema.TokensOptional:
+		return "optional — batches with a Privacy Pass token are counted as verified; batches without one are kept apart as an unverified stream."
+	}
+	return "off — batches carry no Privacy Pass token."
+}
+
 func reportSchema(sch *schema.Schema, cfg ReportConfig) (ReportSchema, error) {
 	p, err := NewPlan(sch, cfg.Histograms)
 	if err != nil {
@@ -155,7 +168,7 @@ func reportSchema(sch *schema.Schema, cfg ReportConfig) (ReportSchema, error) {
 	}
 	rel := sch.Release()
 	rs := ReportSchema{Name: sch.Name, Version: sch.Version, Granularity: sch.Granularity,
-		RetentionDays: sch.RetentionDays, Mode: p.Mode, Unit: "one event"}
+		RetentionDays: sch.RetentionDays, Mode: p.Mode, Unit: "one event", Tokens: tokenPolicy(sch)}
 	for _, g := range p.Groupings {
 		if len(g.Dims) == 0 {
 			rs.Plan = append(rs.Plan, "total")
@@ -287,6 +300,7 @@ func (r *Report) Markdown() string {
 		w("\n### %s version %d\n\n", sc.Name, sc.Version)
 		w("- Releases: %s; unit: %s.\n", sc.Label, sc.Unit)
 		w("- Granularity: %s; kept %d days.\n", sc.Granularity, sc.RetentionDays)
+		w("- Anti-abuse tokens: %s\n", sc.Tokens)
 		w("- Released groupings: %s.\n", strings.Join(sc.Plan, "; "))
 		for _, n := range sc.Noise {
 			w("- Noise of a count, %s release (ε = %s): standard deviation %.1f; a group needs %d events for ±10%% at 95%%.\n", n.Release, n.Epsilon, n.CountSD, n.EventsFor10)
@@ -327,8 +341,8 @@ func (r *Report) HTML() string {
 	}
 	w("</ul>\n<h2>Schemas</h2>\n")
 	for _, sc := range r.Schemas {
-		w("<h3>%s version %d</h3>\n<ul>\n<li>Releases: %s; unit: %s.</li>\n<li>Granularity: %s; kept %d days.</li>\n<li>Released groupings: %s.</li>\n",
-			e(sc.Name), sc.Version, e(sc.Label), e(sc.Unit), e(sc.Granularity), sc.RetentionDays, e(strings.Join(sc.Plan, "; ")))
+		w("<h3>%s version %d</h3>\n<ul>\n<li>Releases: %s; unit: %s.</li>\n<li>Granularity: %s; kept %d days.</li>\n<li>Anti-abuse tokens: %s</li>\n<li>Released groupings: %s.</li>\n",
+			e(sc.Name), sc.Version, e(sc.Label), e(sc.Unit), e(sc.Granularity), sc.RetentionDays, e(sc.Tokens), e(strings.Join(sc.Plan, "; ")))
 		for _, n := range sc.Noise {
 			w("<li>Noise of a count, %s release (ε = %s): standard deviation %.1f; %d events for ±10%% at 95%%.</li>\n", e(n.Release), e(n.Epsilon), n.CountSD, n.EventsFor10)
 		}
