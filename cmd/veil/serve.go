@@ -183,15 +183,16 @@ func runServe(ctx context.Context, c config.Serve, logger *slog.Logger) error {
 		return err
 	}
 	adm, err := admin.New(admin.Config{
-		DB:          db,
-		Tokens:      tokens,
-		K:           c.KAnonymity,
-		KeyGrace:    c.KeyGrace,
-		KeyRotate:   c.KeyRotation,
-		MixInterval: c.MixInterval,
-		MixK:        c.MixK,
-		Relays:      c.RelayPolicy(),
-		KEMs:        c.KEMs,
+		DB:                db,
+		Tokens:            tokens,
+		K:                 c.KAnonymity,
+		KeyGrace:          c.KeyGrace,
+		KeyRotate:         c.KeyRotation,
+		MixInterval:       c.MixInterval,
+		MixK:              c.MixK,
+		ReleaseUnverified: c.ReleaseUnverified,
+		Relays:            c.RelayPolicy(),
+		KEMs:              c.KEMs,
 		SchemaRegistered: func(name string, version int) {
 			registry.Invalidate(name, version)
 			pp.warnIfUnkeyed(ctx, registry, name, version)

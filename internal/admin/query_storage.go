@@ -110,6 +110,7 @@ func (s *Server) exactAggregates(ctx context.Context, q aggregateQuery) (*veilv1
 	res, err := s.cfg.DB.Aggregates(ctx, storage.AggregateQuery{
 		Schema: q.schema, Version: q.version, GroupBy: q.groupBy,
 		From: q.from, To: q.to, Bucket: q.bucket, K: s.cfg.K,
+		IncludeUnverified: s.cfg.ReleaseUnverified,
 	})
 	if err != nil {
 		return nil, storageError(err)

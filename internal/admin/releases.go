@@ -22,7 +22,7 @@ func (s *Server) newReleaser() error {
 	ctx, stop := context.WithCancel(context.Background())
 	rel, err := release.New(release.Config{
 		DB:         s.cfg.DB,
-		Source:     release.RollupSource{DB: s.cfg.DB, WithHistograms: true, MixInterval: mix, Grace: 2 * mix},
+		Source:     release.RollupSource{DB: s.cfg.DB, WithHistograms: true, MixInterval: mix, Grace: 2 * mix, IncludeUnverified: s.cfg.ReleaseUnverified},
 		Noise:      pool.Laplace,
 		Registerer: s.cfg.Registerer,
 		Now:        s.cfg.Now,

@@ -81,6 +81,10 @@ type Config struct {
 	// a bucket's final release waits two of them after it closes, by
 	// which time the mixer has folded everything acknowledged in it.
 	MixInterval time.Duration
+	// ReleaseUnverified includes the unverified stream (untokened
+	// batches of schemas whose Privacy Pass tokens are optional) in
+	// releases and exact answers; it is left out by default.
+	ReleaseUnverified bool
 	// MixK is the mixer's fewest requests in one mix (0:
 	// storage.DefaultMixK), stated in the privacy report.
 	MixK int

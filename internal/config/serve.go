@@ -34,17 +34,19 @@ type Serve struct {
 	MasterKeyFile   string
 	// StageKeyDir holds the per-interval keys sealing staged requests
 	// (default <data-dir>/stage-keys); replicas share it.
-	StageKeyDir    string
-	TLSCert        string
-	TLSKey         string
-	KAnonymity     int
-	KEMs           []string
-	KeyRotation    time.Duration
-	KeyGrace       time.Duration
-	ReplayWindow   time.Duration
-	MaxRequest     int64
-	MaxEvents      int
-	RetentionEvery time.Duration
+	StageKeyDir string
+	// ReleaseUnverified includes the unverified stream in releases.
+	ReleaseUnverified bool
+	TLSCert           string
+	TLSKey            string
+	KAnonymity        int
+	KEMs              []string
+	KeyRotation       time.Duration
+	KeyGrace          time.Duration
+	ReplayWindow      time.Duration
+	MaxRequest        int64
+	MaxEvents         int
+	RetentionEvery    time.Duration
 	// MixInterval and MixK: the mixer checks the staged requests every
 	// MixInterval and folds them into the rollups once at least MixK are
 	// pending or a bucket has closed (storage.WriterConfig).
@@ -137,6 +139,7 @@ func (c *Serve) BindFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.Listen, "listen", c.Listen, "public listener: the OHTTP gateway, key configurations and health")
 	f.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin listener: gRPC, REST, metrics, dashboard")
 	f.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin bearer tokens, one per line as ROLE NAME TOKEN (ROLE read or admin) or a bare admin token; empty creates <data-dir>/admin-token")
+	f.BoolVar(&c.ReleaseUnverified, "release-unverified", c.ReleaseUnverified, "include the unverified stream (batches without a Privacy Pass token for schemas whose tokens are optional) in aggregate releases; left out by default")
 	f.StringVar(&c.StageKeyDir, "stage-key-dir", c.StageKeyDir, "directory of the per-interval keys that seal acknowledged requests until the mixer folds them (default <data-dir>/stage-keys); replicas on one database must share it (a shared volume), since whichever replica mixes needs every replica's keys")
 	f.StringVar(&c.MasterKeyFile, "master-key-file", c.MasterKeyFile, "32-byte key sealing the gateway private keys at rest, mode 0600 (default <data-dir>/master.key, created if missing while the key ring holds no sealed key)")
 	f.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "serve both listeners over TLS with this certificate chain (PEM)")

@@ -58,7 +58,7 @@ func (c *TokenCheck) observe(result string) {
 // whose token policy is "optional": the "unverified" stream, kept apart in
 // the rollups (a dimension set of its own) so that releases can exclude
 // it unless the operator includes it.
-const UnverifiedDimension = "veil:unverified"
+const UnverifiedDimension = storage.UnverifiedDimension
 
 // Results and error reasons of token refusals.
 const (

@@ -39,6 +39,9 @@ type RollupSource struct {
 	// (internal/loghist) into the cells, for released histograms and
 	// percentiles and clamps narrower than the validation bounds.
 	WithHistograms bool
+	// IncludeUnverified releases the unverified stream too (see
+	// storage.UnverifiedDimension); left out by default.
+	IncludeUnverified bool
 }
 
 // Histograms reports whether Cells returns histograms.
@@ -78,12 +81,13 @@ func (s RollupSource) Cells(ctx context.Context, schema string, version int, buc
 				r.count, r.measure_names, r.measure_stats
 			FROM rollups r
 			WHERE r.schema_name = $1 AND r.schema_version = $2 AND r.hour = $3
+				AND ($5 OR r.dims -> 'veil:unverified' IS NULL)
 		)
 		SELECT g, NULL::text, sum(count)::bigint, 0::float8 FROM r GROUP BY g
 		UNION ALL
 		SELECT g, e.m, sum(measure_stats[4 * e.i - 3])::bigint, sum(measure_stats[4 * e.i - 2])
 		FROM r CROSS JOIN LATERAL unnest(measure_names) WITH ORDINALITY AS e(m, i)
-		GROUP BY g, e.m`, schema, int32(version), bucket, dims)
+		GROUP BY g, e.m`, schema, int32(version), bucket, dims, s.IncludeUnverified)
 	if err != nil {
 		return nil, fmt.Errorf("release: reading rollups: %w", err)
 	}
@@ -142,6 +146,9 @@ func (s RollupSource) addHistograms(ctx context.Context, schema string, version 
 	merged := map[hk]*loghist.Hist{}
 	counts := map[hk]int64{}
 	for _, rc := range rcs {
+		if _, unverified := rc.Dims[storage.UnverifiedDimension]; unverified && !s.IncludeUnverified {
+			continue
+		}
 		vals := make([]any, len(dims))
 		for i, d := range dims {
 			vals[i] = rc.Dims[d]

@@ -27,7 +27,17 @@ type AggregateQuery struct {
 	// K is the k-anonymity threshold: groups counting fewer than K events
 	// are withheld. K below MinK is refused with ErrKTooSmall.
 	K int
+	// IncludeUnverified counts the unverified stream too: events of
+	// batches that carried no Privacy Pass token for a schema whose
+	// tokens are optional (UnverifiedDimension). Left out by default.
+	IncludeUnverified bool
 }
+
+// UnverifiedDimension marks the rollup cells of the unverified stream
+// (ingest adds it to events of untokened batches of schemas whose tokens
+// are optional); releases leave them out unless the operator includes
+// them.
+const UnverifiedDimension = "veil:unverified"
 
 // MinK is the smallest k-anonymity threshold Aggregates accepts: k = 1
 // would withhold nothing.
@@ -94,7 +104,7 @@ const aggregateGroups = `WITH groups AS (
 			FROM jsonb_each(r.dims) AS e WHERE e.key = ANY($6::text[])) AS g,
 		sum(r.count)::bigint AS n
 	FROM rollups r
-	WHERE r.schema_name = $1 AND r.schema_version = $2 AND r.hour >= $3 AND r.hour < $4
+	WHERE r.schema_name = $1 AND r.schema_version = $2 AND r.hour >= $3 AND r.hour < $4 AND ($8 OR r.dims -> 'veil:unverified' IS NULL)
 	GROUP BY 1, 2
 )`
 
@@ -118,7 +128,7 @@ func (db *DB) Aggregates(ctx context.Context, q AggregateQuery) (AggregateResult
 		groupBy = []string{}
 	}
 	res := AggregateResult{K: q.K}
-	args := []any{q.Schema, int32(q.Version), q.From, q.To, unit, groupBy, int64(q.K)}
+	args := []any{q.Schema, int32(q.Version), q.From, q.To, unit, groupBy, int64(q.K), q.IncludeUnverified}
 	err := db.readTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, aggregateGroups+`
 			SELECT b, g, n FROM groups WHERE n >= $7
@@ -157,7 +167,7 @@ func (db *DB) Aggregates(ctx context.Context, q AggregateQuery) (AggregateResult
 				e.measure, sum(r.measure_stats[4 * e.i - 3])::bigint AS n, sum(r.measure_stats[4 * e.i - 2]) AS s,
 				min(r.measure_stats[4 * e.i - 1]) AS lo, max(r.measure_stats[4 * e.i]) AS hi
 			FROM rollups r CROSS JOIN LATERAL unnest(r.measure_names) WITH ORDINALITY AS e(measure, i)
-			WHERE r.schema_name = $1 AND r.schema_version = $2 AND r.hour >= $3 AND r.hour < $4
+			WHERE r.schema_name = $1 AND r.schema_version = $2 AND r.hour >= $3 AND r.hour < $4 AND ($8 OR r.dims -> 'veil:unverified' IS NULL)
 			GROUP BY 1, 2, 3
 		)
 		SELECT m.b, m.g, m.measure, m.n, m.s, m.lo, m.hi
@@ -203,7 +213,7 @@ func addPercentiles(ctx context.Context, tx pgx.Tx, args []any, index map[string
 				FROM jsonb_each(r.dims) AS e WHERE e.key = ANY($6::text[])) AS g,
 			r.count, r.measure_names, r.measure_stats, r.measure_hists
 		FROM rollups r
-		WHERE r.schema_name = $1 AND r.schema_version = $2 AND r.hour >= $3 AND r.hour < $4 AND cardinality(r.measure_names) > 0
+		WHERE r.schema_name = $1 AND r.schema_version = $2 AND r.hour >= $3 AND r.hour < $4 AND ($8 OR r.dims -> 'veil:unverified' IS NULL) AND cardinality(r.measure_names) > 0
 	)
 	SELECT c.b, c.g, c.count, c.measure_names, c.measure_stats, c.measure_hists
 	FROM c JOIN groups USING (b, g) WHERE groups.n >= $7`, args...)

@@ -235,3 +235,45 @@ func TestRetention(t *testing.T) {
 }
 
 func near(got, want float64) bool { return math.Abs(got-want) <= loghist.RelativeError*math.Abs(want) }
+
+// TestAggregatesLeaveOutUnverified: the unverified stream (untokened
+// batches of a schema whose tokens are optional) is left out of aggregate
+// answers unless the query includes it.
+func TestAggregatesLeaveOutUnverified(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	db := storagetest.New(t)
+	w := storagetest.NewWriter(t, db, storage.WriterConfig{})
+	defer w.Close(ctx)
+	hour := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	var recs []storage.Record
+	for i := range 7 {
+		dims := map[string]any{"os": "ios"}
+		if i >= 4 {
+			dims[storage.UnverifiedDimension] = true
+		}
+		recs = append(recs, storage.Record{Bucket: hour, Schema: "app.launch", Version: 1,
+			Dimensions: dims, Measures: map[string]float64{"ms": float64(i)}})
+	}
+	if s, err := w.Write(ctx, &storage.Batch{BatchKey: randKey(), Records: recs}); err != nil || s != storage.StatusCommitted {
+		t.Fatal(s, err)
+	}
+	mixAll(t, ctx, db)
+	for _, c := range []struct {
+		include bool
+		want    int64
+	}{{false, 4}, {true, 7}} {
+		res, err := db.Aggregates(ctx, storage.AggregateQuery{Schema: "app.launch", Version: 1, GroupBy: []string{"os"},
+			From: hour, To: hour.Add(time.Hour), K: 2, IncludeUnverified: c.include})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, g := range res.Groups {
+			n += g.Count
+		}
+		if n != c.want {
+			t.Errorf("include unverified %v: %d events, want %d", c.include, n, c.want)
+		}
+	}
+}
