@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/veil-telemetry/veil/internal/problem"
 	"github.com/veil-telemetry/veil/internal/storage"
@@ -34,7 +35,7 @@ func (s *Server) audit(ctx context.Context, action, target string) error {
 	}
 	if err := s.cfg.DB.InsertAudit(ctx, storage.AuditRecord{Actor: actor, Action: action, Target: target}); err != nil {
 		s.log.ErrorContext(ctx, "audit log write failed; change refused", "actor", actor, "action", action, "error", err.Error())
-		return &problem.Error{Kind: problem.Unavailable, Message: "the audit log could not be written; nothing was changed", Err: err, RetryAfter: 1e9}
+		return &problem.Error{Kind: problem.Unavailable, Message: "the audit log could not be written; nothing was changed", Err: err, RetryAfter: time.Second}
 	}
 	s.log.InfoContext(ctx, "admin change", "actor", actor, "action", action, "target", target)
 	return nil

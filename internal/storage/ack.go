@@ -53,12 +53,15 @@ func (w *Writer) commitGroup(group []*Batch) {
 		// A shared batch id or enc makes a duplicate; a shared token
 		// alone, a spent token.
 		for _, c := range p.claims {
-			if q := first[claimID(c)]; q != nil && c.kind != ClaimSpentToken && p.dupOf == nil {
-				p.dupOf = q
+			q := first[claimID(c)]
+			if q == nil {
+				continue
 			}
-		}
-		for _, c := range p.claims {
-			if q := first[claimID(c)]; q != nil && c.kind == ClaimSpentToken && p.dupOf == nil {
+			if c.kind != ClaimSpentToken {
+				p.dupOf, p.spent = q, false
+				break
+			}
+			if p.dupOf == nil {
 				p.dupOf, p.spent = q, true
 			}
 		}
