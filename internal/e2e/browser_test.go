@@ -11,33 +11,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/veil-telemetry/veil/internal/e2e/e2etest"
 )
 
 // needBrowser returns node and Chromium for the browser SDK's tests, with
-// sdk/js's npm packages installed (npm ci). It skips the test when one is
-// missing, except under CI=true, where that is a failure.
+// sdk/js's npm packages installed (npm ci); see e2etest.Missing when one
+// is absent.
 func needBrowser(t *testing.T) (node, chromium string) {
 	t.Helper()
-	chromium = os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	var missing []string
+	chromium = e2etest.Chromium(t)
 	node, err := exec.LookPath("node")
 	if err != nil {
-		missing = append(missing, "node")
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		missing = append(missing, chromium)
+		e2etest.Missing(t, "the browser SDK tests need node")
 	}
 	if _, err := os.Stat("../../sdk/js/node_modules/playwright-core"); err != nil {
-		missing = append(missing, "sdk/js/node_modules (npm ci)")
-	}
-	if len(missing) > 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("browser SDK tests need %v", missing)
-		}
-		t.Skipf("browser SDK tests need %v (CI=true makes this a failure)", missing)
+		e2etest.Missing(t, "the browser SDK tests need sdk/js/node_modules (npm ci)")
 	}
 	return node, chromium
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/veil-telemetry/veil/internal/e2e/e2etest"
 	"github.com/veil-telemetry/veil/sdk"
 )
 
@@ -21,28 +21,6 @@ import (
 // into (scripts/screenshots sets it to docs/dashboard/); without it they
 // go to the test's temporary folder.
 const EnvScreenshots = "VEIL_DASHBOARD_SCREENSHOTS"
-
-// needChromium returns the path of a Chromium (or Chrome) binary: $CHROMIUM
-// (as for the browser SDK's tests), else the first on $PATH. Without one
-// the test is skipped, saying so, except under CI=true, where .ci/run
-// installs Debian's chromium and its absence is a failure.
-func needChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no Chromium: install Debian's chromium (apt-get install chromium) or set CHROMIUM (CI=true makes this a failure)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // dashboardEvents are what the browser test sends, by os and app_version.
 // "2.9" has fewer than k = 10 events: grouped by app_version its cell is
@@ -88,7 +66,7 @@ const readChart = `JSON.stringify((() => {
 // the page's own controls (one of them from the keyboard), go back, and
 // save screenshots for docs/dashboard.md.
 func TestDashboardInBrowser(t *testing.T) {
-	browser := needChromium(t)
+	browser := e2etest.Chromium(t)
 	s := startStackWith(t, stackOptions{relayArgs: fastRelay})
 	s.registerSchema(t, "testdata/app.launch.json")
 

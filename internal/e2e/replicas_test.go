@@ -94,7 +94,7 @@ func TestReplicas(t *testing.T) {
 
 	// One leader, whoever won.
 	var leader int
-	waitUntil(t, 30*time.Second, "one chore leader", func() bool {
+	e2etest.Eventually(t, 30*time.Second, "one chore leader", func() bool {
 		l := rs.leaders()
 		if len(l) > 1 {
 			t.Fatalf("replicas %v lead the chores at once", l)
@@ -163,7 +163,7 @@ func TestReplicas(t *testing.T) {
 
 	// Stored exactly once, read through a survivor.
 	q := url.Values{"schema": {"app.launch"}, "version": {"1"}, "group_by": {"os"}}
-	waitUntil(t, 2*time.Minute, "every event stored once", func() bool {
+	e2etest.Eventually(t, 2*time.Minute, "every event stored once", func() bool {
 		r := call(t, "GET", rs.admins[other]+"/v1/aggregates?"+q.Encode(), rs.token, "", nil)
 		var a aggregates
 		if r.Status != 200 || json.Unmarshal(r.Body, &a) != nil {
@@ -177,7 +177,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	// The chores moved to one survivor.
-	waitUntil(t, time.Minute, "a survivor to take over the chores", func() bool {
+	e2etest.Eventually(t, time.Minute, "a survivor to take over the chores", func() bool {
 		l := rs.leaders()
 		if len(l) > 1 {
 			t.Fatalf("replicas %v lead the chores at once", l)
@@ -193,16 +193,4 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// waitUntil polls cond until it holds or timeout passes.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

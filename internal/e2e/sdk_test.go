@@ -80,11 +80,7 @@ func (s *stack) settle(t *testing.T) {
 		return 0
 	}
 	start := checks()
-	for deadline := time.Now().Add(time.Minute); checks() < start+2; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the mixer did not check twice within a minute")
-		}
-	}
+	e2etest.Eventually(t, time.Minute, "the mixer to check twice", func() bool { return checks() >= start+2 })
 }
 
 func (s *stack) aggregates(t *testing.T, schema string, version int, groupBy string) *aggregates {

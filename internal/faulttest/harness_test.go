@@ -230,11 +230,9 @@ func seqSum(where string) string {
 // staging table is empty), then runs dbCount.
 func mixedCount(t testing.TB, url, q string, args ...any) int64 {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); dbCount(t, url, "SELECT count(*) FROM staging") > 0; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("staged requests not mixed within a minute")
-		}
-	}
+	e2etest.Eventually(t, time.Minute, "every staged request to be mixed", func() bool {
+		return dbCount(t, url, "SELECT count(*) FROM staging") == 0
+	})
 	return dbCount(t, url, q, args...)
 }
 

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/veil-telemetry/veil/internal/storage/storagetest"
 )
@@ -72,4 +73,48 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// Missing stops a test whose dependency (a browser, Node, npm packages) is
+// absent: a failure under CI=true, where .ci/run installs every
+// dependency, and a skip saying what to install elsewhere.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and %s", what)
+	}
+	t.Skipf("%s (CI=true makes this a failure)", what)
+}
+
+// Chromium returns the path of a Chromium (or Chrome) binary: $CHROMIUM,
+// else the first on $PATH; see Missing when there is none.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			Missing(t, fmt.Sprintf("no Chromium at $CHROMIUM (%v)", err))
+		}
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	Missing(t, "no Chromium: install Debian's chromium (apt-get install chromium) or set CHROMIUM")
+	return ""
+}
+
+// Eventually polls cond, every 100 ms, until it holds, and fails the test
+// naming what it waited for once timeout has passed: for conditions of
+// other processes (a mix, a leader) that no signal announces.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
